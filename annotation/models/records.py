@@ -1,0 +1,62 @@
+"""Records: one document, pair, conversation or evaluation item."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .submissions import Kind
+
+
+class Record(models.Model):
+    """A checked, normalised, redacted unit of data.
+
+    ``(submission, line)`` is the natural key that makes ingest idempotent;
+    ``content_hash`` is unique across the portal, which is exact dedup.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Awaiting review")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    submission = models.ForeignKey("annotation.Submission", on_delete=models.CASCADE, related_name="records")
+    line = models.BigIntegerField(help_text=_("Line of the record in the submission's stream (1-based)."))
+    origin = models.CharField(max_length=300, blank=True, help_text=_("Archive member and line, for archives."))
+    language = models.ForeignKey("occiportal.Language", on_delete=models.PROTECT, related_name="records")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    content = models.JSONField(help_text=_("The record as its kind's schema gives it: text, prompt/response, …"))
+    external_id = models.CharField(max_length=200, blank=True)
+    meta = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(max_length=32, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+
+    detected_language = models.CharField(max_length=35, blank=True)
+    language_score = models.FloatField(null=True, blank=True)
+    language_mismatch = models.BooleanField(default=False)
+    near_duplicate_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="near_duplicates"
+    )
+    pii_redactions = models.PositiveIntegerField(default=0)
+    tokens = models.PositiveIntegerField(default=0)
+    quality = models.JSONField(default=dict, blank=True, help_text=_("Quality signals (Gopher, C4, FineWeb)."))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["submission", "line"]
+        constraints = [models.UniqueConstraint(fields=["submission", "line"], name="unique_record_line")]
+        indexes = [models.Index(fields=["language", "kind", "status"])]
+
+    def __str__(self):
+        return f"record {self.pk} (submission {self.submission_id}, line {self.line})"
+
+
+class RecordBand(models.Model):
+    """One MinHash LSH band of a record: records sharing a band are near-duplicate candidates."""
+
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="bands")
+    band = models.PositiveSmallIntegerField()
+    hash = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["band", "hash"])]
+        constraints = [models.UniqueConstraint(fields=["record", "band"], name="unique_record_band")]

@@ -1,0 +1,133 @@
+"""Submissions: one uploaded file, its provenance, and what ingest found."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from annotation import licenses
+
+
+class Kind(models.TextChoices):
+    PRETRAINING = "pretraining", _("Pretraining documents")
+    INSTRUCTION = "instruction", _("Instruction pairs")
+    CONVERSATION = "conversation", _("Conversations")
+    EVALUATION = "evaluation", _("Evaluation items")
+
+
+def upload_path(submission, filename):
+    return f"uploads/{submission.partner.slug}/{submission.uuid}/{filename}"
+
+
+class Submission(models.Model):
+    """An upload, from received through processing to ready or failed.
+
+    Only ingest services move the status; figures are filled in by the
+    finalising step from its chunks, so a re-run gives the same numbers.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        PROCESSING = "processing", _("Processing")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    uuid = models.UUIDField(unique=True, editable=False)
+    partner = models.ForeignKey("occiportal.Partner", on_delete=models.PROTECT, related_name="submissions")
+    uploader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="submissions"
+    )
+    language = models.ForeignKey("occiportal.Language", on_delete=models.PROTECT, related_name="submissions")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    license = models.CharField(_("licence"), max_length=32, choices=licenses.CHOICES)
+    source = models.TextField(_("source and provenance"), help_text=_("Where the data comes from and how it was made."))
+    consent = models.BooleanField(
+        default=False,
+        help_text=_("The uploader confirmed the partner may give this data under this licence."),
+    )
+    file = models.FileField(upload_to=upload_path, max_length=500)
+    original_name = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField(default=0)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    failure = models.TextField(blank=True, help_text=_("Why the whole submission failed, if it did."))
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+
+    records_read = models.BigIntegerField(default=0)
+    records_accepted = models.BigIntegerField(default=0)
+    records_rejected = models.BigIntegerField(default=0)
+    exact_duplicates = models.BigIntegerField(default=0)
+    near_duplicates = models.BigIntegerField(default=0)
+    language_mismatches = models.BigIntegerField(default=0)
+    pii_redactions = models.BigIntegerField(default=0)
+    tokens = models.BigIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text=_('The first bad lines: [{"line": N, "message": …}].'))
+    rejection_reasons = models.JSONField(default=dict, blank=True)
+    quality = models.JSONField(default=dict, blank=True, help_text=_("Histograms of quality signals."))
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["partner", "-created_at"]), models.Index(fields=["language", "status"])]
+
+    def __str__(self):
+        return f"#{self.pk} {self.original_name} ({self.partner}, {self.language.code})"
+
+    @property
+    def is_finished(self):
+        return self.status in (self.Status.READY, self.Status.FAILED)
+
+    @property
+    def progress(self):
+        """0–100 for a progress bar."""
+        if self.is_finished:
+            return 100
+        if not self.chunks_total:
+            return 0
+        return int(100 * self.chunks_done / self.chunks_total)
+
+    def figures(self):
+        return {
+            "submission": self.pk,
+            "status": self.status,
+            "records_read": self.records_read,
+            "records_accepted": self.records_accepted,
+            "records_rejected": self.records_rejected,
+            "exact_duplicates": self.exact_duplicates,
+            "near_duplicates": self.near_duplicates,
+            "language_mismatches": self.language_mismatches,
+            "pii_redactions": self.pii_redactions,
+            "tokens": self.tokens,
+            "rejection_reasons": self.rejection_reasons,
+            "errors": self.errors,
+            "failure": self.failure,
+            "progress": self.progress,
+        }
+
+
+class IngestChunk(models.Model):
+    """A byte range of a submission's (possibly spooled) JSONL stream.
+
+    Chunks are processed independently by workers; ``stats`` holds what the
+    chunk's records contributed, so finalising adds them up.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    path = models.CharField(max_length=500, help_text=_("Storage name of the stream this chunk reads."))
+    start = models.BigIntegerField()
+    end = models.BigIntegerField()
+    first_line = models.BigIntegerField(help_text=_("Line number of the chunk's first line in its stream."))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    stats = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["submission", "index"]
+        constraints = [models.UniqueConstraint(fields=["submission", "index"], name="unique_chunk_index")]

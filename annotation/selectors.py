@@ -1,0 +1,53 @@
+"""Reads: what a user may see, and the figures pages show."""
+
+from django.db.models import Count, Q, Sum
+
+from occiportal.models import Language, Partner
+
+from .models import Submission
+
+
+def partners_of(user):
+    if not user.is_authenticated:
+        return Partner.objects.none()
+    if user.is_staff:
+        return Partner.objects.all()
+    return Partner.objects.filter(memberships__user=user)
+
+
+def submissions_visible_to(user):
+    """A partner's submissions are visible to its members and to staff only."""
+    qs = Submission.objects.select_related("partner", "language", "uploader")
+    if not user.is_authenticated:
+        return qs.none()
+    if user.is_staff:
+        return qs
+    return qs.filter(partner__memberships__user=user)
+
+
+_TOTALS = {
+    "submissions": Count("id"),
+    "records": Sum("records_accepted"),
+    "tokens": Sum("tokens"),
+    "rejected": Sum("records_rejected"),
+}
+
+
+def totals_per_language(submissions):
+    """Per language: submissions, accepted records, tokens — ready ones only."""
+    rows = (
+        submissions.filter(status=Submission.Status.READY)
+        .values("language__code", "language__name_en", "language__name_native")
+        .annotate(**_TOTALS)
+        .order_by("language__name_en")
+    )
+    return list(rows)
+
+
+def public_language_totals():
+    """Totals per language across all partners, for the public page."""
+    return totals_per_language(Submission.objects.all())
+
+
+def languages_for_select():
+    return Language.objects.all()

@@ -1,0 +1,22 @@
+"""The Celery app and the one list of queues.
+
+Queues:
+- ``default``: portal work — ingest planning, ingest chunks, finalising
+  submissions, recording job events. Idempotent tasks that take ids.
+- ``gpu``: training and evaluation jobs. Workers on this queue take one job
+  at a time (prefetch 1) and run it as a child process.
+"""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "occiportal.settings")
+
+app = Celery("occiportal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = (Queue("default"), Queue("gpu"))
+app.conf.task_default_queue = "default"
+app.conf.task_routes = {"training.tasks.run_job": {"queue": "gpu"}}
+app.autodiscover_tasks()

@@ -1,0 +1,28 @@
+"""The 24 official languages of the European Union, seeded by a migration."""
+
+EU_LANGUAGES = [
+    ("bg", "Bulgarian", "български"),
+    ("cs", "Czech", "čeština"),
+    ("da", "Danish", "dansk"),
+    ("de", "German", "Deutsch"),
+    ("el", "Greek", "ελληνικά"),
+    ("en", "English", "English"),
+    ("es", "Spanish", "español"),
+    ("et", "Estonian", "eesti"),
+    ("fi", "Finnish", "suomi"),
+    ("fr", "French", "français"),
+    ("ga", "Irish", "Gaeilge"),
+    ("hr", "Croatian", "hrvatski"),
+    ("hu", "Hungarian", "magyar"),
+    ("it", "Italian", "italiano"),
+    ("lt", "Lithuanian", "lietuvių"),
+    ("lv", "Latvian", "latviešu"),
+    ("mt", "Maltese", "Malti"),
+    ("nl", "Dutch", "Nederlands"),
+    ("pl", "Polish", "polski"),
+    ("pt", "Portuguese", "português"),
+    ("ro", "Romanian", "română"),
+    ("sk", "Slovak", "slovenčina"),
+    ("sl", "Slovenian", "slovenščina"),
+    ("sv", "Swedish", "svenska"),
+]

@@ -1,0 +1,84 @@
+"""Who takes part: languages, partner organisations, and people's roles."""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+# ISO 639-1 (two letters) or ISO 639-3 (three), optionally with a region or
+# variant subtag as BCP 47 writes it: "de", "oci", "pt-BR", "es-419".
+language_code_validator = RegexValidator(
+    r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+    _("Use an ISO 639-1 or ISO 639-3 code, optionally with a BCP 47 subtag (pt-BR, es-419)."),
+)
+
+
+class Language(models.Model):
+    code = models.CharField(max_length=35, unique=True, validators=[language_code_validator])
+    name_en = models.CharField(_("English name"), max_length=100)
+    name_native = models.CharField(_("native name"), max_length=100)
+    is_eu_official = models.BooleanField(_("official EU language"), default=False)
+
+    class Meta:
+        ordering = ["name_en"]
+
+    def __str__(self):
+        return f"{self.name_en} ({self.code})"
+
+    @property
+    def base_code(self):
+        """The language without its variant: "pt" for "pt-BR"."""
+        return self.code.split("-")[0]
+
+
+class Partner(models.Model):
+    """An organisation that contributes data."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="PartnerMembership", related_name="partners"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class PartnerMembership(models.Model):
+    """A person who submits data on a partner's behalf."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["partner", "user"], name="unique_partner_member")]
+
+    def __str__(self):
+        return f"{self.user} @ {self.partner}"
+
+
+class LanguageRole(models.Model):
+    """What a person may do in one language."""
+
+    class Role(models.TextChoices):
+        ANNOTATOR = "annotator", _("Annotator")
+        REVIEWER = "reviewer", _("Reviewer")
+        LEAD = "lead", _("Language lead")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="language_roles")
+    language = models.ForeignKey(Language, on_delete=models.CASCADE, related_name="roles")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "language", "role"], name="unique_language_role")
+        ]
+
+    def __str__(self):
+        return f"{self.user}: {self.get_role_display()} ({self.language.code})"

@@ -1,0 +1,100 @@
+"""Actors, data factories and a real Celery worker for the tests."""
+
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from occiportal.models import Language, Partner, PartnerMembership
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_user(username, *, staff=False, partner=None):
+    user = get_user_model().objects.create_user(
+        username, f"{username}@example.org", PASSWORD, is_staff=staff, is_superuser=staff
+    )
+    if partner is not None:
+        PartnerMembership.objects.create(partner=partner, user=user)
+    return user
+
+
+@pytest.fixture
+def partner_a(db):
+    return Partner.objects.create(slug="alpha", name="Alpha Archive")
+
+
+@pytest.fixture
+def partner_b(db):
+    return Partner.objects.create(slug="beta", name="Beta Bibliotheek")
+
+
+@pytest.fixture
+def member_a(partner_a):
+    return make_user("anna", partner=partner_a)
+
+
+@pytest.fixture
+def member_b(partner_b):
+    return make_user("bert", partner=partner_b)
+
+
+@pytest.fixture
+def staff(db):
+    return make_user("sam", staff=True)
+
+
+@pytest.fixture
+def german(db):
+    return Language.objects.get(code="de")
+
+
+@pytest.fixture
+def french(db):
+    return Language.objects.get(code="fr")
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def upload():
+    """Build an uploaded file from text or bytes."""
+
+    def build(content, name="data.jsonl"):
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        return SimpleUploadedFile(name, data)
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def celery_worker_session():
+    """A real Celery worker thread consuming the real (Redis) broker."""
+    from celery.contrib.testing.worker import start_worker
+
+    from occiportal.celery import app
+
+    app.control.purge()
+    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False, queues=["default"], shutdown_timeout=30) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker(transactional_db, celery_worker_session, settings, tmp_path):
+    # The worker thread reads files through the same settings object.
+    return celery_worker_session
+
+
+def wait_for(predicate, timeout=60, interval=0.1):
+    """Poll until ``predicate()`` is truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
