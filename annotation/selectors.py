@@ -51,3 +51,8 @@ def public_language_totals():
 
 def languages_for_select():
     return Language.objects.all()
+
+
+def records_sample(submission, limit=20):
+    """The first records of a submission, in file order, for its page."""
+    return list(submission.records.order_by("line")[:limit])

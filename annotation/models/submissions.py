@@ -122,6 +122,9 @@ class IngestChunk(models.Model):
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="chunks")
     index = models.PositiveIntegerField()
     path = models.CharField(max_length=500, help_text=_("Storage name of the stream this chunk reads."))
+    spooled = models.BooleanField(
+        default=False, help_text=_("The stream is the portal's spool of parsed items, not the upload itself.")
+    )
     start = models.BigIntegerField()
     end = models.BigIntegerField()
     first_line = models.BigIntegerField(help_text=_("Line number of the chunk's first line in its stream."))

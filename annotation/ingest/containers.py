@@ -1,0 +1,190 @@
+"""Open an upload as a sequence of members: the file itself, or what an
+archive (.gz, .zip, .tar, .tar.gz) holds, with every archive hazard refused.
+
+Refused, with the member's name: paths outside the archive, links, device
+files, nested archives, too many members, and expansion past the configured
+size or ratio (zip bombs). Sizes in archive headers are not trusted: bytes
+are counted as they are read.
+"""
+
+import gzip
+import io
+import posixpath
+import stat
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator
+
+from .errors import SubmissionRefused
+
+FORMATS = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv",
+    ".txt": "text", ".text": "text", ".md": "text",
+    ".parquet": "parquet",
+}
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".tar.gz", ".gz", ".bz2", ".xz", ".zst", ".7z", ".rar")
+SUPPORTED = ".jsonl, .csv, .tsv, .txt, .parquet, or .gz, .zip, .tar.gz holding them"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_expanded_bytes: int
+    max_ratio: int
+    max_members: int
+
+
+@dataclass
+class Member:
+    """One stream to parse. ``name`` is empty for a plain upload."""
+
+    name: str
+    format: str
+    stream: BinaryIO
+    in_archive: bool = False
+
+
+class _Budget:
+    def __init__(self, limits: Limits, compressed_size: int):
+        self.limit = min(limits.max_expanded_bytes, max(compressed_size, 1) * limits.max_ratio)
+        self.used = 0
+
+    def spend(self, n: int, name: str) -> None:
+        self.used += n
+        if self.used > self.limit:
+            raise SubmissionRefused(
+                f"{name or 'The upload'} expands past {self.limit:,} bytes "
+                "(the size or compression-ratio limit): refused as a possible archive bomb."
+            )
+
+
+class _CountingReader(io.RawIOBase):
+    """A read-only stream that charges every byte to the expansion budget."""
+
+    def __init__(self, raw, budget: _Budget, name: str):
+        self._raw, self._budget, self._name = raw, budget, name
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self._raw.read(len(buffer))
+        self._budget.spend(len(data), self._name)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _counted(raw, budget, name) -> BinaryIO:
+    return io.BufferedReader(_CountingReader(raw, budget, name), buffer_size=1 << 20)
+
+
+def format_of(name: str) -> str:
+    lower = name.lower()
+    for suffix, fmt in FORMATS.items():
+        if lower.endswith(suffix):
+            return fmt
+    raise SubmissionRefused(f"Unsupported file type: {name!r}. Use {SUPPORTED}.")
+
+
+def _sniff(head: bytes) -> str | None:
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+def iter_members(fileobj: BinaryIO, filename: str, size: int, limits: Limits) -> Iterator[Member]:
+    """Yield the members to parse, in order; raise ``SubmissionRefused`` on a hazard."""
+    head = fileobj.read(512)
+    fileobj.seek(0)
+    kind = _sniff(head)
+    budget = _Budget(limits, size)
+    lower = filename.lower()
+    if kind == "zip":
+        yield from _zip_members(fileobj, limits, budget)
+    elif kind == "tar":
+        yield from _tar_members(fileobj, limits)
+    elif kind == "gzip":
+        inner = _counted(gzip.GzipFile(fileobj=fileobj, mode="rb"), budget, filename)
+        inner_head = inner.peek(512)[:512]
+        if _sniff(inner_head) == "tar" or lower.endswith((".tgz", ".tar.gz")):
+            yield from _tar_members(inner, limits, stream=True)
+        elif _sniff(inner_head) is not None:
+            raise SubmissionRefused(f"{filename!r} holds a nested archive; upload the inner files directly.")
+        else:
+            inner_name = filename[:-3] if lower.endswith(".gz") else filename
+            yield Member(name="", format=format_of(inner_name), stream=inner)
+    else:
+        yield Member(name="", format=format_of(filename), stream=fileobj)
+
+
+def _check_name(name: str) -> None:
+    normalised = name.replace("\\", "/")
+    parts = normalised.split("/")
+    if normalised.startswith("/") or ".." in parts or (len(parts[0]) == 2 and parts[0][1] == ":"):
+        raise SubmissionRefused(f"Archive member {name!r} has a path outside the archive: refused.")
+
+
+def _skippable(name: str) -> bool:
+    base = posixpath.basename(name.rstrip("/"))
+    return name.startswith("__MACOSX/") or base.startswith(".")
+
+
+def _member_format(name: str) -> str:
+    if name.lower().endswith(ARCHIVE_SUFFIXES):
+        raise SubmissionRefused(f"Archive member {name!r} is itself an archive; nested archives are refused.")
+    return format_of(name)
+
+
+def _zip_members(fileobj, limits: Limits, budget: _Budget) -> Iterator[Member]:
+    try:
+        archive = zipfile.ZipFile(fileobj)
+    except zipfile.BadZipFile as exc:
+        raise SubmissionRefused(f"The zip archive cannot be read: {exc}.") from None
+    infos = archive.infolist()
+    if len(infos) > limits.max_members:
+        raise SubmissionRefused(f"The archive holds {len(infos):,} members; the limit is {limits.max_members:,}.")
+    for info in infos:
+        _check_name(info.filename)
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise SubmissionRefused(f"Archive member {info.filename!r} is a symbolic link: refused.")
+        if info.is_dir() or _skippable(info.filename):
+            continue
+        fmt = _member_format(info.filename)
+        if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
+            raise SubmissionRefused(
+                f"Archive member {info.filename!r} would expand {info.file_size / info.compress_size:,.0f}-fold: "
+                "refused as a possible archive bomb."
+            )
+        with archive.open(info) as raw:
+            yield Member(info.filename, fmt, _counted(raw, budget, info.filename), in_archive=True)
+
+
+def _tar_members(fileobj, limits: Limits, stream: bool = False) -> Iterator[Member]:
+    try:
+        archive = tarfile.open(fileobj=fileobj, mode="r|" if stream else "r|*")
+    except tarfile.TarError as exc:
+        raise SubmissionRefused(f"The tar archive cannot be read: {exc}.") from None
+    count = 0
+    try:
+        for info in archive:
+            count += 1
+            if count > limits.max_members:
+                raise SubmissionRefused(f"The archive holds more than {limits.max_members:,} members.")
+            _check_name(info.name)
+            if info.issym() or info.islnk():
+                raise SubmissionRefused(f"Archive member {info.name!r} is a link: refused.")
+            if info.isdir() or _skippable(info.name):
+                continue
+            if not info.isfile():
+                raise SubmissionRefused(f"Archive member {info.name!r} is not a regular file: refused.")
+            fmt = _member_format(info.name)
+            # A compressed tar is already counted as its gzip stream expands.
+            yield Member(info.name, fmt, archive.extractfile(info), in_archive=True)
+    except tarfile.TarError as exc:
+        raise SubmissionRefused(f"The tar archive is damaged: {exc}.") from None

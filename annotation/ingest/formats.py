@@ -1,0 +1,220 @@
+"""Parse one member stream into items: (line, data) or (line, error).
+
+Formats: JSONL, CSV/TSV with a header, plain text (documents separated by
+blank lines; in an archive, one document per file) and Parquet. Every bad
+line becomes an error item with its number; whole-file problems (encoding)
+raise ``SubmissionRefused``.
+"""
+
+import codecs
+import csv
+import io
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Iterator
+
+from .containers import Member
+from .decoding import describe_bad_byte, sniff_encoding
+from .errors import SubmissionRefused
+
+JSON_FIELDS = ("choices", "messages", "meta")
+
+
+@dataclass
+class Item:
+    line: int
+    data: dict | None = None
+    error: str | None = None
+
+
+def parse_json_line(raw: str, line: int) -> Item:
+    """One JSONL line → an item. Error messages never quote the content."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return Item(line, error=f"invalid JSON: {exc.msg} (column {exc.colno})")
+    except RecursionError:
+        return Item(line, error="invalid JSON: nested too deeply")
+    except ValueError as exc:  # e.g. an integer with more digits than Python allows
+        return Item(line, error=f"invalid JSON: {str(exc).split(';')[0]}")
+    if not isinstance(value, dict):
+        return Item(line, error=f"expected a JSON object, found {type(value).__name__}")
+    return Item(line, data=value)
+
+
+def iter_items(member: Member, *, max_record_bytes: int) -> Iterator[Item]:
+    parse = {"jsonl": _jsonl, "csv": _csv, "tsv": _csv, "text": _text, "parquet": _parquet}[member.format]
+    yield from parse(member, max_record_bytes)
+
+
+def _binary_lines(stream, max_bytes: int, encoding: str) -> Iterator[tuple[int, str | None]]:
+    """UTF-8 lines with their numbers; (n, None) for a line over the size limit."""
+    offset, number = 0, 0
+    if encoding == "utf-8-sig":
+        offset = len(stream.read(3))
+    while True:
+        raw = stream.readline(max_bytes + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > max_bytes and not raw.endswith(b"\n"):
+            offset += len(raw) + _skip_rest_of_line(stream)
+            yield number, None
+            continue
+        if b"\0" in raw:
+            raise SubmissionRefused(
+                f"The file holds binary data (a NUL byte at byte {offset + raw.index(b'\0'):,}, line {number:,})."
+            )
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SubmissionRefused(describe_bad_byte(raw, exc.start, base_offset=offset, line=number)) from None
+        offset += len(raw)
+        yield number, text
+
+
+def _skip_rest_of_line(stream) -> int:
+    skipped = 0
+    while True:
+        piece = stream.readline(1 << 20)
+        skipped += len(piece)
+        if not piece or piece.endswith(b"\n"):
+            return skipped
+
+
+def _text_lines(member: Member, max_bytes: int) -> Iterator[tuple[int, str | None]]:
+    head = member.stream.peek(4096)[:4096] if hasattr(member.stream, "peek") else b""
+    if not head and hasattr(member.stream, "seek"):
+        head = member.stream.read(4096)
+        member.stream.seek(0)
+    encoding = sniff_encoding(head)
+    if encoding.startswith("utf-8"):
+        yield from _binary_lines(member.stream, max_bytes, encoding)
+        return
+    reader = codecs.getreader(encoding)(member.stream, errors="strict")
+    number = 0
+    try:
+        for line in reader:
+            number += 1
+            yield number, (line if len(line) * 2 <= max_bytes else None)
+    except UnicodeDecodeError:
+        raise SubmissionRefused(f"The file is not valid UTF-16: a bad byte sequence near line {number + 1:,}.") from None
+
+
+def _too_long(line: int, max_bytes: int) -> Item:
+    return Item(line, error=f"the line is longer than the {max_bytes:,}-byte limit for one record")
+
+
+def _jsonl(member: Member, max_bytes: int) -> Iterator[Item]:
+    for number, text in _text_lines(member, max_bytes):
+        if text is None:
+            yield _too_long(number, max_bytes)
+        elif text.strip():
+            yield parse_json_line(text, number)
+
+
+def _text(member: Member, max_bytes: int) -> Iterator[Item]:
+    lines = _text_lines(member, max_bytes)
+    if member.in_archive:
+        # In an archive, each text file is one document.
+        parts = [text for _, text in lines if text is not None]
+        body = "".join(parts)
+        if body.strip():
+            yield Item(1, data={"text": body})
+        return
+    start, buffer = None, []
+    for number, text in lines:
+        if text is None:
+            yield _too_long(number, max_bytes)
+            continue
+        if text.strip():
+            start = start or number
+            buffer.append(text)
+        elif buffer:
+            yield Item(start, data={"text": "".join(buffer)})
+            start, buffer = None, []
+    if buffer:
+        yield Item(start, data={"text": "".join(buffer)})
+
+
+def _csv(member: Member, max_bytes: int) -> Iterator[Item]:
+    head = member.stream.peek(4096)[:4096] if hasattr(member.stream, "peek") else b""
+    encoding = sniff_encoding(head)
+    text = io.TextIOWrapper(member.stream, encoding=encoding, errors="strict", newline="")
+    csv.field_size_limit(max_bytes)
+    reader = csv.reader(text, delimiter="\t" if member.format == "tsv" else ",")
+    try:
+        header = next(reader, None)
+        if not header:
+            return
+        header = [h.strip() for h in header]
+        previous = reader.line_num
+        for row in _rows(reader):
+            line, previous = previous + 1, reader.line_num
+            if isinstance(row, Exception):
+                yield Item(line, error=f"bad CSV row: {row}")
+            elif not any(cell.strip() for cell in row):
+                continue
+            elif len(row) != len(header):
+                yield Item(line, error=f"the row has {len(row)} fields; the header has {len(header)}")
+            else:
+                yield _coerce_csv_row(dict(zip(header, row)), line)
+    except UnicodeDecodeError:
+        raise SubmissionRefused(
+            f"The file is not UTF-8 or UTF-16 text: an invalid byte near line {reader.line_num + 1:,}."
+        ) from None
+
+
+def _rows(reader):
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield exc
+
+
+def _coerce_csv_row(row: dict, line: int) -> Item:
+    """CSV cells are strings: decode the JSON-valued columns and the answer index."""
+    for key in JSON_FIELDS:
+        value = row.get(key)
+        if value is None:
+            continue
+        if not value.strip():
+            row.pop(key)
+        elif value.strip()[0] in "[{":
+            try:
+                row[key] = json.loads(value)
+            except (ValueError, RecursionError):
+                return Item(line, error=f"column {key!r} is not valid JSON")
+        elif key == "choices":
+            row[key] = [choice.strip() for choice in value.split("|")]
+    if isinstance(row.get("answer"), str):
+        try:
+            row["answer"] = int(row["answer"].strip())
+        except ValueError:
+            return Item(line, error="column 'answer' is not a whole number")
+    return Item(line, data=row)
+
+
+def _parquet(member: Member, max_bytes: int) -> Iterator[Item]:
+    import pyarrow.parquet as pq
+
+    stream = member.stream
+    if member.in_archive or not stream.seekable():
+        spooled = tempfile.TemporaryFile()
+        shutil.copyfileobj(stream, spooled, 1 << 20)
+        spooled.seek(0)
+        stream = spooled
+    try:
+        parquet = pq.ParquetFile(stream)
+        row = 0
+        for batch in parquet.iter_batches(batch_size=1000):
+            for data in batch.to_pylist():
+                row += 1
+                yield Item(row, data=data)
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise SubmissionRefused(f"The Parquet file cannot be read: {type(exc).__name__}: {exc}"[:400]) from None

@@ -1,0 +1,58 @@
+"""What a chunk found, kept as plain JSON on the chunk and summed at the end."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from . import quality
+
+
+@dataclass
+class ChunkStats:
+    max_errors: int = 100
+    records_read: int = 0
+    records_accepted: int = 0
+    exact_duplicates: int = 0
+    language_mismatches: int = 0
+    pii_redactions: int = 0
+    tokens: int = 0
+    rejections: Counter = field(default_factory=Counter)
+    errors: list = field(default_factory=list)
+    histograms: dict = field(default_factory=dict)
+
+    def reject(self, reason: str, line: int | None = None, message: str | None = None, origin: str = "") -> None:
+        self.rejections[reason] += 1
+        if message and len(self.errors) < self.max_errors:
+            error = {"line": line, "message": message}
+            if ":" in origin:
+                error["file"] = origin.rsplit(":", 1)[0]
+            self.errors.append(error)
+
+    def as_dict(self) -> dict:
+        return {
+            "records_read": self.records_read,
+            "records_accepted": self.records_accepted,
+            "exact_duplicates": self.exact_duplicates,
+            "language_mismatches": self.language_mismatches,
+            "pii_redactions": self.pii_redactions,
+            "tokens": self.tokens,
+            "rejections": dict(self.rejections),
+            "errors": self.errors,
+            "histograms": self.histograms,
+        }
+
+
+def sum_stats(chunks: list[dict], max_errors: int) -> dict:
+    total = {"records_read": 0, "records_accepted": 0, "exact_duplicates": 0, "language_mismatches": 0,
+             "pii_redactions": 0, "tokens": 0}
+    rejections, errors, histograms = Counter(), [], {}
+    for stats in chunks:
+        for key in total:
+            total[key] += stats.get(key, 0)
+        rejections.update(stats.get("rejections", {}))
+        errors.extend(stats.get("errors", []))
+        histograms = quality.histogram_merge(histograms, stats.get("histograms", {}))
+    total["rejection_reasons"] = dict(rejections)
+    total["records_rejected"] = sum(rejections.values())
+    total["errors"] = errors[:max_errors]
+    total["quality"] = histograms
+    return total

@@ -1,0 +1,159 @@
+"""Ingest a submission: plan its chunks, process each chunk, finalise.
+
+Every step is idempotent, so a task may run twice or be retried after a
+crash: chunks are keyed by ``(submission, index)``, records by
+``(submission, line)``, and a finished step returns early.
+"""
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.ingest.containers import Limits
+from annotation.ingest.errors import SubmissionRefused
+from annotation.ingest.plan import plan_upload
+from annotation.ingest.stats import sum_stats
+from annotation.models import IngestChunk, Submission
+
+from .ingest_chunk import near_duplicates_mark, process_chunk_records
+
+log = logging.getLogger(__name__)
+
+
+def _limits() -> Limits:
+    config = settings.INGEST
+    return Limits(
+        max_expanded_bytes=config["MAX_EXPANDED_BYTES"],
+        max_ratio=config["MAX_COMPRESSION_RATIO"],
+        max_members=config["MAX_ARCHIVE_MEMBERS"],
+    )
+
+
+def ingest_start(*, submission_id: int) -> list[int]:
+    """Plan a received submission's chunks; return the ids of chunks to process.
+
+    A submission already planned returns its pending chunks (a retried task
+    hands them out again); a finished one returns none.
+    """
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().get(pk=submission_id)
+        if submission.is_finished:
+            return []
+        if submission.chunks_total:
+            return list(submission.chunks.filter(status=IngestChunk.Status.PENDING).values_list("id", flat=True))
+        submission.status = Submission.Status.PROCESSING
+        submission.started_at = submission.started_at or timezone.now()
+        submission.save(update_fields=["status", "started_at"])
+
+    try:
+        plans, spool_name = _plan(submission)
+    except SubmissionRefused as exc:
+        submission_fail(submission_id=submission_id, reason=str(exc))
+        return []
+
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().get(pk=submission_id)
+        path = spool_name or submission.file.name
+        IngestChunk.objects.bulk_create(
+            [
+                IngestChunk(submission=submission, index=i, path=path, spooled=spool_name is not None,
+                            start=p.start, end=p.end, first_line=p.first_line)
+                for i, p in enumerate(plans)
+            ],
+            ignore_conflicts=True,
+        )
+        submission.chunks_total = len(plans)
+        submission.save(update_fields=["chunks_total"])
+        paths = set(submission.chunks.values_list("path", flat=True))
+    if spool_name and spool_name not in paths:
+        default_storage.delete(spool_name)  # a concurrent plan of the same upload won
+    return list(submission.chunks.values_list("id", flat=True))
+
+
+def _plan(submission):
+    config = settings.INGEST
+    base = submission.file.name.rsplit("/", 1)[0]
+
+    def save_spool(stream):
+        return default_storage.save(f"{base}/spool-{uuid.uuid4().hex}.jsonl", File(stream))
+
+    return plan_upload(
+        open_upload=lambda: default_storage.open(submission.file.name, "rb"),
+        filename=submission.original_name,
+        size=submission.size_bytes,
+        limits=_limits(),
+        chunk_bytes=config["CHUNK_BYTES"],
+        max_record_bytes=config["MAX_RECORD_BYTES"],
+        save_spool=save_spool,
+    )
+
+
+def ingest_chunk_process(*, chunk_id: int) -> bool:
+    """Process one chunk; returns True when it was the submission's last one."""
+    chunk = IngestChunk.objects.select_related("submission__language").get(pk=chunk_id)
+    if chunk.status == IngestChunk.Status.DONE or chunk.submission.is_finished:
+        return False
+    stats = process_chunk_records(chunk)
+    with transaction.atomic():
+        chunk = IngestChunk.objects.select_for_update().get(pk=chunk_id)
+        if chunk.status == IngestChunk.Status.DONE:
+            return False
+        chunk.stats, chunk.status = stats.as_dict(), IngestChunk.Status.DONE
+        chunk.save(update_fields=["stats", "status"])
+        submission = Submission.objects.select_for_update().get(pk=chunk.submission_id)
+        submission.chunks_done = submission.chunks.filter(status=IngestChunk.Status.DONE).count()
+        submission.save(update_fields=["chunks_done"])
+        return submission.chunks_done >= submission.chunks_total
+
+
+def ingest_finish(*, submission_id: int) -> None:
+    """Add up the chunks' figures, mark near-duplicates, and end the submission."""
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().get(pk=submission_id)
+        if submission.is_finished or submission.chunks_done < submission.chunks_total:
+            return
+        chunks = list(submission.chunks.order_by("index").values_list("stats", flat=True))
+        totals = sum_stats(chunks, settings.INGEST["MAX_ERRORS_KEPT"])
+        quality = totals.pop("quality")
+        for field, value in totals.items():
+            setattr(submission, field, value)
+        submission.quality = quality
+        submission.near_duplicates = near_duplicates_mark(submission_id=submission_id)
+        submission.failure = _failure_reason(submission)
+        submission.status = Submission.Status.FAILED if submission.failure else Submission.Status.READY
+        submission.finished_at = timezone.now()
+        submission.save()
+    _drop_spool(submission)
+
+
+def _failure_reason(submission) -> str:
+    if submission.records_read == 0:
+        return "The file holds no records."
+    if submission.records_accepted == 0 and submission.exact_duplicates == 0:
+        first = submission.errors[0] if submission.errors else None
+        detail = f" The first: line {first['line']}: {first['message']}." if first else ""
+        return f"No record could be accepted: all {submission.records_read:,} had errors.{detail}"
+    return ""
+
+
+def submission_fail(*, submission_id: int, reason: str) -> None:
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().get(pk=submission_id)
+        if submission.is_finished:
+            return
+        submission.status = Submission.Status.FAILED
+        submission.failure = reason
+        submission.finished_at = timezone.now()
+        submission.save(update_fields=["status", "failure", "finished_at"])
+    _drop_spool(submission)
+
+
+def _drop_spool(submission) -> None:
+    names = set(submission.chunks.filter(spooled=True).values_list("path", flat=True))
+    for name in names:
+        default_storage.delete(name)

@@ -1,0 +1,192 @@
+"""One chunk's records: read, check, deduplicate, bulk insert.
+
+Inserts are committed batch by batch, keyed by ``(submission, line)``; a
+chunk processed again finds its earlier rows and counts them, so figures
+stay right after a crash and no record is ever stored twice.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+
+from annotation.ingest import quality
+from annotation.ingest.checks import Checked, check_record, is_blank
+from annotation.ingest.formats import Item, parse_json_line
+from annotation.ingest.schemas import RecordError, validate
+from annotation.ingest.stats import ChunkStats
+from annotation.models import IngestChunk, Record, RecordBand
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Row:
+    line: int
+    origin: str
+    checked: Checked
+    external_id: str
+    meta: dict
+
+
+def iter_chunk_items(chunk: IngestChunk):
+    """Yield ``(line, origin, item)`` for every non-blank line of the chunk."""
+    max_bytes = settings.INGEST["MAX_RECORD_BYTES"]
+    with default_storage.open(chunk.path, "rb") as stream:
+        stream.seek(chunk.start)
+        position, line = chunk.start, chunk.first_line - 1
+        while position < chunk.end:
+            raw = stream.readline(min(max_bytes + 1, chunk.end - position))
+            if not raw:
+                break
+            position += len(raw)
+            line += 1
+            if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if len(raw) > max_bytes and not raw.endswith(b"\n"):
+                position += _skip_line(stream, chunk.end - position)
+                yield line, "", Item(line, error=f"the line is longer than the {max_bytes:,}-byte limit for one record")
+                continue
+            if not raw.strip():
+                continue
+            text = raw.decode("utf-8")
+            if chunk.spooled:
+                envelope = json.loads(text)
+                item = Item(envelope["n"], data=envelope.get("r"), error=envelope.get("e"))
+                yield line, envelope.get("o", ""), item
+            else:
+                yield line, "", parse_json_line(text, line)
+
+
+def _skip_line(stream, budget: int) -> int:
+    skipped = 0
+    while skipped < budget:
+        piece = stream.readline(min(1 << 20, budget - skipped))
+        skipped += len(piece)
+        if not piece or piece.endswith(b"\n"):
+            break
+    return skipped
+
+
+def process_chunk_records(chunk: IngestChunk) -> ChunkStats:
+    submission = chunk.submission
+    config = settings.INGEST
+    stats = ChunkStats(max_errors=config["MAX_ERRORS_KEPT"])
+    batch: list[_Row] = []
+    for line, origin, item in iter_chunk_items(chunk):
+        stats.records_read += 1
+        row = _check(item, line, origin, submission, stats, config["TOKENIZER"])
+        if row is not None:
+            batch.append(row)
+        if len(batch) >= config["BATCH_RECORDS"]:
+            _flush(batch, submission, stats)
+            batch = []
+    if batch:
+        _flush(batch, submission, stats)
+    return stats
+
+
+def _check(item: Item, line: int, origin: str, submission, stats: ChunkStats, tokenizer: str):
+    if item.error:
+        stats.reject("unreadable", item.line, item.error, origin)
+        return None
+    try:
+        content, external_id, meta = validate(submission.kind, item.data)
+    except RecordError as exc:
+        stats.reject("wrong_schema", item.line, str(exc), origin)
+        return None
+    try:
+        checked = check_record(submission.kind, content, language=submission.language.code, tokenizer=tokenizer)
+    except Exception:  # a check must never take the worker down; say which line
+        log.exception("check failed on submission %s line %s", submission.pk, item.line)
+        stats.reject("check_failed", item.line, "the record could not be checked (an internal error, logged)", origin)
+        return None
+    if is_blank(submission.kind, checked.content):
+        stats.reject("empty", item.line, "nothing is left after normalisation", origin)
+        return None
+    return _Row(line=line, origin=origin, checked=checked, external_id=external_id, meta=meta)
+
+
+def _flush(batch: list[_Row], submission, stats: ChunkStats) -> None:
+    batch.sort(key=lambda r: r.checked.content_hash)  # one lock order for concurrent chunks
+    hashes = [r.checked.content_hash for r in batch]
+    owners = {h: (s, ln) for h, s, ln in Record.objects.filter(content_hash__in=hashes).values_list("content_hash", "submission_id", "line")}
+    fresh, seen = [], set()
+    for row in batch:
+        owner = owners.get(row.checked.content_hash)
+        if owner == (submission.pk, row.line):
+            fresh.append(row)  # stored by an earlier run of this chunk
+        elif owner is not None or row.checked.content_hash in seen:
+            _duplicate(stats, row)
+        else:
+            seen.add(row.checked.content_hash)
+            fresh.append(row)
+    with transaction.atomic():
+        Record.objects.bulk_create([_record(r, submission) for r in fresh], ignore_conflicts=True, batch_size=1000)
+        ids = dict(Record.objects.filter(submission=submission, line__in=[r.line for r in fresh]).values_list("line", "id"))
+        RecordBand.objects.bulk_create(
+            [RecordBand(record_id=ids[r.line], band=b, hash=h) for r in fresh if r.line in ids for b, h in enumerate(r.checked.bands)],
+            ignore_conflicts=True,
+            batch_size=5000,
+        )
+    for row in fresh:
+        if row.line not in ids:  # another upload stored the same text a moment earlier
+            _duplicate(stats, row)
+            continue
+        stats.records_accepted += 1
+        stats.language_mismatches += row.checked.language_mismatch
+        stats.pii_redactions += row.checked.pii_redactions
+        stats.tokens += row.checked.tokens
+        quality.histogram_add(stats.histograms, row.checked.quality)
+
+
+def _duplicate(stats: ChunkStats, row: _Row) -> None:
+    stats.exact_duplicates += 1
+    stats.reject("exact_duplicate")
+
+
+def _record(row: _Row, submission) -> Record:
+    checked = row.checked
+    return Record(
+        submission=submission,
+        line=row.line,
+        origin=row.origin[:300],
+        language_id=submission.language_id,
+        kind=submission.kind,
+        content=checked.content,
+        external_id=row.external_id,
+        meta=row.meta,
+        content_hash=checked.content_hash,
+        detected_language=checked.detected_language,
+        language_score=checked.language_score,
+        language_mismatch=checked.language_mismatch,
+        pii_redactions=checked.pii_redactions,
+        tokens=checked.tokens,
+        quality=checked.quality,
+    )
+
+
+_NEAR_DUPLICATES_SQL = """
+UPDATE annotation_record SET near_duplicate_of_id = (
+    SELECT MIN(other.record_id)
+    FROM annotation_recordband mine
+    JOIN annotation_recordband other
+      ON other.band = mine.band AND other.hash = mine.hash AND other.record_id < mine.record_id
+    WHERE mine.record_id = annotation_record.id
+)
+WHERE submission_id = %s
+"""
+
+
+def near_duplicates_mark(*, submission_id: int) -> int:
+    """Point each record that shares a MinHash band with an older record at it.
+
+    The oldest record of a cluster stands for it; returns how many of the
+    submission's records are near-duplicates.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_NEAR_DUPLICATES_SQL, [submission_id])
+    return Record.objects.filter(submission_id=submission_id, near_duplicate_of__isnull=False).count()

@@ -1,0 +1,196 @@
+"""Ingest benchmark: the real pipeline vs parse + COPY, on PostgreSQL.
+
+Generates a multilingual JSONL file (100,000 records, about 100 MB, and a
+10 MB one), then for each file runs, each in a fresh process:
+
+- baseline: read the file, ``json.loads`` every line, COPY (text, line)
+  rows into a PostgreSQL table — no checks at all;
+- pipeline: ``submission_create`` + the ingest services (plan, every chunk,
+  finish) exactly as the Celery tasks call them, with ``--workers``
+  processes working on chunks in parallel.
+
+Prints records/s, MB/s and peak RSS (MiB) of each, the time ratio
+pipeline/baseline, and, last, one JSON object with everything.
+
+    .venv/bin/python bench/ingest.py [--records 100000] [--workers 2] [--repeats 1]
+"""
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+DB = "occiportal_bench"
+DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
+
+WORDS = {
+    "de": "der die und in den von zu das mit sich des auf für ist im dem nicht ein eine als auch es an werden aus er hat dass sie nach wird bei einer um am sind noch wie einem über einen so zum war haben nur oder aber vor zur bis mehr durch man sehr Stadt Wasser Haus Schule Arbeit Menschen Jahre Zeit".split(),
+    "fr": "le de un être et à il avoir ne je son que se qui ce dans en du elle au pour pas que vous par sur faire plus dire me on mon lui nous comme mais pouvoir avec tout y aller voir en bien où sans ville maison école travail gens années temps".split(),
+    "pl": "i w nie na się z do to że jest o jak co ale po tak za od już go jego tym czy przez dla tylko może być jej gdy pan było może miasto dom szkoła praca ludzie lata czas woda".split(),
+    "es": "de la que el en y a los se del las un por con no una su para es al lo como más pero sus le ya o este sí porque esta entre cuando muy sin sobre ciudad casa escuela trabajo gente años tiempo agua".split(),
+}
+
+
+def generate(path: Path, records: int, seed: int) -> None:
+    rng = random.Random(seed)
+    languages = list(WORDS)
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(records):
+            words = WORDS[languages[i % len(languages)]]
+            sentences = []
+            for _ in range(rng.randint(8, 14)):
+                sentence = " ".join(rng.choice(words) for _ in range(rng.randint(8, 16)))
+                sentences.append(sentence.capitalize() + ".")
+            out.write(json.dumps({"id": i, "text": " ".join(sentences), "meta": {"n": i}}, ensure_ascii=False) + "\n")
+
+
+def setup_database() -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB}")
+        conn.execute(f"CREATE DATABASE {DB}")
+    env = {**os.environ, "DATABASE_URL": DATABASE_URL}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+
+def phase_baseline(path: Path) -> dict:
+    import psycopg
+
+    started = time.perf_counter()
+    with psycopg.connect(DATABASE_URL.replace("postgres://", "postgresql://")) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_rows")
+        conn.execute("CREATE UNLOGGED TABLE bench_rows (line bigint, text text)")
+        with conn.cursor().copy("COPY bench_rows (line, text) FROM STDIN") as copy, path.open("rb") as f:
+            for line, raw in enumerate(f, 1):
+                copy.write_row((line, json.loads(raw)["text"]))
+        count = conn.execute("SELECT count(*) FROM bench_rows").fetchone()[0]
+        conn.execute("DROP TABLE bench_rows")
+    return {"seconds": time.perf_counter() - started, "records": count}
+
+
+def _django():
+    os.environ["DATABASE_URL"] = DATABASE_URL
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "occiportal.settings")
+    os.environ.setdefault("OCCIPORTAL_DATA_DIR", str(OUT / "data"))
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def _process_chunk(chunk_id: int) -> bool:
+    from annotation.services import ingest
+
+    return ingest.ingest_chunk_process(chunk_id=chunk_id)
+
+
+def _init_worker():
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.close()
+
+
+def phase_pipeline(path: Path, workers: int) -> dict:
+    _django()
+    from multiprocessing import get_context
+
+    from django.contrib.auth import get_user_model
+    from django.core.files import File
+    from django.db import connection
+
+    from annotation.models import Submission
+    from annotation.services import ingest
+    from annotation.services.submissions import submission_create
+    from occiportal.models import Language, Partner
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE annotation_recordband, annotation_record, annotation_ingestchunk, annotation_submission CASCADE")
+    partner, _ = Partner.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    with path.open("rb") as f:
+        submission = submission_create(
+            uploader=user, partner=partner, language=Language.objects.get(code="de"), kind="pretraining",
+            license="CC-BY-4.0", source="benchmark", consent=True, file=File(f, name=path.name),
+        )
+    started = time.perf_counter()
+    chunk_ids = ingest.ingest_start(submission_id=submission.pk)
+    connection.close()
+    with get_context("fork").Pool(workers, initializer=_init_worker) as pool:
+        list(pool.imap_unordered(_process_chunk, chunk_ids))
+    ingest.ingest_finish(submission_id=submission.pk)
+    seconds = time.perf_counter() - started
+    submission = Submission.objects.get(pk=submission.pk)
+    return {"seconds": seconds, "records": submission.records_accepted, "chunks": submission.chunks_total,
+            "status": submission.status, "language_mismatches": submission.language_mismatches}
+
+
+def run_phase(phase: str, path: Path, workers: int) -> dict:
+    """Run a phase in a fresh process; add its peak RSS (itself and its children)."""
+    result = subprocess.run(
+        [sys.executable, __file__, "--phase", phase, "--file", str(path), "--workers", str(workers)],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "DATABASE_URL": DATABASE_URL},
+    )
+    if result.returncode:
+        sys.exit(f"{phase} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--phase")
+    parser.add_argument("--file")
+    args = parser.parse_args()
+
+    if args.phase:
+        figures = phase_baseline(Path(args.file)) if args.phase == "baseline" else phase_pipeline(Path(args.file), args.workers)
+        usage = [resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)]
+        figures["peak_rss_mib"] = round(max(u.ru_maxrss for u in usage) / 1024, 1)
+        print(json.dumps(figures))
+        return
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    setup_database()
+    report = {"records": args.records, "workers": args.workers, "cpus": os.cpu_count(), "files": {}}
+    for label, records in (("small", max(args.records // 10, 1)), ("large", args.records)):
+        path = OUT / f"ingest-{records}.jsonl"
+        if not path.exists():
+            generate(path, records, seed=records)
+        megabytes = path.stat().st_size / 1e6
+        runs = {"baseline": [], "pipeline": []}
+        for _ in range(args.repeats):
+            for phase in runs:
+                runs[phase].append(run_phase(phase, path, args.workers))
+        entry = {"megabytes": round(megabytes, 1)}
+        for phase, results in runs.items():
+            seconds = statistics.median(r["seconds"] for r in results)
+            entry[phase] = {
+                "seconds": round(seconds, 2),
+                "records_per_s": round(records / seconds),
+                "mb_per_s": round(megabytes / seconds, 2),
+                "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
+                "records": results[-1]["records"],
+            }
+        entry["time_ratio_pipeline_to_baseline"] = round(entry["pipeline"]["seconds"] / entry["baseline"]["seconds"], 2)
+        report["files"][label] = entry
+        print(f"{label}: {json.dumps(entry)}", flush=True)
+    small, large = report["files"]["small"], report["files"]["large"]
+    report["pipeline_peak_rss_ratio_large_to_small"] = round(large["pipeline"]["peak_rss_mib"] / small["pipeline"]["peak_rss_mib"], 2)
+    report["target_time_ratio"] = 3.0
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

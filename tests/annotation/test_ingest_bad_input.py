@@ -1,0 +1,136 @@
+"""Bad input ends with a clear message and never loses what was accepted."""
+
+import io
+import json
+import tarfile
+import zipfile
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from annotation.models import Record, Submission
+
+from .ingest_helpers import ingest_now, jsonl, submit
+from .test_ingest_formats import tarred, zipped
+from .texts import documents
+
+GOOD = jsonl({"text": t} for t in documents(3))
+
+
+@pytest.fixture
+def submit_de(member_a, partner_a, german):
+    def run(content, name="data.jsonl", **kwargs):
+        return ingest_now(submit(user=member_a, partner=partner_a, language=german, content=content, name=name, **kwargs))
+
+    return run
+
+
+def failed_with(submission, *fragments):
+    assert submission.status == Submission.Status.FAILED
+    for fragment in fragments:
+        assert fragment in submission.failure, submission.failure
+    assert not Record.objects.filter(submission=submission).exists()
+    return True
+
+
+def test_empty_file_is_refused_at_upload(member_a, partner_a, german):
+    with pytest.raises(ValidationError, match="empty"):
+        submit(user=member_a, partner=partner_a, language=german, content=b"")
+
+
+def test_file_over_the_size_limit_is_refused(member_a, partner_a, german, settings):
+    settings.INGEST = {**settings.INGEST, "MAX_UPLOAD_BYTES": 100}
+    with pytest.raises(ValidationError, match="limit is 100 bytes"):
+        submit(user=member_a, partner=partner_a, language=german, content=GOOD)
+
+
+def test_whitespace_only_file_fails(submit_de):
+    assert failed_with(submit_de("\n \n\n"), "no records")
+
+
+def test_wrong_schema_for_the_kind_fails_with_the_first_error(submit_de):
+    submission = submit_de(GOOD, kind="instruction")
+    assert failed_with(submission, "line 1", "missing field 'prompt'")
+    assert submission.records_rejected == 3
+
+
+def test_binary_file_renamed_jsonl(submit_de):
+    assert failed_with(submit_de(b'{"text": "ok"}\n' + bytes(range(256)) * 4), "binary data", "line 2")
+
+
+def test_latin1_is_refused_with_the_first_bad_byte(submit_de):
+    content = GOOD.encode() + "{\"text\": \"Straße\"}\n".encode("latin-1")
+    offset = len(GOOD.encode()) + len('{"text": "Stra')
+    assert failed_with(submit_de(content), "invalid byte 0xDF", f"byte {offset:,}", "line 4")
+
+
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"text": ' + "9" * 100_000 + "}", "invalid JSON: Exceeds the limit"),
+        ('{"text": 12}', "field 'text' must be a string"),
+        ('["text"]', "expected a JSON object"),
+    ],
+    ids=["deep-nesting", "huge-number", "not-a-string", "not-an-object"],
+)
+def test_bad_lines_give_one_precise_error(submit_de, line, message):
+    submission = submit_de(GOOD + line + "\n" + jsonl([{"text": documents(1, seed=5)[0]}]))
+    assert submission.status == Submission.Status.READY
+    assert (submission.records_accepted, submission.records_rejected) == (4, 1)
+    assert submission.errors[0]["line"] == 4 and message in submission.errors[0]["message"]
+
+
+def test_zip_bomb(submit_de):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb.jsonl", b"\n" * 50_000_000)
+    assert failed_with(submit_de(buffer.getvalue(), "bomb.zip"), "archive bomb")
+
+
+def test_gzip_bomb(submit_de):
+    import gzip
+
+    assert failed_with(submit_de(gzip.compress(b" " * 50_000_000), "bomb.jsonl.gz"), "archive bomb")
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd.jsonl", "/etc/passwd.jsonl"])
+def test_member_paths_outside_the_archive(submit_de, name):
+    assert failed_with(submit_de(zipped({"ok.jsonl": GOOD, name: GOOD}), "docs.zip"), "outside the archive")
+    assert failed_with(submit_de(tarred({name: GOOD.encode()}), "docs.tar.gz"), "outside the archive")
+
+
+@pytest.mark.parametrize("link_type", [tarfile.SYMTYPE, tarfile.LNKTYPE])
+def test_links_in_tar_archives(submit_de, link_type):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("link.jsonl")
+        info.type, info.linkname = link_type, "/etc/passwd"
+        archive.addfile(info)
+    assert failed_with(submit_de(buffer.getvalue(), "docs.tar.gz"), "is a link")
+
+
+def test_symlink_in_zip(submit_de):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("link.jsonl")
+        info.external_attr = (0o120777 << 16)
+        archive.writestr(info, "/etc/passwd")
+    assert failed_with(submit_de(buffer.getvalue(), "docs.zip"), "symbolic link")
+
+
+def test_too_many_members(submit_de):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(100_000):
+            archive.writestr(f"d{i}.txt", "x")
+    assert failed_with(submit_de(buffer.getvalue(), "many.zip"), "100,000 members", "limit is 10,000")
+
+
+def test_nested_archive(submit_de):
+    inner = zipped({"a.jsonl": GOOD})
+    assert failed_with(submit_de(zipped({"inner.zip": inner}), "outer.zip"), "nested archives are refused")
+
+
+def test_unsupported_type(submit_de):
+    assert failed_with(submit_de(GOOD, "data.docx"), "Unsupported file type")

@@ -1,0 +1,117 @@
+"""Every accepted format and encoding gives the same records."""
+
+import csv
+import gzip
+import io
+import json
+import tarfile
+import zipfile
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from annotation.models import Record, Submission
+
+from .ingest_helpers import ingest_now, jsonl, submit
+from .texts import documents
+
+DOCS = documents(6)
+
+
+@pytest.fixture
+def submit_de(member_a, partner_a, german):
+    def run(content, name, **kwargs):
+        return ingest_now(submit(user=member_a, partner=partner_a, language=german, content=content, name=name, **kwargs))
+
+    return run
+
+
+def texts_of(submission):
+    return sorted(Record.objects.filter(submission=submission).values_list("content__text", flat=True))
+
+
+def zipped(members: dict) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def tarred(members: dict, mode="w:gz") -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def csv_text(rows, delimiter=","):
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), delimiter=delimiter)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def parquet_bytes(rows) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buffer)
+    return buffer.getvalue()
+
+
+BODY = jsonl({"text": t} for t in DOCS)
+
+
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("docs.jsonl", BODY.encode()),
+        ("docs.jsonl", b"\xef\xbb\xbf" + BODY.encode()),
+        ("docs.jsonl", BODY.encode("utf-16")),
+        ("docs.jsonl", BODY.encode("utf-16-le")),
+        ("docs.csv", csv_text([{"text": t} for t in DOCS]).encode()),
+        ("docs.tsv", csv_text([{"text": t} for t in DOCS], "\t").encode()),
+        ("docs.txt", "\n\n".join(DOCS).encode()),
+        ("docs.parquet", parquet_bytes([{"text": t} for t in DOCS])),
+        ("docs.jsonl.gz", gzip.compress(BODY.encode())),
+        ("docs.zip", zipped({"a/part1.jsonl": jsonl({"text": t} for t in DOCS[:3]), "part2.csv": csv_text([{"text": t} for t in DOCS[3:]])})),
+        ("docs.zip", zipped({f"doc{i}.txt": t for i, t in enumerate(DOCS)})),
+        ("docs.tar.gz", tarred({"part1.jsonl": jsonl({"text": t} for t in DOCS[:3]).encode(), "part2.parquet": parquet_bytes([{"text": t} for t in DOCS[3:]])})),
+    ],
+    ids=["jsonl", "utf8-bom", "utf16-bom", "utf16-le-no-bom", "csv", "tsv", "txt", "parquet", "gz", "zip", "zip-txt", "tar.gz"],
+)
+def test_formats_give_the_same_records(submit_de, name, content):
+    submission = submit_de(content, name)
+    assert submission.status == Submission.Status.READY, submission.failure
+    assert texts_of(submission) == sorted(DOCS)
+
+
+def test_instruction_pairs_from_csv_and_evaluation_items(submit_de):
+    pairs = [{"prompt": f"Frage {i}: Wie heißt die Hauptstadt von Deutschland?", "response": f"Berlin ist die Hauptstadt. ({i})"} for i in range(3)]
+    submission = submit_de(csv_text(pairs).encode(), "pairs.csv", kind="instruction")
+    assert submission.records_accepted == 3
+    assert Record.objects.filter(submission=submission, kind="instruction").first().content.keys() == {"prompt", "response"}
+
+    items = [{"question": "Welche Farbe hat der Himmel?", "choices": "blau|grün|rot", "answer": "0"}]
+    evaluation = submit_de(csv_text(items).encode(), "items.csv", kind="evaluation")
+    assert evaluation.records_accepted == 1
+    assert Record.objects.get(submission=evaluation).content == {"question": "Welche Farbe hat der Himmel?", "choices": ["blau", "grün", "rot"], "answer": 0}
+
+
+def test_conversations(submit_de):
+    conversation = {"messages": [{"role": "user", "content": "Hallo, wie geht es dir heute?"}, {"role": "assistant", "content": "Mir geht es gut, danke der Nachfrage."}], "id": 7, "meta": {"source": "chat"}}
+    submission = submit_de(jsonl([conversation]), "chat.jsonl", kind="conversation")
+    record = Record.objects.get(submission=submission)
+    assert record.content["messages"][1]["role"] == "assistant"
+    assert (record.external_id, record.meta) == ("7", {"source": "chat"})
+
+
+def test_archive_errors_name_the_member_and_line(submit_de):
+    content = zipped({"part1.jsonl": jsonl({"text": t} for t in DOCS[:2]) + "{oops\n"})
+    submission = submit_de(content, "docs.zip")
+    assert submission.records_accepted == 2
+    assert submission.errors[0]["line"] == 3 and submission.errors[0]["file"] == "part1.jsonl"
