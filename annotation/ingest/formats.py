@@ -32,7 +32,7 @@ class Item:
 def parse_json_line(raw: str, line: int) -> Item:
     """One JSONL line → an item. Error messages never quote the content."""
     try:
-        value = json.loads(raw)
+        value = json.loads(raw.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
         return Item(line, error=f"invalid JSON: {exc.msg} (column {exc.colno})")
     except RecursionError:
@@ -63,10 +63,9 @@ def _binary_lines(stream, max_bytes: int, encoding: str) -> Iterator[tuple[int, 
             offset += len(raw) + _skip_rest_of_line(stream)
             yield number, None
             continue
-        if b"\0" in raw:
-            raise SubmissionRefused(
-                f"The file holds binary data (a NUL byte at byte {offset + raw.index(b'\0'):,}, line {number:,})."
-            )
+        nul = raw.find(b"\0")
+        if nul != -1:
+            raise SubmissionRefused(f"The file holds binary data (a NUL byte at byte {offset + nul:,}, line {number:,}).")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -1,0 +1,1 @@
+"""Per-record ingest steps: pure functions with no Django, called by the ingest pipeline."""

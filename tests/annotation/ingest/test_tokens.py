@@ -1,0 +1,43 @@
+import pytest
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+from annotation.ingest.tokens import get_counter
+
+
+def test_regex_counter_counts_gpt2_pretokens():
+    count = get_counter("regex")
+    assert count("Hello world") == 2
+    assert count("I'm here.") == 4  # I, 'm, " here", .
+    assert count("Straße 12, Αθήνα!") == 5  # Straße, " 12", ",", " Αθήνα", !
+    assert count("") == 0
+
+
+def test_counters_are_cached_per_spec():
+    assert get_counter("regex") is get_counter("regex")
+
+
+def _save_tokenizer(path, *, truncate=False):
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0, "[CLS]": 1, "hello": 2, "world": 3}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A", special_tokens=[("[CLS]", 1)])
+    if truncate:
+        tokenizer.enable_truncation(max_length=2)
+    tokenizer.save(str(path))
+    return path
+
+
+def test_tokenizer_json_counter_counts_ids_without_special_tokens(tmp_path):
+    count = get_counter(str(_save_tokenizer(tmp_path / "tokenizer.json")))
+    assert count("hello world hello") == 3
+    assert count("hello unknown") == 2
+
+
+def test_truncation_in_the_file_does_not_cap_the_count(tmp_path):
+    count = get_counter(str(_save_tokenizer(tmp_path / "tokenizer.json", truncate=True)))
+    assert count("hello world hello world") == 4
+
+
+def test_missing_tokenizer_file_names_the_path(tmp_path):
+    missing = tmp_path / "nope" / "tokenizer.json"
+    with pytest.raises(ValueError, match=str(missing)):
+        get_counter(str(missing))
