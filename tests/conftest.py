@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from occiportal.eu_languages import EU_LANGUAGES
 from occiportal.models import Language, Partner, PartnerMembership
 
 PASSWORD = "correct-horse-battery-staple"
@@ -45,14 +46,22 @@ def staff(db):
     return make_user("sam", staff=True)
 
 
+def language(code):
+    """A seeded EU language; transactional tests flush the seed, so re-create it."""
+    code, name_en, name_native = next(entry for entry in EU_LANGUAGES if entry[0] == code)
+    return Language.objects.get_or_create(
+        code=code, defaults={"name_en": name_en, "name_native": name_native, "is_eu_official": True}
+    )[0]
+
+
 @pytest.fixture
 def german(db):
-    return Language.objects.get(code="de")
+    return language("de")
 
 
 @pytest.fixture
 def french(db):
-    return Language.objects.get(code="fr")
+    return language("fr")
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,7 @@
 """The REST API: languages, partners, submitting a file and reading its figures."""
 
+from io import StringIO
+
 import pytest
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
@@ -164,8 +166,6 @@ def test_schema_is_served(api):
 
 
 def call_command_output(*args):
-    from io import StringIO
-
     out = StringIO()
     call_command(*args, stdout=out)
     return out.getvalue().strip()

@@ -1,6 +1,8 @@
 """Who may see and submit what through the API: someone else's object is a 404."""
 
 import pytest
+from django.test import Client
+from rest_framework.authtoken.models import Token
 
 from annotation.models import Submission
 from annotation.services.submissions import submission_create
@@ -135,10 +137,28 @@ def test_staff_may_submit_for_any_partner(as_user, staff, partner_b, upload):
 
 
 def test_a_token_carries_only_its_users_rights(client, member_a, theirs):
-    from rest_framework.authtoken.models import Token
-
     token = Token.objects.create(user=member_a)
 
     response = client.get(f"/api/submissions/{theirs.pk}/", HTTP_AUTHORIZATION=f"Token {token.key}")
 
     assert response.status_code == 404
+
+
+def test_a_session_post_needs_the_csrf_token(member_a, partner_a, upload):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member_a)
+
+    response = client.post("/api/submissions/", upload_form(upload, "alpha"))
+
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+    assert not Submission.objects.exists()
+
+
+def test_a_token_post_needs_no_csrf_token(member_a, partner_a, upload):
+    client = Client(enforce_csrf_checks=True)
+    token = Token.objects.create(user=member_a)
+
+    response = client.post("/api/submissions/", upload_form(upload, "alpha"), HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    assert response.status_code == 201

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, ManagementUtility, call_command
 from rest_framework.authtoken.models import Token
 
 from annotation.models import Submission
@@ -47,6 +47,12 @@ def test_create_partner_with_members(member_a, member_b):
     partner = Partner.objects.get(slug="gamma")
     assert partner.name == "Gamma Corpus"
     assert set(partner.members.all()) == {member_a, member_b}
+
+
+def test_create_partner_takes_several_members_after_one_flag(member_a, member_b):
+    run("create_partner", "gamma", "Gamma Corpus", "--member", member_a.username, member_b.username)
+
+    assert Partner.objects.get(slug="gamma").members.count() == 2
 
 
 def test_create_partner_refuses_an_unknown_member(db):
@@ -188,10 +194,12 @@ def test_demo_sample_is_thirty_german_documents():
     assert all(len(doc["text"]) > 100 for doc in docs)
 
 
-# submit --wait, with the real worker (needs the ingest task) --------------------
-
+# submit --wait, with the real worker ---------------------------------------------
+# The worker needs committed data, hence transactions; serialized_rollback
+# brings back the languages the data migration seeded after each flush.
 
 @pytest.mark.worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_submit_wait_prints_the_figures(celery_worker, staff, partner_a):
     out = run(*submit_args(SAMPLE), "--wait", "--timeout", "60")
 
@@ -204,9 +212,8 @@ def test_submit_wait_prints_the_figures(celery_worker, staff, partner_a):
 
 
 @pytest.mark.worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_submit_wait_exits_non_zero_when_ingest_fails(celery_worker, staff, partner_a, tmp_path, capsys):
-    from django.core.management import ManagementUtility
-
     broken = tmp_path / "broken.jsonl.gz"
     broken.write_bytes(b"this is not gzip at all\x00\xff" * 64)
 

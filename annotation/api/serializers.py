@@ -1,0 +1,91 @@
+"""What the API reads and writes: languages, partners, submissions."""
+
+from rest_framework import serializers
+
+from annotation import licenses
+from annotation.models import Submission
+from annotation.models.submissions import Kind
+from occiportal.models import Language, Partner
+
+
+class LanguageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Language
+        fields = ["code", "name_en", "name_native", "is_eu_official"]
+
+
+class PartnerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Partner
+        fields = ["slug", "name"]
+
+
+# The figures ingest fills in, exactly the keys of ``Submission.figures()``
+# apart from "submission" (the id) and "progress", which are listed apart.
+FIGURE_FIELDS = [
+    "records_read",
+    "records_accepted",
+    "records_rejected",
+    "exact_duplicates",
+    "near_duplicates",
+    "language_mismatches",
+    "pii_redactions",
+    "tokens",
+    "rejection_reasons",
+    "errors",
+    "failure",
+]
+
+
+class SubmissionSerializer(serializers.ModelSerializer):
+    """A submission's metadata, progress and figures (read only)."""
+
+    partner = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    language = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    uploader = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    progress = serializers.IntegerField(read_only=True, min_value=0, max_value=100, help_text="0–100.")
+    rejection_reasons = serializers.DictField(
+        child=serializers.IntegerField(), read_only=True, help_text="Rejected records per reason."
+    )
+    errors = serializers.ListField(
+        child=serializers.DictField(), read_only=True, help_text='The first bad lines: [{"line": N, "message": …}].'
+    )
+
+    class Meta:
+        model = Submission
+        fields = [
+            "id",
+            "uuid",
+            "partner",
+            "language",
+            "kind",
+            "license",
+            "source",
+            "consent",
+            "uploader",
+            "original_name",
+            "size_bytes",
+            "status",
+            "progress",
+            "chunks_total",
+            "chunks_done",
+            *FIGURE_FIELDS,
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class SubmissionCreateSerializer(serializers.Serializer):
+    """The multipart form of an upload; ``submission_create`` has the last word."""
+
+    file = serializers.FileField(use_url=False)
+    partner = serializers.SlugField(help_text="Slug of a partner you belong to.")
+    language = serializers.CharField(max_length=35, help_text="ISO 639 code, as /api/languages/ lists them.")
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    license = serializers.ChoiceField(choices=licenses.CHOICES, help_text="SPDX identifier.")
+    source = serializers.CharField(help_text="Where the data comes from and how it was made.")
+    consent = serializers.BooleanField(
+        help_text="Your organisation may give this data under this licence.",
+    )

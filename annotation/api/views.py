@@ -1,0 +1,103 @@
+"""API endpoints: thin, as the web views are — parse, access check, one service, render."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from annotation.access import access_partner_for_submitting, access_submission
+from annotation.selectors import languages_for_select, partners_of, submissions_visible_to
+from annotation.services.submissions import submission_create
+from occiportal.models import Language
+
+from .serializers import (
+    LanguageSerializer,
+    PartnerSerializer,
+    SubmissionCreateSerializer,
+    SubmissionSerializer,
+)
+
+
+class LanguageList(generics.ListAPIView):
+    """All languages the portal takes data in."""
+
+    serializer_class = LanguageSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return languages_for_select()
+
+
+class PartnerList(generics.ListAPIView):
+    """The partners you may submit for (all of them for staff)."""
+
+    serializer_class = PartnerSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return partners_of(self.request.user)
+
+
+class SubmissionListCreate(generics.ListAPIView):
+    """Your partners' submissions, newest first; POST a file to submit one."""
+
+    serializer_class = SubmissionSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        return submissions_visible_to(self.request.user)
+
+    @extend_schema(
+        request=SubmissionCreateSerializer,
+        responses={
+            201: SubmissionSerializer,
+            400: OpenApiResponse(description='Field errors: {"field": ["message", …]}.'),
+            404: OpenApiResponse(description='{"partner": ["No such partner."]}: unknown, or not yours.'),
+        },
+    )
+    def post(self, request):
+        form = SubmissionCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            partner = access_partner_for_submitting(request.user, data["partner"])
+        except Http404:
+            # Someone else's partner reads like one that does not exist.
+            raise NotFound({"partner": ["No such partner."]})
+        language = _language(data["language"])
+        try:
+            submission = submission_create(
+                uploader=request.user,
+                partner=partner,
+                language=language,
+                kind=data["kind"],
+                license=data["license"],
+                source=data["source"],
+                consent=data["consent"],
+                file=data["file"],
+                original_name=data["file"].name,
+            )
+        except DjangoValidationError as error:
+            raise ValidationError(error.message_dict)
+        return Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)
+
+
+class SubmissionDetail(generics.RetrieveAPIView):
+    """One submission: metadata, ingest progress and figures."""
+
+    serializer_class = SubmissionSerializer
+    def get_queryset(self):
+        return submissions_visible_to(self.request.user)
+
+    def get_object(self):
+        return access_submission(self.request.user, self.kwargs["pk"])
+
+
+def _language(code):
+    try:
+        return Language.objects.get(code=code)
+    except Language.DoesNotExist:
+        raise ValidationError({"language": [f"Unknown language {code}; see /api/languages/."]})

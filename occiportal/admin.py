@@ -1,0 +1,46 @@
+from django.contrib import admin
+
+from .models import Language, LanguageRole, Partner, PartnerMembership
+
+
+@admin.register(Language)
+class LanguageAdmin(admin.ModelAdmin):
+    list_display = ["code", "name_en", "name_native", "is_eu_official"]
+    list_filter = ["is_eu_official"]
+    search_fields = ["code", "name_en", "name_native"]
+
+
+class PartnerMembershipInline(admin.TabularInline):
+    model = PartnerMembership
+    raw_id_fields = ["user"]
+    readonly_fields = ["created_at"]
+    extra = 0
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "created_at"]
+    search_fields = ["slug", "name"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["created_at"]
+    inlines = [PartnerMembershipInline]
+
+
+@admin.register(PartnerMembership)
+class PartnerMembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "partner", "created_at"]
+    list_filter = ["partner"]
+    list_select_related = ["user", "partner"]
+    search_fields = ["user__username", "user__email", "partner__slug", "partner__name"]
+    raw_id_fields = ["user", "partner"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(LanguageRole)
+class LanguageRoleAdmin(admin.ModelAdmin):
+    list_display = ["user", "language", "role", "created_at"]
+    list_filter = ["role", "language"]
+    list_select_related = ["user", "language"]
+    search_fields = ["user__username", "user__email", "language__code", "language__name_en"]
+    raw_id_fields = ["user", "language"]
+    readonly_fields = ["created_at"]

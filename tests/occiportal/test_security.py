@@ -1,0 +1,186 @@
+"""Security settings and the sign-in path: deploy checks, secret key, lockout, sessions, escaping."""
+
+import os
+import runpy
+import secrets
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
+
+from annotation.models import Record, Submission
+
+from ..conftest import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS = ROOT / "occiportal" / "settings.py"
+# The variables the settings module reads; cleared so the host's cannot leak in.
+SETTINGS_VARIABLES = [
+    "DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "OCCIPORTAL_ENV",
+    "OCCIPORTAL_DATA_DIR", "OCCIPORTAL_TEST_DB_NAME", "CELERY_BROKER_URL", "OCCIPORTAL_S3_BUCKET",
+    "DJANGO_SECURE_SSL_REDIRECT", "DJANGO_SECURE_HSTS_SECONDS",
+]
+
+
+def production_env(tmp_path, **extra):
+    env = {key: value for key, value in os.environ.items() if key not in SETTINGS_VARIABLES}
+    env.update(
+        DJANGO_SETTINGS_MODULE="occiportal.settings",
+        OCCIPORTAL_ENV="production",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+        DJANGO_ALLOWED_HOSTS="portal.example.org",
+        DATABASE_URL="postgres://portal:portal@127.0.0.1:5432/portal",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        OCCIPORTAL_DATA_DIR=str(tmp_path / "data"),
+    )
+    env.update(extra)
+    return env
+
+
+def load_settings(monkeypatch, **variables):
+    for key in SETTINGS_VARIABLES:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    return runpy.run_path(str(SETTINGS))
+
+
+# Settings ---------------------------------------------------------------------
+
+
+def test_production_settings_pass_the_deploy_checks(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=production_env(tmp_path), capture_output=True, text=True, timeout=60,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_without_a_secret_key_refuses_to_start(monkeypatch, tmp_path):
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY"):
+        load_settings(monkeypatch, OCCIPORTAL_ENV="production", OCCIPORTAL_DATA_DIR=str(tmp_path))
+
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_production_is_secure_by_default(monkeypatch, tmp_path):
+    module = load_settings(
+        monkeypatch, OCCIPORTAL_ENV="production", DJANGO_SECRET_KEY="k" * 64, OCCIPORTAL_DATA_DIR=str(tmp_path)
+    )
+
+    assert module["DEBUG"] is False
+    assert module["SESSION_COOKIE_SECURE"] and module["CSRF_COOKIE_SECURE"] and module["SECURE_SSL_REDIRECT"]
+    assert module["SECURE_HSTS_SECONDS"] >= 31536000
+
+
+def test_development_keeps_one_key_per_installation(monkeypatch, tmp_path):
+    first = load_settings(monkeypatch, OCCIPORTAL_DATA_DIR=str(tmp_path / "one"))["SECRET_KEY"]
+    again = load_settings(monkeypatch, OCCIPORTAL_DATA_DIR=str(tmp_path / "one"))["SECRET_KEY"]
+    other = load_settings(monkeypatch, OCCIPORTAL_DATA_DIR=str(tmp_path / "two"))["SECRET_KEY"]
+
+    key_file = tmp_path / "one" / "secret_key"
+    assert first == again == key_file.read_text().strip()
+    assert len(first) >= 50
+    assert other != first
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_development_uses_the_given_key(monkeypatch, tmp_path):
+    module = load_settings(monkeypatch, DJANGO_SECRET_KEY="given-" * 10, OCCIPORTAL_DATA_DIR=str(tmp_path))
+
+    assert module["SECRET_KEY"] == "given-" * 10
+    assert not (tmp_path / "secret_key").exists()
+
+
+# Sign-in ------------------------------------------------------------------------
+
+LOGIN_PAGES = ["login", "admin:login"]
+
+
+@pytest.mark.parametrize("page", LOGIN_PAGES)
+def test_the_sixth_attempt_is_refused_even_with_the_right_password(client, staff, page):
+    url = reverse(page)
+    for _ in range(django_settings.AXES_FAILURE_LIMIT):
+        response = client.post(url, {"username": staff.username, "password": "wrong"})
+        assert "_auth_user_id" not in client.session
+
+    response = client.post(url, {"username": staff.username, "password": PASSWORD})
+
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_four_failures_do_not_lock(client, staff):
+    url = reverse("login")
+    for _ in range(django_settings.AXES_FAILURE_LIMIT - 1):
+        client.post(url, {"username": staff.username, "password": "wrong"})
+
+    response = client.post(url, {"username": staff.username, "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(staff.pk)
+
+
+def test_the_session_key_rotates_at_login(client, member_a):
+    before = client.session
+    before["visited"] = True
+    before.save()
+    old_key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+
+    response = client.post(reverse("login"), {"username": member_a.username, "password": PASSWORD})
+
+    assert response.status_code == 302
+    new_key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    assert new_key != old_key
+    assert not Session.objects.filter(session_key=old_key).exists()
+    assert client.session["_auth_user_id"] == str(member_a.pk)
+
+
+def test_logout_ends_the_session(client, member_a):
+    client.post(reverse("login"), {"username": member_a.username, "password": PASSWORD})
+    key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+
+    client.post(reverse("logout"))
+
+    assert not Session.objects.filter(session_key=key).exists()
+    assert client.get("/api/partners/").status_code in (401, 403)
+
+
+def test_logout_is_post_only(client, member_a):
+    client.force_login(member_a)
+
+    assert client.get(reverse("logout")).status_code == 405
+    assert client.session["_auth_user_id"] == str(member_a.pk)
+
+
+# Escaping -----------------------------------------------------------------------
+
+
+def test_record_text_is_escaped_in_the_admin(client, staff, partner_a, german):
+    submission = Submission.objects.create(
+        uuid=uuid.uuid4(), partner=partner_a, language=german, kind="pretraining", license="CC0-1.0",
+        source="test", consent=True, file="uploads/x.jsonl", original_name="x.jsonl",
+    )
+    record = Record.objects.create(
+        submission=submission, line=1, language=german, kind="pretraining",
+        content={"text": "<script>alert('owned')</script> & <b>bold</b>"}, content_hash="0" * 32,
+    )
+    client.force_login(staff)
+
+    change = client.get(reverse("admin:annotation_record_change", args=[record.pk]))
+    changelist = client.get(reverse("admin:annotation_record_changelist"))
+
+    for response in (change, changelist):
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert "<script>alert(" not in html
+        assert "<b>bold</b>" not in html
+        assert "&lt;script&gt;alert(" in html
