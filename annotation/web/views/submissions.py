@@ -1,0 +1,93 @@
+"""A partner's own pages: dashboard, upload, and a submission's figures."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from annotation import selectors
+from annotation.access import access_partner_for_submitting, access_submission
+from annotation.services.submissions import submission_create
+from annotation.web.forms import SubmissionForm
+from annotation.web.presenters import grand_totals, quality_charts, record_rows, rejection_rows, status_payload
+
+SUBMISSIONS_PER_PAGE = 25
+
+
+@login_required
+def dashboard(request):
+    visible = selectors.submissions_visible_to(request.user)
+    page = Paginator(visible, SUBMISSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    totals = selectors.totals_per_language(visible)
+    context = {
+        "page": page,
+        "totals": totals,
+        "grand": grand_totals(totals),
+        "partners": selectors.partners_of(request.user),
+    }
+    return render(request, "dashboard.html", context)
+
+
+@login_required
+def submission_new(request):
+    form = SubmissionForm(request.POST or None, request.FILES or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        partner = access_partner_for_submitting(request.user, data["partner"].slug)
+        try:
+            submission = submission_create(
+                uploader=request.user,
+                partner=partner,
+                language=data["language"],
+                kind=data["kind"],
+                license=data["license"],
+                source=data["source"],
+                consent=data["consent"],
+                file=data["file"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, _("Upload received. Its checks are running now."))
+            return _created(request, submission)
+    template = "submissions/_form.html" if _is_xhr(request) else "submissions/new.html"
+    status = 400 if form.errors else 200
+    return render(request, template, {"form": form}, status=status)
+
+
+@login_required
+def submission_detail(request, submission_id):
+    submission = access_submission(request.user, submission_id)
+    context = {
+        "submission": submission,
+        "charts": quality_charts(submission.quality),
+        "reasons": rejection_rows(submission.rejection_reasons),
+        "records": record_rows(selectors.records_sample(submission)),
+    }
+    return render(request, "submissions/detail.html", context)
+
+
+@require_GET
+@never_cache
+@login_required
+def submission_status(request, submission_id):
+    submission = access_submission(request.user, submission_id)
+    return JsonResponse(status_payload(submission))
+
+
+def _is_xhr(request):
+    # The upload script asks for a fragment so that errors replace the form in place.
+    return request.headers.get("X-Requested-With") == "XMLHttpRequest"
+
+
+def _created(request, submission):
+    url = reverse("submission_detail", args=[submission.pk])
+    if _is_xhr(request):
+        return JsonResponse({"redirect": url}, status=201)
+    return redirect(url)
