@@ -1,0 +1,204 @@
+"""Benchmark the training job's loop against a plain transformers loop, and evaluation speed.
+
+    python bench/train.py                 # CPU: a tiny Mistral
+    python bench/train.py --gpu           # CUDA: a ~100M-parameter Mistral in bf16, with MFU
+
+Both loops train the same freshly made model on the same packed batches with
+the same optimizer, schedule, precision and attention kernel; the repeats are
+interleaved and the median is reported. Throughput is steady state: tokens/s
+over the steps after the first ``--log-every`` (warm-up, allocator and cuBLAS
+heuristics excluded), for both loops alike. The last line printed is one JSON
+object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+import torch  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+
+from training.jobs.data import Batches, load_examples  # noqa: E402
+from training.jobs.evaluate import Scorer, score_multiple_choice, score_perplexity  # noqa: E402
+from training.jobs.spec import JobSpec, TrainConfig  # noqa: E402
+from training.jobs.tiny import create_tiny_model  # noqa: E402
+from training.jobs.train import (  # noqa: E402
+    attention_implementation,
+    make_optimizer,
+    make_scheduler,
+    pick_device,
+    run_training,
+)
+
+CPU_MODEL = {"hidden_size": 128, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2, "max_position_embeddings": 512}
+GPU_MODEL = {
+    "hidden_size": 768, "num_layers": 12, "num_heads": 12, "num_kv_heads": 4, "intermediate_size": 2048,
+    "max_position_embeddings": 2048, "model_vocab_size": 32000,
+}  # fmt: skip
+SYLLABLES = "ka ri to men sa lu ve dor an schi ber ga nu pe lo zu tra ein der und mar qui son".split()
+
+
+def synthetic_docs(count: int, words: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    vocabulary = ["".join(rng.choices(SYLLABLES, k=rng.randint(1, 3))) for _ in range(3000)]
+    return [" ".join(rng.choices(vocabulary, k=words)) + "." for _ in range(count)]
+
+
+def make_fixture(root: Path, args) -> tuple[Path, Path]:
+    docs = synthetic_docs(args.docs, args.words)
+    model_kwargs = GPU_MODEL if args.gpu else CPU_MODEL
+    model = create_tiny_model(root / "model", docs[:2000], vocab_size=args.vocab, **model_kwargs)
+    snapshot = root / "snapshot"
+    (snapshot / "xx").mkdir(parents=True)
+    table = pa.table({"kind": ["text"] * len(docs), "language": ["xx"] * len(docs), "text": docs})
+    pq.write_table(table, snapshot / "xx" / "train-00000.parquet")
+    return model, snapshot
+
+
+def job_tokens_per_second(model: Path, snapshot: Path, out: Path, cfg: TrainConfig) -> float:
+    events = []
+    run_training(
+        JobSpec(
+            run_id="bench", kind="train", base_model=str(model), output_dir=str(out),
+            snapshot_dir=str(snapshot), train=cfg,
+        ),  # fmt: skip
+        lambda event, **fields: events.append({"event": event, **fields}),
+    )
+    windows = [e["tokens_per_second"] for e in events if e["event"] == "progress"][1:]
+    return statistics.fmean(windows)
+
+
+def plain_tokens_per_second(model_dir: Path, snapshot: Path, cfg: TrainConfig) -> float:
+    """What a reader would write with transformers alone: model(**batch, labels=...).loss.backward()."""
+    device, dtype = pick_device(cfg.bf16)
+    torch.manual_seed(cfg.seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    examples = load_examples(tokenizer, snapshot, "cpt", cfg.seq_len)
+    batches = Batches(examples, cfg.batch_size, cfg.seed, tokenizer.pad_token_id).iterate(0)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, dtype=dtype, attn_implementation=attention_implementation(device), use_safetensors=True
+    ).to(device)
+    model.config.use_cache = False
+    model.train()
+    optimizer = make_optimizer(model, cfg, device)
+    scheduler = make_scheduler(optimizer, cfg, cfg.max_steps)
+    tokens, started = 0, None
+    for step in range(cfg.max_steps):
+        if step == cfg.log_every:  # steady state from here on, as in the job's later progress windows
+            _sync(device)
+            tokens, started = 0, time.perf_counter()
+        batch = {k: v.to(device) for k, v in next(batches).items()}
+        loss = model(**batch).loss  # batch carries labels
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        tokens += int(batch["attention_mask"].sum())
+    loss.item()
+    return tokens / (time.perf_counter() - started)
+
+
+def eval_items_per_second(model_dir: Path, docs: list[str], args) -> dict:
+    device, dtype = pick_device("auto")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, dtype=dtype, attn_implementation=attention_implementation(device), use_safetensors=True
+    ).to(device).eval()
+    scorer = Scorer(model, tokenizer, max_length=args.seq_len, batch_size=args.eval_batch)
+    rng = random.Random(1)
+    items = [
+        {"question": doc[:200], "choices": [" ".join(rng.sample(doc.split(), 3)) for _ in range(4)], "answer": 0}
+        for doc in docs[: args.eval_items]
+    ]
+    score_multiple_choice(scorer, items[:4])  # warm-up
+    _sync(device)
+    started = time.perf_counter()
+    score_multiple_choice(scorer, items)
+    _sync(device)
+    mc = len(items) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    score_perplexity(scorer, docs[: args.eval_items])
+    _sync(device)
+    ppl = args.eval_items / (time.perf_counter() - started)
+    return {"mc_items_per_second": round(mc, 2), "ppl_docs_per_second": round(ppl, 2)}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gpu", action="store_true", help="~100M-parameter model in bf16 on CUDA")
+    parser.add_argument("--peak-flops", type=float, default=989e12, help="peak dense bf16 FLOP/s (H100 SXM: 989e12)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
+    args = parser.parse_args()
+    if args.gpu and not torch.cuda.is_available():
+        parser.error("--gpu needs CUDA")
+    torch.set_num_threads(args.threads)
+    gpu = args.gpu
+    args.seq_len = 1024 if gpu else 128
+    args.docs, args.words = (4000, 200) if gpu else (600, 60)
+    args.vocab = 8000 if gpu else 1024
+    args.eval_items, args.eval_batch = (256, 32) if gpu else (32, 8)
+    steps = args.steps or (40 if gpu else 24)
+    log_every = max(1, steps // 4)
+    cfg = TrainConfig(
+        learning_rate=3e-4, max_steps=steps, batch_size=16 if gpu else 8, seq_len=args.seq_len, warmup_ratio=0.1,
+        log_every=log_every, save_every=10**9, heartbeat_seconds=3600, seed=0,
+    )  # fmt: skip
+
+    with tempfile.TemporaryDirectory(prefix="occiportal-bench-") as scratch:
+        root = Path(scratch)
+        model, snapshot = make_fixture(root, args)
+        loaded = AutoModelForCausalLM.from_pretrained(model, use_safetensors=True)
+        parameters = sum(p.numel() for p in loaded.parameters())
+        del loaded
+        job, plain = [], []
+        for repeat in range(args.repeats):
+            job.append(job_tokens_per_second(model, snapshot, root / f"run-{repeat}", cfg))
+            plain.append(plain_tokens_per_second(model, snapshot, cfg))
+            print(f"repeat {repeat}: job {job[-1]:.0f} tok/s, plain {plain[-1]:.0f} tok/s", file=sys.stderr)
+        evaluation = eval_items_per_second(model, synthetic_docs(args.eval_items, args.words, seed=9), args)
+
+    device, dtype = pick_device("auto")
+    job_tps, plain_tps = statistics.median(job), statistics.median(plain)
+    result = {
+        "bench": "train",
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "dtype": str(dtype).removeprefix("torch."),
+        "torch": torch.__version__,
+        "parameters": parameters,
+        "seq_len": cfg.seq_len,
+        "batch_size": cfg.batch_size,
+        "steps": steps,
+        "repeats": args.repeats,
+        "job_tokens_per_second": round(job_tps, 1),
+        "plain_tokens_per_second": round(plain_tps, 1),
+        "job_vs_plain": round(job_tps / plain_tps, 3),
+        **evaluation,
+    }
+    if gpu:
+        result["peak_flops"] = args.peak_flops
+        result["job_mfu"] = round(6 * parameters * job_tps / args.peak_flops, 4)
+        result["plain_mfu"] = round(6 * parameters * plain_tps / args.peak_flops, 4)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

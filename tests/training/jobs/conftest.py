@@ -1,0 +1,108 @@
+"""A tiny Mistral, a tiny snapshot and a tiny suite, made on the spot.
+
+Everything here is small enough for a 2-core CI machine: a 512-token
+vocabulary, 2 layers of width 64, sequences of 32 tokens.
+"""
+
+import hashlib
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+import torch  # noqa: E402
+
+from training.jobs.spec import JobSpec, TrainConfig  # noqa: E402
+
+torch.set_num_threads(2)
+
+GERMAN = [
+    "Der schnelle braune Fuchs springt über den faulen Hund.",
+    "Die Katze sitzt auf der Matte und schläft in der Sonne.",
+    "Im Sommer fahren wir an das Meer und baden jeden Tag.",
+]
+PORTUGUESE = [
+    "O rato roeu a roupa do rei de Roma.",
+    "A menina comeu uma maçã vermelha no jardim.",
+]
+CHATS = [
+    [{"role": "user", "content": "Wie heißt die Hauptstadt?"}, {"role": "assistant", "content": "Berlin."}],
+    [
+        {"role": "system", "content": "Antworte kurz."},
+        {"role": "user", "content": "Zwei plus zwei?"},
+        {"role": "assistant", "content": "Vier."},
+    ],
+]
+TINY = {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2, "max_position_embeddings": 256}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    from training.jobs.tiny import create_tiny_model
+
+    texts = (GERMAN + PORTUGUESE + [m["content"] for chat in CHATS for m in chat]) * 20
+    return create_tiny_model(tmp_path_factory.mktemp("models") / "tiny", texts, vocab_size=512, **TINY)
+
+
+def write_snapshot(root, rows_by_language):
+    """A snapshot folder as the portal writes it; returns (folder, manifest sha256)."""
+    for language, rows in rows_by_language.items():
+        (root / language).mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows), root / language / "train-00000.parquet")
+    manifest = root / "manifest.json"
+    manifest.write_text(json.dumps({"languages": sorted(rows_by_language)}))
+    return root, hashlib.sha256(manifest.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def cpt_snapshot(tmp_path):
+    rows = {
+        "de": [{"kind": "text", "language": "de", "text": t} for t in GERMAN * 15],
+        "pt": [{"kind": "text", "language": "pt", "text": t} for t in PORTUGUESE * 15],
+    }
+    return write_snapshot(tmp_path / "snapshot", rows)
+
+
+@pytest.fixture
+def sft_snapshot(tmp_path):
+    empty = {"messages": None, "prompt": None, "response": None}
+    rows = {
+        "de": [{**empty, "kind": "conversation", "language": "de", "messages": chat} for chat in CHATS * 8]
+        + [{**empty, "kind": "instruction", "language": "de", "prompt": "Farbe des Himmels?", "response": "Blau."}] * 8
+    }
+    return write_snapshot(tmp_path / "snapshot", rows)
+
+
+def make_spec(tiny_model, snapshot, output_dir, **train):
+    folder, sha256 = snapshot
+    config = {"learning_rate": 3e-3, "max_steps": 30, "batch_size": 4, "seq_len": 32, "log_every": 1,
+              "save_every": 1000, "warmup_ratio": 0.1, "heartbeat_seconds": 60, **train}  # fmt: skip
+    finetuning = config.pop("finetuning", "full")
+    method = config.pop("method", "cpt")
+    return JobSpec(
+        run_id="run-1",
+        kind="train",
+        method=method,
+        finetuning=finetuning,
+        base_model=str(tiny_model),
+        output_dir=str(output_dir),
+        snapshot_dir=str(folder),
+        snapshot_sha256=sha256,
+        snapshot_name="snapshot-2026-11",
+        partners=["Alpha Archive", "Beta Bibliotheek"],
+        train=TrainConfig(**config),
+    )
+
+
+class Recorder(list):
+    """An ``emit`` that keeps the events, for in-process runs."""
+
+    def __call__(self, event, **fields):
+        self.append({"event": event, **fields})
+
+    def of(self, kind):
+        return [e for e in self if e["event"] == kind]

@@ -1,0 +1,69 @@
+import os
+
+import pytest
+
+from training.jobs.spec import EvalConfig, JobSpec, SpecError, TrainConfig, validate_paths
+
+
+def spec_in(root, **changes):
+    fields = {
+        "run_id": "r1",
+        "kind": "train",
+        "base_model": str(root / "models" / "base"),
+        "output_dir": str(root / "runs" / "r1"),
+        "snapshot_dir": str(root / "snapshots" / "s1"),
+        **changes,
+    }
+    return JobSpec(**fields)
+
+
+def test_json_round_trip_keeps_hyper_parameters(tmp_path):
+    spec = spec_in(tmp_path, method="sft", finetuning="lora", partners=["Alpha"], train=TrainConfig(lora_r=4))
+    again = JobSpec.from_json(spec.to_json())
+    assert again == spec
+    assert again.train.lora_r == 4 and again.train.adam_betas == (0.9, 0.95)
+
+
+def test_unknown_fields_and_bad_choices_are_rejected(tmp_path):
+    data = spec_in(tmp_path).to_dict()
+    with pytest.raises(SpecError, match="learning_rat"):
+        JobSpec.from_dict({**data, "train": {"learning_rat": 1e-4}})
+    with pytest.raises(SpecError, match="method"):
+        JobSpec.from_dict({**data, "method": "rlhf"})
+    with pytest.raises(SpecError, match="snapshot_dir"):
+        JobSpec.from_dict({**data, "snapshot_dir": None})
+    with pytest.raises(SpecError, match="not JSON"):
+        JobSpec.from_json("{")
+
+
+def test_paths_inside_the_roots_pass(tmp_path):
+    validate_paths(spec_in(tmp_path), [tmp_path])
+    validate_paths(spec_in(tmp_path, base_model="mistralai/Mistral-7B-v0.1"), [tmp_path])
+
+
+def test_dot_dot_is_rejected_even_when_it_resolves_inside(tmp_path):
+    sneaky = str(tmp_path / "runs" / ".." / "runs" / "r1")
+    with pytest.raises(SpecError, match=r"\.\."):
+        validate_paths(spec_in(tmp_path, output_dir=sneaky), [tmp_path])
+    with pytest.raises(SpecError, match=r"\.\."):
+        validate_paths(spec_in(tmp_path, base_model="../models/base"), [tmp_path])
+
+
+@pytest.mark.parametrize("field", ["output_dir", "snapshot_dir", "base_model"])
+def test_paths_outside_the_roots_are_rejected(tmp_path, field):
+    with pytest.raises(SpecError, match="outside"):
+        validate_paths(spec_in(tmp_path, **{field: "/etc/occiportal"}), [tmp_path])
+
+
+def test_a_symlink_out_of_the_root_is_rejected(tmp_path):
+    root = tmp_path / "storage"
+    root.mkdir()
+    os.symlink(tmp_path.parent, root / "escape")
+    with pytest.raises(SpecError, match="outside"):
+        validate_paths(spec_in(root, output_dir=str(root / "escape" / "r1")), [root])
+
+
+def test_evaluation_suites_are_confined_too(tmp_path):
+    spec = spec_in(tmp_path, kind="evaluate", snapshot_dir=None, eval=EvalConfig(suites=["/srv/elsewhere"]))
+    with pytest.raises(SpecError, match=r"eval\.suites\[0\]"):
+        validate_paths(spec, [tmp_path])

@@ -1,0 +1,18 @@
+"""Training and evaluation jobs, run on a GPU host without Django.
+
+The portal's GPU worker writes a :class:`~training.jobs.spec.JobSpec` as JSON and
+calls :func:`training.jobs.runner.run_in_child`, which starts
+``python -m training.jobs SPEC.json`` and follows its JSON-line events.
+
+    spec.py      the spec and its hyper-parameters; path confinement
+    tiny.py      a tiny local Mistral + tokenizer for tests and first runs
+    data.py      snapshot shards -> packed (CPT) or chat-templated (SFT) examples
+    train.py     the training loop: full or LoRA, checkpoints, resume
+    evaluate.py  per-language multiple choice and perplexity, lm-eval's definitions
+    events.py    the JSON-line event stream and its heartbeat
+    runner.py    the child process, as the worker sees it
+
+Only this package imports torch, transformers and peft, and it never imports
+Django. Importing the package itself imports nothing heavy: spec.py, events.py
+and runner.py use the standard library alone.
+"""

@@ -1,0 +1,213 @@
+"""Snapshot reading and tokenisation for the training job.
+
+A snapshot is a folder of Parquet shards written by the portal with
+Hugging Face ``datasets``::
+
+    <snapshot_dir>/manifest.json
+    <snapshot_dir>/<lang>/<split>-00000.parquet
+    ...
+
+Pre-training rows carry ``kind``, ``language`` and ``text``; instruction and
+conversation rows carry ``messages`` (a list of ``{role, content}``) or
+``prompt``/``response``. Shards are read with pyarrow in record batches, so a
+shard never has to fit in memory as Python objects all at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import pyarrow.parquet as pq
+import torch
+
+IGNORE_INDEX = -100  # label value that cross-entropy skips
+MANIFEST = "manifest.json"
+_COLUMNS = ("kind", "language", "text", "messages", "prompt", "response", "system")
+
+
+class SnapshotError(RuntimeError):
+    """The snapshot is missing, incomplete or not the one the spec names."""
+
+
+# -- reading ------------------------------------------------------------------
+
+
+def verify_snapshot(snapshot_dir: str | Path, expected_sha256: str | None) -> str | None:
+    """Check ``manifest.json`` against the spec's checksum; return the manifest's sha256.
+
+    The manifest lists the shards and their own checksums, so pinning the
+    manifest pins the whole snapshot.
+    """
+    manifest = Path(snapshot_dir) / MANIFEST
+    if not manifest.is_file():
+        if expected_sha256:
+            raise SnapshotError(f"{manifest} is missing but the spec pins sha256 {expected_sha256}")
+        return None
+    digest = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    if expected_sha256 and digest != expected_sha256.lower():
+        raise SnapshotError(f"snapshot manifest sha256 is {digest}, the spec expects {expected_sha256}")
+    return digest
+
+
+def snapshot_files(
+    snapshot_dir: str | Path, split: str = "train", languages: Iterable[str] | None = None
+) -> list[Path]:
+    """The shards of one split, sorted by language then shard number."""
+    root = Path(snapshot_dir)
+    if not root.is_dir():
+        raise SnapshotError(f"snapshot folder not found: {root}")
+    wanted = set(languages) if languages else None
+    files = sorted(
+        path for path in root.glob(f"*/{split}-*.parquet") if wanted is None or path.parent.name in wanted
+    )
+    if not files:
+        raise SnapshotError(f"no {split} shards in {root}")
+    return files
+
+
+def iter_rows(files: Iterable[Path], batch_rows: int = 4096) -> Iterator[dict]:
+    """Rows as dicts, only the columns this module knows about."""
+    for path in files:
+        shard = pq.ParquetFile(path)
+        columns = [name for name in _COLUMNS if name in shard.schema_arrow.names]
+        for batch in shard.iter_batches(batch_size=batch_rows, columns=columns):
+            yield from batch.to_pylist()
+
+
+def row_messages(row: dict) -> list[dict] | None:
+    """A row as a chat, or None when it is plain text."""
+    if row.get("messages"):
+        return [{"role": m["role"], "content": m["content"]} for m in row["messages"]]
+    if row.get("prompt") and row.get("response"):
+        chat = [{"role": "system", "content": row["system"]}] if row.get("system") else []
+        return chat + [{"role": "user", "content": row["prompt"]}, {"role": "assistant", "content": row["response"]}]
+    return None
+
+
+# -- continual pre-training: pack documents into fixed blocks --------------------
+
+
+def pack_cpt(tokenizer, texts: Iterable[str], seq_len: int, chunk: int = 1024) -> list[dict]:
+    """Concatenate documents with EOS between them and cut into ``seq_len`` blocks.
+
+    Nothing is thrown away: the last, partial block is padded and its padding
+    is masked out of the loss. Labels equal inputs; the model shifts them.
+    """
+    eos = tokenizer.eos_token_id
+    stream: list[int] = []
+    blocks: list[dict] = []
+    for texts_chunk in _chunks((t for t in texts if t), chunk):
+        for ids in tokenizer(texts_chunk, add_special_tokens=False)["input_ids"]:
+            stream.extend(ids)
+            stream.append(eos)
+        while len(stream) >= seq_len:
+            block, stream = stream[:seq_len], stream[seq_len:]
+            blocks.append({"input_ids": block, "labels": block})
+    if stream:
+        pad = seq_len - len(stream)
+        blocks.append(
+            {
+                "input_ids": stream + [tokenizer.pad_token_id] * pad,
+                "labels": stream + [IGNORE_INDEX] * pad,
+            }
+        )
+    return blocks
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# -- instruction tuning: chat template, loss only on the assistant ---------------
+
+
+def encode_sft(tokenizer, messages: list[dict], seq_len: int) -> dict:
+    """Render a chat with the tokenizer's template; label only the assistant's tokens.
+
+    The template marks assistant turns with ``{% generation %}``; everything
+    else (system, user, [INST] markers) gets label -100. Truncated to seq_len.
+    """
+    encoded = tokenizer.apply_chat_template(
+        messages, return_dict=True, return_assistant_tokens_mask=True, tokenize=True
+    )
+    ids = list(encoded["input_ids"])[:seq_len]
+    mask = list(encoded["assistant_masks"])[:seq_len]
+    if not any(mask):
+        raise ValueError(
+            "the chat template marks no assistant tokens: it needs a {% generation %} block "
+            "(or the assistant turn was truncated away)"
+        )
+    labels = [token if keep else IGNORE_INDEX for token, keep in zip(ids, mask)]
+    return {"input_ids": ids, "labels": labels}
+
+
+# -- the examples the training loop sees ---------------------------------------
+
+
+def load_examples(tokenizer, snapshot_dir: str | Path, method: str, seq_len: int, languages=None) -> list[dict]:
+    """All training examples of a snapshot's ``train`` split, tokenised for ``method``."""
+    rows = iter_rows(snapshot_files(snapshot_dir, "train", languages))
+    if method == "cpt":
+        examples = pack_cpt(tokenizer, (row.get("text") for row in rows), seq_len)
+    else:
+        chats = (row_messages(row) for row in rows)
+        examples = [encode_sft(tokenizer, chat, seq_len) for chat in chats if chat]
+    if not examples:
+        raise SnapshotError(f"the snapshot holds no rows usable for {method}")
+    return examples
+
+
+@dataclass
+class Batches:
+    """Deterministic shuffled micro-batches, addressable by position for resume.
+
+    Epoch ``e`` is shuffled with ``seed + e``, so micro-batch ``k`` is the same
+    whether the run started at 0 or resumed from a checkpoint.
+    """
+
+    examples: list[dict]
+    batch_size: int
+    seed: int
+    pad_id: int
+
+    @property
+    def per_epoch(self) -> int:
+        return max(1, len(self.examples) // self.batch_size)
+
+    def iterate(self, start: int = 0) -> Iterator[dict]:
+        """Micro-batches from global micro-batch index ``start`` on, forever."""
+        epoch, offset = divmod(start, self.per_epoch)
+        while True:
+            order = list(range(len(self.examples)))
+            random.Random(self.seed + epoch).shuffle(order)
+            for index in range(offset, self.per_epoch):
+                chosen = order[index * self.batch_size : (index + 1) * self.batch_size]
+                if len(chosen) < self.batch_size:  # fewer examples than one batch
+                    chosen = (order * self.batch_size)[: self.batch_size]
+                yield collate([self.examples[i] for i in chosen], self.pad_id)
+            epoch, offset = epoch + 1, 0
+
+
+def collate(examples: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad to the longest example; padding is masked from attention and loss."""
+    width = max(len(e["input_ids"]) for e in examples)
+    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+    attention_mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, example in enumerate(examples):
+        n = len(example["input_ids"])
+        input_ids[row, :n] = torch.tensor(example["input_ids"])
+        labels[row, :n] = torch.tensor(example["labels"])
+        attention_mask[row, :n] = 1
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}

@@ -1,0 +1,456 @@
+"""The evaluation job: per-language multiple choice and perplexity, lm-eval's way.
+
+A suite is a folder with one JSONL file per language, named by its code
+(``de.jsonl``, ``pt-BR.jsonl``). Each line is either
+
+* a multiple-choice item ``{"question", "choices", "answer"}`` (answer: index
+  or the text of the right choice), or
+* a perplexity document ``{"text"}``.
+
+An optional ``"task"`` key names the task; the default is the folder's name.
+
+The numbers follow lm-evaluation-harness (``lm_eval/api/task.py``,
+``lm_eval/api/metrics.py``, ``lm_eval/models/huggingface.py``) so they can be
+compared with published results:
+
+* a choice's score is the summed log-likelihood of ``" " + choice`` given the
+  question; ``acc`` takes the argmax of the scores, ``acc_norm`` the argmax of
+  score / len(choice) in characters;
+* a document's log-likelihood is computed in rolling, disjoint windows of the
+  model's context length, the first one conditioned on the BOS (else EOS)
+  token; ``word_perplexity = exp(-sum_ll / words)`` with
+  ``words = len(re.split(r"\\s+", doc))``, ``byte_perplexity`` and
+  ``bits_per_byte`` use ``len(doc.encode("utf-8"))``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from training.jobs.events import Emit, EventWriter, heartbeat
+from training.jobs.spec import JobSpec
+from training.jobs.train import attention_implementation, check_model_reference, pick_device
+
+TASK_VERSION = 1.0
+
+
+@dataclass
+class TaskData:
+    items: list[dict] = field(default_factory=list)  # multiple choice
+    docs: list[str] = field(default_factory=list)  # perplexity
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    tasks: dict[tuple[str, str], TaskData]  # (language, task) -> data
+    sha256: dict[str, str]  # language -> sha256 of its JSONL file
+
+
+# -- suites ----------------------------------------------------------------------
+
+
+def load_suite(path: str | Path, max_items: int | None = None) -> Suite:
+    """Read every ``<lang>.jsonl`` of a suite folder; keep the first ``max_items`` per task."""
+    root = Path(path)
+    files = sorted(root.glob("*.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"no <lang>.jsonl files in suite folder {root}")
+    tasks: dict[tuple[str, str], TaskData] = {}
+    hashes = {}
+    for file in files:
+        language = file.stem
+        raw = file.read_bytes()
+        hashes[language] = hashlib.sha256(raw).hexdigest()
+        for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            data = tasks.setdefault((language, record.get("task") or root.name), TaskData())
+            if "choices" in record:
+                if max_items is None or len(data.items) < max_items:
+                    data.items.append(_mc_item(record, f"{file}:{number}"))
+            elif "text" in record:
+                if max_items is None or len(data.docs) < max_items:
+                    data.docs.append(record["text"])
+            else:
+                raise ValueError(f"{file}:{number}: neither a multiple-choice item nor a text")
+    return Suite(name=root.name, path=root, tasks=tasks, sha256=hashes)
+
+
+def _mc_item(record: dict, where: str) -> dict:
+    choices = [str(c) for c in record["choices"]]
+    answer = record["answer"]
+    if isinstance(answer, str) and not answer.isdigit():
+        if answer not in choices:
+            raise ValueError(f"{where}: answer {answer!r} is not among the choices")
+        answer = choices.index(answer)
+    answer = int(answer)
+    if not 0 <= answer < len(choices):
+        raise ValueError(f"{where}: answer index {answer} out of range")
+    return {"question": record["question"], "choices": choices, "answer": answer}
+
+
+# -- log-likelihoods (lm-eval's HFLM semantics) ----------------------------------
+
+
+def get_rolling_token_windows(token_list: list[int], prefix_token: int, max_seq_len: int, context_len: int):
+    """lm-eval's rolling windows: (input tokens, tokens to predict) covering every token once."""
+    assert 1 <= context_len <= max_seq_len
+    if not token_list:
+        return
+    pred_len = max_seq_len - context_len + 1
+    predicted = 0
+    first_seq_len = min(max_seq_len, len(token_list))
+    yield [prefix_token] + token_list[: first_seq_len - 1], token_list[:first_seq_len]
+    predicted += first_seq_len
+    while predicted < len(token_list):
+        window_pred_len = min(len(token_list) - predicted, pred_len)
+        window_end = predicted + window_pred_len
+        yield (
+            token_list[window_end - max_seq_len - 1 : window_end - 1],
+            token_list[window_end - window_pred_len : window_end],
+        )
+        predicted += window_pred_len
+
+
+def make_disjoint_window(pair: tuple[list[int], list[int]]) -> tuple[list[int], list[int]]:
+    """Drop from the context the tokens that the continuation repeats."""
+    context, continuation = pair
+    return context[: len(context) - (len(continuation) - 1)], continuation
+
+
+class Scorer:
+    """Log-likelihoods of continuations under a causal LM, batched."""
+
+    def __init__(self, model, tokenizer, *, max_length: int, batch_size: int = 8, add_bos_token: bool = False):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = next(model.parameters()).device
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.add_bos_token = add_bos_token
+        bos = tokenizer.bos_token_id
+        self.prefix_token_id = bos if bos is not None else tokenizer.eos_token_id
+
+    def tok_encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=self.add_bos_token)["input_ids"]
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        return self.encode_pairs([(context, continuation)])[0]
+
+    def encode_pairs(self, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
+        """Tokenise context+continuation together, so merges across the seam match what a model saw.
+
+        Trailing whitespace of the context moves to the continuation; an empty
+        context becomes the prefix token. Two batched tokenizer calls in all.
+        """
+        moved = []
+        for context, continuation in pairs:
+            spaces = len(context) - len(context.rstrip())
+            if spaces:
+                context, continuation = context[:-spaces], context[-spaces:] + continuation
+            moved.append((context, continuation))
+
+        def encode(texts: list[str]) -> list[list[int]]:
+            return self.tokenizer(texts, add_special_tokens=self.add_bos_token)["input_ids"] if texts else []
+
+        contexts = encode([context for context, _ in moved])
+        wholes = encode([context + continuation for context, continuation in moved])
+        continuations = encode([continuation for context, continuation in moved if not context])
+        encoded = []
+        for (context, _), context_ids, whole in zip(moved, contexts, wholes):
+            if not context:
+                encoded.append(([self.prefix_token_id], continuations.pop(0)))
+            else:
+                encoded.append((context_ids, whole[len(context_ids) :]))
+        return encoded
+
+    @torch.inference_mode()
+    def loglikelihood(self, requests: list[tuple[list[int], list[int]]]) -> list[tuple[float, bool]]:
+        """(sum of log p(continuation | context), whether it is the greedy continuation)."""
+        results: list[tuple[float, bool] | None] = [None] * len(requests)
+        # Longest first, as lm-eval does: similar lengths share a batch and an OOM shows at once.
+        order = sorted(range(len(requests)), key=lambda i: -len(requests[i][0]) - len(requests[i][1]))
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            inputs = [(requests[i][0] + requests[i][1])[-(self.max_length + 1) :][:-1] for i in chunk]
+            continuations = [requests[i][1] for i in chunk]
+            targets = _right_pad(continuations, 0).to(self.device, non_blocking=True)
+            # Right padding needs no attention mask in a causal model (lm-eval passes none either).
+            logits = self.model(input_ids=_right_pad(inputs, pad).to(self.device)).logits
+            sums, greedy = [], []
+            for row, continuation in enumerate(continuations):
+                end = len(inputs[row])
+                logprobs = F.log_softmax(logits[row, end - len(continuation) : end].float(), dim=-1)
+                target = targets[row, : len(continuation)]
+                sums.append(logprobs.gather(1, target[:, None]).sum())
+                greedy.append((logprobs.argmax(dim=-1) == target).all())
+            # one transfer per batch, not two per request
+            for index, value, is_greedy in zip(chunk, torch.stack(sums).tolist(), torch.stack(greedy).tolist()):
+                results[index] = (value, is_greedy)
+        return results  # type: ignore[return-value]
+
+    def rolling_requests(self, text: str) -> list[tuple[list[int], list[int]]]:
+        windows = get_rolling_token_windows(
+            token_list=self.tok_encode(text),
+            prefix_token=self.prefix_token_id,
+            max_seq_len=self.max_length,
+            context_len=1,
+        )
+        return [make_disjoint_window(window) for window in windows]
+
+
+# -- metrics ------------------------------------------------------------------------
+
+
+def _right_pad(rows: list[list[int]], value: int) -> torch.Tensor:
+    out = torch.full((len(rows), max(len(r) for r in rows)), value, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
+
+
+def score_multiple_choice(scorer: Scorer, items: list[dict]) -> dict:
+    """acc and acc_norm with lm-eval's definitions, and their standard errors."""
+    requests = scorer.encode_pairs([(item["question"], " " + choice) for item in items for choice in item["choices"]])
+    lls = [ll for ll, _ in scorer.loglikelihood(requests)]
+    acc, acc_norm = [], []
+    cursor = 0
+    for item in items:
+        scores = lls[cursor : cursor + len(item["choices"])]
+        cursor += len(item["choices"])
+        lengths = [float(len(choice)) for choice in item["choices"]]
+        acc.append(1.0 if _argmax(scores) == item["answer"] else 0.0)
+        acc_norm.append(1.0 if _argmax([s / n for s, n in zip(scores, lengths)]) == item["answer"] else 0.0)
+    return {
+        "acc": _mean(acc),
+        "acc_stderr": _mean_stderr(acc),
+        "acc_norm": _mean(acc_norm),
+        "acc_norm_stderr": _mean_stderr(acc_norm),
+        "n_mc": len(items),
+    }
+
+
+def score_perplexity(scorer: Scorer, docs: list[str]) -> dict:
+    """Corpus-level (weighted) perplexities over documents, lm-eval's aggregation."""
+    requests = [request for doc in docs for request in scorer.rolling_requests(doc)]
+    total_ll = sum(ll for ll, _ in scorer.loglikelihood(requests))
+    words = sum(count_words(doc) for doc in docs)
+    n_bytes = sum(len(doc.encode("utf-8")) for doc in docs)
+    return {
+        "word_perplexity": math.exp(-total_ll / words),
+        "byte_perplexity": math.exp(-total_ll / n_bytes),
+        "bits_per_byte": -total_ll / n_bytes / math.log(2),
+        "loglikelihood": total_ll,
+        "words": words,
+        "bytes": n_bytes,
+        "n_docs": len(docs),
+    }
+
+
+def count_words(doc: str) -> int:
+    return len(re.split(r"\s+", doc))
+
+
+def _argmax(values: list[float]) -> int:
+    return max(range(len(values)), key=values.__getitem__)  # first maximum, like numpy
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _mean_stderr(values: list[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    mu = _mean(values)
+    return math.sqrt(sum((v - mu) ** 2 for v in values) / (len(values) - 1)) / math.sqrt(len(values))
+
+
+# -- the whole evaluation -------------------------------------------------------------
+
+
+def evaluate_suites(scorer: Scorer, suites: list[Suite], emit: Emit | None = None) -> dict:
+    """``{language: {task: {acc, acc_norm, n, word_perplexity, byte_perplexity, bits_per_byte, ...}}}``."""
+    scores: dict[str, dict[str, dict]] = {}
+    for suite in suites:
+        for (language, task), data in sorted(suite.tasks.items()):
+            started = time.perf_counter()
+            entry: dict = {
+                "acc": None, "acc_norm": None, "word_perplexity": None,
+                "byte_perplexity": None, "bits_per_byte": None,
+            }  # fmt: skip
+            if data.items:
+                entry.update(score_multiple_choice(scorer, data.items))
+            if data.docs:
+                entry.update(score_perplexity(scorer, data.docs))
+            entry["n"] = len(data.items) + len(data.docs)
+            entry["suite"] = suite.name
+            entry["data_sha256"] = suite.sha256[language]
+            scores.setdefault(language, {})[task] = entry
+            if emit:
+                seconds = time.perf_counter() - started
+                emit(
+                    "progress", language=language, task=task, n=entry["n"],
+                    items_per_second=round(entry["n"] / max(seconds, 1e-9), 2),
+                )  # fmt: skip
+    return scores
+
+
+def run_evaluation(spec: JobSpec, emit: Emit | None = None) -> dict:
+    """Evaluate ``spec.base_model`` on ``spec.eval.suites``; write results; return the done event's fields."""
+    emit = EventWriter(run_id=spec.run_id) if emit is None else emit
+    with heartbeat(emit, spec.train.heartbeat_seconds):
+        out = Path(spec.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(spec.train.seed)
+        device, dtype = pick_device(spec.train.bf16)
+        check_model_reference(spec.base_model)
+        tokenizer = AutoTokenizer.from_pretrained(spec.base_model, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(
+            spec.base_model,
+            dtype=dtype,
+            attn_implementation=attention_implementation(device),
+            use_safetensors=True,
+            trust_remote_code=False,
+        ).to(device)
+        model.eval()
+        suites = [load_suite(path, spec.eval.max_items) for path in spec.eval.suites]
+        max_length = spec.eval.max_length or model_max_length(model, tokenizer)
+        scorer = Scorer(
+            model, tokenizer, max_length=max_length,
+            batch_size=spec.eval.batch_size, add_bos_token=spec.eval.add_bos_token,
+        )  # fmt: skip
+        emit("start", kind="evaluate", model=spec.base_model, device=str(device), max_length=max_length,
+             tasks=sum(len(s.tasks) for s in suites))  # fmt: skip
+        started = time.time()
+        scores = evaluate_suites(scorer, suites, emit)
+        meta = {
+            "model_name": spec.base_model,
+            "batch_size": spec.eval.batch_size,
+            "device": str(device),
+            "limit": spec.eval.max_items,
+            "seed": spec.train.seed,
+            "max_length": max_length,
+            "started": started,
+            "suite_paths": {s.name: str(s.path) for s in suites},
+        }
+        results = to_lm_eval_results(scores, **meta)
+        (out / "results.json").write_text(json.dumps(results, indent=2))
+        (out / "scores.json").write_text(json.dumps(scores, indent=2))
+        summary = {"scores": scores, "results_path": str(out / "results.json")}
+        emit("done", **summary)
+        return summary
+
+
+def model_max_length(model, tokenizer) -> int:
+    """lm-eval's rule: the model config's context length, else the tokenizer's, else 2048."""
+    for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+        value = getattr(model.config, attr, None)
+        if value:
+            return int(value)
+    if getattr(tokenizer, "model_max_length", 0) and tokenizer.model_max_length < 1e9:
+        return int(tokenizer.model_max_length)
+    return 2048
+
+
+# -- lm-evaluation-harness results layout --------------------------------------------
+
+_MC_METRICS = ("acc", "acc_norm")
+_PPL_METRICS = ("word_perplexity", "byte_perplexity", "bits_per_byte")
+
+
+def to_lm_eval_results(
+    scores: dict,
+    *,
+    model_name: str,
+    batch_size: int | None = None,
+    device: str | None = None,
+    limit: int | None = None,
+    seed: int | None = None,
+    max_length: int | None = None,
+    started: float | None = None,
+    suite_paths: dict[str, str] | None = None,
+) -> dict:
+    """Scores in the JSON layout lm-eval writes (``results_<date>.json``); tasks are ``<task>_<lang>``."""
+    results, configs, versions, n_shot, higher, n_samples, hashes = {}, {}, {}, {}, {}, {}, {}
+    for language, tasks in sorted(scores.items()):
+        for task, entry in sorted(tasks.items()):
+            name = f"{task}_{language}"
+            metrics = [m for m in _MC_METRICS + _PPL_METRICS if entry.get(m) is not None]
+            row: dict = {"alias": name}
+            for metric in metrics:
+                row[f"{metric},none"] = entry[metric]
+                stderr = entry.get(f"{metric}_stderr")
+                row[f"{metric}_stderr,none"] = stderr if stderr is not None else "N/A"
+            results[name] = row
+            is_mc = entry.get("acc") is not None
+            configs[name] = {
+                "task": name,
+                "tag": [task],
+                "dataset_path": (suite_paths or {}).get(entry.get("suite", ""), entry.get("suite")),
+                "dataset_name": language,
+                "output_type": "multiple_choice" if is_mc else "loglikelihood_rolling",
+                "target_delimiter": " ",
+                "num_fewshot": 0,
+                "metric_list": [{"metric": m, "higher_is_better": m in _MC_METRICS} for m in metrics],
+                "metadata": {"version": TASK_VERSION, "language": language},
+            }
+            versions[name] = TASK_VERSION
+            n_shot[name] = 0
+            higher[name] = {m: m in _MC_METRICS for m in metrics}
+            n_samples[name] = {"original": entry["n"], "effective": entry["n"]}
+            hashes[name] = entry.get("data_sha256")
+    now = time.time()
+    return {
+        "results": results,
+        "group_subtasks": {name: [] for name in results},
+        "configs": configs,
+        "versions": versions,
+        "n-shot": n_shot,
+        "higher_is_better": higher,
+        "n-samples": n_samples,
+        "config": {
+            "model": "hf",
+            "model_args": f"pretrained={model_name}" + (f",max_length={max_length}" if max_length else ""),
+            "batch_size": batch_size,
+            "device": device,
+            "limit": limit,
+            "random_seed": seed,
+            "numpy_seed": seed,
+            "torch_seed": seed,
+            "fewshot_seed": seed,
+        },
+        "git_hash": code_version(),
+        "date": started or now,
+        "task_hashes": hashes,
+        "model_source": "hf",
+        "model_name": model_name,
+        "model_name_sanitized": re.sub(r"[\"<>:/|\\?*\[\]]+", "__", model_name),
+        "total_evaluation_time_seconds": str(now - started) if started else None,
+    }
+
+
+def code_version() -> str | None:
+    """The commit this job code comes from, where it runs from a git checkout."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip() or None  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,401 @@
+"""The training job: continual pre-training or instruction tuning, full or LoRA.
+
+Reads straight through, nanoGPT-style:
+
+1. data    - verify the snapshot's manifest, tokenise its ``train`` split
+2. model   - base model (or the latest checkpoint: resume is the retry)
+3. loop    - AdamW, linear warmup then cosine, gradient accumulation,
+             JSON-line events, a checkpoint every ``save_every`` steps
+4. final   - ``output_dir/final/``: a plain transformers model (LoRA merged)
+
+A checkpoint folder is written under a temporary name and renamed when
+complete, so a job killed while saving leaves nothing that resume would trust.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import random
+import re
+import shutil
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from training.jobs.data import IGNORE_INDEX, Batches, load_examples, verify_snapshot
+from training.jobs.events import Emit, EventWriter, heartbeat
+from training.jobs.spec import JobSpec, TrainConfig, is_local_model
+
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+TRAINER_STATE = "trainer_state.pt"  # written last: its presence marks a complete checkpoint
+SUMMARY = "summary.json"
+
+
+def run_training(spec: JobSpec, emit: Emit | None = None) -> dict:
+    """Run (or resume) a training job; return the ``done`` event's fields.
+
+    Raises on failure; ``python -m training.jobs`` turns that into an
+    ``error`` event and exit code 1.
+    """
+    emit = EventWriter(run_id=spec.run_id) if emit is None else emit
+    with heartbeat(emit, spec.train.heartbeat_seconds):
+        return _train(spec, emit)
+
+
+def _train(spec: JobSpec, emit: Emit) -> dict:
+    cfg = spec.train
+    out = Path(spec.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # Idempotent: a job whose final model exists reports it again and stops.
+    if (out / "final" / SUMMARY).is_file():
+        summary = json.loads((out / "final" / SUMMARY).read_text())
+        emit("done", **summary, already_done=True)
+        return summary
+
+    device, dtype = pick_device(cfg.bf16)
+    seed_everything(cfg.seed)
+
+    # -- 1. data ----------------------------------------------------------------
+    snapshot_sha256 = verify_snapshot(spec.snapshot_dir, spec.snapshot_sha256)
+    check_model_reference(spec.base_model)
+    tokenizer = AutoTokenizer.from_pretrained(spec.base_model, trust_remote_code=False)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    examples = load_examples(tokenizer, spec.snapshot_dir, spec.method, cfg.seq_len, spec.languages)
+    batches = Batches(examples, cfg.batch_size, cfg.seed, tokenizer.pad_token_id)
+    total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * batches.per_epoch / cfg.grad_accum))
+
+    # -- 2. model, optimizer, schedule; resume from the latest checkpoint -------
+    resume_from = latest_checkpoint(out)
+    model = load_model(spec, resume_from, device, dtype)
+    optimizer = make_optimizer(model, cfg, device)
+    scheduler = make_scheduler(optimizer, cfg, total_steps)
+    step = load_trainer_state(resume_from, optimizer, scheduler) if resume_from else 0
+
+    emit(
+        "start",
+        kind="train",
+        method=spec.method,
+        finetuning=spec.finetuning,
+        device=str(device),
+        dtype=str(dtype).removeprefix("torch."),
+        attn_implementation=model.config._attn_implementation,
+        parameters=sum(p.numel() for p in model.parameters()),
+        trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        examples=len(examples),
+        total_steps=total_steps,
+        start_step=step,
+        resumed_from=str(resume_from) if resume_from else None,
+        snapshot_sha256=snapshot_sha256,
+    )
+
+    # -- 3. the loop ----------------------------------------------------------
+    model.train()
+    stream = batches.iterate(start=step * cfg.grad_accum)
+    run_tokens, run_started = 0, time.perf_counter()
+    window_loss = torch.zeros((), device=device)
+    window_steps, window_tokens, window_started = 0, 0, time.perf_counter()
+    last_loss = float("nan")
+    while step < total_steps:
+        micro_batches = [next(stream) for _ in range(cfg.grad_accum)]
+        # Normalise by the number of predicted tokens across all micro-batches,
+        # so accumulation gives the same gradient as one big batch.
+        targets = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro_batches)
+        for batch in micro_batches:
+            window_tokens += int(batch["attention_mask"].sum())
+            # Padding is always on the right, where causal attention never looks
+            # back at it and its labels are -100: no mask is needed, so the
+            # attention kernel takes its fast causal path (and no mask check syncs).
+            input_ids = batch["input_ids"].to(device, non_blocking=True)
+            labels = batch["labels"].to(device, non_blocking=True)
+            logits = model(input_ids=input_ids).logits
+            loss = causal_lm_loss(logits, labels) / max(targets, 1)
+            loss.backward()
+            window_loss += loss.detach()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        window_steps += 1
+
+        if step % cfg.log_every == 0 or step == total_steps:
+            last_loss = window_loss.item() / window_steps  # .item() waits for the GPU
+            if not math.isfinite(last_loss):
+                raise FloatingPointError(f"loss is {last_loss} at step {step}")
+            elapsed = time.perf_counter() - window_started
+            emit(
+                "progress",
+                step=step,
+                total_steps=total_steps,
+                loss=round(last_loss, 6),  # mean over the steps since the last progress event
+                lr=scheduler.get_last_lr()[0],
+                tokens_per_second=round(window_tokens / elapsed, 1),
+                eta_seconds=round((total_steps - step) * elapsed / window_steps, 1),
+            )
+            run_tokens += window_tokens
+            window_loss.zero_()
+            window_steps, window_tokens, window_started = 0, 0, time.perf_counter()
+
+        if step % cfg.save_every == 0 and step < total_steps:
+            path = save_checkpoint(out, step, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256)
+            emit("checkpoint", step=step, path=str(path))
+            window_started = time.perf_counter()  # saving is not training time
+
+    train_seconds = time.perf_counter() - run_started
+    # -- 4. the final model ---------------------------------------------------
+    summary = {
+        "steps": step,
+        "final_loss": round(last_loss, 6),
+        "tokens": run_tokens,
+        "tokens_per_second": round(run_tokens / train_seconds, 1),
+        "train_seconds": round(train_seconds, 3),
+    }
+    final = save_final(out, model, tokenizer, spec, snapshot_sha256, summary)
+    summary["checkpoint"] = str(final)
+    (final / SUMMARY).write_text(json.dumps(summary, indent=2))
+    emit("done", **summary)
+    return summary
+
+
+# -- device and precision --------------------------------------------------------
+
+
+def pick_device(bf16: bool | str = "auto") -> tuple[torch.device, torch.dtype]:
+    """CUDA in bf16 where the card supports it (litgpt's "bf16-true"); else CPU in fp32."""
+    if torch.cuda.is_available():
+        device = torch.device("cuda")
+        use_bf16 = torch.cuda.is_bf16_supported() if bf16 == "auto" else bool(bf16)
+    else:
+        device = torch.device("cpu")
+        use_bf16 = bf16 is True
+    return device, torch.bfloat16 if use_bf16 else torch.float32
+
+
+def attention_implementation(device: torch.device) -> str:
+    if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+# -- model, optimizer, schedule --------------------------------------------------
+
+
+def load_model(spec: JobSpec, resume_from: Path | None, device: torch.device, dtype: torch.dtype):
+    """The base model, or a full fine-tune's checkpoint, optionally wrapped in LoRA.
+
+    Safetensors only and never remote code: a checkpoint is data, not a program.
+    """
+    check_model_reference(spec.base_model)
+    full_resume = resume_from is not None and spec.finetuning == "full"
+    model = AutoModelForCausalLM.from_pretrained(
+        resume_from if full_resume else spec.base_model,
+        dtype=dtype,
+        attn_implementation=attention_implementation(device),
+        use_safetensors=True,
+        trust_remote_code=False,
+    )
+    model.config.use_cache = False  # the KV cache is for generation only
+    if spec.finetuning == "lora":
+        model = wrap_lora(model, spec.train, resume_from)
+    if spec.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if spec.finetuning == "lora":
+            model.enable_input_require_grads()
+    return model.to(device)
+
+
+def check_model_reference(reference: str) -> None:
+    """Fail with a plain message when a local model folder is missing."""
+    if is_local_model(reference) and not Path(reference).is_dir():
+        raise FileNotFoundError(f"base model folder not found: {reference}")
+
+
+def wrap_lora(model, cfg: TrainConfig, resume_from: Path | None):
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if resume_from is not None:
+        return PeftModel.from_pretrained(model, resume_from, is_trainable=True)
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=list(cfg.lora_target_modules),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def make_optimizer(model, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW; no weight decay on norms and biases (1-D tensors), as in nanoGPT."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in trainable if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups, lr=cfg.learning_rate, betas=tuple(cfg.adam_betas), fused=device.type == "cuda"
+    )
+
+
+def make_scheduler(optimizer, cfg: TrainConfig, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warmup over warmup_ratio of the steps, then cosine down to min_lr_ratio."""
+    warmup = math.ceil(cfg.warmup_ratio * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Summed next-token cross-entropy in fp32; label -100 is skipped.
+
+    The labels are shifted (padded with -100 at the end) rather than the
+    logits sliced, which would copy the largest tensor of the step.
+    """
+    targets = F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:]
+    return F.cross_entropy(
+        logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+    )
+
+
+# -- checkpoints -------------------------------------------------------------------
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The complete checkpoint with the highest step, or None."""
+    found = [
+        (int(match.group(1)), path)
+        for path in out.iterdir()
+        if (match := CHECKPOINT.match(path.name)) and (path / TRAINER_STATE).is_file()
+    ]
+    return max(found)[1] if found else None
+
+
+def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256) -> Path:
+    """Weights (or LoRA adapter), tokenizer, optimizer/scheduler/RNG state, spec and card."""
+    final_path = out / f"checkpoint-{step}"
+    partial = out / f".checkpoint-{step}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    library = "peft" if spec.finetuning == "lora" else "transformers"  # a LoRA checkpoint holds the adapter
+    write_metadata(partial, spec, snapshot_sha256, step=step, library=library)
+    state = {
+        "step": step,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": {
+            "python": random.getstate(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        },
+    }
+    torch.save(state, partial / TRAINER_STATE)
+    shutil.rmtree(final_path, ignore_errors=True)
+    partial.rename(final_path)
+    prune_checkpoints(out, keep=spec.train.keep_checkpoints)
+    return final_path
+
+
+def load_trainer_state(path: Path, optimizer, scheduler) -> int:
+    state = torch.load(path / TRAINER_STATE, map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    random.setstate(state["rng"]["python"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if torch.cuda.is_available() and state["rng"]["cuda"]:
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    return int(state["step"])
+
+
+def prune_checkpoints(out: Path, keep: int) -> None:
+    found = sorted(
+        (int(m.group(1)), path) for path in out.iterdir() if (m := CHECKPOINT.match(path.name))
+    )
+    for _, path in found[: max(0, len(found) - max(keep, 1))]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def save_final(out: Path, model, tokenizer, spec: JobSpec, snapshot_sha256, summary: dict) -> Path:
+    """A plain transformers folder: LoRA is merged into the base weights."""
+    final = out / "final"
+    partial = out / ".final.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    if spec.finetuning == "lora":
+        model = model.merge_and_unload()
+    model.config.use_cache = True
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    write_metadata(partial, spec, snapshot_sha256, step=summary["steps"], summary=summary)
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+    return final
+
+
+def write_metadata(
+    folder: Path,
+    spec: JobSpec,
+    snapshot_sha256,
+    *,
+    step: int,
+    summary: dict | None = None,
+    library: str = "transformers",
+) -> None:
+    """The spec (with its TrainConfig) as JSON and a model card naming the data's partners."""
+    (folder / "job.json").write_text(spec.to_json())
+    (folder / "README.md").write_text(model_card(spec, snapshot_sha256, step=step, summary=summary, library=library))
+
+
+def model_card(
+    spec: JobSpec, snapshot_sha256, *, step: int, summary: dict | None = None, library: str = "transformers"
+) -> str:
+    cfg = spec.train
+    partners = "\n".join(f"- {name}" for name in spec.partners) or "- (none recorded)"
+    languages = ", ".join(spec.languages) if spec.languages else "all languages in the snapshot"
+    hyper = "\n".join(f"| {key} | {value} |" for key, value in sorted(vars(cfg).items()))
+    result = f"\nFinal loss: {summary['final_loss']} after {summary['steps']} steps.\n" if summary else ""
+    return f"""---
+base_model: {spec.base_model}
+library_name: {library}
+tags:
+- occiportal
+- {spec.method}
+- {spec.finetuning}
+---
+
+# {spec.run_id} (step {step})
+
+{"Continual pre-training" if spec.method == "cpt" else "Instruction tuning"} ({spec.finetuning} fine-tuning)
+of `{spec.base_model}` by Occiportal.
+
+## Data
+
+Snapshot `{spec.snapshot_name or spec.snapshot_dir}`, manifest sha256 `{snapshot_sha256 or "not pinned"}`;
+languages: {languages}.
+
+Partners whose contributions are in this snapshot:
+
+{partners}
+
+## Training
+
+| hyper-parameter | value |
+|---|---|
+{hyper}
+{result}"""
