@@ -18,7 +18,9 @@ from annotation.ingest.checks import Checked, check_record, is_blank
 from annotation.ingest.formats import Item, parse_json_line
 from annotation.ingest.schemas import RecordError, validate
 from annotation.ingest.stats import ChunkStats
-from annotation.models import IngestChunk, Record, RecordBand
+from annotation.models import IngestChunk, Record
+
+from .record_store import records_insert
 
 log = logging.getLogger(__name__)
 
@@ -113,29 +115,27 @@ def _check(item: Item, line: int, origin: str, submission, stats: ChunkStats, to
 def _flush(batch: list[_Row], submission, stats: ChunkStats) -> None:
     batch.sort(key=lambda r: r.checked.content_hash)  # one lock order for concurrent chunks
     hashes = [r.checked.content_hash for r in batch]
-    owners = {h: (s, ln) for h, s, ln in Record.objects.filter(content_hash__in=hashes).values_list("content_hash", "submission_id", "line")}
-    fresh, seen = [], set()
+    owners = dict(
+        ((h, (s, ln)) for h, s, ln in Record.objects.filter(content_hash__in=hashes).values_list("content_hash", "submission_id", "line"))
+    )
+    new, ours, seen = [], [], set()
     for row in batch:
         owner = owners.get(row.checked.content_hash)
         if owner == (submission.pk, row.line):
-            fresh.append(row)  # stored by an earlier run of this chunk
+            ours.append(row)  # stored by an earlier run of this chunk
         elif owner is not None or row.checked.content_hash in seen:
             _duplicate(stats, row)
         else:
             seen.add(row.checked.content_hash)
-            fresh.append(row)
+            new.append(row)
     with transaction.atomic():
-        Record.objects.bulk_create([_record(r, submission) for r in fresh], ignore_conflicts=True, batch_size=1000)
-        ids = dict(Record.objects.filter(submission=submission, line__in=[r.line for r in fresh]).values_list("line", "id"))
-        RecordBand.objects.bulk_create(
-            [RecordBand(record_id=ids[r.line], band=b, hash=h) for r in fresh if r.line in ids for b, h in enumerate(r.checked.bands)],
-            ignore_conflicts=True,
-            batch_size=5000,
-        )
-    for row in fresh:
-        if row.line not in ids:  # another upload stored the same text a moment earlier
+        inserted = records_insert([_record_row(r, submission) for r in new], {r.line: r.checked.bands for r in new})
+    for row in new:
+        if row.line in inserted:
+            ours.append(row)
+        else:  # another upload stored the same text a moment earlier
             _duplicate(stats, row)
-            continue
+    for row in ours:
         stats.records_accepted += 1
         stats.language_mismatches += row.checked.language_mismatch
         stats.pii_redactions += row.checked.pii_redactions
@@ -148,36 +148,41 @@ def _duplicate(stats: ChunkStats, row: _Row) -> None:
     stats.reject("exact_duplicate")
 
 
-def _record(row: _Row, submission) -> Record:
+def _record_row(row: _Row, submission) -> dict:
     checked = row.checked
-    return Record(
-        submission=submission,
-        line=row.line,
-        origin=row.origin[:300],
-        language_id=submission.language_id,
-        kind=submission.kind,
-        content=checked.content,
-        external_id=row.external_id,
-        meta=row.meta,
-        content_hash=checked.content_hash,
-        detected_language=checked.detected_language,
-        language_score=checked.language_score,
-        language_mismatch=checked.language_mismatch,
-        pii_redactions=checked.pii_redactions,
-        tokens=checked.tokens,
-        quality=checked.quality,
-    )
+    return {
+        "submission_id": submission.pk,
+        "line": row.line,
+        "origin": row.origin[:300],
+        "language_id": submission.language_id,
+        "kind": submission.kind,
+        "content": checked.content,
+        "external_id": row.external_id,
+        "meta": row.meta,
+        "content_hash": checked.content_hash,
+        "status": Record.Status.PENDING,
+        "detected_language": checked.detected_language,
+        "language_score": checked.language_score,
+        "language_mismatch": checked.language_mismatch,
+        "pii_redactions": checked.pii_redactions,
+        "tokens": checked.tokens,
+        "quality": checked.quality,
+    }
 
 
+# A join, not a correlated subquery: the planner then looks each band up in
+# the (band, hash) index once, whatever it knows of the tables' sizes.
 _NEAR_DUPLICATES_SQL = """
-UPDATE annotation_record SET near_duplicate_of_id = (
-    SELECT MIN(other.record_id)
+UPDATE annotation_record SET near_duplicate_of_id = clusters.representative
+FROM (
+    SELECT mine.record_id AS record_id, MIN(other.record_id) AS representative
     FROM annotation_recordband mine
+    JOIN annotation_record ours ON ours.id = mine.record_id AND ours.submission_id = %s
     JOIN annotation_recordband other
       ON other.band = mine.band AND other.hash = mine.hash AND other.record_id < mine.record_id
-    WHERE mine.record_id = annotation_record.id
-)
-WHERE submission_id = %s
+    GROUP BY mine.record_id
+) AS clusters
+WHERE annotation_record.id = clusters.record_id
 """
 
 

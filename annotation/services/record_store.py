@@ -1,0 +1,86 @@
+"""Bulk writes of checked records and their MinHash bands.
+
+On PostgreSQL rows go through COPY into a temporary staging table, then one
+``INSERT … ON CONFLICT DO NOTHING RETURNING``: the unique keys
+``(submission, line)`` and ``content_hash`` decide what is new, and no model
+instances are built. Other databases (the SQLite default) use
+``bulk_create``.
+"""
+
+from django.db import connection
+from django.utils import timezone
+from psycopg.types.json import Jsonb
+
+from annotation.models import Record, RecordBand
+
+COLUMNS = (
+    "submission_id", "line", "origin", "language_id", "kind", "content", "external_id", "meta",
+    "content_hash", "status", "detected_language", "language_score", "language_mismatch",
+    "pii_redactions", "tokens", "quality", "created_at",
+)
+JSON_COLUMNS = {"content", "meta", "quality"}
+
+_STAGE = """
+CREATE TEMPORARY TABLE IF NOT EXISTS ingest_record_stage (
+    submission_id bigint, line bigint, origin varchar(300), language_id bigint, kind varchar(16),
+    content jsonb, external_id varchar(200), meta jsonb, content_hash varchar(32), status varchar(16),
+    detected_language varchar(35), language_score double precision, language_mismatch boolean,
+    pii_redactions integer, tokens integer, quality jsonb, created_at timestamptz
+) ON COMMIT DELETE ROWS
+"""
+
+
+def records_insert(rows: list[dict], bands: dict[int, list[int]]) -> dict[int, int]:
+    """Insert rows (dicts of COLUMNS minus ``created_at``) not stored yet.
+
+    ``bands`` maps a row's line to its band hashes. Returns ``{line: id}``
+    for the rows inserted now. Call inside a transaction.
+    """
+    if not rows:
+        return {}
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        inserted = _copy_records(rows, now)
+        _copy_bands(inserted, bands)
+    else:
+        inserted = _bulk_create_records(rows, now)
+        RecordBand.objects.bulk_create(
+            [RecordBand(record_id=i, band=b, hash=h) for line, i in inserted.items() for b, h in enumerate(bands[line])],
+            ignore_conflicts=True,
+            batch_size=5000,
+        )
+    return inserted
+
+
+def _copy_records(rows, now) -> dict[int, int]:
+    columns = ", ".join(COLUMNS)
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor, for COPY
+        raw.execute(_STAGE)
+        with raw.copy(f"COPY ingest_record_stage ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([Jsonb(row[c]) if c in JSON_COLUMNS else (now if c == "created_at" else row[c]) for c in COLUMNS])
+        raw.execute(
+            f"INSERT INTO annotation_record ({columns}) SELECT {columns} FROM ingest_record_stage "
+            "ON CONFLICT DO NOTHING RETURNING line, id"
+        )
+        inserted = dict(raw.fetchall())
+        raw.execute("TRUNCATE ingest_record_stage")
+    return inserted
+
+
+def _copy_bands(inserted: dict[int, int], bands) -> None:
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy("COPY annotation_recordband (record_id, band, hash) FROM STDIN") as copy:
+            for line, record_id in inserted.items():
+                for band, value in enumerate(bands[line]):
+                    copy.write_row((record_id, band, value))
+
+
+def _bulk_create_records(rows, now) -> dict[int, int]:
+    lines = [row["line"] for row in rows]
+    submission_id = rows[0]["submission_id"]
+    before = set(Record.objects.filter(submission_id=submission_id, line__in=lines).values_list("line", flat=True))
+    Record.objects.bulk_create([Record(**row, created_at=now) for row in rows], ignore_conflicts=True, batch_size=1000)
+    stored = dict(Record.objects.filter(submission_id=submission_id, line__in=lines).values_list("line", "id"))
+    return {line: i for line, i in stored.items() if line not in before}
