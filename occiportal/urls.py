@@ -9,4 +9,5 @@ urlpatterns = [
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("annotation.api.urls")),
     path("", include("annotation.web.urls")),
+    path("", include("training.urls")),
 ]
