@@ -105,7 +105,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('band', models.PositiveSmallIntegerField()),
                 ('hash', models.BigIntegerField()),
-                ('record', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='bands', to='annotation.record')),
+                ('record', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, db_index=False, related_name='bands', to='annotation.record')),
             ],
             options={
                 'indexes': [models.Index(fields=['band', 'hash'], name='annotation__band_2445a2_idx')],

@@ -53,7 +53,8 @@ class Record(models.Model):
 class RecordBand(models.Model):
     """One MinHash LSH band of a record: records sharing a band are near-duplicate candidates."""
 
-    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="bands")
+    # The (record, band) constraint's index serves lookups by record.
+    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="bands", db_index=False)
     band = models.PositiveSmallIntegerField()
     hash = models.BigIntegerField()
 
