@@ -46,7 +46,7 @@ def generate(path: Path, records: int, seed: int) -> None:
         for i in range(records):
             words = WORDS[languages[i % len(languages)]]
             sentences = []
-            for _ in range(rng.randint(8, 14)):
+            for _ in range(rng.randint(13, 21)):
                 sentence = " ".join(rng.choice(words) for _ in range(rng.randint(8, 16)))
                 sentences.append(sentence.capitalize() + ".")
             out.write(json.dumps({"id": i, "text": " ".join(sentences), "meta": {"n": i}}, ensure_ascii=False) + "\n")
