@@ -115,27 +115,29 @@ def _jsonl(member: Member, max_bytes: int) -> Iterator[Item]:
 
 
 def _text(member: Member, max_bytes: int) -> Iterator[Item]:
-    lines = _text_lines(member, max_bytes)
-    if member.in_archive:
-        # In an archive, each text file is one document.
-        parts = [text for _, text in lines if text is not None]
-        body = "".join(parts)
-        if body.strip():
-            yield Item(1, data={"text": body})
-        return
-    start, buffer = None, []
-    for number, text in lines:
-        if text is None:
-            yield _too_long(number, max_bytes)
+    """Documents separated by blank lines; in an archive, each text file is one."""
+    start, buffer, size = None, [], 0
+    for number, text in _text_lines(member, max_bytes):
+        blank = text is not None and not text.strip()
+        if blank and not member.in_archive:
+            if buffer or size:
+                yield _document(start, buffer, size, max_bytes)
+            start, buffer, size = None, [], 0
             continue
-        if text.strip():
-            start = start or number
+        start = start or number
+        size += max_bytes + 1 if text is None else len(text)
+        if size <= max_bytes:
             buffer.append(text)
-        elif buffer:
-            yield Item(start, data={"text": "".join(buffer)})
-            start, buffer = None, []
-    if buffer:
-        yield Item(start, data={"text": "".join(buffer)})
+        else:
+            buffer = []  # too long already: keep counting, hold nothing
+    if buffer or size:
+        yield _document(start, buffer, size, max_bytes)
+
+
+def _document(start: int, buffer: list[str], size: int, max_bytes: int) -> Item:
+    if size > max_bytes:
+        return Item(start, error=f"the document is longer than the {max_bytes:,}-byte limit for one record")
+    return Item(start, data={"text": "".join(buffer)})
 
 
 def _csv(member: Member, max_bytes: int) -> Iterator[Item]:

@@ -134,3 +134,11 @@ def test_nested_archive(submit_de):
 
 def test_unsupported_type(submit_de):
     assert failed_with(submit_de(GOOD, "data.docx"), "Unsupported file type")
+
+
+def test_an_endless_text_document_is_one_error_not_a_memory_spike(submit_de, settings):
+    settings.INGEST = {**settings.INGEST, "MAX_RECORD_BYTES": 10_000}
+    endless = "Ein Satz ohne Ende.\n" * 2_000
+    submission = submit_de("\n\n".join([documents(1)[0], endless, documents(1, seed=2)[0]]), name="docs.txt")
+    assert (submission.records_accepted, submission.records_rejected) == (2, 1)
+    assert submission.errors == [{"line": 3, "message": "the document is longer than the 10,000-byte limit for one record"}]
