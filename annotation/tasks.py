@@ -1,52 +1,53 @@
-"""Ingest tasks: thin, idempotent, keyed by id (see services/ingest.py)."""
+"""Ingest tasks: thin, idempotent, keyed by id (see services/ingest.py).
+
+Each task may run twice (``acks_late`` redelivery) and is retried with
+back-off on any error; the last failed try ends the submission with a
+message that quotes nothing of the file.
+"""
 
 import logging
 
 from celery import shared_task
-from django.db import OperationalError
 
 from .services import ingest
 
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "The submission could not be processed because of an internal error; the team has been told."
+TASK_OPTIONS = {"bind": True, "acks_late": True, "max_retries": 3}
 
 
-@shared_task(bind=True, acks_late=True, max_retries=3, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60)
+def _retry_or_fail(task, exc: Exception, submission_id: int, step: str) -> None:
+    if task.request.retries < task.max_retries:
+        raise task.retry(exc=exc, countdown=2**task.request.retries)
+    log.exception("%s of submission %s failed", step, submission_id)
+    ingest.submission_fail(submission_id=submission_id, reason=INTERNAL_ERROR)
+
+
+@shared_task(**TASK_OPTIONS, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 60)
 def ingest_submission(self, submission_id: int) -> None:
     """Plan the chunks, then fan them out across the workers."""
     try:
         chunk_ids = ingest.ingest_start(submission_id=submission_id)
-    except OperationalError as exc:
-        raise self.retry(exc=exc, countdown=2**self.request.retries)
-    except Exception:
-        log.exception("planning submission %s failed", submission_id)
-        ingest.submission_fail(submission_id=submission_id, reason=INTERNAL_ERROR)
-        return
+    except Exception as exc:
+        return _retry_or_fail(self, exc, submission_id, "planning")
     for chunk_id in chunk_ids:
         ingest_chunk.delay(chunk_id, submission_id)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=3, soft_time_limit=3600, time_limit=3660)
+@shared_task(**TASK_OPTIONS, soft_time_limit=3600, time_limit=3660)
 def ingest_chunk(self, chunk_id: int, submission_id: int) -> None:
     try:
         last = ingest.ingest_chunk_process(chunk_id=chunk_id)
     except Exception as exc:
-        if self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=2**self.request.retries)
-        log.exception("chunk %s of submission %s failed", chunk_id, submission_id)
-        ingest.submission_fail(submission_id=submission_id, reason=INTERNAL_ERROR)
-        return
+        return _retry_or_fail(self, exc, submission_id, f"chunk {chunk_id}")
     if last:
         ingest_finalize.delay(submission_id)
 
 
-@shared_task(bind=True, acks_late=True, max_retries=3, soft_time_limit=3600, time_limit=3660)
+@shared_task(**TASK_OPTIONS, soft_time_limit=3600, time_limit=3660)
 def ingest_finalize(self, submission_id: int) -> None:
     try:
         ingest.ingest_finish(submission_id=submission_id)
     except Exception as exc:
-        if self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=2**self.request.retries)
-        log.exception("finalising submission %s failed", submission_id)
-        ingest.submission_fail(submission_id=submission_id, reason=INTERNAL_ERROR)
+        _retry_or_fail(self, exc, submission_id, "finishing")
