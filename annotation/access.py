@@ -5,9 +5,10 @@ Someone else's object answers exactly like a missing one: ``Http404``.
 
 from django.http import Http404
 
-from occiportal.models import Partner
+from occiportal.models import Language, Partner
 
-from .models import Submission
+from .models import Assignment, ReviewDecision, ReviewQueue, Submission
+from .review_selectors import decisions_led_by, languages_led_by, queues_visible_to
 from .selectors import submissions_visible_to
 
 
@@ -27,3 +28,35 @@ def access_partner_for_submitting(user, slug) -> Partner:
         return partners.get(slug=slug)
     except Partner.DoesNotExist:
         raise Http404("No such partner.")
+
+
+def access_queue(user, queue_id) -> ReviewQueue:
+    """A review queue of a language ``user`` annotates or leads (any, for staff)."""
+    try:
+        return queues_visible_to(user).get(pk=queue_id)
+    except (ReviewQueue.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such queue.")
+
+
+def access_assignment(user, assignment_id) -> Assignment:
+    """One of ``user``'s own assignments; nobody else's, staff included."""
+    try:
+        return Assignment.objects.select_related("queue__language", "record").get(pk=assignment_id, annotator=user)
+    except (Assignment.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such item.")
+
+
+def access_decision_for_adjudication(user, decision_id) -> ReviewDecision:
+    """A decision in a language ``user`` leads (any, for staff)."""
+    try:
+        return decisions_led_by(user).get(pk=decision_id)
+    except (ReviewDecision.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such decision.")
+
+
+def access_language_led(user, code) -> Language:
+    """A language ``user`` leads (or any, for staff): where they certify annotators."""
+    try:
+        return languages_led_by(user).get(code=code)
+    except Language.DoesNotExist:
+        raise Http404("No such language.")

@@ -150,3 +150,6 @@ class RecordBandAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+from . import admin_review  # noqa: E402,F401  (registers the review models)

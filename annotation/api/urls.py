@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import review_views, views
 
 app_name = "api"
 
@@ -9,4 +9,17 @@ urlpatterns = [
     path("partners/", views.PartnerList.as_view(), name="partners"),
     path("submissions/", views.SubmissionListCreate.as_view(), name="submissions"),
     path("submissions/<int:pk>/", views.SubmissionDetail.as_view(), name="submission"),
+    path("review/queues/", review_views.ReviewQueueList.as_view(), name="review-queues"),
+    path("review/queues/<int:pk>/claim/", review_views.ReviewQueueClaim.as_view(), name="review-claim"),
+    path("review/queues/<int:pk>/stats/", review_views.ReviewQueueStats.as_view(), name="review-stats"),
+    path("review/assignments/<int:pk>/submit/", review_views.AssignmentSubmit.as_view(), name="review-submit"),
+    path("review/queues/<int:pk>/write/", review_views.ReviewQueueWrite.as_view(), name="review-write"),
+    path("review/certifications/", review_views.CertificationList.as_view(), name="review-certifications"),
+    path(
+        "review/certifications/<int:pk>/withdraw/",
+        review_views.CertificationWithdraw.as_view(),
+        name="review-certification-withdraw",
+    ),
+    path("review/disputed/", review_views.DisputedList.as_view(), name="review-disputed"),
+    path("review/decisions/<int:pk>/adjudicate/", review_views.DecisionAdjudicate.as_view(), name="review-adjudicate"),
 ]

@@ -1,4 +1,16 @@
 from .records import Record, RecordBand
+from .review import Annotation, Assignment, Certification, ContributorPreference, ReviewDecision, ReviewQueue
 from .submissions import IngestChunk, Submission
 
-__all__ = ["IngestChunk", "Record", "RecordBand", "Submission"]
+__all__ = [
+    "Annotation",
+    "Assignment",
+    "Certification",
+    "ContributorPreference",
+    "IngestChunk",
+    "Record",
+    "RecordBand",
+    "ReviewDecision",
+    "ReviewQueue",
+    "Submission",
+]

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import public, submissions
+from .views import public, review, submissions
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -11,6 +11,22 @@ urlpatterns = [
     path("submissions/new/", submissions.submission_new, name="submission_new"),
     path("submissions/<int:submission_id>/", submissions.submission_detail, name="submission_detail"),
     path("submissions/<int:submission_id>/status.json", submissions.submission_status, name="submission_status"),
+    path("review/", review.queue_list, name="review_queues"),
+    path("review/new/", review.queue_new, name="review_queue_new"),
+    path("review/certifications/<str:code>/", review.certifications, name="review_certifications"),
+    path(
+        "review/certifications/<str:code>/<int:certification_id>/withdraw/",
+        review.certification_withdraw_view,
+        name="review_certification_withdraw",
+    ),
+    path("review/adjudication/", review.adjudication_list, name="review_adjudication"),
+    path("review/adjudication/<int:decision_id>/", review.adjudicate, name="review_adjudicate"),
+    path("review/<int:queue_id>/", review.queue_detail, name="review_queue"),
+    path("review/<int:queue_id>/next/", review.queue_next, name="review_next"),
+    path("review/<int:queue_id>/write/", review.queue_write, name="review_write"),
+    path("review/leaderboard/<str:code>/", review.leaderboard, name="review_leaderboard"),
+    path("review/leaderboard/<str:code>/me/", review.leaderboard_preference, name="review_leaderboard_preference"),
+    path("review/items/<int:assignment_id>/", review.item_work, name="review_item"),
     # login, logout (POST only), password_change, password_reset and its steps.
     path("accounts/", include("django.contrib.auth.urls")),
 ]

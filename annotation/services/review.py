@@ -1,0 +1,312 @@
+"""Writes for review: queues, certifications, handing out items, answers, consensus, adjudication.
+
+Callers fetch objects through ``annotation.access`` first; these services
+check the role the action itself needs (lead, certified annotator) and
+raise ``PermissionDenied`` or ``ValidationError``.
+"""
+
+import time
+from collections import Counter
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from annotation.models import (
+    Annotation,
+    Assignment,
+    Certification,
+    ContributorPreference,
+    Record,
+    ReviewDecision,
+    ReviewQueue,
+)
+from annotation.models.review import DEFAULT_OVERLAP, RATING_MAX, RATING_MIN, VOTES, Flag
+from annotation.models.submissions import Kind
+from annotation.review_selectors import is_certified, is_language_lead, live_assignments, queue_records
+from annotation.services.sampling import review_sample_settle
+from annotation.services.writing import writing_create
+
+CLAIM_TRIES = 20
+CLAIM_BACKOFF_S = 0.01
+
+
+@transaction.atomic
+def queue_create(
+    *,
+    creator,
+    language,
+    kind: str,
+    name: str,
+    guidelines: str = "",
+    overlap: int | None = None,
+    consensus: int | None = None,
+    sample_rate: float = 1.0,
+    rating_scales: list[str] | None = None,
+    lease_minutes: int = 30,
+    submissions=(),
+    partners=(),
+) -> ReviewQueue:
+    """A queue for one language and kind; only its language lead or staff may create one.
+
+    Overlap defaults per kind (``DEFAULT_OVERLAP``) and consensus to all of
+    the overlap agreeing. Sampling is for pretraining documents only.
+    """
+    if not is_language_lead(creator, language.code):
+        raise PermissionDenied(_("Only the language's lead or staff may create its queues."))
+    if kind != Kind.PRETRAINING and sample_rate != 1:
+        raise ValidationError({"sample_rate": _("Only pretraining documents are sampled.")})
+    if any(s.language_id != language.pk or s.kind != kind for s in submissions):
+        raise ValidationError({"submissions": _("The submissions must be of the queue's language and kind.")})
+    overlap = overlap or DEFAULT_OVERLAP[kind]
+    queue = ReviewQueue(
+        name=name, language=language, kind=kind, guidelines=guidelines, overlap=overlap,
+        consensus=consensus or overlap, sample_rate=sample_rate, lease_minutes=lease_minutes,
+        rating_scales=list(rating_scales or []), created_by=creator,
+    )
+    queue.full_clean()
+    queue.save()
+    queue.submissions.set(submissions)
+    queue.partners.set(partners)
+    return queue
+
+
+def certification_grant(*, granter, user, language_code: str) -> Certification:
+    """Certify ``user`` for a language or variant; granting twice changes nothing."""
+    if not is_language_lead(granter, language_code):
+        raise PermissionDenied(_("Only the language's lead or staff may certify annotators."))
+    live = Certification.objects.filter(user=user, language_code=language_code, withdrawn_at__isnull=True).first()
+    if live:
+        return live
+    certification = Certification(user=user, language_code=language_code, granted_by=granter)
+    certification.full_clean()
+    certification.save()
+    return certification
+
+
+def certification_withdraw(*, withdrawer, certification: Certification) -> Certification:
+    """End a certification; its holder gets no new items of that language (leases run out)."""
+    if not is_language_lead(withdrawer, certification.language_code):
+        raise PermissionDenied(_("Only the language's lead or staff may withdraw a certification."))
+    if certification.withdrawn_at is None:
+        certification.withdrawn_at = timezone.now()
+        certification.withdrawn_by = withdrawer
+        certification.save(update_fields=["withdrawn_at", "withdrawn_by"])
+    return certification
+
+
+def review_item_claim(*, queue: ReviewQueue, annotator, now=None) -> Assignment | None:
+    """Lease the annotator the next record, or give back the lease they hold; ``None`` when none is left.
+
+    Safe with many annotators at once: a claimer locks one candidate record
+    row (``SKIP LOCKED``, so others move on to other rows), recounts its
+    slots now that it holds the lock, and only then inserts the lease. The
+    unique (record, annotator) constraint backs up "never the same record twice".
+    """
+    if not queue.active or not is_certified(annotator, queue.language.code):
+        raise PermissionDenied(_("You are not certified for this queue's language."))
+    now = now or timezone.now()
+    held = queue.assignments.filter(annotator=annotator, status=Assignment.Status.LEASED, leased_until__gt=now)
+    if current := held.select_related("record").first():
+        return current
+    for attempt in range(CLAIM_TRIES):
+        record = None
+        try:
+            with transaction.atomic():
+                record, busy = _lock_candidate(queue=queue, annotator=annotator, now=now)
+                if record is not None and _slots_taken(queue=queue, record=record, now=now) < queue.overlap:
+                    return Assignment.objects.create(
+                        queue=queue, record=record, annotator=annotator,
+                        leased_until=now + timedelta(minutes=queue.lease_minutes),
+                    )
+        except IntegrityError:
+            busy = True  # the same annotator claimed in two tabs at once
+        if record is None and not busy:
+            return None
+        time.sleep(CLAIM_BACKOFF_S * (attempt + 1))  # the other claimers commit; their rows free up
+    return None
+
+
+def _candidates(*, queue, annotator, now):
+    slots = (
+        live_assignments(queue, now).filter(record=OuterRef("pk")).order_by()
+        .values("record").annotate(n=Count("pk")).values("n")
+    )
+    seen = Assignment.objects.filter(record=OuterRef("pk"), annotator=annotator)
+    decided = ReviewDecision.objects.filter(record=OuterRef("pk"), queue=queue)
+    return (
+        queue_records(queue)
+        .filter(status=Record.Status.PENDING)
+        .alias(taken=Coalesce(Subquery(slots, output_field=IntegerField()), Value(0)))
+        .filter(taken__lt=queue.overlap)
+        .exclude(Exists(seen))
+        .exclude(Exists(decided))
+        .exclude(submission__uploader=annotator)  # nobody reviews what they gave or wrote
+    )
+
+
+def _lock_candidate(*, queue, annotator, now):
+    """(record, busy): a locked candidate, or None and whether locked candidates remain."""
+    candidates = _candidates(queue=queue, annotator=annotator, now=now)
+    # Oldest first, by primary key: decided records are no longer pending, so
+    # the scan stops after the few in flight instead of counting slots on all.
+    locked = (
+        candidates.select_related("language").order_by("pk")
+        .select_for_update(skip_locked=True, no_key=True, of=("self",)).first()
+    )
+    if locked is not None:
+        return locked, False
+    return None, candidates.exists()
+
+
+def _slots_taken(*, queue, record, now, excluding=None) -> int:
+    # A new statement under the row lock: READ COMMITTED sees every lease
+    # committed by claimers that held this lock before us.
+    return live_assignments(queue, now).filter(record=record).exclude(pk=excluding).count()
+
+
+@transaction.atomic
+def review_submit(
+    *,
+    assignment: Assignment,
+    action: str,
+    reason: str = "",
+    ratings: dict | None = None,
+    flags: list[str] | None = None,
+    edited_content: dict | None = None,
+    now=None,
+) -> Annotation:
+    """Answer a leased item; then apply the queue's consensus rule to its record.
+
+    A late answer on an expired lease still counts if nobody took its slot
+    meanwhile. An edit never changes the record: it is kept on the answer and
+    enters review as a record of its own, credited to the annotator.
+    """
+    now = now or timezone.now()
+    # Lock only the assignment row: locking its queue too would block every claimer's insert.
+    locked = Assignment.objects.select_for_update(of=("self",)).select_related("queue__language")
+    assignment = locked.get(pk=assignment.pk)
+    queue = assignment.queue
+    if assignment.status != Assignment.Status.LEASED:
+        raise ValidationError(_("This item has already been answered."))
+    ratings, flags = _clean_answer(queue, action, reason, ratings or {}, flags or [], edited_content)
+    record = Record.objects.select_for_update(no_key=True).get(pk=assignment.record_id)
+    if assignment.leased_until <= now and _slots_taken(queue=queue, record=record, now=now, excluding=assignment.pk) >= queue.overlap:
+        raise ValidationError(_("Your lease on this item ran out and someone else has taken it."))
+    skipped = action == Annotation.Action.SKIP
+    assignment.status = Assignment.Status.SKIPPED if skipped else Assignment.Status.SUBMITTED
+    assignment.finished_at = now
+    assignment.save(update_fields=["status", "finished_at"])
+    edit_record = None
+    if action == Annotation.Action.EDIT:
+        edit_record = _edit_as_record(annotator=assignment.annotator, record=record, edited_content=edited_content)
+    annotation = Annotation.objects.create(
+        assignment=assignment, queue=queue, record=record, annotator=assignment.annotator, action=action,
+        reason=reason.strip(), ratings=ratings, flags=flags, edited_content=edited_content, edit_record=edit_record,
+    )
+    if not skipped:
+        review_consensus_evaluate(queue=queue, record=record)
+    return annotation
+
+
+def _edit_as_record(*, annotator, record, edited_content) -> Record:
+    """The corrected version as a record of its own, credited to the annotator, pending review."""
+    if edited_content == record.content:
+        raise ValidationError({"edited_content": _("The edit changes nothing.")})
+    try:
+        return writing_create(
+            author=annotator, language=record.language, kind=record.kind, content=edited_content, edit_of=record
+        )
+    except PermissionDenied as error:  # certification withdrawn while the lease ran
+        raise ValidationError(str(error))
+
+
+def _clean_answer(queue, action, reason, ratings, flags, edited_content):
+    errors = {}
+    if action not in Annotation.Action.values:
+        errors["action"] = _("Unknown action.")
+    if action == Annotation.Action.REJECT and not reason.strip():
+        errors["reason"] = _("Say why you reject it.")
+    if action == Annotation.Action.EDIT and not isinstance(edited_content, dict):
+        errors["edited_content"] = _("An edit needs the corrected content.")
+    if action == Annotation.Action.FLAG and not flags:
+        errors["flags"] = _("Choose at least one flag.")
+    if any(flag not in Flag.values for flag in flags):
+        errors["flags"] = _("Unknown flag.")
+    clean = {scale: value for scale, value in ratings.items() if value not in (None, "")}
+    if any(scale not in queue.rating_scales for scale in clean):
+        errors["ratings"] = _("Unknown rating scale.")
+    elif any(not isinstance(v, int) or isinstance(v, bool) or not RATING_MIN <= v <= RATING_MAX for v in clean.values()):
+        errors["ratings"] = _("Ratings run from 1 to 5.")
+    if errors:
+        raise ValidationError(errors)
+    return clean, sorted(set(flags))
+
+
+def review_consensus_evaluate(*, queue: ReviewQueue, record: Record) -> ReviewDecision | None:
+    """Decide a record once ``overlap`` votes are in: k agreeing accept or reject, else disputed.
+
+    Callers hold the record's row lock, so two last votes cannot both miss
+    each other. A decision once taken (or adjudicated) is not taken again.
+    """
+    existing = ReviewDecision.objects.filter(queue=queue, record=record).first()
+    if existing:
+        return existing
+    actions = queue.annotations.filter(record=record).values_list("action", flat=True)
+    votes = Counter(VOTES[action] for action in actions if action in VOTES)
+    if sum(votes.values()) < queue.overlap:
+        return None
+    accept, reject = votes["accept"] >= queue.consensus, votes["reject"] >= queue.consensus
+    if accept != reject:
+        outcome = ReviewDecision.Outcome.ACCEPTED if accept else ReviewDecision.Outcome.REJECTED
+    else:
+        outcome = ReviewDecision.Outcome.DISPUTED
+    decision = ReviewDecision.objects.create(queue=queue, record=record, outcome=outcome, votes=dict(votes))
+    _set_record_status(queue, record, outcome)
+    return decision
+
+
+@transaction.atomic
+def review_adjudicate(*, lead, decision: ReviewDecision, outcome: str, note: str = "") -> ReviewDecision:
+    """The language lead's word on a record: accepted or rejected, with a note."""
+    if not is_language_lead(lead, decision.queue.language.code):
+        raise PermissionDenied(_("Only the language's lead or staff may adjudicate."))
+    if outcome not in (ReviewDecision.Outcome.ACCEPTED, ReviewDecision.Outcome.REJECTED):
+        raise ValidationError({"outcome": _("Choose accepted or rejected.")})
+    decision = ReviewDecision.objects.select_for_update(of=("self",)).select_related("record").get(pk=decision.pk)
+    decision.outcome, decision.adjudicated_by, decision.note = outcome, lead, note.strip()
+    decision.save(update_fields=["outcome", "adjudicated_by", "note", "decided_at"])
+    _set_record_status(decision.queue, decision.record, outcome)
+    return decision
+
+
+def _set_record_status(queue, record, outcome):
+    status = {"accepted": Record.Status.ACCEPTED, "rejected": Record.Status.REJECTED}.get(outcome)
+    if status:
+        Record.objects.filter(pk=record.pk).exclude(status=Record.Status.WITHDRAWN).update(status=status)
+        review_sample_settle(queue=queue, submission_id=record.submission_id)
+    # A dispute leaves the record pending; the queue stops handing it out (it has a decision row).
+
+
+def contributor_preference_set(*, user, on_leaderboard: bool) -> ContributorPreference:
+    """Join or leave the per-language contributors' leaderboards."""
+    preference, _created = ContributorPreference.objects.update_or_create(
+        user=user, defaults={"on_leaderboard": on_leaderboard}
+    )
+    return preference
+
+
+__all__ = [
+    "contributor_preference_set",
+    "certification_grant",
+    "certification_withdraw",
+    "queue_create",
+    "review_adjudicate",
+    "review_consensus_evaluate",
+    "review_item_claim",
+    "review_submit",
+]

@@ -1,0 +1,79 @@
+"""Writing tasks: annotators write new records in their language, credited to them.
+
+What they write goes through the same checks as an upload (normalise,
+redact, language ID, quality, MinHash, tokens) and then waits for review in
+the language's queues like any other record. Each author has one writing
+submission per language and kind, under the portal's community partner.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils.translation import gettext as _
+
+from annotation.ingest import schemas
+from annotation.ingest.checks import check_record
+from annotation.models import Record, RecordBand, Submission
+from annotation.review_selectors import is_certified
+from occiportal.models import Partner
+
+COMMUNITY = {"slug": "community", "name": "Occiportal community"}
+WRITING_LICENSE = "CC-BY-4.0"
+WRITING_NAME = "written-on-the-portal"
+
+
+@transaction.atomic
+def writing_create(*, author, language, kind: str, content: dict, source_record=None, edit_of=None) -> Record:
+    """Check and store a record ``author`` wrote (or translated, or corrected); return it, pending review.
+
+    ``source_record`` is the prompt shown from another language for a
+    translation; ``edit_of`` the record an edit corrects. Raises
+    ``ValidationError`` for content of the wrong shape or already in the portal.
+    """
+    if not is_certified(author, language.code):
+        raise PermissionDenied(_("You are not certified to write in this language."))
+    try:
+        content, _id, _meta = schemas.validate(kind, content)
+    except schemas.RecordError as error:
+        raise ValidationError({"content": str(error)})
+    checked = check_record(kind, content, language=language.code, tokenizer=settings.INGEST["TOKENIZER"])
+    if Record.objects.filter(content_hash=checked.content_hash).exists():
+        raise ValidationError({"content": _("This text is already in the portal.")})
+    submission = _writing_submission(author=author, language=language, kind=kind)
+    line = (submission.records.aggregate(last=Max("line"))["last"] or 0) + 1
+    meta = {"author": author.get_username(), "written": True}
+    meta |= {"source_record": source_record.pk} if source_record else {}
+    meta |= {"edit_of": edit_of.pk} if edit_of else {}
+    record = Record.objects.create(
+        submission=submission, line=line, language=language, kind=kind, content=checked.content, meta=meta,
+        content_hash=checked.content_hash, detected_language=checked.detected_language,
+        language_score=checked.language_score, language_mismatch=checked.language_mismatch,
+        pii_redactions=checked.pii_redactions, quality=checked.quality, tokens=checked.tokens,
+    )
+    RecordBand.objects.bulk_create([RecordBand(record=record, band=b, hash=h) for b, h in enumerate(checked.bands)])
+    Submission.objects.filter(pk=submission.pk).update(
+        records_read=F("records_read") + 1, records_accepted=F("records_accepted") + 1, tokens=F("tokens") + checked.tokens
+    )
+    return record
+
+
+def _writing_submission(*, author, language, kind) -> Submission:
+    # Locked, so that two records written at once get different lines.
+    partner, _created = Partner.objects.get_or_create(slug=COMMUNITY["slug"], defaults={"name": COMMUNITY["name"]})
+    mine = Submission.objects.select_for_update().filter(
+        partner=partner, uploader=author, language=language, kind=kind, original_name=WRITING_NAME
+    )
+    return mine.first() or Submission.objects.create(
+        uuid=uuid.uuid4(), partner=partner, uploader=author, language=language, kind=kind, license=WRITING_LICENSE,
+        source=_("Written on the portal by %(name)s.") % {"name": author.get_username()}, consent=True,
+        original_name=WRITING_NAME, status=Submission.Status.READY,
+    )
+
+
+def writing_source_pick(*, language, kind: str = "instruction") -> Record | None:
+    """An accepted prompt from another language, to translate and adapt."""
+    others = Record.objects.filter(kind=kind, status=Record.Status.ACCEPTED).exclude(language=language)
+    return others.order_by("?").first()

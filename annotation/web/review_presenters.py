@@ -1,0 +1,60 @@
+"""What the review pages show: guidelines as safe HTML, a record's fields, figures as rows.
+
+Pure functions over fetched data: no queries here.
+"""
+
+import markdown
+import nh3
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
+
+FIELD_LABELS = {
+    "system": _("System"),
+    "prompt": _("Prompt"),
+    "response": _("Response"),
+    "text": _("Text"),
+    "question": _("Question"),
+    "choices": _("Choices"),
+    "answer": _("Answer"),
+    "messages": _("Conversation"),
+}
+
+
+def guidelines_html(text: str):
+    """Markdown → HTML, then sanitised: guidelines are written by people, shown to others."""
+    html = markdown.markdown(text or "", extensions=["sane_lists"])
+    return mark_safe(nh3.clean(html))  # nh3 keeps only harmless tags and attributes
+
+
+def record_fields(content) -> list[tuple[str, str]]:
+    """(label, text) pairs for any kind of record; the template escapes the text."""
+    if not isinstance(content, dict):
+        return [(_("Content"), str(content))]
+    rows = []
+    for key, value in content.items():
+        if key == "messages" and isinstance(value, list):
+            value = "\n\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" for m in value if isinstance(m, dict))
+        elif key == "choices" and isinstance(value, list):
+            value = "\n".join(f"{i}. {choice}" for i, choice in enumerate(value))
+        rows.append((FIELD_LABELS.get(key, key.replace("_", " ").capitalize()), str(value)))
+    return rows
+
+
+def percent(value):
+    return None if value is None else round(100 * value)
+
+
+def answer_details(annotation) -> list[str]:
+    """What the lead reads beside an answer: reason, flags, ratings, the edit; the template escapes them."""
+    from annotation.models.review import Flag
+
+    labels = dict(Flag.choices)
+    details = [annotation.reason] if annotation.reason else []
+    if annotation.flags:
+        details.append(", ".join(str(labels.get(flag, flag)) for flag in annotation.flags))
+    if annotation.ratings:
+        details.append(" · ".join(f"{scale.replace('_', ' ')} {value}/5" for scale, value in annotation.ratings.items()))
+    if annotation.edited_content is not None:
+        edit = "\n".join(f"{label}: {text}" for label, text in record_fields(annotation.edited_content))
+        details.append(f"{_('Edited to')}:\n{edit}")
+    return details

@@ -1,0 +1,42 @@
+"""The review models in the admin: pages load, answers are read only, staff adjudicate by action."""
+
+import pytest
+from django.urls import reverse
+
+from annotation.models import Annotation, Assignment, Certification, ReviewDecision, ReviewQueue
+from annotation.services.review import review_item_claim, review_submit
+from tests.annotation.conftest import make_records
+
+pytestmark = pytest.mark.django_db
+
+MODELS = {m._meta.model_name: m for m in (ReviewQueue, Certification, Assignment, Annotation, ReviewDecision)}
+
+
+@pytest.fixture
+def disputed(queue_de, submission_de, annotator_for):
+    make_records(submission_de, 1)
+    review_submit(assignment=review_item_claim(queue=queue_de, annotator=annotator_for("ulla")), action="accept")
+    review_submit(assignment=review_item_claim(queue=queue_de, annotator=annotator_for("udo")), action="reject", reason="x")
+    return ReviewDecision.objects.get()
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_changelists_and_pages_load(client, staff, disputed, model, django_assert_max_num_queries):
+    client.force_login(staff)
+    with django_assert_max_num_queries(12):
+        assert client.get(reverse(f"admin:annotation_{model}_changelist"), {"q": "1"}).status_code == 200
+    first = MODELS[model].objects.first()
+    assert client.get(reverse(f"admin:annotation_{model}_change", args=[first.pk])).status_code == 200
+
+
+def test_answers_are_not_edited_in_the_admin(client, staff, disputed):
+    client.force_login(staff)
+    assert client.get(reverse("admin:annotation_annotation_add")).status_code == 403
+
+
+def test_staff_adjudicate_with_an_action(client, staff, disputed):
+    client.force_login(staff)
+    url = reverse("admin:annotation_reviewdecision_changelist")
+    client.post(url, {"action": "reject", "_selected_action": [disputed.pk]})
+    disputed.refresh_from_db()
+    assert disputed.outcome == "rejected" and disputed.record.status == "rejected"

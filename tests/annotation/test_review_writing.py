@@ -1,0 +1,91 @@
+"""Writing tasks and the contributors' leaderboard."""
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+
+from annotation.models import Record
+from annotation.services.review import contributor_preference_set, queue_create, review_item_claim, review_submit
+from annotation.services.writing import writing_create
+from tests.annotation.conftest import make_records
+from tests.annotation.ingest_helpers import jsonl, submit
+from tests.conftest import language
+
+pytestmark = pytest.mark.django_db
+
+PAIR = {"prompt": "Wie heißt die Hauptstadt von Bayern?", "response": "Die Hauptstadt von Bayern ist München."}
+
+
+def test_a_written_record_is_checked_credited_and_reviewed_by_others(queue_de, german, annotator_for):
+    ulla = annotator_for("ulla")
+    record = writing_create(author=ulla, language=german, kind="instruction", content=PAIR)
+    assert record.status == Record.Status.PENDING and record.meta["author"] == "ulla"
+    assert record.submission.uploader == ulla and record.submission.partner.slug == "community"
+    assert record.tokens > 0 and record.bands.exists() and record.detected_language == "de"
+    second = writing_create(author=ulla, language=german, kind="instruction", content={**PAIR, "response": "München."})
+    assert second.submission == record.submission and second.line == record.line + 1
+    assert review_item_claim(queue=queue_de, annotator=ulla) is None  # not her own
+    assert review_item_claim(queue=queue_de, annotator=annotator_for("udo")).record == record
+
+
+def test_writing_refuses_duplicates_bad_shapes_and_the_uncertified(german, annotator_for, member_a):
+    ulla = annotator_for("ulla")
+    writing_create(author=ulla, language=german, kind="instruction", content=PAIR)
+    with pytest.raises(ValidationError):
+        writing_create(author=ulla, language=german, kind="instruction", content=PAIR)
+    with pytest.raises(ValidationError):
+        writing_create(author=ulla, language=german, kind="evaluation", content={"question": "?", "choices": ["a"], "answer": 0})
+    with pytest.raises(PermissionDenied):
+        writing_create(author=member_a, language=german, kind="instruction", content={**PAIR, "prompt": "Neu?"})
+
+
+def test_write_page_for_evaluation_items(client, lead_de, german, annotator_for):
+    queue = queue_create(creator=lead_de, language=german, kind="evaluation", name="Prüfungsfragen")
+    client.force_login(annotator_for("ulla"))
+    url = reverse("review_write", args=[queue.pk])
+    assert "Correct choice" in client.get(url).text
+    sent = client.post(url, {"question": "Wie viele Bundesländer hat Deutschland?", "choices": "14\n16\n\n18", "answer": "2"})
+    assert sent.status_code == 302
+    assert Record.objects.get(kind="evaluation").content == {
+        "question": "Wie viele Bundesländer hat Deutschland?", "choices": ["14", "16", "18"], "answer": 1}
+    assert client.post(url, {"question": "Doppelt?", "choices": "a\na", "answer": "1"}).status_code == 400
+
+
+def test_translating_a_prompt_from_another_language(client, queue_de, annotator_for, partner_a, member_a, staff):
+    french = language("fr")
+    source = make_records(submit(user=member_a, partner=partner_a, language=french, kind="instruction",
+                                 content=jsonl([PAIR])), 1, status="accepted")[0]
+    source.content = {"prompt": "<b>Quelle est la capitale de la Bavière ?</b>", "response": "Munich."}
+    source.save()
+    client.force_login(annotator_for("ulla"))
+    url = reverse("review_write", args=[queue_de.pk])
+    page = client.get(url, {"translate": "1"})
+    assert "&lt;b&gt;Quelle est la capitale" in page.text
+    client.post(url, {**PAIR, "source_record": source.pk})
+    assert Record.objects.get(meta__written=True).meta["source_record"] == source.pk
+
+
+def test_write_page_is_for_certified_annotators_of_the_language(client, queue_de, annotator_for):
+    client.force_login(annotator_for("pierre", "fr"))
+    assert client.get(reverse("review_write", args=[queue_de.pk])).status_code == 404
+
+
+def test_leaderboard_lists_contributors_who_stay_on_it(client, queue_de, submission_de, german, annotator_for):
+    make_records(submission_de, 2)
+    ulla, udo = annotator_for("ulla"), annotator_for("udo")
+    for user in (ulla, udo):
+        review_submit(assignment=review_item_claim(queue=queue_de, annotator=user), action="accept")
+    writing_create(author=udo, language=german, kind="instruction", content=PAIR)
+    client.force_login(ulla)
+    url = reverse("review_leaderboard", args=["de"])
+    page = client.get(url).text
+    assert 'data-contributor="udo"' in page and 'data-contributor="ulla"' in page
+    assert page.index('data-contributor="udo"') < page.index('data-contributor="ulla"')  # 1 answer + 1 written
+    client.post(reverse("review_leaderboard_preference", args=["de"]), {"on_leaderboard": "0"})
+    page = client.get(url).text
+    assert 'data-contributor="ulla"' not in page and "Show me on the leaderboard" in page
+    contributor_preference_set(user=ulla, on_leaderboard=True)
+    assert 'data-contributor="ulla"' in client.get(url).text
+    assert client.get(reverse("review_leaderboard", args=["xx"])).status_code == 404
+    client.logout()
+    assert client.get(url).status_code == 302
