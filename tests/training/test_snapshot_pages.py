@@ -1,0 +1,129 @@
+"""Snapshot pages for staff, withdrawal pages for partners; permissions beside them."""
+
+from pathlib import Path
+
+from django.urls import reverse
+
+from annotation.models import Record
+from training.models import Snapshot, Withdrawal
+from training.services.snapshot_build import snapshot_build
+from training.services.snapshots import snapshot_create
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+def built(name="pages"):
+    snapshot = snapshot_create(name=name, license="CC-BY-4.0", parameters={"languages": ["de", "fr"]}, enqueue=False)
+    return snapshot_build(snapshot_id=snapshot.pk)
+
+
+def test_staff_estimates_then_defines_a_snapshot(client, staff, corpus, django_capture_on_commit_callbacks):
+    login(client, staff)
+    form = {"name": "web", "languages": ["de", "fr"], "kinds": ["pretraining"], "license": "CC-BY-4.0", "seed": 1,
+            "train": 0.9, "validation": 0.05, "test": 0.05, "drop_language_mismatch": "on", "reduce_near_duplicates": "on"}
+    response = client.post(reverse("snapshot_new"), {**form, "estimate": "1"})
+    assert response.status_code == 200 and "de" in response.context["estimate"]
+    assert response.context["estimate"]["de"]["records"] == 60
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(reverse("snapshot_new"), {**form, "build": "1"})
+    snapshot = Snapshot.objects.get(name="web")
+    assert response.status_code == 302 and response.url == reverse("snapshot_detail", args=[snapshot.pk])
+    assert len(callbacks) == 1  # the build is queued on commit
+    assert snapshot.parameters["splits"] == {"train": 0.9, "validation": 0.05, "test": 0.05}
+
+    snapshot_build(snapshot_id=snapshot.pk)
+    page = client.get(reverse("snapshot_detail", args=[snapshot.pk]))
+    assert page.status_code == 200 and b"web@1" in page.content and b"Alpha Archive" in page.content
+    status = client.get(reverse("snapshot_status", args=[snapshot.pk])).json()
+    assert status == {"id": snapshot.pk, "status": "ready", "status_display": "Ready", "progress": 100, "finished": True}
+    card = client.get(reverse("snapshot_file", args=[snapshot.pk, "README.md"]))
+    assert b"".join(card.streaming_content).startswith(b"---\nlanguage:")
+
+
+def test_licence_conflicts_are_listed_on_the_form(client, staff, ingested, partner_a, german):
+    from tests.annotation.texts import documents
+
+    nc = ingested([{"text": t} for t in documents(3, seed=3)], partner=partner_a, language=german, license="CC-BY-NC-4.0")
+    login(client, staff)
+    form = {"name": "web", "languages": ["de"], "kinds": ["pretraining"], "license": "CC-BY-4.0", "seed": 0,
+            "train": 1, "validation": 0, "test": 0, "build": "1"}
+    response = client.post(reverse("snapshot_new"), form)
+    assert response.status_code == 400 and response.context["conflicts"][0]["submission_id"] == nc.pk
+    assert not Snapshot.objects.exists()
+
+
+def test_snapshot_pages_are_staff_only(client, member_a, corpus):
+    snapshot = built()
+    login(client, member_a)
+    for url in (reverse("snapshot_list"), reverse("snapshot_new"), reverse("snapshot_detail", args=[snapshot.pk]),
+                reverse("snapshot_status", args=[snapshot.pk]), reverse("snapshot_file", args=[snapshot.pk, "manifest.json"])):
+        assert client.get(url).status_code == 404, url
+
+
+def test_shard_download_stays_inside_the_snapshot(client, staff, corpus):
+    snapshot = built()
+    login(client, staff)
+    shard = sorted(Path(snapshot.uri).glob("de/train-*.parquet"))[0]
+    response = client.get(reverse("snapshot_file", args=[snapshot.pk, "de/" + shard.name]))
+    assert response.status_code == 200 and b"".join(response.streaming_content) == shard.read_bytes()
+    assert client.get(reverse("snapshot_file", args=[snapshot.pk, "../../secret_key"])).status_code == 404
+
+
+def test_compare_page(client, staff, corpus):
+    first, second = built(), built()
+    login(client, staff)
+    response = client.get(reverse("snapshot_compare", args=[second.pk, first.pk]))
+    assert response.status_code == 200 and response.context["diff"]["totals"] == {"added": 0, "removed": 0}
+
+
+def test_partner_withdraws_and_sees_which_snapshots_hold_it(client, member_a, member_b, staff, corpus):
+    from training.models import BaseModel, TrainingRun
+
+    snapshot = built()
+    base = BaseModel.objects.create(name="tiny-base", source="/models/tiny")
+    run = TrainingRun.objects.create(snapshot=snapshot, base_model=base, method="cpt")
+    login(client, member_a)
+    response = client.post(reverse("submission_withdraw", args=[corpus["de"].pk]), {"reason": "Rights ended."})
+    assert response.status_code == 302 and response.url == reverse("withdrawals")
+    assert Withdrawal.objects.get().records_withdrawn == 60
+    page = client.get(reverse("withdrawals"))
+    assert page.status_code == 200 and snapshot.label.encode() in page.content
+    assert page.context["rows"][0][1]["runs"] == [run] and f"run {run.pk}".encode() in page.content
+    login(client, staff)
+    assert list(client.get(reverse("snapshot_detail", args=[snapshot.pk])).context["runs"]) == [run]
+    login(client, member_a)
+
+    # The form on the withdrawals page withdraws a single record.
+    fr_record = Record.objects.filter(submission=corpus["fr"]).first()
+    login(client, member_b)
+    assert client.get(reverse("withdrawals")).context["submissions"][0] == corpus["fr"]
+    response = client.post(reverse("withdrawals"), {"submission": corpus["fr"].pk, "record": fr_record.pk})
+    assert response.status_code == 302
+    fr_record.refresh_from_db()
+    assert fr_record.status == Record.Status.WITHDRAWN
+    assert client.post(reverse("withdrawals"), {"submission": corpus["de"].pk}).status_code == 404
+
+    # Another partner can neither withdraw nor see it.
+    login(client, member_b)
+    assert client.post(reverse("submission_withdraw", args=[corpus["de"].pk])).status_code == 404
+    seen = client.get(reverse("withdrawals")).context["rows"]
+    assert [w.submission_id for w, _ in seen] == [corpus["fr"].pk]
+    record = Record.objects.filter(submission=corpus["de"]).first()
+    assert client.post(reverse("submission_withdraw", args=[corpus["fr"].pk]), {"record": record.pk}).status_code == 404
+
+    login(client, staff)
+    staff_page = client.get(reverse("snapshot_withdrawals"))
+    assert staff_page.status_code == 200 and snapshot.label.encode() in staff_page.content
+
+
+def test_snapshot_list_queries_do_not_grow_with_snapshots(client, staff, corpus, django_assert_max_num_queries):
+    for _ in range(3):
+        built()
+    login(client, staff)
+    with django_assert_max_num_queries(8):
+        response = client.get(reverse("snapshot_list"))
+    assert response.status_code == 200 and b"pages@3" in response.content

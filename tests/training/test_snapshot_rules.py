@@ -1,0 +1,184 @@
+"""Licences, contamination, evaluation items, mixture and upsampling."""
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from annotation.models import Record
+from tests.annotation.texts import documents
+from training.models import Snapshot
+from training.services.snapshot_build import SnapshotRefused, snapshot_build
+from training.services.snapshots import snapshot_create
+from training.snapshots.estimate import snapshot_estimate
+from training.snapshots.params import normalise
+
+
+def build(name="rules", license="CC-BY-4.0", override_reason="", created_by=None, **params):
+    params.setdefault("languages", ["de"])
+    snapshot = snapshot_create(name=name, license=license, parameters=params, enqueue=False,
+                               override_reason=override_reason, created_by=created_by)
+    return snapshot_build(snapshot_id=snapshot.pk)
+
+
+def rows(snapshot, split="*"):
+    return [r for f in sorted(Path(snapshot.uri).glob(f"*/{split}-*.parquet")) for r in pq.read_table(f).to_pylist()]
+
+
+# -- licences ------------------------------------------------------------------
+
+
+def test_non_commercial_material_refuses_a_commercial_snapshot(ingested, partner_a, german, staff, member_a):
+    ok = ingested([{"text": t} for t in documents(5, seed=10)], partner=partner_a, language=german)
+    nc = ingested([{"text": t} for t in documents(5, seed=11)], partner=partner_a, language=german, license="CC-BY-NC-4.0")
+    nd = ingested([{"text": t} for t in documents(5, seed=12)], partner=partner_a, language=german, license="CC-BY-ND-4.0")
+
+    with pytest.raises(SnapshotRefused) as refused:
+        build(license="CC-BY-4.0")
+    assert [c["submission_id"] for c in refused.value.conflicts] == [nc.pk, nd.pk]
+    assert "commercial" in refused.value.conflicts[0]["reason"] and "derivatives" in refused.value.conflicts[1]["reason"]
+    assert not Snapshot.objects.exists()
+
+    with pytest.raises(Exception, match="only staff"):
+        build(license="CC-BY-4.0", override_reason="we asked", created_by=member_a)
+
+    snapshot = build(license="CC-BY-4.0", override_reason="Written permission from Alpha, 2026-11-20.", created_by=staff)
+    assert snapshot.status == Snapshot.Status.READY
+    assert snapshot.license_override_reason.startswith("Written permission")
+    assert {c["submission_id"] for c in snapshot.license_conflicts} == {nc.pk, nd.pk}
+    assert {r["submission_id"] for r in rows(snapshot)} == {ok.pk, nc.pk, nd.pk}
+
+    # A non-commercial snapshot takes NC material without override (ND in a non-commercial set is allowed too).
+    assert build(name="nc", license="CC-BY-NC-4.0").status == Snapshot.Status.READY
+
+
+def test_share_alike_needs_the_same_licence(ingested, partner_a, german):
+    ingested([{"text": t} for t in documents(4, seed=13)], partner=partner_a, language=german, license="CC-BY-SA-4.0")
+    with pytest.raises(SnapshotRefused):
+        build(license="CC-BY-4.0")
+    assert build(license="CC-BY-SA-4.0").status == Snapshot.Status.READY
+
+
+def test_a_build_rechecks_licences_when_records_changed_since_definition(ingested, partner_a, german):
+    ingested([{"text": t} for t in documents(4, seed=14)], partner=partner_a, language=german)
+    snapshot = snapshot_create(name="late", license="CC-BY-4.0", parameters={"languages": ["de"]}, enqueue=False)
+    ingested([{"text": t} for t in documents(4, seed=15)], partner=partner_a, language=german, license="CC-BY-NC-4.0")
+    built = snapshot_build(snapshot_id=snapshot.pk)
+    assert built.status == Snapshot.Status.FAILED and "licence conflicts" in built.failure
+    assert len(built.license_conflicts) == 1
+
+
+# -- evaluation items and contamination -------------------------------------------
+
+
+def test_evaluation_items_stay_out_of_training_and_contamination_is_reported(ingested, partner_a, german):
+    docs = documents(40, seed=20)
+    items = [{"question": docs[0], "choices": ["ja", "nein"], "answer": 0},
+             {"question": "Welche Farbe hat der Himmel über dem kleinen Dorf am Fluss?", "choices": ["blau", "grün"], "answer": 0}]
+    near = docs[1] + " Noch ein Satz."
+    train = ingested([{"text": t} for t in docs[:1] + [near] + docs[2:]], partner=partner_a, language=german)
+    ingested(items, partner=partner_a, language=german, kind="evaluation")
+
+    snapshot = build(kinds=["pretraining", "evaluation"], splits={"train": 1.0})
+    train_rows = rows(snapshot, "train")
+    assert all(r["kind"] == "pretraining" for r in train_rows)
+    assert {r["kind"] for r in rows(snapshot, "test")} == {"evaluation"}
+    assert snapshot.contamination["items"] == 2
+    assert snapshot.contamination["exact"] == 1
+    exact_id = Record.objects.get(submission=train, content__text=docs[0]).pk
+    assert exact_id not in {r["record_id"] for r in train_rows}
+    assert len(train_rows) == 40 - 1 - snapshot.contamination["near"]
+
+    kept = build(name="kept", kinds=["pretraining"], splits={"train": 1.0}, decontaminate=False)
+    assert kept.contamination["exact"] == 1 and len(rows(kept)) == 40
+
+
+def test_near_duplicate_of_an_evaluation_question_is_caught(ingested, partner_a, german):
+    question = " ".join(documents(1, seed=30, sentences=10))
+    ingested([{"text": question + " Ende."}], partner=partner_a, language=german)
+    ingested([{"question": question, "choices": ["a", "b"], "answer": 1}], partner=partner_a, language=german, kind="evaluation")
+    snapshot = build(splits={"train": 1.0})
+    assert snapshot.contamination["near"] == 1 and rows(snapshot) == []
+
+
+# -- mixture and upsampling --------------------------------------------------------
+
+
+def test_token_budget_mixture_and_estimate(ingested, partner_a, partner_b, member_b, german, french):
+    ingested([{"text": t} for t in documents(200, "de", seed=40)], partner=partner_a, language=german)
+    ingested([{"text": t} for t in documents(40, "fr", seed=41, sentences=3)], partner=partner_b, language=french, user=member_b)
+    params = normalise({"languages": ["de", "fr"], "drop_language_mismatch": False, "reduce_near_duplicates": False,
+                        "mixture": {"tokens": {"de": 0}}, "splits": {"train": 1.0}})
+    de_tokens = sum(Record.objects.filter(language__code="de").values_list("tokens", flat=True))
+    estimate = snapshot_estimate(params)
+    assert estimate["de"]["tokens"] == de_tokens and estimate["de"]["expected_tokens"] == 0
+    assert estimate["fr"]["weight"] == 1.0
+
+    half = {**params, "mixture": {"tokens": {"de": de_tokens // 2}}}
+    snapshot = build(**half)
+    got = snapshot.counts["de"]["train"]["tokens"]
+    assert abs(got - de_tokens / 2) < 0.15 * de_tokens, (got, de_tokens)
+    assert snapshot.counts["fr"]["train"]["records"] == 40
+
+
+def test_replay_share_and_repeats(ingested, partner_a, partner_b, member_b, german, french):
+    ingested([{"text": t} for t in documents(100, "de", seed=50)], partner=partner_a, language=german)
+    ingested([{"text": t} for t in documents(40, "fr", seed=51, sentences=3)], partner=partner_b, language=french, user=member_b)
+    params = normalise({"languages": ["de", "fr"], "drop_language_mismatch": False, "reduce_near_duplicates": False,
+                        "mixture": {"replay": {"language": "fr", "share": 0.5}}, "splits": {"train": 1.0}})
+    estimate = snapshot_estimate(params)
+    # fr must match de's tokens: more than fr has, so fr rows repeat.
+    assert estimate["fr"]["weight"] > 1
+    assert abs(estimate["fr"]["expected_tokens"] - estimate["de"]["tokens"]) <= 1
+    snapshot = build(**params)
+    fr_rows = [r["record_id"] for r in rows(snapshot) if r["language"] == "fr"]
+    assert len(fr_rows) > len(set(fr_rows)) == 40
+
+
+def test_fineweb2_upsampling_repeats_by_cluster_size(ingested, partner_a, german):
+    base = documents(1, seed=60, sentences=12)[0]
+    variants = [base + f" Zusatz {i}." for i in range(3)]  # one cluster of 4 with the base
+    ingested([{"text": base}] + [{"text": v} for v in variants] + [{"text": t} for t in documents(5, seed=61)],
+             partner=partner_a, language=german)
+    root = Record.objects.get(content__text=base)
+    assert Record.objects.filter(near_duplicate_of=root).count() == 3
+    snapshot = build(upsampling="fineweb2", splits={"train": 1.0})
+    ids = [r["record_id"] for r in rows(snapshot)]
+    assert ids.count(root.pk) == 2  # cluster of 4: two copies
+    assert len(ids) == 2 + 5
+
+
+# -- review signals: flags and ratings ------------------------------------------
+
+
+def _annotate(record, annotator, *, action="accept", ratings=None, flags=None):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from annotation.models import Annotation, Assignment, ReviewQueue
+
+    queue, _ = ReviewQueue.objects.get_or_create(
+        name="q", language=record.language, kind=record.kind, defaults={"overlap": 2, "consensus": 1, "rating_scales": ["fluency"]}
+    )
+    assignment = Assignment.objects.create(queue=queue, record=record, annotator=annotator, status="submitted",
+                                           leased_until=timezone.now() + timedelta(minutes=5))
+    Annotation.objects.create(assignment=assignment, queue=queue, record=record, annotator=annotator, action=action,
+                              reason="flagged" if action == "flag" else "", ratings=ratings or {}, flags=flags or [])
+
+
+def test_flagged_records_and_low_ratings_stay_out(ingested, partner_a, german, member_a, staff):
+    submission = ingested([{"text": t} for t in documents(6, seed=70)], partner=partner_a, language=german)
+    first, second, third, *_ = Record.objects.filter(submission=submission).order_by("id")
+    _annotate(first, member_a, action="flag", flags=["toxic"])
+    _annotate(second, member_a, ratings={"fluency": 2})
+    _annotate(second, staff, ratings={"fluency": 3})
+    _annotate(third, member_a, ratings={"fluency": 5})
+
+    ids = {r["record_id"] for r in rows(build())}
+    assert first.pk not in ids and len(ids) == 5
+    kept = {r["record_id"] for r in rows(build(name="flags-kept", drop_flagged=False))}
+    assert first.pk in kept
+
+    rated = {r["record_id"] for r in rows(build(name="rated", min_rating={"scale": "fluency", "value": 3}))}
+    assert rated == {third.pk}  # mean 2.5 is below 3; unrated records drop out

@@ -1,0 +1,120 @@
+"""Snapshots: curated, immutable, versioned selections of records, and withdrawals.
+
+A snapshot's rows are not stored in the database: its Parquet shards carry
+each row's ``record_id`` and ``submission_id``, and the database keeps one
+lineage row per contributing submission. At 1,000,000 records that is a few
+hundred rows per snapshot instead of a million.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from annotation import licenses
+
+
+class Snapshot(models.Model):
+    """``name@version``: parameters in, shards + card + manifest out.
+
+    Only services move the status (draft → building → ready | failed); a
+    ready snapshot is never rebuilt or changed, a new version is made.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        BUILDING = "building", _("Building")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    name = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField()
+    description = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    parameters = models.JSONField(
+        default=dict, help_text=_("Languages, kinds, filters, mixture, upsampling, splits and seed; see training/snapshots/params.py.")
+    )
+    license = models.CharField(_("declared licence"), max_length=32, choices=licenses.CHOICES)
+    license_override_reason = models.TextField(
+        blank=True, help_text=_("Why staff build despite licence conflicts; empty means conflicts refuse the build.")
+    )
+    license_conflicts = models.JSONField(default=list, blank=True, help_text=_("Offending submissions found by the last check."))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    uri = models.CharField(max_length=500, blank=True, help_text=_("Where the shards are: a folder or an object-store URI."))
+    manifest_sha256 = models.CharField(max_length=64, blank=True)
+    counts = models.JSONField(default=dict, blank=True, help_text=_('{lang: {split: {"records": n, "tokens": n}}}'))
+    contamination = models.JSONField(default=dict, blank=True, help_text=_("Training records matching evaluation items."))
+    fertility = models.JSONField(default=dict, blank=True, help_text=_("Tokens per word per language, when a tokenizer was given."))
+    progress = models.PositiveSmallIntegerField(default=0, help_text=_("0–100 while building."))
+    failure = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="unique_snapshot_version")]
+
+    def __str__(self):
+        return self.label
+
+    @property
+    def label(self):
+        return f"{self.name}@{self.version}"
+
+    @property
+    def is_finished(self):
+        return self.status in (self.Status.READY, self.Status.FAILED)
+
+    def totals(self):
+        """Records and tokens over all languages and splits."""
+        records = sum(c["records"] for splits in self.counts.values() for c in splits.values())
+        tokens = sum(c["tokens"] for splits in self.counts.values() for c in splits.values())
+        return {"records": records, "tokens": tokens}
+
+
+class SnapshotSubmission(models.Model):
+    """Lineage: what one submission contributed to one snapshot."""
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="lineage")
+    submission = models.ForeignKey("annotation.Submission", on_delete=models.PROTECT, related_name="snapshot_rows")
+    partner = models.ForeignKey("occiportal.Partner", on_delete=models.PROTECT, related_name="snapshot_rows")
+    language = models.CharField(max_length=35)
+    license = models.CharField(max_length=32)
+    records = models.BigIntegerField(default=0, help_text=_("Rows written, repeats from upsampling included."))
+    tokens = models.BigIntegerField(default=0)
+    splits = models.JSONField(default=dict, blank=True, help_text=_('{split: rows}'))
+
+    class Meta:
+        ordering = ["snapshot", "submission"]
+        constraints = [models.UniqueConstraint(fields=["snapshot", "submission"], name="unique_snapshot_submission")]
+        indexes = [models.Index(fields=["submission"]), models.Index(fields=["partner"])]
+
+
+class Withdrawal(models.Model):
+    """A partner takes back a submission or one record.
+
+    The records become ``withdrawn``: no later snapshot takes them. Ready
+    snapshots are immutable, so the ones holding the data are listed for
+    staff to act on (rebuild, retire, tell the training runs).
+    """
+
+    partner = models.ForeignKey("occiportal.Partner", on_delete=models.PROTECT, related_name="withdrawals")
+    submission = models.ForeignKey("annotation.Submission", on_delete=models.PROTECT, related_name="withdrawals")
+    record = models.ForeignKey(
+        "annotation.Record", on_delete=models.PROTECT, null=True, blank=True, related_name="withdrawals",
+        help_text=_("Empty when the whole submission is withdrawn."),
+    )
+    reason = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    records_withdrawn = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text=_("When staff dealt with the snapshots holding it."))
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["partner", "-created_at"])]
+
+    def __str__(self):
+        what = f"record {self.record_id}" if self.record_id else f"submission {self.submission_id}"
+        return f"withdrawal of {what} by {self.partner}"

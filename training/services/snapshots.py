@@ -1,0 +1,58 @@
+"""Define snapshots: parameters checked, licences checked, version numbered, build enqueued."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from annotation.licenses import BY_SPDX
+from training.models import Snapshot
+from training.snapshots.params import ParameterError, normalise
+
+from .snapshot_build import SnapshotRefused, snapshot_licence_check
+
+
+def snapshot_create(
+    *, name: str, license: str, parameters: dict, created_by=None, description: str = "",
+    override_reason: str = "", enqueue: bool = True,
+) -> Snapshot:
+    """A new version of snapshot ``name``, checked and (by default) queued for building.
+
+    Raises ValidationError for bad parameters, SnapshotRefused when licences
+    conflict and no override reason is given. Only staff may give one.
+    """
+    if license not in BY_SPDX:
+        raise ValidationError(f"unknown licence {license!r}")
+    try:
+        params = normalise(parameters)
+    except ParameterError as error:
+        raise ValidationError(str(error)) from error
+    # created_by None is the command line, run by whoever administers the server.
+    if override_reason.strip() and created_by is not None and not created_by.is_staff:
+        raise ValidationError("only staff may override licence conflicts")
+    conflicts = snapshot_licence_check(params=params, license=license)
+    if conflicts and not override_reason.strip():
+        raise SnapshotRefused(conflicts)
+    snapshot = _numbered(name=name, license=license, params=params, created_by=created_by, description=description,
+                         override_reason=override_reason, conflicts=conflicts)
+    if enqueue:
+        from training.tasks import snapshot_build as build_task
+
+        build_task.delay_on_commit(snapshot.pk)
+    return snapshot
+
+
+def _numbered(*, name, license, params, created_by, description, override_reason, conflicts) -> Snapshot:
+    """Create the row with the next version; two concurrent creates retry on the unique constraint."""
+    for _ in range(5):
+        version = (Snapshot.objects.filter(name=name).aggregate(v=Max("version"))["v"] or 0) + 1
+        try:
+            with transaction.atomic():
+                return Snapshot.objects.create(
+                    name=name, version=version, license=license, parameters=params, created_by=created_by,
+                    description=description, license_override_reason=override_reason.strip(), license_conflicts=conflicts,
+                )
+        except IntegrityError:
+            continue
+    raise IntegrityError(f"could not number a new version of {name}")

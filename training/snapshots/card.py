@@ -1,0 +1,77 @@
+"""The dataset card: README.md with the Hugging Face Hub's YAML header."""
+
+from __future__ import annotations
+
+import json
+
+from .params import SPLITS
+
+_TASKS = {
+    "pretraining": "text-generation",
+    "instruction": "text-generation",
+    "conversation": "text-generation",
+    "evaluation": "question-answering",
+}
+_SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+          (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+
+
+# The Hub's licence ids where they differ from SPDX lower-cased; anything it
+# does not know is "other" with the SPDX id as license_name.
+_HUB_LICENCES = {"ODC-By-1.0": "odc-by", "ODbL-1.0": "odbl", "PDDL-1.0": "pddl"}
+_HUB_KNOWN = {"cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc-by-nd-4.0",
+              "cc-by-nc-nd-4.0", "apache-2.0", "mit", "etalab-2.0", "odc-by", "odbl", "pddl"}
+
+
+def hub_licence(spdx: str) -> dict:
+    hub = _HUB_LICENCES.get(spdx, spdx.lower())
+    return {"license": hub} if hub in _HUB_KNOWN else {"license": "other", "license_name": spdx}
+
+
+def size_category(records: int) -> str:
+    return next((label for bound, label in _SIZES if records < bound), "n>1T" if records >= 10**12 else "1B<n<10B")
+
+
+def _yaml(header: dict) -> str:
+    # JSON is valid YAML; one key per line keeps the header readable and exact.
+    return "\n".join(f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in header.items())
+
+
+def render(*, label: str, license: str, params: dict, counts: dict, partners: list[dict],
+           contamination: dict, fertility: dict, description: str = "") -> str:
+    """The card's text; deterministic for the same inputs (no dates)."""
+    languages = sorted(counts)
+    total = sum(c["records"] for splits in counts.values() for c in splits.values())
+    configs = [
+        {"config_name": lang, "data_files": [{"split": s, "path": f"{lang}/{s}-*.parquet"} for s in SPLITS if s in counts[lang]]}
+        for lang in languages
+    ]
+    header = {
+        "language": languages,
+        **hub_licence(license),
+        "size_categories": [size_category(total)],
+        "task_categories": sorted({_TASKS[k] for k in params["kinds"]}),
+        "pretty_name": label,
+        "configs": configs,
+    }
+    lines = ["---", _yaml(header), "---", "", f"# {label}", ""]
+    if description:
+        lines += [description, ""]
+    lines += ["## Records and tokens", "", "| language | split | records | tokens |", "|---|---|---:|---:|"]
+    for lang in languages:
+        for split in SPLITS:
+            if split in counts[lang]:
+                c = counts[lang][split]
+                lines.append(f"| {lang} | {split} | {c['records']} | {c['tokens']} |")
+    lines += ["", "## Contributing partners and licences", "", "| partner | language | licence | submissions | records |", "|---|---|---|---:|---:|"]
+    for p in partners:
+        lines.append(f"| {p['partner']} | {p['language']} | {p['license']} | {p['submissions']} | {p['records']} |")
+    if fertility:
+        lines += ["", "## Tokenizer fertility (tokens per word)", "", "| language | fertility |", "|---|---:|"]
+        lines += [f"| {lang} | {value:.4f} |" for lang, value in sorted(fertility.items())]
+    lines += ["", "## Contamination", "",
+              f"Checked against {contamination.get('items', 0)} evaluation items: "
+              f"{contamination.get('exact', 0)} exact and {contamination.get('near', 0)} near matches"
+              f" ({'removed' if params['decontaminate'] else 'kept'}).",
+              "", "## Build parameters", "", "```json", json.dumps(params, indent=2, sort_keys=True), "```", ""]
+    return "\n".join(lines)

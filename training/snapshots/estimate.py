@@ -1,0 +1,41 @@
+"""What a snapshot's parameters will give, per language, before anything is written."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Sum
+
+from . import mixture, select
+from .split import upsample_factor
+
+
+def available(params: dict, language: str) -> dict:
+    """Records and tokens the filters let through for training kinds, upsampling applied."""
+    kinds = [k for k in params["kinds"] if k != "evaluation"]
+    if not kinds:
+        return {"records": 0, "tokens": 0, "rows": 0, "upsampled_tokens": 0}
+    qs = select.records_for(params, language, kinds)
+    if not params["upsampling"]:
+        totals = qs.aggregate(records=Count("id"), tokens=Sum("tokens"))
+        return {"records": totals["records"], "tokens": totals["tokens"] or 0, "rows": totals["records"],
+                "upsampled_tokens": totals["tokens"] or 0}
+    sizes = select.cluster_sizes(language)
+    records = tokens = rows = upsampled = 0
+    for cluster, count in qs.order_by().values_list("cluster", "tokens").iterator(chunk_size=select.CHUNK):
+        factor = upsample_factor(sizes.get(cluster, 1), params["upsampling"])
+        records, tokens, rows, upsampled = records + 1, tokens + count, rows + factor, upsampled + factor * count
+    return {"records": records, "tokens": tokens, "rows": rows, "upsampled_tokens": upsampled}
+
+
+def snapshot_estimate(params: dict) -> dict:
+    """Per language: what is available and what the mixture is expected to take.
+
+    ``params`` must be normalised (params.normalise). The build uses the
+    same weights, so the estimate and the build agree in expectation.
+    """
+    per_language = {lang: available(params, lang) for lang in params["languages"]}
+    weights = mixture.weights(params["mixture"], {lang: a["upsampled_tokens"] for lang, a in per_language.items()})
+    for lang, figures in per_language.items():
+        figures["weight"] = round(weights[lang], 6)
+        figures["expected_records"] = round(figures["rows"] * weights[lang])
+        figures["expected_tokens"] = round(figures["upsampled_tokens"] * weights[lang])
+    return per_language

@@ -1,0 +1,145 @@
+"""Snapshot pages (staff) and withdrawal pages (partners)."""
+
+from functools import wraps
+from pathlib import Path
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from annotation.access import access_submission
+from annotation.models import Record
+from annotation.selectors import submissions_visible_to
+
+from . import selectors
+from .access import access_snapshot
+from .forms import SnapshotForm, WithdrawalForm
+from .services.lineage import snapshot_compare
+from .services.snapshot_build import SnapshotRefused
+from .services.snapshots import snapshot_create
+from .services.withdrawals import withdrawal_create, withdrawal_exposure
+from .snapshots.estimate import snapshot_estimate
+from .snapshots.params import ParameterError, normalise
+
+
+def staff_required(view):
+    """Signed-in staff only; anyone else signed in gets the same 404 as a missing page."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise Http404("No such page.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@staff_required
+def snapshot_list(request):
+    return render(request, "snapshots/list.html", {"snapshots": selectors.snapshots_list()})
+
+
+@staff_required
+def snapshot_new(request):
+    """GET the form; POST with "estimate" shows what it would give; POST "build" defines and queues it."""
+    form = SnapshotForm(request.POST or None)
+    context = {"form": form}
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if "estimate" in request.POST:
+                context["estimate"] = snapshot_estimate(normalise(form.parameters()))
+            else:
+                snapshot = snapshot_create(
+                    name=data["name"], license=data["license"], parameters=form.parameters(), created_by=request.user,
+                    description=data["description"], override_reason=data["override_reason"],
+                )
+                messages.success(request, _("Snapshot %(label)s is being built.") % {"label": snapshot.label})
+                return redirect("snapshot_detail", snapshot.pk)
+        except (ParameterError, ValidationError) as error:
+            form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
+        except SnapshotRefused as refused:
+            form.add_error(None, _("The records' licences conflict with the declared licence."))
+            context["conflicts"] = refused.conflicts
+    return render(request, "snapshots/new.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+def snapshot_detail(request, snapshot_id):
+    snapshot = access_snapshot(request.user, snapshot_id)
+    context = {"snapshot": snapshot, "lineage": selectors.snapshot_lineage(snapshot),
+               "others": selectors.snapshots_list().filter(name=snapshot.name, status="ready").exclude(pk=snapshot.pk),
+               "runs": selectors.snapshot_runs(snapshot)}
+    return render(request, "snapshots/detail.html", context)
+
+
+@require_GET
+@never_cache
+@login_required
+def snapshot_status(request, snapshot_id):
+    snapshot = access_snapshot(request.user, snapshot_id)
+    return JsonResponse({"id": snapshot.pk, "status": snapshot.status, "status_display": snapshot.get_status_display(),
+                         "progress": snapshot.progress, "finished": snapshot.is_finished})
+
+
+@login_required
+def snapshot_compare_view(request, snapshot_id, other_id):
+    new, old = access_snapshot(request.user, snapshot_id), access_snapshot(request.user, other_id)
+    if not (old.status == new.status == "ready"):
+        raise Http404("Only ready snapshots can be compared.")
+    return render(request, "snapshots/compare.html", {"diff": snapshot_compare(old=old, new=new), "old": old, "new": new})
+
+
+@login_required
+def snapshot_file(request, snapshot_id, path):
+    """Download (or stream, with ranges) one file of a ready snapshot: card, manifest or a shard."""
+    snapshot = access_snapshot(request.user, snapshot_id)
+    root = Path(snapshot.uri).resolve()
+    target = (root / path).resolve()
+    if snapshot.status != "ready" or root not in target.parents or not target.is_file():
+        raise Http404("No such file.")
+    return FileResponse(open(target, "rb"), as_attachment=target.suffix == ".parquet", filename=target.name)
+
+
+@staff_required
+def withdrawal_list_staff(request):
+    rows = [(w, withdrawal_exposure(w)) for w in selectors.withdrawals_visible_to(request.user)[:200]]
+    return render(request, "snapshots/withdrawals.html", {"rows": rows, "staff_view": True})
+
+
+@login_required
+def withdrawal_list(request):
+    """A partner's own withdrawals, the snapshots holding them, and a form to withdraw more."""
+    if request.method == "POST":
+        return _withdraw(request, access_submission(request.user, request.POST.get("submission")))
+    mine = selectors.withdrawals_visible_to(request.user).filter(partner__memberships__user=request.user)
+    rows = [(w, withdrawal_exposure(w)) for w in mine[:200]]
+    submissions = submissions_visible_to(request.user).filter(partner__memberships__user=request.user)
+    return render(request, "snapshots/withdrawals.html",
+                  {"rows": rows, "staff_view": False, "submissions": submissions[:500], "form": WithdrawalForm()})
+
+
+@require_POST
+@login_required
+def submission_withdraw(request, submission_id):
+    return _withdraw(request, access_submission(request.user, submission_id))
+
+
+def _withdraw(request, submission):
+    form = WithdrawalForm(request.POST)
+    if not form.is_valid():
+        raise Http404("Bad request.")
+    record = None
+    if form.cleaned_data["record"]:
+        record = Record.objects.filter(submission=submission, pk=form.cleaned_data["record"]).first()
+        if record is None:
+            raise Http404("No such record.")
+    withdrawal_create(user=request.user, submission=submission, record=record, reason=form.cleaned_data["reason"])
+    messages.success(request, _("Withdrawn. No later snapshot will contain it."))
+    return redirect("withdrawals")
