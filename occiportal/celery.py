@@ -18,5 +18,8 @@ app = Celery("occiportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue("default"), Queue("gpu"))
 app.conf.task_default_queue = "default"
-app.conf.task_routes = {"training.tasks.run_job": {"queue": "gpu"}}
+app.conf.task_routes = {"training.gpu_worker.run_job": {"queue": "gpu"}}
+# Task modules not named tasks.py: run events and sweeper (default), the GPU job
+# (gpu), the Argilla push and pull (default).
+app.conf.include = ["training.run_tasks", "training.gpu_worker", "annotation.argilla_tasks"]
 app.autodiscover_tasks()

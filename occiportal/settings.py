@@ -275,6 +275,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# Training runs: the run row is the truth; the sweeper retries jobs whose lease ran out.
+TRAINING = {
+    "STORAGE_ROOTS": [],  # job specs may point inside DATA_DIR and these folders only
+    "QUEUE_LEASE_SECONDS": env_int("OCCIPORTAL_RUN_QUEUE_LEASE", 24 * 3600),  # waiting for a GPU
+    "HEARTBEAT_TIMEOUT_SECONDS": env_int("OCCIPORTAL_RUN_HEARTBEAT_TIMEOUT", 600),
+    "EVALUATE_BASE_MODEL": True,  # after training, also measure the base model on suites it has no results for
+}
+CELERY_BEAT_SCHEDULE = {
+    "training-runs-sweep": {"task": "training.run_tasks.runs_sweep", "schedule": 60.0},
+    "argilla-pull": {"task": "annotation.argilla_tasks.argilla_pull_all", "schedule": 300.0},
+}
+
+# Argilla bridge (annotation/argilla.py); unset, the bridge is off.
+ARGILLA_API_URL = env("ARGILLA_API_URL") or None
+ARGILLA_API_KEY = env("ARGILLA_API_KEY") or None
+ARGILLA_WORKSPACE = env("ARGILLA_WORKSPACE", "occiportal")
+
 # ------------------------------------------------------------------------------
 # REST API
 # ------------------------------------------------------------------------------

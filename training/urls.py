@@ -1,1 +1,29 @@
-urlpatterns = []
+"""Snapshot pages for staff, withdrawal pages for partners."""
+
+from django.urls import path
+
+from . import api_runs, views_runs, web
+
+urlpatterns = [
+    path("snapshots/", web.snapshot_list, name="snapshot_list"),
+    path("snapshots/new/", web.snapshot_new, name="snapshot_new"),
+    path("snapshots/withdrawals/", web.withdrawal_list_staff, name="snapshot_withdrawals"),
+    path("snapshots/<int:snapshot_id>/", web.snapshot_detail, name="snapshot_detail"),
+    path("snapshots/<int:snapshot_id>/status.json", web.snapshot_status, name="snapshot_status"),
+    path("snapshots/<int:snapshot_id>/compare/<int:other_id>/", web.snapshot_compare_view, name="snapshot_compare"),
+    path("snapshots/<int:snapshot_id>/files/<path:path>", web.snapshot_file, name="snapshot_file"),
+    path("withdrawals/", web.withdrawal_list, name="withdrawals"),
+    path("submissions/<int:submission_id>/withdraw/", web.submission_withdraw, name="submission_withdraw"),
+    path("api/runs/", api_runs.TrainingRunListCreate.as_view(), name="api_run_list"),
+    path("api/runs/<int:run_id>/", api_runs.TrainingRunDetail.as_view(), name="api_run_detail"),
+    path("api/runs/<int:run_id>/cancel/", api_runs.TrainingRunCancel.as_view(), name="api_run_cancel"),
+    path("runs/", views_runs.run_list, name="run_list"),
+    path("runs/new/", views_runs.run_new, name="run_new"),
+    path("runs/partners/<slug:slug>/", views_runs.partner_models, name="partner_models"),
+    path("runs/evaluations/<int:evaluation_id>/results.json", views_runs.evaluation_results_json, name="evaluation_results"),
+    path("runs/leaderboard/", views_runs.leaderboard_view, name="leaderboard"),
+    path("runs/<int:run_id>/", views_runs.run_detail, name="run_detail"),
+    path("runs/<int:run_id>/status.json", views_runs.run_status, name="run_status"),
+    path("runs/<int:run_id>/cancel/", views_runs.run_cancel, name="run_cancel"),
+    path("runs/<int:run_id>/publish/", views_runs.run_publish, name="run_publish"),
+]

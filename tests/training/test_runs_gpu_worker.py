@@ -1,0 +1,74 @@
+"""The GPU worker task: no Django models, no torch in its process; one final event with the log tail."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from training.gpu_worker import final_event, library_versions
+from training.jobs.runner import JobResult
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GPU_WORKER = """
+import sys
+import training.gpu_worker  # noqa
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "transformers", "peft"}
+                or m.startswith(("training.models", "django.db", "annotation")))
+assert not loaded, loaded
+"""
+
+
+def test_the_gpu_worker_module_loads_neither_torch_nor_the_database():
+    result = subprocess.run([sys.executable, "-c", GPU_WORKER], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_killed_child_becomes_a_resumable_error_with_its_log():
+    result = JobResult(exit_code=-9, last_event={"event": "progress", "step": 3}, log_tail=["loading", '{"event": "heartbeat"}'])
+    event = final_event(result, None)
+    assert event["event"] == "error" and event["resumable"] is True
+    assert "exit code -9" in event["message"] and event["log_tail"] == ["loading"]
+
+
+def test_an_oom_is_resumable_and_a_bad_spec_is_not():
+    oom = {"event": "error", "message": "CUDA out of memory", "error_type": "OutOfMemoryError"}
+    bad = {"event": "error", "message": "SpecError: unknown field", "error_type": "SpecError"}
+    assert final_event(JobResult(1, oom, ["Traceback"]), oom)["resumable"] is True
+    assert final_event(JobResult(1, bad, ["Traceback"]), bad)["resumable"] is False
+
+
+def test_done_carries_the_summary_and_versions_come_from_metadata():
+    done = {"event": "done", "steps": 4, "final_loss": 1.0, "checkpoint": "/x"}
+    assert final_event(JobResult(0, done, []), done)["steps"] == 4
+    assert "torch" in library_versions()
+
+
+def test_run_job_numbers_events_and_sends_the_final_one_last(monkeypatch, tmp_path):
+    from training import gpu_worker
+    from training.jobs.spec import JobSpec
+
+    sent = []
+    monkeypatch.setattr(gpu_worker.app, "send_task", lambda name, args, queue: sent.append((name, queue, *args)))
+
+    def fake_child(spec, on_event, cancel_check):
+        for event in ({"event": "start"}, {"event": "done", "steps": 2}, {"event": "progress", "step": 2}):
+            on_event(event)
+        assert not cancel_check()
+        return JobResult(0, {"event": "done", "steps": 2}, ["ok"])
+
+    monkeypatch.setattr(gpu_worker, "run_in_child", fake_child)
+    spec = JobSpec.from_dict({"run_id": "run-7", "kind": "evaluate", "base_model": str(tmp_path),
+                              "output_dir": str(tmp_path / "out"), "eval": {"suites": [str(tmp_path)]}})  # fmt: skip
+    gpu_worker.run_job(spec.to_json(), attempt=2)
+    assert [(s[0], s[1], s[2], s[3]) for s in sent] == [(gpu_worker.RECORD_EVENT, "default", "run-7", n) for n in range(3)]
+    assert [s[4]["event"] for s in sent] == ["start", "progress", "done"]
+    assert all(s[4]["attempt"] == 2 for s in sent) and sent[0][4]["versions"] and sent[2][4]["log_tail"] == ["ok"]
+
+
+def test_an_unreadable_spec_is_refused_back_to_the_portal(monkeypatch):
+    from training import gpu_worker
+
+    sent = []
+    monkeypatch.setattr(gpu_worker.app, "send_task", lambda name, args, queue: sent.append(args))
+    gpu_worker.run_job('{"run_id": "run-3", "kind": "dance", "base_model": "m", "output_dir": "o"}', attempt=1)
+    assert sent[0][0] == "run-3" and sent[0][2]["event"] == "error" and "kind" in sent[0][2]["message"]

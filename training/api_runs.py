@@ -1,0 +1,77 @@
+"""API for training runs: list and read what you may see; staff start and cancel runs."""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from training.models import BaseModel, EvaluationSuite, Snapshot, TrainingRun
+from training.run_selectors import access_training_run, runs_visible_to
+from training.services.runs import job_cancel, training_run_create
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    snapshot = serializers.CharField(source="snapshot.label", read_only=True)
+    base_model = serializers.CharField(source="base_model.name", read_only=True)
+
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "status", "snapshot", "base_model", "method", "finetuning", "hyperparameters", "attempt",
+                  "max_attempts", "step", "total_steps", "loss", "tokens_per_second", "eta_seconds",
+                  "checkpoint_path", "failure", "published", "created_at", "started_at", "finished_at"]  # fmt: skip
+
+
+class TrainingRunCreateSerializer(serializers.Serializer):
+    snapshot = serializers.PrimaryKeyRelatedField(queryset=Snapshot.objects.filter(status=Snapshot.Status.READY))
+    base_model = serializers.SlugRelatedField(slug_field="name", queryset=BaseModel.objects.all())
+    method = serializers.ChoiceField(choices=TrainingRun.Method.choices)
+    finetuning = serializers.ChoiceField(choices=TrainingRun.Finetuning.choices, default="full")
+    hyperparameters = serializers.DictField(required=False, default=dict)
+    eval_suites = serializers.SlugRelatedField(slug_field="name", queryset=EvaluationSuite.objects.all(), many=True, required=False)
+
+
+class TrainingRunListCreate(generics.ListAPIView):
+    """Runs you may see (published ones; all for staff). POST (staff) starts one on the gpu queue."""
+
+    serializer_class = TrainingRunSerializer
+
+    def get_queryset(self):
+        return runs_visible_to(self.request.user).order_by("-created_at")
+
+    @extend_schema(request=TrainingRunCreateSerializer, responses={201: TrainingRunSerializer})
+    def post(self, request):
+        if not request.user.is_staff:
+            raise PermissionDenied("Only staff start training runs.")
+        incoming = TrainingRunCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            run = training_run_create(created_by=request.user, **incoming.validated_data)
+        except DjangoValidationError as error:
+            raise ValidationError({"non_field_errors": error.messages})
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingRunDetail(generics.RetrieveAPIView):
+    """One run; someone else's unpublished run answers 404."""
+
+    serializer_class = TrainingRunSerializer
+
+    def get_object(self):
+        return access_training_run(self.request.user, self.kwargs["run_id"])
+
+
+class TrainingRunCancel(APIView):
+    """Staff cancel a queued or running run."""
+
+    @extend_schema(request=None, responses={200: TrainingRunSerializer})
+    def post(self, request, run_id):
+        run = access_training_run(request.user, run_id)
+        try:
+            job_cancel(user=request.user, job=run)
+        except DjangoPermissionDenied as denied:
+            raise PermissionDenied(str(denied))
+        run.refresh_from_db()
+        return Response(TrainingRunSerializer(run).data)

@@ -1,0 +1,54 @@
+"""Start a training run; with --wait, print its outcome as one JSON object."""
+
+import json
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from training.models import BaseModel, EvaluationSuite, Snapshot
+from training.run_selectors import job_wait, run_summary
+from training.services.runs import training_run_create
+
+
+def snapshot_by_label(label: str) -> Snapshot:
+    name, _, version = label.partition("@")
+    try:
+        return Snapshot.objects.get(name=name, version=int(version))
+    except (Snapshot.DoesNotExist, ValueError):
+        raise CommandError(f"no snapshot {label} (give NAME@VERSION)")
+
+
+class Command(BaseCommand):
+    help = "Train a base model on a snapshot on the gpu queue (cpt or sft, full or LoRA)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--snapshot", required=True, help="NAME@VERSION")
+        parser.add_argument("--base-model", required=True, help="a registered base model's name")
+        parser.add_argument("--method", required=True, choices=["cpt", "sft"])
+        parser.add_argument("--finetuning", default="full", choices=["full", "lora"])
+        parser.add_argument("--max-steps", type=int)
+        parser.add_argument("--hyperparameters", default="{}", help="JSON object of TrainConfig fields")
+        parser.add_argument("--suite", action="append", default=[], help="evaluate on this registered suite afterwards")
+        parser.add_argument("--wait", action="store_true", help="wait for the run to finish")
+        parser.add_argument("--timeout", type=float, default=7 * 24 * 3600, help="seconds to wait")
+
+    def handle(self, *args, **options):
+        hyper = json.loads(options["hyperparameters"])
+        if options["max_steps"]:
+            hyper["max_steps"] = options["max_steps"]
+        try:
+            base = BaseModel.objects.get(name=options["base_model"])
+            suites = [EvaluationSuite.objects.get(name=name) for name in options["suite"]]
+            run = training_run_create(
+                created_by=None, snapshot=snapshot_by_label(options["snapshot"]), base_model=base,
+                method=options["method"], finetuning=options["finetuning"], hyperparameters=hyper, eval_suites=suites,
+            )  # fmt: skip
+        except (BaseModel.DoesNotExist, EvaluationSuite.DoesNotExist) as error:
+            raise CommandError(str(error))
+        except ValidationError as error:
+            raise CommandError("; ".join(error.messages))
+        if options["wait"]:
+            run = job_wait(job=run, timeout=options["timeout"])
+        self.stdout.write(json.dumps(run_summary(run), sort_keys=True))
+        if run.status == run.Status.FAILED:
+            raise CommandError(run.failure)

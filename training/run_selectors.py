@@ -1,0 +1,181 @@
+"""Reads for runs: who sees which, the run page's figures, the leaderboard, CLI summaries."""
+
+from __future__ import annotations
+
+import time
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from training.models import EvaluationResult, EvaluationRun, RunEvent, TrainingRun
+
+METRICS = ("acc", "acc_norm", "word_perplexity", "byte_perplexity", "bits_per_byte")
+
+
+def runs_visible_to(user) -> QuerySet[TrainingRun]:
+    """Staff see every run; everyone else only published ones."""
+    runs = TrainingRun.objects.select_related("snapshot", "base_model")
+    return runs if user.is_authenticated and user.is_staff else runs.filter(published=True)
+
+
+def access_training_run(user, run_id) -> TrainingRun:
+    try:
+        return runs_visible_to(user).get(pk=run_id)
+    except (TrainingRun.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such run.")
+
+
+def access_evaluation(user, evaluation_id) -> EvaluationRun:
+    """Staff see every evaluation; others those of published runs."""
+    evaluations = EvaluationRun.objects.all()
+    if not user.is_staff:
+        evaluations = evaluations.filter(training_run__published=True)
+    try:
+        return evaluations.get(pk=evaluation_id)
+    except (EvaluationRun.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such evaluation.")
+
+
+def loss_points(run: TrainingRun) -> list[tuple[int, float]]:
+    """(step, loss) from progress events, in step order; a resumed attempt's steps replace the earlier ones."""
+    payloads = RunEvent.objects.filter(run=run, kind="progress").values_list("payload", flat=True)
+    by_step = {p["step"]: p["loss"] for p in payloads if p.get("step") is not None and p.get("loss") is not None}
+    return sorted(by_step.items())
+
+
+def loss_curve_svg_points(points: list[tuple[int, float]], *, width: int = 600, height: int = 160) -> str:
+    """The ``points`` attribute of an SVG polyline, scaled into ``width`` × ``height``."""
+    if not points:
+        return ""
+    steps, losses = [s for s, _ in points], [v for _, v in points]
+    s0, s1, low, high = min(steps), max(steps), min(losses), max(losses)
+    sx = width / max(s1 - s0, 1)
+    sy = height / (high - low) if high > low else 0
+    return " ".join(f"{(s - s0) * sx:.1f},{height - (v - low) * sy if sy else height / 2:.1f}" for s, v in points)
+
+
+def latest_results(*, training_run=None, base_model=None) -> dict[tuple[str, str], EvaluationResult]:
+    """{(language, task): result} over the succeeded evaluations of a run or base model; the latest wins."""
+    filters = Q(evaluation__training_run=training_run) if training_run else Q(evaluation__base_model=base_model, evaluation__training_run=None)
+    results = EvaluationResult.objects.filter(filters, evaluation__status=EvaluationRun.Status.SUCCEEDED)
+    return {(r.language, r.task): r for r in results.select_related("suite").order_by("evaluation_id")}
+
+
+def evaluation_table(run: TrainingRun) -> list[dict]:
+    """Per language and task: the run's metrics, the base model's, and the deltas."""
+    mine, base = latest_results(training_run=run), latest_results(base_model=run.base_model)
+    rows = []
+    for key, result in sorted(mine.items()):
+        other = base.get(key)
+        metrics = []
+        for name in METRICS:
+            value, before = getattr(result, name), getattr(other, name, None) if other else None
+            if value is not None:
+                metrics.append({"name": name, "value": value, "base": before, "delta": None if before is None else value - before})
+        rows.append({"language": key[0], "task": key[1], "n": result.n, "provenance": result.get_provenance_display(), "metrics": metrics})
+    return rows
+
+
+def run_lineage(run: TrainingRun) -> list[dict]:
+    """Snapshot → partners → submissions, with the records each gave."""
+    rows = run.snapshot.lineage.values(
+        "partner__name", "submission_id", "submission__original_name", "language", "records"
+    ).order_by("partner__name", "submission_id")
+    partners: dict[str, list] = {}
+    for row in rows:
+        partners.setdefault(row["partner__name"], []).append(row)
+    return [{"partner": name, "submissions": subs} for name, subs in partners.items()]
+
+
+def leaderboard(language: str | None = None) -> list[dict]:
+    """Results of published runs, best first per language and task, with the suite's provenance."""
+    results = EvaluationResult.objects.filter(
+        evaluation__training_run__published=True, evaluation__status=EvaluationRun.Status.SUCCEEDED
+    ).select_related("evaluation__training_run__base_model", "evaluation__training_run__snapshot", "suite")
+    if language:
+        results = results.filter(language=language)
+    return sorted(results, key=lambda r: (r.language, r.task, -(r.acc or 0), r.word_perplexity or 0))
+
+
+def leaderboard_languages() -> list[str]:
+    return list(
+        EvaluationResult.objects.filter(evaluation__training_run__published=True)
+        .values_list("language", flat=True).distinct().order_by("language")
+    )  # fmt: skip
+
+
+# -- what partners' data went into ---------------------------------------------------
+
+
+def runs_with_partner_data(user, partner) -> QuerySet[TrainingRun]:
+    """Runs (visible to ``user``) trained on a snapshot holding any of ``partner``'s submissions."""
+    return runs_visible_to(user).filter(snapshot__lineage__partner=partner).distinct().order_by("-created_at")
+
+
+def runs_containing_submission(user, submission) -> QuerySet[TrainingRun]:
+    """Runs (visible to ``user``) whose snapshot holds ``submission``: what a withdrawal cannot take back."""
+    return runs_visible_to(user).filter(snapshot__lineage__submission=submission).distinct().order_by("-created_at")
+
+
+def partner_scores(runs, languages) -> list[EvaluationResult]:
+    """Those runs' latest results in the partner's languages."""
+    return list(
+        EvaluationResult.objects.filter(
+            evaluation__training_run__in=list(runs), evaluation__status=EvaluationRun.Status.SUCCEEDED,
+            language__in=list(languages),
+        ).select_related("evaluation__training_run", "suite").order_by("language", "task", "-evaluation__pk")
+    )  # fmt: skip
+
+
+def access_partner_for_results(user, slug):
+    """A partner ``user`` belongs to (any, for staff)."""
+    from occiportal.models import Partner
+
+    partners = Partner.objects.all() if user.is_staff else Partner.objects.filter(memberships__user=user)
+    try:
+        return partners.get(slug=slug)
+    except Partner.DoesNotExist:
+        raise Http404("No such partner.")
+
+
+def manifest_diff(a: dict, b: dict, prefix: str = "") -> dict[str, tuple]:
+    """Flattened keys whose values differ between two manifests: ``{"job_spec.train.seed": (1, 2)}``."""
+    diff = {}
+    for key in sorted(set(a) | set(b)):
+        left, right, name = a.get(key), b.get(key), f"{prefix}{key}"
+        if isinstance(left, dict) and isinstance(right, dict):
+            diff.update(manifest_diff(left, right, f"{name}."))
+        elif left != right:
+            diff[name] = (left, right)
+    return diff
+
+
+# -- for the command line ------------------------------------------------------------
+
+
+def job_wait(*, job, timeout: float, interval: float = 0.5):
+    """Poll the job's row until it is no longer queued or running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job.refresh_from_db()
+        if not job.is_active or time.monotonic() > deadline:
+            return job
+        time.sleep(interval)
+
+
+def run_summary(run: TrainingRun) -> dict:
+    return {
+        "run": run.pk, "status": run.status, "steps": run.step, "total_steps": run.total_steps,
+        "final_loss": run.loss, "tokens_per_second": run.tokens_per_second,
+        "checkpoint": run.checkpoint_path or None, "attempt": run.attempt, "failure": run.failure or None,
+        "evaluations": list(run.evaluations.values_list("pk", flat=True)),
+    }  # fmt: skip
+
+
+def evaluation_summary(evaluation: EvaluationRun) -> dict:
+    results: dict = {}
+    for r in evaluation.results.all():
+        entry = {name: getattr(r, name) for name in METRICS}
+        results.setdefault(r.language, {})[r.task] = {**entry, "n": r.n, "provenance": r.provenance}
+    return {"evaluation": evaluation.pk, "status": evaluation.status, "model": evaluation.model_path,
+            "failure": evaluation.failure or None, "results": results}  # fmt: skip

@@ -1,0 +1,172 @@
+"""What GPU jobs report, written to the database; and the sweeper for jobs that went quiet.
+
+Events arrive as ``record_event`` tasks on the ``default`` queue, maybe twice,
+maybe out of order (two portal workers). So: one row per ``(job, attempt,
+seq)``; state only moves forward (queued → running → a final status);
+progress never goes back to an earlier step; events of an older attempt, a
+cancelled job or an unknown job are refused and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from training.models import EvaluationResult, EvaluationRun, RunEvent, TrainingRun
+from training.models.runs import ACTIVE, JobStatus
+
+from .runs import evaluation_run_create, job_dispatch
+
+log = logging.getLogger(__name__)
+JOBS = {"run": (TrainingRun, "run"), "eval": (EvaluationRun, "evaluation")}
+
+
+def run_event_record(*, run_id: str, seq: int, event: dict) -> bool:
+    """Record one event of job ``run_id`` ("run-<pk>" or "eval-<pk>"); False when refused or a repeat."""
+    kind, _, pk = str(run_id).partition("-")
+    model, field = JOBS.get(kind, (None, None))
+    with transaction.atomic():
+        job = model.objects.select_for_update().filter(pk=pk).first() if model and pk.isdigit() else None
+        if job is None:
+            log.warning("refused event %s of unknown job %s", seq, run_id)
+            return False
+        attempt = int(event.get("attempt") or job.attempt)
+        if job.status == JobStatus.CANCELLED or attempt != job.attempt:
+            log.warning("refused event %s of %s: job is %s, attempt %s of %s", seq, run_id, job.status, attempt, job.attempt)
+            return False
+        _, created = RunEvent.objects.get_or_create(
+            **{field: job}, attempt=attempt, seq=seq, defaults={"kind": str(event.get("event", ""))[:32], "payload": event}
+        )
+        if created:
+            _apply(job, event)
+        return created
+
+
+def runs_sweep(*, now=None) -> int:
+    """Jobs whose lease ran out (no event for too long) fail this attempt and are resumed or given up."""
+    now = now or timezone.now()
+    swept = 0
+    for model in (TrainingRun, EvaluationRun):
+        for pk in model.objects.filter(status__in=ACTIVE, lease_until__lt=now).values_list("pk", flat=True):
+            with transaction.atomic():
+                job = model.objects.select_for_update(skip_locked=True).filter(
+                    pk=pk, status__in=ACTIVE, lease_until__lt=now
+                ).first()
+                if job is None:
+                    continue
+                last = job.heartbeat_at.isoformat(timespec="seconds") if job.heartbeat_at else "never"
+                reason = "the job never started" if job.status == JobStatus.QUEUED else f"no heartbeat since {last}"
+                _attempt_failed(job, reason, resumable=True)
+                swept += 1
+    return swept
+
+
+# -- applying one event ------------------------------------------------------------
+
+
+def _apply(job, event: dict) -> None:
+    kind, now = event.get("event"), timezone.now()
+    if not job.is_active:  # a late event of a finished job: kept as a row, changes nothing
+        return
+    if kind == "done":
+        _succeeded(job, event, now)
+    elif kind == "error":
+        job.log_tail = "\n".join(event.get("log_tail") or [])
+        _attempt_failed(job, event.get("message") or "the job failed", resumable=bool(event.get("resumable")))
+        return
+    else:
+        job.heartbeat_at = now
+        job.lease_until = now + timedelta(seconds=settings.TRAINING["HEARTBEAT_TIMEOUT_SECONDS"])
+        if kind == "start":
+            job.status = JobStatus.RUNNING
+            job.started_at = job.started_at or now
+            job.manifest = {**job.manifest, "versions": event.get("versions", {}), "start": event}
+        if isinstance(job, TrainingRun):
+            _training_progress(job, kind, event)
+    job.save()
+
+
+def _training_progress(run: TrainingRun, kind: str, event: dict) -> None:
+    if kind == "start":
+        run.total_steps = event.get("total_steps") or run.total_steps
+        run.step = max(run.step, event.get("start_step") or 0)
+    elif kind == "progress" and event.get("step", 0) >= run.step:
+        run.step, run.total_steps = event["step"], event.get("total_steps", run.total_steps)
+        run.loss, run.learning_rate = event.get("loss"), event.get("lr")
+        run.tokens_per_second, run.eta_seconds = event.get("tokens_per_second"), event.get("eta_seconds")
+    elif kind == "checkpoint":
+        run.checkpoint_path = event.get("path", run.checkpoint_path)
+
+
+def _succeeded(job, event: dict, now) -> None:
+    job.status, job.finished_at, job.lease_until = JobStatus.SUCCEEDED, now, None
+    job.log_tail = "\n".join(event.get("log_tail") or [])
+    if isinstance(job, TrainingRun):
+        job.step = event.get("steps", job.step)
+        job.loss = event.get("final_loss", job.loss)
+        job.tokens_per_second = event.get("tokens_per_second", job.tokens_per_second)
+        job.checkpoint_path = event.get("checkpoint", job.checkpoint_path)
+        job.eta_seconds = 0
+        job.save()
+        _evaluate_after_training(job)
+    else:
+        _store_results(job, event.get("scores") or {})
+        job.manifest = {**job.manifest, "results_path": event.get("results_path")}
+
+
+def _evaluate_after_training(run: TrainingRun) -> None:
+    suites = list(run.eval_suites.all())
+    if not suites:
+        return
+    try:
+        evaluation_run_create(created_by=None, model_path=run.checkpoint_path, suites=suites, training_run=run)
+        # The run page compares with the base model: measure it where it has no numbers yet.
+        base = run.base_model
+        missing = [suite for suite in suites if not _base_evaluated(base, suite)]
+        if missing and settings.TRAINING.get("EVALUATE_BASE_MODEL"):
+            evaluation_run_create(created_by=None, model_path=base.source, suites=missing, base_model=base)
+    except ValidationError:
+        log.exception("could not start the evaluation of %s", run)
+
+
+def _base_evaluated(base, suite) -> bool:
+    evaluations = EvaluationRun.objects.filter(base_model=base, training_run=None, suites=suite)
+    return evaluations.exclude(status__in=[JobStatus.FAILED, JobStatus.CANCELLED]).exists()
+
+
+def _store_results(evaluation: EvaluationRun, scores: dict) -> None:
+    suites = {suite.name: suite for suite in evaluation.suites.all()}
+    by_folder = {suite.path.rstrip("/").rsplit("/", 1)[-1]: suite for suite in suites.values()}
+    for language, tasks in scores.items():
+        for task, entry in tasks.items():
+            suite = by_folder.get(entry.get("suite")) or suites.get(entry.get("suite"))
+            metrics = {key: entry.get(key) for key in ("acc", "acc_norm", "word_perplexity", "byte_perplexity", "bits_per_byte")}
+            EvaluationResult.objects.update_or_create(
+                evaluation=evaluation, language=language, task=task,
+                defaults={**metrics, "suite": suite, "n": entry.get("n", 0), "data_sha256": entry.get("data_sha256") or "",
+                          "provenance": suite.provenance if suite else "native"},
+            )  # fmt: skip
+
+
+def _attempt_failed(job, reason: str, *, resumable: bool) -> None:
+    """Resume (a new attempt from the last checkpoint) or give up with a reason; the caller holds the lock."""
+    now = timezone.now()
+    if resumable and job.attempt < job.max_attempts:
+        job.failure = f"attempt {job.attempt} of {job.max_attempts} failed: {reason}; resuming from the last checkpoint"
+        job.attempt += 1
+        job.heartbeat_at = None
+        try:
+            job_dispatch(job=job)  # writes the new ATTEMPT marker: a worker still running the old one stops it
+            return
+        except ValidationError as error:  # e.g. storage roots changed since the first attempt
+            reason = f"{reason}; cannot resume: {'; '.join(error.messages)}"
+            resumable = False
+    tried = f" after {job.attempt} attempts" if resumable else ""
+    job.status, job.finished_at, job.lease_until = JobStatus.FAILED, now, None
+    job.failure = f"failed{tried}: {reason}"
+    job.save()

@@ -1,0 +1,218 @@
+"""Base models, training and evaluation runs: create, dispatch, cancel.
+
+The portal builds a self-contained job spec (training/jobs/spec.py, standard
+library only) and sends it to the ``gpu`` queue by task name; it never
+imports the job code that imports torch. What the job reports back is
+recorded by services/run_events.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+
+from celery import current_app
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from training import job_control
+from training.jobs.spec import JobSpec, SpecError, validate_paths
+from training.models import BaseModel, EvaluationRun, EvaluationSuite, Snapshot, TrainingRun
+
+RUN_JOB = "training.gpu_worker.run_job"
+
+
+def base_model_create(*, name: str, source: str, revision: str = "", tokenizer: str = "", is_tiny: bool = False) -> BaseModel:
+    """Register a base model; a hub id is only recorded, nothing is downloaded."""
+    model = BaseModel(name=name, source=source, revision=revision, tokenizer=tokenizer, is_tiny=is_tiny)
+    model.full_clean()
+    model.save()
+    return model
+
+
+def evaluation_suite_create(*, path: str, name: str = "", provenance: str = EvaluationSuite.Provenance.NATIVE) -> EvaluationSuite:
+    """Register a folder of ``<lang>.jsonl`` files (idempotent on the folder)."""
+    folder = Path(path).resolve()
+    if not any(folder.glob("*.jsonl")):
+        raise ValidationError(f"no <lang>.jsonl files in {folder}")
+    suite, _ = EvaluationSuite.objects.get_or_create(
+        path=str(folder), defaults={"name": name or folder.name, "provenance": provenance}
+    )
+    return suite
+
+
+def training_run_create(
+    *, created_by, snapshot: Snapshot, base_model: BaseModel, method: str, finetuning: str = "full",
+    hyperparameters: dict | None = None, eval_suites=(), max_attempts: int = 3,
+) -> TrainingRun:  # fmt: skip
+    """Staff (or the CLI, ``created_by=None``) start a run; it is dispatched when the transaction commits."""
+    _require_staff(created_by)
+    if snapshot.status != Snapshot.Status.READY:
+        raise ValidationError(f"snapshot {snapshot.label} is not ready")
+    hyperparameters = dict(hyperparameters or {})
+    _check_spec(_spec_dict("check", "train", base_model.source, "/", method, finetuning, snapshot.uri, hyperparameters))
+    with transaction.atomic():
+        run = TrainingRun.objects.create(
+            created_by=created_by, snapshot=snapshot, base_model=base_model, method=method,
+            finetuning=finetuning, hyperparameters=hyperparameters, max_attempts=max_attempts,
+        )  # fmt: skip
+        run.output_dir = _fresh_folder("runs", run.pk)
+        run.eval_suites.set(eval_suites)
+        job_dispatch(job=run)
+    return run
+
+
+def training_run_rerun(*, created_by, run: TrainingRun) -> TrainingRun:
+    """A new run from ``run``'s manifest: same snapshot, base model, method and hyper-parameters (seed included)."""
+    spec = run.manifest.get("job_spec") or {}
+    return training_run_create(
+        created_by=created_by, snapshot=run.snapshot, base_model=run.base_model, method=spec.get("method", run.method),
+        finetuning=spec.get("finetuning", run.finetuning), hyperparameters=spec.get("train", run.hyperparameters),
+        eval_suites=run.eval_suites.all(), max_attempts=run.max_attempts,
+    )  # fmt: skip
+
+
+def evaluation_run_create(
+    *, created_by, model_path: str, suites, training_run: TrainingRun | None = None,
+    base_model: BaseModel | None = None, max_items: int | None = None,
+) -> EvaluationRun:  # fmt: skip
+    """Evaluate a checkpoint or base model on suites; dispatched when the transaction commits."""
+    _require_staff(created_by)
+    suites = list(suites)
+    if not suites:
+        raise ValidationError("an evaluation needs at least one suite")
+    with transaction.atomic():
+        evaluation = EvaluationRun.objects.create(
+            created_by=created_by, model_path=model_path, training_run=training_run,
+            base_model=base_model, max_items=max_items,
+        )  # fmt: skip
+        evaluation.output_dir = _fresh_folder("evaluations", evaluation.pk)
+        evaluation.suites.set(suites)
+        job_dispatch(job=evaluation)
+    return evaluation
+
+
+def job_dispatch(*, job: TrainingRun | EvaluationRun) -> None:
+    """Queue the job's current attempt: spec checked against the storage roots, sent on commit.
+
+    Also the retry: a later attempt reuses the output folder, so a training
+    job resumes from its last checkpoint.
+    """
+    spec = JobSpec.from_dict(_job_spec(job))
+    try:
+        validate_paths(spec, [settings.DATA_DIR, *settings.TRAINING["STORAGE_ROOTS"]])
+    except SpecError as exc:
+        raise ValidationError(str(exc)) from exc
+    job_control.mark_attempt(job.output_dir, job.attempt)
+    job.status = job.Status.QUEUED
+    job.lease_until = timezone.now() + timedelta(seconds=settings.TRAINING["QUEUE_LEASE_SECONDS"])
+    job.manifest = {**job.manifest, **_manifest(job, spec)}
+    job.save()
+    spec_json, attempt = spec.to_json(), job.attempt
+    transaction.on_commit(
+        lambda: current_app.send_task(RUN_JOB, args=[spec_json], kwargs={"attempt": attempt}, queue="gpu")
+    )
+
+
+def job_cancel(*, user, job: TrainingRun | EvaluationRun) -> bool:
+    """Staff cancel a queued or running job; its worker kills the child within a second."""
+    _require_staff(user)
+    with transaction.atomic():
+        job = type(job).objects.select_for_update().get(pk=job.pk)
+        if not job.is_active:
+            return False
+        job.status = job.Status.CANCELLED
+        job.finished_at = timezone.now()
+        job.lease_until = None
+        job.failure = f"cancelled by {user.get_username() if user else 'the command line'}"
+        job.save()
+        job_control.mark_cancelled(job.output_dir)
+    return True
+
+
+# The names the rest of the portal uses for the one generic implementation.
+training_run_dispatch = evaluation_run_dispatch = job_dispatch
+training_run_cancel = job_cancel
+
+
+def training_run_publish(*, user, run: TrainingRun, published: bool = True) -> None:
+    _require_staff(user)
+    if published and run.status != run.Status.SUCCEEDED:
+        raise ValidationError("only a succeeded run can be published")
+    TrainingRun.objects.filter(pk=run.pk).update(published=published)
+
+
+# -- specs and manifests ---------------------------------------------------------
+
+
+def _job_spec(job) -> dict:
+    if isinstance(job, TrainingRun):
+        spec = _spec_dict(
+            job.job_id, "train", job.base_model.source, job.output_dir, job.method, job.finetuning,
+            job.snapshot.uri, job.hyperparameters,
+        )  # fmt: skip
+        partners = job.snapshot.lineage.values_list("partner__name", flat=True).distinct().order_by("partner__name")
+        return {**spec, "snapshot_sha256": job.snapshot.manifest_sha256 or None,
+                "snapshot_name": job.snapshot.label, "partners": list(partners)}  # fmt: skip
+    suites = [suite.path for suite in job.suites.order_by("name")]
+    return {
+        "run_id": job.job_id, "kind": "evaluate", "base_model": job.model_path, "output_dir": job.output_dir,
+        "eval": {"suites": suites, "max_items": job.max_items},
+    }  # fmt: skip
+
+
+def _spec_dict(run_id, kind, base_model, output_dir, method, finetuning, snapshot_dir, hyperparameters) -> dict:
+    return {
+        "run_id": run_id, "kind": kind, "base_model": base_model, "output_dir": output_dir, "method": method,
+        "finetuning": finetuning, "snapshot_dir": snapshot_dir, "train": hyperparameters,
+    }  # fmt: skip
+
+
+def _check_spec(data: dict) -> None:
+    try:
+        JobSpec.from_dict(data)
+    except SpecError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def _manifest(job, spec: JobSpec) -> dict:
+    base = job.base_model
+    manifest = {
+        "job_spec": spec.to_dict(),
+        "seeds": {"train": spec.train.seed},
+        "code_version": code_version(),
+        "base_model": {"name": base.name, "source": base.source, "revision": base.revision} if base else None,
+    }
+    if isinstance(job, TrainingRun):
+        manifest["snapshot"] = {"label": job.snapshot.label, "sha256": job.snapshot.manifest_sha256}
+    return manifest
+
+
+@cache
+def code_version() -> str | None:
+    """``git describe`` of the portal's checkout, where it runs from one."""
+    try:
+        result = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=5, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def _fresh_folder(kind: str, pk: int) -> str:
+    # A folder left by an earlier database (ids restart) would make the job
+    # resume, or report "already done", from someone else's checkpoint.
+    folder = Path(settings.DATA_DIR) / kind / str(pk)
+    return str(folder if not folder.exists() else folder.with_name(f"{pk}-{uuid.uuid4().hex[:8]}"))
+
+
+def _require_staff(user) -> None:
+    if user is not None and not user.is_staff:
+        raise PermissionDenied("only staff may start or change runs")

@@ -1,0 +1,111 @@
+"""Run pages: list, detail (progress, loss curve, log, spec, evaluation, lineage), leaderboard.
+
+Thin: access check, one service or selector, render. Unpublished runs answer
+404 to everyone but staff.
+"""
+
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from training.run_forms import TrainingRunForm
+from training.run_selectors import (
+    access_evaluation, access_partner_for_results, access_training_run, evaluation_table, leaderboard, leaderboard_languages,
+    loss_curve_svg_points, loss_points, partner_scores, run_lineage, run_summary, runs_visible_to,
+    runs_with_partner_data,
+)  # fmt: skip
+from training.services.runs import job_cancel, training_run_create, training_run_publish
+
+
+def run_list(request):
+    runs = runs_visible_to(request.user).order_by("-created_at")[:200]
+    return render(request, "runs/list.html", {"runs": runs})
+
+
+def run_new(request):
+    """Staff only (others: 404): the form, with TrainConfig's defaults; POST dispatches the run."""
+    if not request.user.is_staff:
+        raise Http404("No such page.")
+    form = TrainingRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            run = training_run_create(
+                created_by=request.user, snapshot=data["snapshot"], base_model=data["base_model"], method=data["method"],
+                finetuning=data["finetuning"], hyperparameters=form.hyperparameters(), eval_suites=data["eval_suites"],
+            )  # fmt: skip
+            messages.success(request, _("Run %(id)s is queued.") % {"id": run.pk})
+            return redirect("run_detail", run.pk)
+        except ValidationError as error:
+            form.add_error(None, error.messages)
+    return render(request, "runs/new.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def run_detail(request, run_id):
+    run = access_training_run(request.user, run_id)
+    points = loss_points(run)
+    return render(request, "runs/detail.html", {
+        "run": run,
+        "loss_points": points,
+        "loss_svg": loss_curve_svg_points(points),
+        "job_spec": json.dumps(run.manifest.get("job_spec", {}), indent=2, sort_keys=True),
+        "evaluation_rows": evaluation_table(run),
+        "lineage": run_lineage(run),
+    })  # fmt: skip
+
+
+def run_status(request, run_id):
+    return JsonResponse(run_summary(access_training_run(request.user, run_id)))
+
+
+@require_POST
+def run_cancel(request, run_id):
+    run = access_training_run(request.user, run_id)
+    if job_cancel(user=request.user, job=run):
+        messages.success(request, _("The run was cancelled."))
+    return redirect("run_detail", run.pk)
+
+
+@require_POST
+def run_publish(request, run_id):
+    run = access_training_run(request.user, run_id)
+    try:
+        training_run_publish(user=request.user, run=run, published=request.POST.get("published") == "1")
+    except ValidationError as error:
+        messages.error(request, "; ".join(error.messages))
+    return redirect("run_detail", run.pk)
+
+
+def evaluation_results_json(request, evaluation_id):
+    """The job's results in lm-evaluation-harness's results JSON layout, as it wrote them."""
+    evaluation = access_evaluation(request.user, evaluation_id)
+    path = Path(evaluation.manifest.get("results_path") or "/nonexistent")
+    if not path.is_file() or not path.resolve().is_relative_to(Path(settings.DATA_DIR).resolve()):
+        raise Http404("No results file.")
+    return FileResponse(path.open("rb"), content_type="application/json", filename=f"results_eval-{evaluation.pk}.json")
+
+
+def leaderboard_view(request):
+    language = request.GET.get("language") or None
+    return render(request, "runs/leaderboard.html", {
+        "results": leaderboard(language), "languages": leaderboard_languages(), "language": language,
+    })  # fmt: skip
+
+
+@login_required
+def partner_models(request, slug):
+    """The models a partner's data went into, and their scores in the partner's languages."""
+    partner = access_partner_for_results(request.user, slug)
+    runs = runs_with_partner_data(request.user, partner).select_related("snapshot", "base_model")
+    languages = set(partner.snapshot_rows.values_list("language", flat=True))
+    return render(request, "runs/partner.html", {
+        "partner": partner, "runs": runs, "results": partner_scores(runs, languages), "languages": sorted(languages),
+    })  # fmt: skip
