@@ -193,7 +193,7 @@ def review_submit(
     queue = assignment.queue
     if assignment.status != Assignment.Status.LEASED:
         raise ValidationError(_("This item has already been answered."))
-    ratings, flags = _clean_answer(queue, action, reason, ratings or {}, flags or [], edited_content)
+    ratings, flags = review_answer_clean(queue, action, reason, ratings or {}, flags or [], edited_content)
     record = Record.objects.select_for_update(no_key=True).get(pk=assignment.record_id)
     if assignment.leased_until <= now and _slots_taken(queue=queue, record=record, now=now, excluding=assignment.pk) >= queue.overlap:
         raise ValidationError(_("Your lease on this item ran out and someone else has taken it."))
@@ -203,7 +203,7 @@ def review_submit(
     assignment.save(update_fields=["status", "finished_at"])
     edit_record = None
     if action == Annotation.Action.EDIT:
-        edit_record = _edit_as_record(annotator=assignment.annotator, record=record, edited_content=edited_content)
+        edit_record = review_edit_record(annotator=assignment.annotator, record=record, edited_content=edited_content)
     annotation = Annotation.objects.create(
         assignment=assignment, queue=queue, record=record, annotator=assignment.annotator, action=action,
         reason=reason.strip(), ratings=ratings, flags=flags, edited_content=edited_content, edit_record=edit_record,
@@ -213,7 +213,7 @@ def review_submit(
     return annotation
 
 
-def _edit_as_record(*, annotator, record, edited_content) -> Record:
+def review_edit_record(*, annotator, record, edited_content) -> Record:
     """The corrected version as a record of its own, credited to the annotator, pending review."""
     if edited_content == record.content:
         raise ValidationError({"edited_content": _("The edit changes nothing.")})
@@ -225,7 +225,7 @@ def _edit_as_record(*, annotator, record, edited_content) -> Record:
         raise ValidationError(str(error))
 
 
-def _clean_answer(queue, action, reason, ratings, flags, edited_content):
+def review_answer_clean(queue, action, reason, ratings, flags, edited_content):
     errors = {}
     if action not in Annotation.Action.values:
         errors["action"] = _("Unknown action.")

@@ -1,0 +1,261 @@
+"""The Argilla adapter: the only module that imports ``argilla``.
+
+A review queue becomes one Argilla dataset, named after the queue's id.
+Its questions mirror the portal's actions: a decision (accept or reject),
+1–5 ratings on the queue's scales, flags, a corrected text (an edit) and a
+reason. Argilla's task distribution asks for as many submitted responses
+per record as the queue's overlap. Records keep the portal's record id as
+their Argilla id, which makes pushing twice an update, not a copy.
+
+Everything crosses this boundary as plain dataclasses: the portal never
+handles SDK objects, and this module never touches the database.
+"""
+
+import re
+import warnings
+from contextlib import contextmanager
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import argilla as rg
+
+DATASET_PREFIX = "occiportal-queue-"
+LANGID_AGENT = "occiportal-langid"
+DECISIONS = {"accept": "Accept", "reject": "Reject"}
+RATING_VALUES = [1, 2, 3, 4, 5]
+PUSH_BATCH = 500  # the most records Argilla takes in one bulk request
+# The quality signals shown as filterable metadata; all others ride along unindexed.
+QUALITY_METADATA = (
+    "words", "mean_word_length", "symbol_word_ratio", "digit_ratio", "stop_words", "duplicate_line_fraction",
+)
+# What the "edit" question corrects, per kind of record.
+EDIT_TITLES = {
+    "pretraining": "Corrected text",
+    "instruction": "Corrected response",
+    "conversation": "Corrected last assistant message",
+    "evaluation": "Corrected question",
+}
+
+
+@dataclass(frozen=True)
+class Connection:
+    api_url: str
+    api_key: str
+    workspace: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What Argilla needs to know about a review queue."""
+
+    queue_id: int
+    kind: str
+    guidelines: str
+    overlap: int
+    rating_scales: list[str]
+    flags: dict[str, str]  # value → label
+
+
+@dataclass(frozen=True)
+class PushItem:
+    """One portal record, with the signals that become metadata and suggestions."""
+
+    record_id: int
+    kind: str
+    content: dict
+    language: str
+    partner: str
+    edit_text: str
+    detected_language: str = ""
+    language_score: float | None = None
+    language_mismatch: bool = False
+    quality: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PulledResponse:
+    """One Argilla user's submitted answer to one record, in the portal's terms."""
+
+    record_id: int
+    username: str
+    values: dict[str, Any]  # question name → value, as Argilla holds them
+    decision: str | None
+    ratings: dict[str, int]
+    flags: list[str]
+    reason: str
+    edit_text: str
+
+
+def dataset_name(queue_id: int) -> str:
+    return f"{DATASET_PREFIX}{queue_id}"
+
+
+def rating_question(scale: str) -> str:
+    """Argilla's name for a rating scale's question: lower case, letters, digits, "_" and "-" only."""
+    return "rating_" + re.sub(r"[^a-z0-9_-]+", "_", scale.lower())
+
+
+def connect(connection: Connection) -> "rg.Argilla":
+    return rg.Argilla(api_url=connection.api_url, api_key=connection.api_key)
+
+
+@contextmanager
+def _lookup():
+    # The SDK warns when a name is not found; here "not found" is an answer, not a problem.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".* not found", category=UserWarning)
+        yield
+
+
+def queue_ids_with_datasets(connection: Connection) -> set[int]:
+    """Ids of the queues that have been pushed to the workspace."""
+    with _lookup():
+        workspace = connect(connection).workspaces(name=connection.workspace)
+    if workspace is None:
+        return set()
+    suffixes = [dataset.name.removeprefix(DATASET_PREFIX) for dataset in workspace.datasets]
+    return {int(suffix) for suffix in suffixes if suffix.isdigit()}
+
+
+def dataset_settings(spec: DatasetSpec) -> "rg.Settings":
+    questions = [
+        rg.LabelQuestion("decision", labels=DECISIONS, title="Keep this record for training?"),
+        *[
+            rg.RatingQuestion(rating_question(scale), values=RATING_VALUES, title=scale.capitalize(), required=False)
+            for scale in spec.rating_scales
+        ],
+        rg.MultiLabelQuestion("flags", labels=spec.flags, title="Flags", required=False),
+        rg.TextQuestion(
+            "edit", title=EDIT_TITLES[spec.kind], required=False,
+            description="Change the text to correct it; leave it as it is otherwise.",
+        ),
+        rg.TextQuestion("reason", title="Reason (when you reject)", required=False),
+    ]
+    metadata = [
+        rg.TermsMetadataProperty("language"),
+        rg.TermsMetadataProperty("partner"),
+        rg.TermsMetadataProperty("detected_language"),
+        rg.FloatMetadataProperty("language_score"),
+        *[rg.FloatMetadataProperty(f"quality_{name}") for name in QUALITY_METADATA],
+    ]
+    return rg.Settings(
+        fields=_fields(spec.kind), questions=questions, metadata=metadata,
+        guidelines=spec.guidelines or None,
+        distribution=rg.TaskDistribution(min_submitted=spec.overlap),
+        allow_extra_metadata=True,
+    )
+
+
+def _fields(kind: str) -> list:
+    if kind == "pretraining":
+        return [rg.TextField("text", title="Document")]
+    if kind == "instruction":
+        return [rg.TextField("prompt", title="Prompt"), rg.TextField("response", title="Response")]
+    if kind == "conversation":
+        return [rg.ChatField("conversation", title="Conversation")]
+    return [rg.TextField("question", title="Question"), rg.TextField("choices", title="Choices", use_markdown=True)]
+
+
+def _field_values(kind: str, content: dict) -> dict:
+    if kind == "conversation":
+        return {"conversation": [{"role": m["role"], "content": m["content"]} for m in content["messages"]]}
+    if kind == "evaluation":
+        # The answer is shown, marked: reviewers judge the item, key included.
+        lines = [
+            f"{i + 1}. {choice}{' ✓' if i == content['answer'] else ''}" for i, choice in enumerate(content["choices"])
+        ]
+        return {"question": content["question"], "choices": "\n".join(lines)}
+    return {name: content[name] for name in ("text", "prompt", "response") if name in content}
+
+
+def dataset_ensure(connection: Connection, spec: DatasetSpec) -> "rg.Dataset":
+    """The queue's dataset, created (in a workspace created if need be) on first use."""
+    client = connect(connection)
+    with _lookup():
+        workspace = client.workspaces(name=connection.workspace)
+        if workspace is None:
+            workspace = rg.Workspace(name=connection.workspace, client=client).create()
+        dataset = client.datasets(name=dataset_name(spec.queue_id), workspace=workspace)
+    if dataset is None:
+        return rg.Dataset(
+            name=dataset_name(spec.queue_id), workspace=workspace, settings=dataset_settings(spec), client=client
+        ).create()
+    # Guidelines and overlap may change on the portal; Argilla takes no new questions once published.
+    guidelines = spec.guidelines or None
+    if dataset.settings.guidelines != guidelines or dataset.settings.distribution.min_submitted != spec.overlap:
+        dataset.settings.guidelines = guidelines
+        dataset.settings.distribution = rg.TaskDistribution(min_submitted=spec.overlap)
+        dataset.update()
+    return dataset
+
+
+def records_push(connection: Connection, spec: DatasetSpec, items: Iterable[PushItem]) -> int:
+    """Create or update the queue's records in Argilla, a batch at a time; return how many were sent."""
+    dataset, items, sent = dataset_ensure(connection, spec), iter(items), 0
+    while batch := [_record(item) for item in islice(items, PUSH_BATCH)]:
+        dataset.records.log(batch, batch_size=len(batch))
+        sent += len(batch)
+    return sent
+
+
+def _record(item: PushItem) -> "rg.Record":
+    metadata = {"language": item.language, "partner": item.partner}
+    metadata |= {"detected_language": item.detected_language} if item.detected_language else {}
+    metadata |= {"language_score": item.language_score} if item.language_score is not None else {}
+    metadata |= {f"quality_{k}": float(v) for k, v in item.quality.items() if k in QUALITY_METADATA and v is not None}
+    suggestions = [rg.Suggestion("edit", item.edit_text, type="human", agent="occiportal-original")]
+    if item.language_mismatch:
+        # Language ID says this is not the queue's language: suggest what a reviewer would do.
+        score = round(item.language_score, 4) if item.language_score is not None else None
+        suggestions += [
+            rg.Suggestion("decision", "reject", score=score, agent=LANGID_AGENT, type="model"),
+            rg.Suggestion("flags", ["wrong_language"], agent=LANGID_AGENT, type="model"),
+        ]
+    return rg.Record(
+        id=str(item.record_id), fields=_field_values(item.kind, item.content), metadata=metadata,
+        suggestions=suggestions,
+    )
+
+
+def responses_pull(connection: Connection, spec: DatasetSpec) -> list[PulledResponse]:
+    """Every submitted response in the queue's dataset; none when it was never pushed."""
+    client = connect(connection)
+    with _lookup():
+        workspace = client.workspaces(name=connection.workspace)
+        dataset = workspace and client.datasets(name=dataset_name(spec.queue_id), workspace=workspace)
+    if dataset is None:
+        return []
+    usernames = _usernames(client, dataset)
+    submitted = rg.Query(filter=rg.Filter(("response.status", "==", "submitted")))
+    pulled = []
+    for record in dataset.records(query=submitted, with_responses=True, with_suggestions=False):
+        by_user: dict = {}
+        for response in record.responses:
+            if response.status == "submitted":
+                by_user.setdefault(response.user_id, {})[response.question_name] = response.value
+        for user_id, values in by_user.items():
+            username = usernames.get(user_id) or _username(client, user_id)
+            pulled.append(_pulled(int(record.id), username, values, spec.rating_scales))
+    return pulled
+
+
+def _usernames(client, dataset) -> dict:
+    return {user.id: user.username for user in client.users.list(workspace=dataset.workspace)}
+
+
+def _username(client, user_id) -> str:
+    # Owners reach every workspace without being listed as its members.
+    with _lookup():
+        user = client.users(id=user_id)
+    return user.username if user else ""
+
+
+def _pulled(record_id: int, username: str, values: dict, scales: list[str]) -> PulledResponse:
+    ratings = {scale: values[rating_question(scale)] for scale in scales if values.get(rating_question(scale)) is not None}
+    return PulledResponse(
+        record_id=record_id, username=username, values=values, decision=values.get("decision"), ratings=ratings,
+        flags=list(values.get("flags") or []), reason=(values.get("reason") or "").strip(),
+        edit_text=values.get("edit") or "",
+    )
