@@ -5,9 +5,12 @@ so they are view-only; staff adjudicate disputed records with an action that
 calls ``review_adjudicate`` (which also moves the record's status).
 """
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
+from . import argilla_tasks
 from .models import Annotation, Assignment, Certification, ReviewDecision, ReviewQueue
 from .services.review import review_adjudicate
 
@@ -30,11 +33,29 @@ class ReviewQueueAdmin(admin.ModelAdmin):
     search_fields = ["=id", "name"]
     raw_id_fields = ["language", "submissions", "created_by"]
     filter_horizontal = ["partners"]
+    actions = ["argilla_push", "argilla_pull"]
 
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Push to Argilla"))
+    def argilla_push(self, request, queryset):
+        self._argilla(request, queryset, "argilla_push_queue", _("Pushing %(n)d queue(s) to Argilla."))
+
+    @admin.action(description=_("Pull answers from Argilla"))
+    def argilla_pull(self, request, queryset):
+        self._argilla(request, queryset, "argilla_pull_queue", _("Pulling answers of %(n)d queue(s) from Argilla."))
+
+    def _argilla(self, request, queryset, task_name, message):
+        if not settings.ARGILLA_API_URL:
+            self.message_user(request, _("Argilla is not configured (ARGILLA_API_URL)."), messages.ERROR)
+            return
+        task = getattr(argilla_tasks, task_name)
+        for queue_id in queryset.values_list("pk", flat=True):
+            task.delay_on_commit(queue_id)
+        self.message_user(request, message % {"n": queryset.count()})
 
 
 @admin.register(Certification)

@@ -40,3 +40,27 @@ def test_staff_adjudicate_with_an_action(client, staff, disputed):
     client.post(url, {"action": "reject", "_selected_action": [disputed.pk]})
     disputed.refresh_from_db()
     assert disputed.outcome == "rejected" and disputed.record.status == "rejected"
+
+
+def _act(client, action, queue):
+    return client.post(
+        reverse("admin:annotation_reviewqueue_changelist"),
+        {"action": action, "_selected_action": [queue.pk]},
+        follow=True,
+    )
+
+
+def test_argilla_actions_need_argilla_configured(client, staff, queue_de, settings):
+    settings.ARGILLA_API_URL = None
+    client.force_login(staff)
+    response = _act(client, "argilla_push", queue_de)
+    assert "Argilla is not configured" in response.content.decode()
+
+
+def test_argilla_actions_queue_a_push_or_pull_per_queue(client, staff, queue_de, settings, django_capture_on_commit_callbacks):
+    settings.ARGILLA_API_URL = "http://argilla.invalid"
+    client.force_login(staff)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = _act(client, "argilla_pull", queue_de)
+    assert "Pulling answers of 1 queue(s)" in response.content.decode()
+    assert len(callbacks) == 1
