@@ -92,6 +92,32 @@ def celery_worker_session():
         yield worker
 
 
+@pytest.fixture(scope="session")
+def gpu_worker_session():
+    """A second worker thread, on the ``gpu`` queue.
+
+    Session-scoped, like the ``default`` worker: stopping an embedded worker
+    sets a process-wide flag that stops every worker thread. It polls the
+    broker itself (no event loop): kombu's event loop is one per process and
+    the ``default`` worker already drives it.
+    """
+    from celery.contrib.testing.worker import TestWorkController, start_worker
+
+    import training.gpu_worker  # noqa: F401  (registers the gpu task before the worker starts)
+    import training.run_tasks  # noqa: F401
+    from occiportal.celery import app
+
+    class PollingWorker(TestWorkController):
+        def should_use_eventloop(self):
+            return False
+
+    with start_worker(
+        app, pool="threads", concurrency=1, perform_ping_check=False, queues=["gpu"], shutdown_timeout=30,
+        hostname="gpu@tests", WorkController=PollingWorker,
+    ) as worker:  # fmt: skip
+        yield worker
+
+
 @pytest.fixture
 def celery_worker(transactional_db, celery_worker_session, settings, tmp_path):
     # The worker thread reads files through the same settings object.

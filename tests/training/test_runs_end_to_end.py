@@ -31,30 +31,6 @@ STEPS = 8
 TINY = ["--vocab-size", "512", "--hidden-size", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--max-positions", "256"]
 
 
-@pytest.fixture(scope="session")
-def gpu_worker_session():
-    """A second worker thread, on the ``gpu`` queue.
-
-    Session-scoped, like the ``default`` worker: stopping an embedded worker
-    sets a process-wide flag that stops every worker thread. It polls the
-    broker itself (no event loop): kombu's event loop is one per process and
-    the ``default`` worker already drives it.
-    """
-    from celery.contrib.testing.worker import TestWorkController, start_worker
-
-    from occiportal.celery import app
-
-    class PollingWorker(TestWorkController):
-        def should_use_eventloop(self):
-            return False
-
-    with start_worker(
-        app, pool="threads", concurrency=1, perform_ping_check=False, queues=["gpu"], shutdown_timeout=30,
-        hostname="gpu@tests", WorkController=PollingWorker,
-    ) as worker:  # fmt: skip
-        yield worker
-
-
 def write_suite(folder: Path) -> Path:
     folder.mkdir(parents=True)
     items = [
