@@ -71,6 +71,19 @@ def test_a_snapshot_test_split_becomes_a_perplexity_suite():
     assert snapshot_test_suite(snapshot=snapshot) == suite
 
 
+def test_portal_evaluation_items_in_the_test_split_become_multiple_choice_items():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    snapshot = make_snapshot(name="with-items")
+    item = {"kind": "evaluation", "language": "de", "text": None, "question": "Welche Farbe hat der Himmel?",
+            "choices": ["blau", "grün"], "answer": 0}  # fmt: skip
+    document = {"kind": "pretraining", "language": "de", "text": "Ein Dokument.", "question": None, "choices": None, "answer": None}
+    pq.write_table(pa.Table.from_pylist([document, item]), Path(snapshot.uri) / "de" / "test-00000.parquet")
+    lines = [json.loads(line) for line in (Path(snapshot_test_suite(snapshot=snapshot).path) / "de.jsonl").read_text().splitlines()]
+    assert lines == [{"text": "Ein Dokument."}, {"question": "Welche Farbe hat der Himmel?", "choices": ["blau", "grün"], "answer": 0}]
+
+
 def test_the_evaluate_command_queues_a_base_model_on_a_suite_and_a_snapshot(tmp_path):
     from io import StringIO
 

@@ -1,4 +1,9 @@
-"""Suites made from portal data: a snapshot's test split as perplexity documents."""
+"""Suites made from portal data: a snapshot's test split.
+
+Documents become perplexity texts; the evaluation items written in the
+portal (a snapshot puts them in its test split only) become
+multiple-choice items, per language.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ from training.models import EvaluationSuite, Snapshot
 
 
 def snapshot_test_suite(*, snapshot: Snapshot) -> EvaluationSuite:
-    """``DATA_DIR/suites/<name>-v<version>-test/<lang>.jsonl`` of ``{"text"}`` lines; made once per snapshot.
+    """``DATA_DIR/suites/<name>-v<version>-test/<lang>.jsonl``, made once per snapshot.
+
+    Lines are ``{"text"}`` documents and ``{"question", "choices", "answer"}`` items.
 
     A ready snapshot never changes, so an existing folder is reused as is.
     """
@@ -23,9 +30,9 @@ def snapshot_test_suite(*, snapshot: Snapshot) -> EvaluationSuite:
         partial = folder.with_name(f".{name}.partial")
         partial.mkdir(parents=True, exist_ok=True)
         for language_dir in sorted(p for p in Path(snapshot.uri).iterdir() if p.is_dir()):
-            texts = [t for shard in sorted(language_dir.glob("test-*.parquet")) for t in _texts(shard)]
-            if texts:
-                lines = "".join(json.dumps({"text": text}, ensure_ascii=False) + "\n" for text in texts)
+            items = [item for shard in sorted(language_dir.glob("test-*.parquet")) for item in _items(shard)]
+            if items:
+                lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
                 (partial / f"{language_dir.name}.jsonl").write_text(lines, encoding="utf-8")
         if not any(partial.glob("*.jsonl")):
             raise ValidationError(f"snapshot {snapshot.label} has no test texts")
@@ -36,8 +43,16 @@ def snapshot_test_suite(*, snapshot: Snapshot) -> EvaluationSuite:
     return suite
 
 
-def _texts(shard: Path) -> list[str]:
-    names = pq.ParquetFile(shard).schema_arrow.names
-    if "text" not in names:
-        return []
-    return [t for t in pq.read_table(shard, columns=["text"]).column("text").to_pylist() if t]
+_ITEM = ("question", "choices", "answer")
+
+
+def _items(shard: Path) -> list[dict]:
+    names = set(pq.ParquetFile(shard).schema_arrow.names)
+    columns = [c for c in ("text", *_ITEM) if c in names]
+    items = []
+    for row in pq.read_table(shard, columns=columns).to_pylist():
+        if row.get("text"):
+            items.append({"text": row["text"]})
+        elif all(row.get(c) is not None for c in _ITEM):
+            items.append({c: row[c] for c in _ITEM})
+    return items
