@@ -87,6 +87,8 @@ def test_partner_withdraws_and_sees_which_snapshots_hold_it(client, member_a, me
     base = BaseModel.objects.create(name="tiny-base", source="/models/tiny")
     run = TrainingRun.objects.create(snapshot=snapshot, base_model=base, method="cpt")
     login(client, member_a)
+    page = client.get(reverse("submission_detail", args=[corpus["de"].pk])).content.decode()
+    assert reverse("submission_withdraw", args=[corpus["de"].pk]) in page  # the button on the submission page
     response = client.post(reverse("submission_withdraw", args=[corpus["de"].pk]), {"reason": "Rights ended."})
     assert response.status_code == 302 and response.url == reverse("withdrawals")
     assert Withdrawal.objects.get().records_withdrawn == 60
