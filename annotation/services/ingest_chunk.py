@@ -115,9 +115,8 @@ def _check(item: Item, line: int, origin: str, submission, stats: ChunkStats, to
 def _flush(batch: list[_Row], submission, stats: ChunkStats) -> None:
     batch.sort(key=lambda r: r.checked.content_hash)  # one lock order for concurrent chunks
     hashes = [r.checked.content_hash for r in batch]
-    owners = dict(
-        ((h, (s, ln)) for h, s, ln in Record.objects.filter(content_hash__in=hashes).values_list("content_hash", "submission_id", "line"))
-    )
+    stored = Record.objects.filter(content_hash__in=hashes).values_list("content_hash", "submission_id", "line")
+    owners = {content_hash: (submission_id, line) for content_hash, submission_id, line in stored}
     new, ours, seen = [], [], set()
     for row in batch:
         owner = owners.get(row.checked.content_hash)

@@ -94,6 +94,7 @@ def test_partner_withdraws_and_sees_which_snapshots_hold_it(client, member_a, me
     assert Withdrawal.objects.get().records_withdrawn == 60
     page = client.get(reverse("withdrawals"))
     assert page.status_code == 200 and snapshot.label.encode() in page.content
+    assert page.content.count(b'id="withdraw-title"') == 1 and b"<form" not in page.content.split(b"</title>")[0]
     assert page.context["rows"][0][1]["runs"] == [run] and f"run {run.pk}".encode() in page.content
     login(client, staff)
     assert list(client.get(reverse("snapshot_detail", args=[snapshot.pk])).context["runs"]) == [run]
