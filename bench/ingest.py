@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from fresh_database import fresh_database
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 DB = "occiportal_bench"
@@ -50,16 +52,6 @@ def generate(path: Path, records: int, seed: int) -> None:
                 sentence = " ".join(rng.choice(words) for _ in range(rng.randint(8, 16)))
                 sentences.append(sentence.capitalize() + ".")
             out.write(json.dumps({"id": i, "text": " ".join(sentences), "meta": {"n": i}}, ensure_ascii=False) + "\n")
-
-
-def setup_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB}")
-        conn.execute(f"CREATE DATABASE {DB}")
-    env = {**os.environ, "DATABASE_URL": DATABASE_URL}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
 def phase_baseline(path: Path) -> dict:
@@ -162,7 +154,7 @@ def main():
         return
 
     OUT.mkdir(parents=True, exist_ok=True)
-    setup_database()
+    fresh_database(DB)
     report = {"records": args.records, "workers": args.workers, "cpus": os.cpu_count(), "files": {}}
     for label, records in (("small", max(args.records // 10, 1)), ("large", args.records)):
         path = OUT / f"ingest-{records}.jsonl"

@@ -23,20 +23,12 @@ import threading
 import time
 from pathlib import Path
 
+from fresh_database import fresh_database
+
 ROOT = Path(__file__).resolve().parent.parent
 DB = "occiportal_bench_queue"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
 PORT = 8765
-
-
-def setup_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB}")
-    env = {**os.environ, "DATABASE_URL": DATABASE_URL}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
 def seed(records: int, clients: int) -> tuple[int, list[str]]:
@@ -149,7 +141,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
 
-    setup_database()
+    fresh_database(DB)
     os.environ["DATABASE_URL"] = DATABASE_URL
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "occiportal.settings")
     sys.path.insert(0, str(ROOT))

@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from fresh_database import fresh_database
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 DB = "occiportal_bench_snapshot"
@@ -36,16 +38,6 @@ WORDS = {
     "de": "der die und in den von zu das mit sich des auf für ist im dem nicht ein eine als auch es an werden aus er hat dass sie nach wird bei einer um am sind noch wie Stadt Wasser Haus Schule Arbeit Menschen Jahre Zeit".split(),
     "fr": "le de un être et à il avoir ne je son que se qui ce dans en du elle au pour pas vous par sur faire plus dire me on mon lui nous comme mais ville maison école travail gens années temps".split(),
 }
-
-
-def setup_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB}")
-        conn.execute(f"CREATE DATABASE {DB}")
-    env = {**os.environ, "DATABASE_URL": DATABASE_URL}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
 def fill(records: int) -> None:
@@ -154,7 +146,7 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if not args.reuse:
-        setup_database()
+        fresh_database(DB)
         fill(args.records)
     report = {"records": args.records, "cpus": os.cpu_count(), "fill_seconds": round(time.perf_counter() - started, 1)}
     for phase in ("baseline", "snapshot"):

@@ -13,25 +13,13 @@ from django.urls import reverse
 from annotation.models import Annotation, ReviewDecision
 from annotation.services.review import certification_grant, queue_create, review_item_claim, review_submit
 from tests.annotation.conftest import bare_submission, make_lead, make_records
-from tests.browser.test_upload import CHROMIUM, CHROMIUM_ARGS, screenshot, sign_in
+from tests.browser.conftest import CHROMIUM, screenshot, sign_in
 from tests.conftest import language, make_user
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not shutil.which(CHROMIUM), reason="Debian's chromium is not installed"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    # As in test_upload: ORM calls are allowed only while the browser is up.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _page(browser, **viewport):
