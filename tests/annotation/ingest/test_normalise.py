@@ -46,3 +46,17 @@ def test_normalising_twice_changes_nothing():
     messy = "\ufeff  Titel\r\n\r\n\r\n Absatz\u00a0eins \u200b zwei\u2029\u2029drei\t \n e\u0301 "
     once = normalise_text(messy)
     assert normalise_text(once) == once
+
+
+def test_fenced_code_keeps_its_indentation_tabs_and_blank_lines():
+    text = "Voici le code :\n\n```python\ndef f(x):\n    if x:  \n\n\n        return\tx\u200b\n```\n  Fin   du   texte."
+    assert normalise_text(text) == (
+        "Voici le code :\n\n```python\ndef f(x):\n    if x:\n\n\n        return\tx\n```\nFin du texte."
+    )
+
+
+def test_an_unclosed_fence_keeps_code_to_the_end_and_stays_a_fixed_point():
+    text = "  ~~~\n\tmake all\n   ```  not the tilde fence's closer\n\t  done  "
+    once = normalise_text(text)
+    assert once == "~~~\n\tmake all\n   ```  not the tilde fence's closer\n\t  done"
+    assert normalise_text(once) == once
