@@ -54,8 +54,10 @@ class ReviewQueueAdmin(admin.ModelAdmin):
             return
         task = getattr(argilla_tasks, task_name)
         for queue_id in queryset.values_list("pk", flat=True):
-            task.delay_on_commit(queue_id)
+            task.delay_on_commit(queue_id, user_id=request.user.pk)
         self.message_user(request, message % {"n": queryset.count()})
+        # The work runs in the background; its counts land in the queue's history.
+        self.message_user(request, _("Each queue's history will show what was pushed, pulled, skipped and removed."))
 
 
 @admin.register(Certification)

@@ -7,6 +7,12 @@ reason. Argilla's task distribution asks for as many submitted responses
 per record as the queue's overlap. Records keep the portal's record id as
 their Argilla id, which makes pushing twice an update, not a copy.
 
+Answers are read, and records removed, through the SDK's records API
+(``client.api.records``) rather than its ``Record`` objects: those hold a
+response only as per-question values, so a discard without values vanishes
+from them, and one whose values are null (Argilla allows both) makes
+building them fail.
+
 Everything crosses this boundary as plain dataclasses: the portal never
 handles SDK objects, and this module never touches the database.
 """
@@ -14,7 +20,7 @@ handles SDK objects, and this module never touches the database.
 import re
 import warnings
 from contextlib import contextmanager
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -26,6 +32,9 @@ LANGID_AGENT = "occiportal-langid"
 DECISIONS = {"accept": "Accept", "reject": "Reject"}
 RATING_VALUES = [1, 2, 3, 4, 5]
 PUSH_BATCH = 500  # the most records Argilla takes in one bulk request
+PAGE = 100  # records read per request, and the most Argilla deletes in one
+# Answers the portal takes: "submitted", and "discarded" (the annotator's Discard, a skip). Drafts wait.
+SUBMITTED, DISCARDED = "submitted", "discarded"
 # The quality signals shown as filterable metadata; all others ride along unindexed.
 QUALITY_METADATA = (
     "words", "mean_word_length", "symbol_word_ratio", "digit_ratio", "stop_words", "duplicate_line_fraction",
@@ -76,10 +85,11 @@ class PushItem:
 
 @dataclass(frozen=True)
 class PulledResponse:
-    """One Argilla user's submitted answer to one record, in the portal's terms."""
+    """One Argilla user's submitted or discarded answer to one record, in the portal's terms."""
 
     record_id: int
     username: str
+    status: str  # SUBMITTED or DISCARDED
     values: dict[str, Any]  # question name → value, as Argilla holds them
     decision: str | None
     ratings: dict[str, int]
@@ -219,26 +229,63 @@ def _record(item: PushItem) -> "rg.Record":
     )
 
 
-def responses_pull(connection: Connection, spec: DatasetSpec) -> list[PulledResponse]:
-    """Every submitted response in the queue's dataset; none when it was never pushed."""
-    client = connect(connection)
+def _dataset(client, connection: Connection, queue_id: int):
     with _lookup():
         workspace = client.workspaces(name=connection.workspace)
-        dataset = workspace and client.datasets(name=dataset_name(spec.queue_id), workspace=workspace)
+        return workspace and client.datasets(name=dataset_name(queue_id), workspace=workspace)
+
+
+def responses_pull(connection: Connection, spec: DatasetSpec) -> list[PulledResponse]:
+    """Every submitted or discarded response in the queue's dataset; none when it was never pushed."""
+    client = connect(connection)
+    dataset = _dataset(client, connection, spec.queue_id)
     if dataset is None:
         return []
     usernames = _usernames(client, dataset)
-    submitted = rg.Query(filter=rg.Filter(("response.status", "==", "submitted")))
-    pulled = []
-    for record in dataset.records(query=submitted, with_responses=True, with_suggestions=False):
-        by_user: dict = {}
-        for response in record.responses:
-            if response.status == "submitted":
-                by_user.setdefault(response.user_id, {})[response.question_name] = response.value
-        for user_id, values in by_user.items():
-            username = usernames.get(user_id) or _username(client, user_id)
-            pulled.append(_pulled(int(record.id), username, values, spec.rating_scales))
-    return pulled
+    answered = rg.Query(filter=rg.Filter(("response.status", "in", [SUBMITTED, DISCARDED]))).api_model()
+    pulled, offset = [], 0
+    while True:
+        page, _total = client.api.records.search(
+            dataset.id, answered, offset=offset, limit=PAGE, with_suggestions=False, with_responses=True
+        )
+        for record in (record for record, _score in page if _is_portal_id(record)):
+            for response in record.responses:
+                # A response of a deleted Argilla user has no user left to match.
+                if response.status in (SUBMITTED, DISCARDED) and response.user_id:
+                    username = usernames.get(response.user_id) or _username(client, response.user_id)
+                    pulled.append(_pulled(int(record.external_id), username, response, spec.rating_scales))
+        if len(page) < PAGE:
+            return pulled
+        offset += len(page)
+
+
+def _is_portal_id(record) -> bool:
+    # Records someone added in Argilla by hand have ids of their own: the portal leaves them alone.
+    return str(record.external_id).isdigit()
+
+
+def records_remove(connection: Connection, queue_id: int, closed: Callable[[list[int]], set[int]]) -> int:
+    """Delete from the queue's dataset the records ``closed`` picks; return how many went.
+
+    ``closed`` gets the portal ids of one page of the dataset's records and
+    returns those to delete. Pages are read in Argilla's order (oldest
+    first); deleting a page's records moves the next page up by as many.
+    """
+    client = connect(connection)
+    dataset = _dataset(client, connection, queue_id)
+    if dataset is None:
+        return 0
+    offset, removed = 0, 0
+    while True:
+        page = client.api.records.list(dataset.id, offset=offset, limit=PAGE, with_suggestions=False, with_responses=False)
+        by_id = {int(record.external_id): record for record in page if _is_portal_id(record)}
+        stale = [by_id[record_id] for record_id in closed(list(by_id)) if record_id in by_id]
+        if stale:
+            client.api.records.delete_many(dataset.id, stale)
+        removed += len(stale)
+        if len(page) < PAGE:
+            return removed
+        offset += len(page) - len(stale)
 
 
 def _usernames(client, dataset) -> dict:
@@ -252,10 +299,12 @@ def _username(client, user_id) -> str:
     return user.username if user else ""
 
 
-def _pulled(record_id: int, username: str, values: dict, scales: list[str]) -> PulledResponse:
+def _pulled(record_id: int, username: str, response, scales: list[str]) -> PulledResponse:
+    # A discard may carry the answers given so far, or none at all (null).
+    values = {name: answer["value"] for name, answer in (response.values or {}).items()}
     ratings = {scale: values[rating_question(scale)] for scale in scales if values.get(rating_question(scale)) is not None}
     return PulledResponse(
-        record_id=record_id, username=username, values=values, decision=values.get("decision"), ratings=ratings,
-        flags=list(values.get("flags") or []), reason=(values.get("reason") or "").strip(),
-        edit_text=values.get("edit") or "",
+        record_id=record_id, username=username, status=response.status.value, values=values,
+        decision=values.get("decision"), ratings=ratings, flags=list(values.get("flags") or []),
+        reason=(values.get("reason") or "").strip(), edit_text=values.get("edit") or "",
     )

@@ -1,9 +1,10 @@
 """Argilla bridge tasks: push a queue on demand, pull every pushed queue on a schedule.
 
 Both are idempotent (records keep their portal ids in Argilla; answers are
-keyed on (record, annotator)), so a redelivered message only repeats work
-that changes nothing: ``acks_late`` is on. The service is imported inside
-each task so that processes which never run them do not load the SDK.
+keyed on (record, annotator); a record already removed is not found again),
+so a redelivered message only repeats work that changes nothing:
+``acks_late`` is on. The service is imported inside each task so that
+processes which never run them do not load the SDK.
 """
 
 import logging
@@ -16,19 +17,28 @@ OPTIONS = {"acks_late": True}
 
 
 @shared_task(name="annotation.argilla_tasks.argilla_push_queue", soft_time_limit=1800, time_limit=1860, **OPTIONS)
-def argilla_push_queue(queue_id: int) -> int:
+def argilla_push_queue(queue_id: int, user_id: int | None = None) -> dict:
+    """Push one queue; ``user_id``: the admin who asked, whose queue history gets the counts."""
     from .services.argilla_sync import argilla_push
 
-    return argilla_push(queue_id=queue_id)
+    return _done("push", queue_id, user_id, argilla_push(queue_id=queue_id))
 
 
 @shared_task(name="annotation.argilla_tasks.argilla_pull_queue", soft_time_limit=1800, time_limit=1860, **OPTIONS)
-def argilla_pull_queue(queue_id: int) -> dict:
+def argilla_pull_queue(queue_id: int, user_id: int | None = None) -> dict:
+    """Pull one queue; ``user_id`` as for a push (none for the scheduled pull)."""
     from .services.argilla_sync import argilla_pull
 
-    result = argilla_pull(queue_id=queue_id).as_dict()
-    log.info("Argilla pull of queue %s: %s", queue_id, result)
-    return result
+    return _done("pull", queue_id, user_id, argilla_pull(queue_id=queue_id))
+
+
+def _done(what, queue_id, user_id, result) -> dict:
+    from .services.argilla_sync import argilla_sync_log
+
+    if user_id is not None:
+        argilla_sync_log(queue_id=queue_id, user_id=user_id, result=result)
+    log.info("Argilla %s of queue %s: %s", what, queue_id, result.as_dict())
+    return result.as_dict()
 
 
 @shared_task(name="annotation.argilla_tasks.argilla_pull_all", soft_time_limit=300, time_limit=360, acks_late=True)

@@ -1,16 +1,22 @@
-"""The Argilla bridge: a queue's records out to its Argilla dataset, submitted answers back in.
+"""The Argilla bridge: a queue's open records out to its Argilla dataset, answers back in.
 
-Answers come back as ordinary annotations of the portal user whose username
-matches the Argilla user's, with a submitted assignment of their own (no
-lease: the work was done in Argilla), and then the queue's consensus rule
-is applied as after any answer. ``(record, annotator)`` is the natural key:
-an answer the portal already holds is never imported twice, so pulling is
-safe to repeat, on a schedule or on demand.
+Answers come back as those of the portal user whose username matches the
+Argilla user's, through ``review_submit`` as if given on the portal: a
+submitted answer is a vote and the queue's consensus rule is applied; a
+discarded one (Argilla's Discard button) is a skip, which frees the slot. ``(record, annotator)``
+is the natural key: an answer the portal already holds is never imported
+twice, so pulling is safe to repeat, on a schedule or on demand.
+
+The dataset holds the queue's open records only: after every push and pull,
+records the portal has decided (or that left the queue) are deleted from
+it, so Argilla's annotators stop spending time on them.
 """
 
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
@@ -22,10 +28,7 @@ from annotation import argilla
 from annotation.models import Annotation, Assignment, Record, ReviewDecision, ReviewQueue
 from annotation.models.review import Flag
 from annotation.review_selectors import is_certified, queue_records
-
-# The same checks and edit handling as an answer given on the portal
-# (private helpers of the review service: see the note in the report).
-from annotation.services.review import review_answer_clean, review_edit_record, review_consensus_evaluate
+from annotation.services.review import review_submit
 
 PUSH_CHUNK = 500
 NO_REASON = "Rejected in Argilla without a reason."
@@ -33,10 +36,13 @@ DEFAULT_WORKSPACE = "occiportal"
 
 
 @dataclass
-class PullResult:
-    """What one pull did with each submitted Argilla answer."""
+class SyncResult:
+    """What one push or pull did: records sent and removed, and what became of each Argilla answer."""
 
-    created: int = 0
+    pushed: int = 0  # records sent to Argilla
+    pulled: int = 0  # submitted answers recorded as the portal user's answers
+    skipped: int = 0  # discarded answers recorded as the portal user's skips
+    removed: int = 0  # records no longer open on the portal, deleted from the dataset
     known: int = 0  # already in the portal: pulled before, or answered on the portal
     unknown_user: int = 0  # no portal user has the Argilla username
     not_allowed: int = 0  # not certified, their own record, or not a record of this queue
@@ -59,20 +65,33 @@ def argilla_configured() -> bool:
     return bool(getattr(settings, "ARGILLA_API_URL", None) and getattr(settings, "ARGILLA_API_KEY", None))
 
 
-def argilla_push(*, queue_id: int) -> int:
-    """Send the queue's undecided pending records to its Argilla dataset (created on first push).
+def argilla_push(*, queue_id: int) -> SyncResult:
+    """Send the queue's open records to its Argilla dataset (created on first push); remove closed ones.
 
     Records keep their portal ids in Argilla, so a second push updates
-    rather than duplicates. Returns how many records were sent.
+    rather than duplicates.
     """
     queue = ReviewQueue.objects.select_related("language").get(pk=queue_id)
-    decided = ReviewDecision.objects.filter(queue=queue, record=OuterRef("pk"))
-    records = (
-        queue_records(queue).filter(status=Record.Status.PENDING).exclude(Exists(decided))
-        .select_related("submission__partner").order_by("pk")
-    )
+    result = SyncResult(removed=_remove_closed(queue))
+    records = _open_records(queue).select_related("submission__partner").order_by("pk")
     items = (_push_item(queue, record) for record in records.iterator(chunk_size=PUSH_CHUNK))
-    return argilla.records_push(argilla_connection(), _spec(queue), items)
+    result.pushed = argilla.records_push(argilla_connection(), _spec(queue), items)
+    return result
+
+
+def _open_records(queue):
+    """The records still waiting for answers in the queue, pending and undecided: what its dataset holds."""
+    decided = ReviewDecision.objects.filter(queue=queue, record=OuterRef("pk"))
+    return queue_records(queue).filter(status=Record.Status.PENDING).exclude(Exists(decided))
+
+
+def _remove_closed(queue) -> int:
+    """Delete from the dataset the records no longer open: decided (a dispute too), withdrawn, out of the queue."""
+
+    def closed(record_ids: list[int]) -> set[int]:
+        return set(record_ids) - set(_open_records(queue).filter(pk__in=record_ids).values_list("pk", flat=True))
+
+    return argilla.records_remove(argilla_connection(), queue.pk, closed)
 
 
 def _spec(queue) -> argilla.DatasetSpec:
@@ -108,26 +127,28 @@ def content_with_edit(kind: str, content: dict, text: str) -> dict:
     return {**content, "messages": messages}
 
 
-def argilla_pull(*, queue_id: int) -> PullResult:
-    """Turn the submitted answers in the queue's Argilla dataset into portal annotations.
+def argilla_pull(*, queue_id: int) -> SyncResult:
+    """Turn the submitted and discarded answers in the queue's Argilla dataset into portal answers and skips.
 
     Idempotent: answers already in the portal are counted as known and left
     alone. Answers of Argilla users without a portal account of the same
     username, or who may not review the record, are skipped and counted.
+    Then the records decided meanwhile are removed from the dataset.
     """
     queue = ReviewQueue.objects.select_related("language").get(pk=queue_id)
     responses = argilla.responses_pull(argilla_connection(), _spec(queue))
     users = {u.get_username(): u for u in get_user_model().objects.filter(username__in={r.username for r in responses})}
-    result = PullResult()
+    result = SyncResult()
     for response in responses:
         outcome = _import(queue, response, users.get(response.username))
         setattr(result, outcome, getattr(result, outcome) + 1)
+    result.removed = _remove_closed(queue)
     return result
 
 
 @transaction.atomic
 def _import(queue, response: argilla.PulledResponse, annotator) -> str:
-    """One answer into the portal; returns the ``PullResult`` count it adds to."""
+    """One answer into the portal; returns the ``SyncResult`` count it adds to."""
     if annotator is None:
         return "unknown_user"
     # The record's row lock serialises this with portal answers to the same record (see review_submit).
@@ -141,18 +162,18 @@ def _import(queue, response: argilla.PulledResponse, annotator) -> str:
     if record.submission.uploader_id == annotator.pk or not is_certified(annotator, queue.language.code):
         return "not_allowed"
     try:
-        answer = _answer(queue, record, response)
-        edit_record = None
-        if answer["action"] == Annotation.Action.EDIT:
-            edit_record = review_edit_record(annotator=annotator, record=record, edited_content=answer["edited_content"])
+        answer = _answer(record, response)
+        with transaction.atomic():  # a refused answer leaves no lease behind
+            review_submit(assignment=_lease(queue, record, annotator, assignment), **answer)
     except ValidationError:
         return "invalid"
-    _record_answer(queue, record, annotator, assignment, answer, edit_record)
-    return "created"
+    return "skipped" if answer["action"] == Annotation.Action.SKIP else "pulled"
 
 
-def _answer(queue, record, response) -> dict:
-    """The portal's answer for an Argilla response: a changed text is an edit, whatever the decision."""
+def _answer(record, response) -> dict:
+    """The portal's answer for an Argilla response: a discard is a skip; a changed text is an edit, whatever the decision."""
+    if response.status == argilla.DISCARDED:
+        return {"action": Annotation.Action.SKIP}
     edited, action, reason, text = None, response.decision, response.reason, response.edit_text.strip()
     if text and text != editable_text(record.kind, record.content).strip():
         action, edited = Annotation.Action.EDIT, content_with_edit(record.kind, record.content, text)
@@ -161,25 +182,38 @@ def _answer(queue, record, response) -> dict:
         action, reason = (Annotation.Action.FLAG, "") if response.flags else (action, NO_REASON)
     elif action not in ("accept", "reject"):
         raise ValidationError(_("The Argilla answer has no decision."))
-    ratings, flags = review_answer_clean(queue, action, reason, dict(response.ratings), list(response.flags), edited)
-    return {"action": action, "reason": reason, "ratings": ratings, "flags": flags, "edited_content": edited}
+    return {
+        "action": action, "reason": reason, "ratings": dict(response.ratings), "flags": list(response.flags),
+        "edited_content": edited,
+    }
 
 
-def _record_answer(queue, record, annotator, assignment, answer, edit_record):
-    now = timezone.now()
+def _lease(queue, record, annotator, assignment) -> Assignment:
+    """The lease ``review_submit`` answers: the annotator's portal lease on the record, or a new one.
+
+    The work was done in Argilla, which hands out records by its own rules:
+    a portal lease that ran out is renewed rather than refused, and a new
+    one is made without the portal's slot count.
+    """
+    until = timezone.now() + timedelta(minutes=queue.lease_minutes)
     if assignment is None:
-        assignment = Assignment(record=record, annotator=annotator)
-    assignment.queue = queue
-    # A portal lease the annotator held on the record is answered by their Argilla work.
-    assignment.status, assignment.leased_until, assignment.finished_at = Assignment.Status.SUBMITTED, now, now
-    assignment.save()
-    Annotation.objects.create(
-        assignment=assignment, queue=queue, record=record, annotator=annotator, edit_record=edit_record, **answer
-    )
-    review_consensus_evaluate(queue=queue, record=record)
+        return Assignment.objects.create(queue=queue, record=record, annotator=annotator, leased_until=until)
+    assignment.queue, assignment.leased_until = queue, until
+    assignment.save(update_fields=["queue", "leased_until"])
+    return assignment
 
 
 def argilla_queue_ids() -> list[int]:
     """Active queues that have an Argilla dataset: those a scheduled pull visits."""
     pushed = argilla.queue_ids_with_datasets(argilla_connection())
     return sorted(ReviewQueue.objects.filter(pk__in=pushed, active=True).values_list("pk", flat=True))
+
+
+def argilla_sync_log(*, queue_id: int, user_id: int, result: SyncResult) -> None:
+    """Note a push or pull an admin asked for in the queue's admin history, with its counts."""
+    message = _(
+        "Argilla: %(pushed)d pushed, %(pulled)d pulled, %(skipped)d skipped, %(removed)d removed; "
+        "%(known)d already known, %(unknown_user)d of unknown users, %(not_allowed)d not allowed, %(invalid)d invalid."
+    ) % result.as_dict()
+    queue = ReviewQueue.objects.filter(pk=queue_id)
+    LogEntry.objects.log_actions(user_id=user_id, queryset=queue, action_flag=CHANGE, change_message=message, single_object=True)

@@ -10,8 +10,11 @@ that record fields, suggestions and responses name the dataset's fields
 and questions with values their settings allow. Every exchange is kept in
 ``exchanges`` so that tests can assert what the SDK sent.
 
-``POST /api/v1/records/{id}/responses`` is how Argilla's UI submits an
-annotator's answer; tests call it with the annotator's own key.
+``POST /api/v1/records/{id}/responses`` is how Argilla's UI submits (or
+discards, or saves as a draft) an annotator's first answer to a record, and
+``PUT /api/v1/responses/{id}`` how it changes that answer later, a draft
+into a discard for instance; tests call them with the annotator's own key.
+As on Argilla's server, a discard's values may be partial, empty or null.
 """
 
 import copy
@@ -29,6 +32,8 @@ import httpx
 
 OWNER_KEY = "owner.apikey"
 UUID_RE = r"([0-9a-f-]{36})"
+RECORDS_DELETE_LIMIT = 100  # the most records DELETE /api/v1/datasets/{id}/records takes at once
+RESPONSE_STATUSES = ("draft", "submitted", "discarded")
 
 
 class ApiError(Exception):
@@ -151,8 +156,10 @@ class ArgillaTestServer:
             ("GET", f"{d}/vectors-settings", lambda user, query, body, dataset_id: (200, {"items": []})),
             ("PUT", f"{d}/records/bulk", self._records_upsert),
             ("GET", f"{d}/records", self._records_list),
+            ("DELETE", f"{d}/records", self._records_delete),
             ("POST", f"{d}/records/search", self._records_search),
             ("POST", f"/api/v1/records/{UUID_RE}/responses", self._response_create),
+            ("PUT", f"/api/v1/responses/{UUID_RE}", self._response_update),
             ("PATCH", f"/api/v1/fields/{UUID_RE}", self._child_update("fields")),
             ("PATCH", f"/api/v1/questions/{UUID_RE}", self._child_update("questions")),
             ("PATCH", f"/api/v1/metadata-properties/{UUID_RE}", self._child_update("metadata")),
@@ -394,6 +401,22 @@ class ArgillaTestServer:
         offset, limit = int(query.get("offset", ["0"])[0]), int(query.get("limit", ["50"])[0])
         return sorted(records, key=lambda r: r["inserted_at"])[offset : offset + limit]
 
+    def _records_delete(self, user, query, body, dataset_id):
+        # DELETE /api/v1/datasets/{id}/records?ids=a,b,…: at most 100 ids; ids of other datasets are ignored.
+        self._owner(user)
+        self._get(self.datasets, dataset_id)
+        ids = [i for i in ",".join(query.get("ids", [])).split(",") if i]
+        if not ids:
+            raise ApiError(422, "No record IDs provided")
+        if len(ids) > RECORDS_DELETE_LIMIT:
+            raise ApiError(422, f"Cannot delete more than {RECORDS_DELETE_LIMIT} records at once")
+        if bad := [i for i in ids if not re.fullmatch(UUID_RE, i)]:
+            raise ApiError(422, f"Invalid UUIDs: {bad}")
+        for record_id in ids:
+            if self.records.get(record_id, {}).get("dataset_id") == dataset_id:
+                del self.records[record_id]
+        return 204, None
+
     def _response_create(self, user, query, body, record_id):
         record = self._get(self.records, record_id)
         dataset = self.datasets[record["dataset_id"]]
@@ -401,24 +424,49 @@ class ArgillaTestServer:
             raise ApiError(403, "Not a member of the dataset's workspace")
         if any(r["user_id"] == user["id"] for r in record["responses"]):
             raise ApiError(409, "This user already has a response for this record")
+        self._check_response(dataset, body)
+        response = _resource(values=body.get("values"), status=body["status"], user_id=user["id"], record_id=record_id)
+        record["responses"].append(response)
+        self._recount(record, dataset)
+        return 201, response
+
+    def _response_update(self, user, query, body, response_id):
+        record, response = next(
+            ((r, a) for r in self.records.values() for a in r["responses"] if a["id"] == response_id), (None, None)
+        )
+        if response is None:
+            raise ApiError(404, f"Response with id `{response_id}` not found")
+        if user["role"] != "owner" and user["id"] != response["user_id"]:
+            raise ApiError(403, "Only the response's user may change it")
+        dataset = self.datasets[record["dataset_id"]]
+        self._check_response(dataset, body)
+        response.update(values=body.get("values"), status=body["status"], updated_at=_now())
+        self._recount(record, dataset)
+        return 200, response
+
+    def _check_response(self, dataset, body):
+        if body.get("status") not in RESPONSE_STATUSES:
+            raise ApiError(422, f"status must be one of {RESPONSE_STATUSES}")
         questions = {q["name"]: q for q in self.children("questions", dataset["id"])}
-        values = body.get("values") or {}
+        values = body.get("values") or {}  # a draft or a discard may have none (null)
         if unknown := set(values) - set(questions):
             raise ApiError(422, f"found responses for non configured questions: {sorted(unknown)}")
         for name, answer in values.items():
             self._check_value(questions[name], answer["value"])
         if body["status"] == "submitted" and (missing := [n for n, q in questions.items() if q["required"] and n not in values]):
             raise ApiError(422, f"missing response value for required question: {missing}")
-        response = _resource(values=values, status=body["status"], user_id=user["id"], record_id=record_id)
-        record["responses"].append(response)
+
+    @staticmethod
+    def _recount(record, dataset):
+        # Only submitted responses count towards the distribution; drafts and discards do not.
         submitted = sum(r["status"] == "submitted" for r in record["responses"])
         record["status"] = "completed" if submitted >= dataset["distribution"]["min_submitted"] else "pending"
-        return 201, response
 
 
 class _Handler(BaseHTTPRequestHandler):
     server_state: ArgillaTestServer
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's httpx client expects of Argilla
+    disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart (Nagle and delayed ACKs)
 
     def log_message(self, *args):  # quiet
         pass
@@ -430,8 +478,12 @@ class _Handler(BaseHTTPRequestHandler):
         status, response = self.server_state.handle(
             self.command, parts.path.rstrip("/"), parse_qs(parts.query), body, self.headers.get("X-Argilla-Api-Key")
         )
-        data = json.dumps(response).encode()
         self.send_response(status)
+        if status == 204:  # No Content: no body, as Argilla answers a deletion
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = json.dumps(response).encode()
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()

@@ -6,11 +6,19 @@ from pathlib import Path
 import pytest
 
 from annotation import argilla
-from annotation.argilla_tasks import argilla_pull_all
-from annotation.models import Annotation, Record
+from django.contrib.admin.models import LogEntry
+
+from annotation.argilla_tasks import argilla_pull_all, argilla_pull_queue
+from annotation.models import Annotation, Assignment, Record, ReviewDecision
 from annotation.models.review import Flag
-from annotation.services.argilla_sync import PullResult, argilla_pull, argilla_push
-from annotation.services.review import certification_grant, queue_create, review_item_claim
+from annotation.services.argilla_sync import SyncResult, argilla_pull, argilla_push
+from annotation.services.review import (
+    certification_grant,
+    queue_create,
+    review_adjudicate,
+    review_item_claim,
+    review_submit,
+)
 from occiportal.celery import app
 from tests.conftest import make_user
 
@@ -47,19 +55,39 @@ def records(member_a, partner_a, german):
 
 @pytest.fixture
 def pushed(server, queue_de, records):
-    assert argilla_push(queue_id=queue_de.pk) == 3
+    assert argilla_push(queue_id=queue_de.pk).pushed == 3
     return server
 
 
-def annotate(server, queue, username, record, status="submitted", **values):
-    """What Argilla's UI sends when ``username`` submits an answer to ``record``."""
+def annotate(server, queue, username, record, status="submitted", **values) -> str:
+    """What Argilla's UI sends when ``username`` first answers ``record``; returns the response's id."""
     server_record = server.record_by_external_id(DATASET.format(queue.pk), record.pk)
-    response = server.http.post(
-        f"/api/v1/records/{server_record['id']}/responses",
-        headers={"X-Argilla-Api-Key": f"{username}.apikey"},
-        json={"status": status, "values": {name: {"value": value} for name, value in values.items()}},
-    )
-    assert response.status_code == 201, response.text
+    return _respond(server, username, "POST", f"/api/v1/records/{server_record['id']}/responses", status, values)
+
+
+def change(server, username, response_id, status, **values):
+    """What Argilla's UI sends when ``username`` changes their answer: a draft discarded, for instance."""
+    _respond(server, username, "PUT", f"/api/v1/responses/{response_id}", status, values)
+
+
+def _respond(server, username, method, path, status, values) -> str:
+    body = {"status": status, "values": {name: {"value": value} for name, value in values.items()}}
+    response = server.http.request(method, path, headers={"X-Argilla-Api-Key": f"{username}.apikey"}, json=body)
+    assert response.status_code in (200, 201), response.text
+    return response.json()["id"]
+
+
+def answer_on_portal(queue, annotator, action, **answer):
+    lease = review_item_claim(queue=queue, annotator=annotator)
+    review_submit(assignment=lease, action=action, **answer)
+    return lease.record
+
+
+def deletions(server) -> list[list[str]]:
+    """The record ids of each DELETE /api/v1/datasets/{id}/records the SDK sent."""
+    requests = [e for e in server.exchanges if e.method == "DELETE" and e.path.endswith("/records")]
+    assert all(e.status == 204 for e in requests)
+    return [e.query["ids"][0].split(",") for e in requests]
 
 
 def test_push_creates_the_dataset_with_the_queues_fields_questions_and_guidelines(pushed, queue_de):
@@ -104,7 +132,7 @@ def test_pushing_again_updates_the_same_records_and_the_guidelines(pushed, queue
     queue_de.guidelines, queue_de.overlap, queue_de.consensus = "Neu: *streng* prüfen.", 3, 2
     queue_de.save()
     monkeypatch.setattr(argilla, "PUSH_BATCH", 2)
-    assert argilla_push(queue_id=queue_de.pk) == 3
+    assert argilla_push(queue_id=queue_de.pk).as_dict() == {**SyncResult().as_dict(), "pushed": 3}
     assert len(pushed.records) == 3 and len(pushed.datasets) == 1
     bulk = [e for e in pushed.exchanges if e.path.endswith("/records/bulk")]
     assert [len(e.body["items"]) for e in bulk] == [3, 2, 1]  # the first push, then this one in batches of 2
@@ -125,7 +153,7 @@ def test_pull_turns_submitted_answers_into_annotations_of_the_matching_users(pus
 
     result = argilla_pull(queue_id=queue_de.pk)
 
-    assert result.as_dict() == {"created": 2, "known": 0, "unknown_user": 1, "not_allowed": 0, "invalid": 0}
+    assert result.as_dict() == {**SyncResult().as_dict(), "pulled": 2, "unknown_user": 1, "removed": 1}
     answers = {a.annotator: a for a in Annotation.objects.filter(record=first)}
     assert set(answers) == {ulla, udo}
     assert answers[ulla].action == "accept" and answers[ulla].ratings == {"fluency": 5, "correctness": 4}
@@ -142,9 +170,9 @@ def test_pulling_twice_creates_nothing_new(pushed, queue_de, records, annotator_
     annotator_for("ulla")
     pushed.add_user("ulla", workspace="sprachen")
     annotate(pushed, queue_de, "ulla", records[0], decision="accept")
-    assert argilla_pull(queue_id=queue_de.pk).created == 1
+    assert argilla_pull(queue_id=queue_de.pk).pulled == 1
     again = argilla_pull(queue_id=queue_de.pk)
-    assert (again.created, again.known) == (0, 1)
+    assert (again.pulled, again.known) == (0, 1)
     assert Annotation.objects.count() == 1
 
 
@@ -156,7 +184,7 @@ def test_an_edit_made_in_argilla_arrives_as_an_edit(pushed, queue_de, records, a
     annotate(pushed, queue_de, "udo", record, decision="accept", edit="Das ist die bessere Antwort auf die Frage.")
     annotate(pushed, queue_de, "ulla", record, decision="reject", flags=["machine_translated"])
 
-    assert argilla_pull(queue_id=queue_de.pk).created == 2
+    assert argilla_pull(queue_id=queue_de.pk).pulled == 2
 
     edit = Annotation.objects.get(record=record, annotator=udo)
     assert edit.action == "edit"
@@ -199,9 +227,113 @@ def test_a_portal_lease_is_answered_by_the_same_persons_argilla_answer(pushed, q
     pushed.add_user("ulla", workspace="sprachen")
     lease = review_item_claim(queue=queue_de, annotator=ulla)
     annotate(pushed, queue_de, "ulla", lease.record, decision="accept")
-    assert argilla_pull(queue_id=queue_de.pk).created == 1
+    assert argilla_pull(queue_id=queue_de.pk).pulled == 1
     lease.refresh_from_db()
     assert lease.status == "submitted" and lease.annotation.action == "accept"
+
+
+def test_a_discard_in_argilla_is_a_skip_that_frees_the_slot(pushed, queue_de, records, annotator_for):
+    ulla, udo = annotator_for("ulla"), annotator_for("udo")
+    for name in ("ulla", "udo"):
+        pushed.add_user(name, workspace="sprachen")
+    first, second, _third = sorted(records, key=lambda r: r.pk)  # the order the portal hands records out in
+    # The UI discards with what the form held (here the prefilled text); the API may send no values at all.
+    annotate(pushed, queue_de, "ulla", first, status="discarded", edit=first.content["response"])
+    server_record = pushed.record_by_external_id(DATASET.format(queue_de.pk), first.pk)
+    response = pushed.http.post(
+        f"/api/v1/records/{server_record['id']}/responses", headers={"X-Argilla-Api-Key": "udo.apikey"},
+        json={"status": "discarded", "values": None},
+    )
+    assert response.status_code == 201 and response.json()["values"] is None
+
+    result = argilla_pull(queue_id=queue_de.pk)
+
+    assert result.as_dict() == {**SyncResult().as_dict(), "skipped": 2}
+    skips = Annotation.objects.filter(record=first).select_related("assignment")
+    assert {(a.annotator, a.action, a.assignment.status) for a in skips} == {(ulla, "skip", "skipped"), (udo, "skip", "skipped")}
+    first.refresh_from_db()
+    assert first.status == Record.Status.PENDING and not ReviewDecision.objects.exists()  # a skip is no vote
+    # As after a skip on the portal: the slots are free for others, and the skippers never get the record again.
+    assert review_item_claim(queue=queue_de, annotator=annotator_for("uwe")).record == first
+    assert review_item_claim(queue=queue_de, annotator=annotator_for("ute")).record == first
+    assert review_item_claim(queue=queue_de, annotator=ulla).record == second
+
+    again = argilla_pull(queue_id=queue_de.pk)
+    assert again.as_dict() == {**SyncResult().as_dict(), "known": 2}
+    assert Annotation.objects.filter(action="skip").count() == 2
+
+
+def test_a_draft_is_left_until_it_is_discarded(pushed, queue_de, records, annotator_for):
+    ulla = annotator_for("ulla")
+    pushed.add_user("ulla", workspace="sprachen")
+    draft = annotate(pushed, queue_de, "ulla", records[1], status="draft", decision="accept")
+    assert argilla_pull(queue_id=queue_de.pk).as_dict() == SyncResult().as_dict()
+    change(pushed, "ulla", draft, "discarded", decision="accept")
+    assert argilla_pull(queue_id=queue_de.pk).skipped == 1
+    assert Annotation.objects.get().annotator == ulla and Assignment.objects.get().status == "skipped"
+
+
+def test_a_discard_answers_the_persons_portal_lease_with_a_skip(pushed, queue_de, records, annotator_for):
+    ulla = annotator_for("ulla")
+    pushed.add_user("ulla", workspace="sprachen")
+    lease = review_item_claim(queue=queue_de, annotator=ulla)
+    annotate(pushed, queue_de, "ulla", lease.record, status="discarded")
+    assert argilla_pull(queue_id=queue_de.pk).skipped == 1
+    lease.refresh_from_db()
+    assert lease.status == "skipped" and lease.annotation.action == "skip"
+
+
+# One record a page: deleting a page's record must not make the next page skip one.
+@pytest.mark.parametrize("page", [1, argilla.PAGE])
+def test_records_decided_on_the_portal_or_from_argilla_leave_the_dataset(pushed, queue_de, records, annotator_for, monkeypatch, page):
+    monkeypatch.setattr(argilla, "PAGE", page)
+    first, second, third = sorted(records, key=lambda r: r.pk)  # pushed, and listed by Argilla, in this order
+    for name in ("ulla", "udo"):
+        annotator_for(name)
+        pushed.add_user(name, workspace="sprachen")
+    # Decided on the portal: two accepts, the queue's consensus.
+    assert answer_on_portal(queue_de, annotator_for("uwe"), "accept") == first
+    assert answer_on_portal(queue_de, annotator_for("ute"), "accept") == first
+    # Decided by answers given in Argilla.
+    annotate(pushed, queue_de, "ulla", second, decision="reject", reason="Falsch.")
+    annotate(pushed, queue_de, "udo", second, decision="reject", reason="Sinnlos.")
+    gone = [pushed.record_by_external_id(DATASET.format(queue_de.pk), record.pk)["id"] for record in (first, second)]
+
+    result = argilla_pull(queue_id=queue_de.pk)
+
+    assert (result.pulled, result.removed) == (2, 2)
+    assert [r["external_id"] for r in pushed.records.values()] == [str(third.pk)]  # the open one stays
+    # DELETE /api/v1/datasets/{id}/records?ids=<id>,<id>: Argilla's own ids, up to a page of them at once.
+    assert [sorted(ids) for ids in deletions(pushed)] == ([[i] for i in gone] if page == 1 else [sorted(gone)])
+    # Pulling again, and pushing again, change nothing: the dataset holds the open record only.
+    assert argilla_pull(queue_id=queue_de.pk).as_dict() == SyncResult().as_dict()  # their answers left with them
+    assert argilla_push(queue_id=queue_de.pk).as_dict() == {**SyncResult().as_dict(), "pushed": 1}
+    assert len(pushed.records) == 1 and sum(map(len, deletions(pushed))) == 2
+    assert Annotation.objects.count() == 4
+
+
+def test_a_disputed_record_leaves_the_dataset_on_push_and_stays_out_once_adjudicated(
+    pushed, queue_de, records, annotator_for, lead_de
+):
+    record = answer_on_portal(queue_de, annotator_for("uwe"), "accept")
+    assert answer_on_portal(queue_de, annotator_for("ute"), "reject", reason="Unklar.") == record
+    decision = ReviewDecision.objects.get(record=record)
+    assert decision.outcome == "disputed"  # the portal hands it out no more, so Argilla should not either
+    assert argilla_push(queue_id=queue_de.pk).as_dict() == {**SyncResult().as_dict(), "pushed": 2, "removed": 1}
+    review_adjudicate(lead=lead_de, decision=decision, outcome="accepted")
+    assert argilla_push(queue_id=queue_de.pk).as_dict() == {**SyncResult().as_dict(), "pushed": 2}
+    assert {int(r["external_id"]) for r in pushed.records.values()} == {r.pk for r in records} - {record.pk}
+
+
+def test_a_pull_an_admin_asked_for_leaves_its_counts_in_the_queues_history(pushed, queue_de, records, annotator_for, staff):
+    annotator_for("ulla")
+    pushed.add_user("ulla", workspace="sprachen")
+    annotate(pushed, queue_de, "ulla", records[0], status="discarded")
+    assert argilla_pull_queue(queue_de.pk, user_id=staff.pk)["skipped"] == 1
+    entry = LogEntry.objects.get(object_id=str(queue_de.pk))
+    assert entry.user == staff and "0 pulled, 1 skipped, 0 removed" in entry.get_change_message()
+    argilla_pull_queue(queue_de.pk)  # the scheduled pull: nobody to tell
+    assert LogEntry.objects.count() == 1
 
 
 def test_the_scheduled_pull_visits_pushed_queues_only(pushed, queue_de, records, annotator_for, german, lead_de, monkeypatch):
@@ -240,7 +372,7 @@ def test_conversations_are_pushed_as_chats_and_edited_in_their_last_answer(serve
 
 
 def test_pulling_a_queue_never_pushed_finds_nothing(server, queue_de):
-    assert argilla_pull(queue_id=queue_de.pk).as_dict() == dict.fromkeys(PullResult().as_dict(), 0)
+    assert argilla_pull(queue_id=queue_de.pk).as_dict() == SyncResult().as_dict()
     assert not server.datasets
 
 
