@@ -292,6 +292,15 @@ ARGILLA_API_URL = env("ARGILLA_API_URL") or None
 ARGILLA_API_KEY = env("ARGILLA_API_KEY") or None
 ARGILLA_WORKSPACE = env("ARGILLA_WORKSPACE", "occiportal")
 
+# Snapshots: downloads and the Hub. With a header set ("X-Accel-Redirect" for
+# nginx, "X-Sendfile" for Apache), the web server sends shard bytes itself;
+# for nginx the prefix names an internal location mapped to DATA_DIR.
+SNAPSHOT_SENDFILE_HEADER = env("OCCIPORTAL_SENDFILE_HEADER", "")
+SNAPSHOT_SENDFILE_PREFIX = env("OCCIPORTAL_SENDFILE_PREFIX", "/protected/")
+SNAPSHOT_HUB_TOKEN = env("HF_TOKEN") or None
+SNAPSHOT_HUB_ENDPOINT = env("HF_ENDPOINT") or None
+SNAPSHOT_HUB_NAMESPACE = env("OCCIPORTAL_HUB_NAMESPACE", "")
+
 # ------------------------------------------------------------------------------
 # REST API
 # ------------------------------------------------------------------------------

@@ -1,8 +1,18 @@
 """Admin: snapshots are read-mostly (built by services), withdrawals listed for staff."""
 
-from django.contrib import admin
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .models import Snapshot, SnapshotSubmission, Withdrawal
+from .models.snapshots import SnapshotAccess
+from .services.hub import HubPushError, snapshot_push_to_hub
+from .services.snapshots import snapshot_access_grant
 
 
 class LineageInline(admin.TabularInline):
@@ -13,12 +23,30 @@ class LineageInline(admin.TabularInline):
     readonly_fields = fields
 
 
+class GrantInline(admin.TabularInline):
+    """Who may download this snapshot besides staff (docs/snapshots.md, "Downloads"); delete a row to revoke."""
+
+    model = SnapshotAccess
+    extra = 0
+    fields = ("user", "reason", "expires_at", "granted_by", "created_at")
+    readonly_fields = ("granted_by", "created_at")
+    raw_id_fields = ("user",)
+
+
+class HubPushForm(forms.Form):
+    repo_id = forms.RegexField(
+        regex=r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$", label=gettext_lazy("Hub dataset repository"),
+        help_text=gettext_lazy("organisation/name; created private if missing. Pushing into a public repository is refused."),
+    )
+
+
 @admin.register(Snapshot)
 class SnapshotAdmin(admin.ModelAdmin):
     list_display = ("__str__", "status", "license", "progress", "created_at")
     list_filter = ("status", "license")
     search_fields = ("name",)
-    inlines = [LineageInline]
+    inlines = [GrantInline, LineageInline]
+    actions = ["push_to_hub"]
     # Immutable once built: everything but the description is the build's.
     readonly_fields = (
         "name", "version", "status", "parameters", "license", "license_override_reason", "license_conflicts",
@@ -28,6 +56,44 @@ class SnapshotAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # defined through the snapshot form or build_snapshot, which check licences
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not SnapshotAccess:
+            return super().save_formset(request, form, formset, change)
+        for grant in formset.save(commit=False):  # through the service: staff only, reason required, granter kept
+            snapshot_access_grant(snapshot=form.instance, user=grant.user, granted_by=request.user, reason=grant.reason,
+                                  expires_at=grant.expires_at)
+        for grant in formset.deleted_objects:
+            grant.delete()
+
+    @admin.action(description=gettext_lazy("Push to a private Hugging Face Hub dataset repository"))
+    def push_to_hub(self, request, queryset):
+        """Asks for the repository, then pushes (in the request: see docs/snapshots.md) and reports repo and commit."""
+        if queryset.count() != 1:
+            self.message_user(request, _("Choose one snapshot to push."), messages.WARNING)
+            return None
+        snapshot = queryset.get()
+        namespace = settings.SNAPSHOT_HUB_NAMESPACE
+        form = HubPushForm(request.POST if "push" in request.POST else None,
+                           initial={"repo_id": f"{namespace}/{snapshot.name}" if namespace else ""})
+        if not form.is_valid():
+            context = {**self.admin_site.each_context(request), "opts": self.model._meta, "snapshot": snapshot,
+                       "form": form, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                       "title": _("Push %(label)s to the Hub") % {"label": snapshot.label}}
+            return TemplateResponse(request, "snapshots/hub_push.html", context)
+        try:
+            pushed = snapshot_push_to_hub(snapshot=snapshot, repo_id=form.cleaned_data["repo_id"],
+                                          token=settings.SNAPSHOT_HUB_TOKEN,
+                                          endpoint=settings.SNAPSHOT_HUB_ENDPOINT)
+        except HubPushError as error:
+            self.message_user(request, _("%(label)s was not pushed: %(error)s") % {"label": snapshot.label, "error": error},
+                              messages.ERROR)
+            return None
+        self.message_user(request, format_html(
+            _('{label} is in <a href="{repo}">{repo}</a>: commit <a href="{commit_url}">{commit}</a>, tagged {tag}.'),
+            label=snapshot.label, repo=pushed.repo_url, commit_url=pushed.commit_url, commit=pushed.commit_oid, tag=pushed.tag,
+        ), messages.SUCCESS)
+        return None
 
 
 @admin.register(Withdrawal)

@@ -1,8 +1,8 @@
-"""Snapshot pages for staff, withdrawal pages for partners."""
+"""Snapshot pages and downloads, withdrawal pages for partners, training runs."""
 
 from django.urls import path
 
-from . import api_runs, views_runs, web
+from . import api_runs, api_snapshots, views_runs, web
 
 urlpatterns = [
     path("snapshots/", web.snapshot_list, name="snapshot_list"),
@@ -11,9 +11,13 @@ urlpatterns = [
     path("snapshots/<int:snapshot_id>/", web.snapshot_detail, name="snapshot_detail"),
     path("snapshots/<int:snapshot_id>/status.json", web.snapshot_status, name="snapshot_status"),
     path("snapshots/<int:snapshot_id>/compare/<int:other_id>/", web.snapshot_compare_view, name="snapshot_compare"),
+    path("snapshots/<int:snapshot_id>/files/", web.snapshot_files_view, name="snapshot_files"),
     path("snapshots/<int:snapshot_id>/files/<path:path>", web.snapshot_file, name="snapshot_file"),
     path("withdrawals/", web.withdrawal_list, name="withdrawals"),
     path("submissions/<int:submission_id>/withdraw/", web.submission_withdraw, name="submission_withdraw"),
+    path("api/snapshots/", api_snapshots.SnapshotList.as_view(), name="api_snapshot_list"),
+    path("api/snapshots/<int:snapshot_id>/", api_snapshots.SnapshotDetail.as_view(), name="api_snapshot_detail"),
+    path("api/snapshots/<int:snapshot_id>/files/<path:path>", api_snapshots.SnapshotFileDownload.as_view(), name="api_snapshot_file"),
     path("api/runs/", api_runs.TrainingRunListCreate.as_view(), name="api_run_list"),
     path("api/runs/<int:run_id>/", api_runs.TrainingRunDetail.as_view(), name="api_run_detail"),
     path("api/runs/<int:run_id>/cancel/", api_runs.TrainingRunCancel.as_view(), name="api_run_cancel"),

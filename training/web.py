@@ -1,28 +1,36 @@
-"""Snapshot pages (staff) and withdrawal pages (partners)."""
+"""Snapshot pages and downloads (who may see or download what: access.py) and withdrawal pages."""
 
 from functools import wraps
-from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from annotation.access import access_submission
 from annotation.models import Record
 from annotation.selectors import submissions_visible_to
 
 from . import selectors
-from .access import access_snapshot
+from .access import (
+    access_snapshot,
+    access_snapshot_file,
+    access_snapshot_for_download,
+    access_snapshot_for_viewing,
+    snapshot_downloadable,
+    snapshot_lineage_visible_to,
+    snapshots_viewable_by,
+)
 from .forms import SnapshotForm, WithdrawalForm
 from .services.lineage import snapshot_compare
 from .services.snapshot_build import SnapshotRefused
 from .services.snapshots import snapshot_create
 from .services.withdrawals import withdrawal_create, withdrawal_exposure
+from .snapshot_files import snapshot_file_response, snapshot_files
 from .snapshots.estimate import snapshot_estimate
 from .snapshots.params import ParameterError, normalise
 
@@ -40,9 +48,14 @@ def staff_required(view):
     return wrapped
 
 
-@staff_required
+@login_required
 def snapshot_list(request):
-    return render(request, "snapshots/list.html", {"snapshots": selectors.snapshots_list()})
+    """Every snapshot for staff; for anyone else the ready ones they may download or that hold their data."""
+    if request.user.is_staff:
+        snapshots = selectors.snapshots_list()
+    else:
+        snapshots = snapshots_viewable_by(request.user).select_related("created_by").order_by("name", "-version")
+    return render(request, "snapshots/list.html", {"snapshots": snapshots})
 
 
 @staff_required
@@ -72,10 +85,12 @@ def snapshot_new(request):
 
 @login_required
 def snapshot_detail(request, snapshot_id):
-    snapshot = access_snapshot(request.user, snapshot_id)
-    context = {"snapshot": snapshot, "lineage": selectors.snapshot_lineage(snapshot),
-               "others": selectors.snapshots_list().filter(name=snapshot.name, status="ready").exclude(pk=snapshot.pk),
-               "runs": selectors.snapshot_runs(snapshot)}
+    snapshot = access_snapshot_for_viewing(request.user, snapshot_id)
+    context = {"snapshot": snapshot, "lineage": snapshot_lineage_visible_to(request.user, snapshot),
+               "can_download": snapshot_downloadable(request.user, snapshot)}
+    if request.user.is_staff:
+        context["others"] = selectors.snapshots_list().filter(name=snapshot.name, status="ready").exclude(pk=snapshot.pk)
+        context["runs"] = selectors.snapshot_runs(snapshot)
     return render(request, "snapshots/detail.html", context)
 
 
@@ -83,7 +98,7 @@ def snapshot_detail(request, snapshot_id):
 @never_cache
 @login_required
 def snapshot_status(request, snapshot_id):
-    snapshot = access_snapshot(request.user, snapshot_id)
+    snapshot = access_snapshot_for_viewing(request.user, snapshot_id)
     return JsonResponse({"id": snapshot.pk, "status": snapshot.status, "status_display": snapshot.get_status_display(),
                          "progress": snapshot.progress, "finished": snapshot.is_finished})
 
@@ -97,14 +112,18 @@ def snapshot_compare_view(request, snapshot_id, other_id):
 
 
 @login_required
+def snapshot_files_view(request, snapshot_id):
+    """The files of a snapshot one may download: card, manifest and shards, with sizes and sha256s."""
+    snapshot = access_snapshot_for_download(request.user, snapshot_id)
+    return render(request, "snapshots/files.html", {"snapshot": snapshot, "files": snapshot_files(snapshot)})
+
+
+@require_safe
+@login_required
 def snapshot_file(request, snapshot_id, path):
-    """Download (or stream, with ranges) one file of a ready snapshot: card, manifest or a shard."""
-    snapshot = access_snapshot(request.user, snapshot_id)
-    root = Path(snapshot.uri).resolve()
-    target = (root / path).resolve()
-    if snapshot.status != "ready" or root not in target.parents or not target.is_file():
-        raise Http404("No such file.")
-    return FileResponse(open(target, "rb"), as_attachment=target.suffix == ".parquet", filename=target.name)
+    """One file the manifest lists, GET or HEAD, with byte ranges so downloads resume and readers stream."""
+    snapshot, file = access_snapshot_file(request.user, snapshot_id, path)
+    return snapshot_file_response(request, snapshot, file)
 
 
 @staff_required

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.urls import reverse
 
 from annotation.models import Record
+from tests.conftest import make_user
 from training.models import Snapshot, Withdrawal
 from training.services.snapshot_build import snapshot_build
 from training.services.snapshots import snapshot_create
@@ -56,12 +57,24 @@ def test_licence_conflicts_are_listed_on_the_form(client, staff, ingested, partn
     assert not Snapshot.objects.exists()
 
 
-def test_snapshot_pages_are_staff_only(client, member_a, corpus):
-    snapshot = built()
-    login(client, member_a)
-    for url in (reverse("snapshot_list"), reverse("snapshot_new"), reverse("snapshot_detail", args=[snapshot.pk]),
-                reverse("snapshot_status", args=[snapshot.pk]), reverse("snapshot_file", args=[snapshot.pk, "manifest.json"])):
+def test_defining_and_comparing_snapshots_is_staff_only(client, member_a, corpus):
+    first, second = built(), built()
+    login(client, member_a)  # a partner whose data is in both: may see them, not define or compare them
+    for url in (reverse("snapshot_new"), reverse("snapshot_compare", args=[second.pk, first.pk]),
+                reverse("snapshot_withdrawals")):
         assert client.get(url).status_code == 404, url
+
+
+def test_someone_without_data_in_a_snapshot_sees_none_of_it(client, corpus):
+    outsider = make_user("otto")
+    snapshot = built()
+    login(client, outsider)
+    for url in (reverse("snapshot_detail", args=[snapshot.pk]), reverse("snapshot_status", args=[snapshot.pk]),
+                reverse("snapshot_file", args=[snapshot.pk, "manifest.json"]), reverse("snapshot_files", args=[snapshot.pk])):
+        assert client.get(url).status_code == 404, url
+    listing = client.get(reverse("snapshot_list"))
+    assert listing.status_code == 200 and list(listing.context["snapshots"]) == []
+    assert reverse("snapshot_new").encode() not in listing.content
 
 
 def test_shard_download_stays_inside_the_snapshot(client, staff, corpus):

@@ -1,7 +1,7 @@
 from .runs import BaseModel, EvaluationResult, EvaluationRun, EvaluationSuite, RunEvent, TrainingRun
-from .snapshots import Snapshot, SnapshotSubmission, Withdrawal
+from .snapshots import Snapshot, SnapshotAccess, SnapshotSubmission, Withdrawal
 
 __all__ = [
-    "Snapshot", "SnapshotSubmission", "Withdrawal",
+    "Snapshot", "SnapshotAccess", "SnapshotSubmission", "Withdrawal",
     "BaseModel", "TrainingRun", "RunEvent", "EvaluationRun", "EvaluationResult", "EvaluationSuite",
 ]

@@ -54,6 +54,9 @@ class Snapshot(models.Model):
     class Meta:
         ordering = ["name", "-version"]
         constraints = [models.UniqueConstraint(fields=["name", "version"], name="unique_snapshot_version")]
+        # Every ready snapshot, for training hosts and service accounts; one
+        # snapshot for one person is a SnapshotAccess grant.
+        permissions = [("download_snapshot", "Can download the files of every ready snapshot")]
 
     def __str__(self):
         return self.label
@@ -89,6 +92,29 @@ class SnapshotSubmission(models.Model):
         ordering = ["snapshot", "submission"]
         constraints = [models.UniqueConstraint(fields=["snapshot", "submission"], name="unique_snapshot_submission")]
         indexes = [models.Index(fields=["submission"]), models.Index(fields=["partner"])]
+
+
+class SnapshotAccess(models.Model):
+    """Staff let one person download one snapshot's files (shards included).
+
+    Per snapshot, not per name: each version has its own partners and
+    licence, so a grant is given knowing what it contains.
+    """
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="grants")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="snapshot_grants")
+    reason = models.TextField(help_text=_("What the data is for, and which licence terms the person accepted."))
+    expires_at = models.DateTimeField(null=True, blank=True, help_text=_("Empty: until revoked."))
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["snapshot", "user"]
+        verbose_name, verbose_name_plural = _("download grant"), _("download grants")
+        constraints = [models.UniqueConstraint(fields=["snapshot", "user"], name="unique_snapshot_access")]
+
+    def __str__(self):
+        return f"{self.user} may download {self.snapshot}"
 
 
 class Withdrawal(models.Model):

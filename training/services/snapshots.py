@@ -1,13 +1,14 @@
-"""Define snapshots: parameters checked, licences checked, version numbered, build enqueued."""
+"""Define snapshots (parameters and licences checked, version numbered, build enqueued); grant downloads."""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from annotation.licenses import BY_SPDX
 from training.models import Snapshot
+from training.models.snapshots import SnapshotAccess
 from training.snapshots.params import ParameterError, normalise
 
 from .snapshot_build import SnapshotRefused, snapshot_licence_check
@@ -56,3 +57,19 @@ def _numbered(*, name, license, params, created_by, description, override_reason
         except IntegrityError:
             continue
     raise IntegrityError(f"could not number a new version of {name}")
+
+
+def snapshot_access_grant(*, snapshot: Snapshot, user, granted_by, reason: str, expires_at=None) -> SnapshotAccess:
+    """Let ``user`` download ``snapshot``'s files until ``expires_at`` (None: until revoked by deleting the grant).
+
+    Staff only, with the reason recorded: what the data is for and which
+    licence terms were accepted. Granting again replaces reason and expiry.
+    """
+    if granted_by is None or not granted_by.is_staff:
+        raise PermissionDenied("only staff grant downloads")
+    if not reason.strip():
+        raise ValidationError("say what the data is for and which licence terms were accepted")
+    grant, _ = SnapshotAccess.objects.update_or_create(
+        snapshot=snapshot, user=user, defaults={"reason": reason.strip(), "expires_at": expires_at, "granted_by": granted_by},
+    )
+    return grant
