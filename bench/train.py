@@ -1,14 +1,25 @@
 """Benchmark the training job's loop against a plain transformers loop, and evaluation speed.
 
     python bench/train.py                 # CPU: a tiny Mistral
-    python bench/train.py --gpu           # CUDA: a ~100M-parameter Mistral in bf16, with MFU
+    python bench/train.py --gpu           # CUDA: a 125M-parameter Mistral in bf16, with MFU
 
 Both loops train the same freshly made model on the same packed batches with
-the same optimizer, schedule, precision and attention kernel; the repeats are
-interleaved and the median is reported. Throughput is steady state: tokens/s
-over the steps after the first ``--log-every`` (warm-up, allocator and cuBLAS
-heuristics excluded), for both loops alike. The last line printed is one JSON
+the same optimizer (fused AdamW on CUDA), schedule, precision, attention
+kernel, TF32 setting and ``torch.compile`` decision (TrainConfig.torch_compile:
+on for CUDA with a C compiler, off on CPU); the plain loop compiles the whole
+model, loss included, the job its decoder. What differs is the loop: the plain
+one calls ``model(**batch).loss``, the job takes the loss from the hidden
+states in chunks. The repeats are interleaved and the median is reported.
+Throughput is steady state: tokens/s over the steps after the first
+``log_every`` (compilation, allocator and cuBLAS heuristics excluded), for
+both loops alike. Evaluation speed is multiple-choice items/s and perplexity
+documents/s of the evaluation job's scorer. The last line printed is one JSON
 object with every figure.
+
+MFU (``--gpu``) counts FLOPs per trained token as 6·N (N: the parameters that
+multiply, i.e. all but the input embedding) plus attention's 12·L·H·T (L
+layers, H hidden size, T sequence length; PaLM, appendix B), divided by the
+card's peak dense bf16 FLOP/s (``--peak-flops``; H100 SXM: 989e12).
 """
 
 from __future__ import annotations
@@ -35,6 +46,8 @@ from training.jobs.spec import JobSpec, TrainConfig  # noqa: E402
 from training.jobs.tiny import create_tiny_model  # noqa: E402
 from training.jobs.train import (  # noqa: E402
     attention_implementation,
+    compile_wanted,
+    enable_tf32,
     make_optimizer,
     make_scheduler,
     pick_device,
@@ -82,6 +95,7 @@ def job_tokens_per_second(model: Path, snapshot: Path, out: Path, cfg: TrainConf
 def plain_tokens_per_second(model_dir: Path, snapshot: Path, cfg: TrainConfig) -> float:
     """What a reader would write with transformers alone: model(**batch, labels=...).loss.backward()."""
     device, dtype = pick_device(cfg.bf16)
+    enable_tf32(device)
     torch.manual_seed(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     examples = load_examples(tokenizer, snapshot, "cpt", cfg.seq_len)
@@ -90,6 +104,8 @@ def plain_tokens_per_second(model_dir: Path, snapshot: Path, cfg: TrainConfig) -
         model_dir, dtype=dtype, attn_implementation=attention_implementation(device), use_safetensors=True
     ).to(device)
     model.config.use_cache = False
+    if compile_wanted(cfg.torch_compile, device):
+        model.compile()
     model.train()
     optimizer = make_optimizer(model, cfg, device)
     scheduler = make_scheduler(optimizer, cfg, cfg.max_steps)
@@ -135,6 +151,18 @@ def eval_items_per_second(model_dir: Path, docs: list[str], args) -> dict:
     return {"mc_items_per_second": round(mc, 2), "ppl_docs_per_second": round(ppl, 2)}
 
 
+def flops_per_token(model_dir: Path, seq_len: int) -> tuple[int, int, str]:
+    """(parameters, training FLOPs per token, the sum spelled out): 6·N_matmul + 12·L·H·T."""
+    model = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True)
+    parameters = sum(p.numel() for p in model.parameters())
+    embedding = model.get_input_embeddings().weight
+    tied = embedding is model.get_output_embeddings().weight
+    matmul = parameters - (0 if tied else embedding.numel())  # the input embedding is a lookup
+    layers, hidden = model.config.num_hidden_layers, model.config.hidden_size
+    formula = f"6*{matmul} + 12*{layers}*{hidden}*{seq_len}"
+    return parameters, 6 * matmul + 12 * layers * hidden * seq_len, formula
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -166,9 +194,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="occiportal-bench-") as scratch:
         root = Path(scratch)
         model, snapshot = make_fixture(root, args)
-        loaded = AutoModelForCausalLM.from_pretrained(model, use_safetensors=True)
-        parameters = sum(p.numel() for p in loaded.parameters())
-        del loaded
+        parameters, flops, formula = flops_per_token(model, cfg.seq_len)
         job, plain = [], []
         for repeat in range(args.repeats):
             job.append(job_tokens_per_second(model, snapshot, root / f"run-{repeat}", cfg))
@@ -191,12 +217,18 @@ def main() -> None:
         "job_tokens_per_second": round(job_tps, 1),
         "plain_tokens_per_second": round(plain_tps, 1),
         "job_vs_plain": round(job_tps / plain_tps, 3),
+        "compiled": compile_wanted(cfg.torch_compile, device),
+        "loss_chunk_tokens": cfg.loss_chunk_tokens,
+        "flops_per_token": flops,
+        "flops_per_token_formula": formula,
         **evaluation,
     }
     if gpu:
         result["peak_flops"] = args.peak_flops
-        result["job_mfu"] = round(6 * parameters * job_tps / args.peak_flops, 4)
-        result["plain_mfu"] = round(6 * parameters * plain_tps / args.peak_flops, 4)
+        result["job_mfu"] = round(flops * job_tps / args.peak_flops, 4)
+        result["plain_mfu"] = round(flops * plain_tps / args.peak_flops, 4)
+        print(f"MFU = ({formula}) FLOP/token * tokens/s / {args.peak_flops:.4g} FLOP/s: "
+              f"job {result['job_mfu']:.1%}, plain {result['plain_mfu']:.1%}", file=sys.stderr)  # fmt: skip
     print(json.dumps(result))
 
 

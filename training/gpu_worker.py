@@ -24,7 +24,8 @@ from training.jobs.spec import JobSpec, SpecError
 log = logging.getLogger(__name__)
 
 RECORD_EVENT = "training.run_tasks.record_event"
-LIBRARIES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "accelerate")
+# triton compiles the kernels of a torch.compile'd run; huggingface_hub resolves hub revisions.
+LIBRARIES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "accelerate", "triton", "huggingface_hub")
 # Exceptions worth another attempt from the last checkpoint; anything else
 # (a bad spec, a missing snapshot) would fail the same way again.
 RESUMABLE_ERRORS = {"OutOfMemoryError", "MemoryError"}

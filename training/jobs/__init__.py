@@ -5,6 +5,7 @@ calls :func:`training.jobs.runner.run_in_child`, which starts
 ``python -m training.jobs SPEC.json`` and follows its JSON-line events.
 
     spec.py      the spec and its hyper-parameters; path confinement
+    revision.py  which exact model a job loads: hub commit or local files' hash
     tiny.py      a tiny local Mistral + tokenizer for tests and first runs
     data.py      snapshot shards -> packed (CPT) or chat-templated (SFT) examples
     train.py     the training loop: full or LoRA, checkpoints, resume
@@ -13,6 +14,6 @@ calls :func:`training.jobs.runner.run_in_child`, which starts
     runner.py    the child process, as the worker sees it
 
 Only this package imports torch, transformers and peft, and it never imports
-Django. Importing the package itself imports nothing heavy: spec.py, events.py
-and runner.py use the standard library alone.
+Django. Importing the package itself imports nothing heavy: spec.py, revision.py,
+events.py and runner.py use the standard library alone.
 """

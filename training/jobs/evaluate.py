@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from training.jobs.events import Emit, EventWriter, heartbeat
+from training.jobs.revision import hub_revision, resolve_revision
 from training.jobs.spec import JobSpec
 from training.jobs.train import attention_implementation, check_model_reference, pick_device
 
@@ -320,9 +321,12 @@ def run_evaluation(spec: JobSpec, emit: Emit | None = None) -> dict:
         torch.manual_seed(spec.train.seed)
         device, dtype = pick_device(spec.train.bf16)
         check_model_reference(spec.base_model)
-        tokenizer = AutoTokenizer.from_pretrained(spec.base_model, trust_remote_code=False)
+        revision = resolve_revision(spec.base_model, spec.base_model_revision)
+        pin = hub_revision(spec.base_model, revision)
+        tokenizer = AutoTokenizer.from_pretrained(spec.base_model, **pin, trust_remote_code=False)
         model = AutoModelForCausalLM.from_pretrained(
             spec.base_model,
+            **pin,
             dtype=dtype,
             attn_implementation=attention_implementation(device),
             use_safetensors=True,
@@ -335,12 +339,13 @@ def run_evaluation(spec: JobSpec, emit: Emit | None = None) -> dict:
             model, tokenizer, max_length=max_length,
             batch_size=spec.eval.batch_size, add_bos_token=spec.eval.add_bos_token,
         )  # fmt: skip
-        emit("start", kind="evaluate", model=spec.base_model, device=str(device), max_length=max_length,
-             tasks=sum(len(s.tasks) for s in suites))  # fmt: skip
+        emit("start", kind="evaluate", model=spec.base_model, base_model_revision=revision, device=str(device),
+             max_length=max_length, tasks=sum(len(s.tasks) for s in suites))  # fmt: skip
         started = time.time()
         scores = evaluate_suites(scorer, suites, emit)
         meta = {
             "model_name": spec.base_model,
+            "revision": revision,
             "batch_size": spec.eval.batch_size,
             "device": str(device),
             "limit": spec.eval.max_items,
@@ -378,6 +383,7 @@ def to_lm_eval_results(
     scores: dict,
     *,
     model_name: str,
+    revision: str | None = None,
     batch_size: int | None = None,
     device: str | None = None,
     limit: int | None = None,
@@ -426,7 +432,8 @@ def to_lm_eval_results(
         "n-samples": n_samples,
         "config": {
             "model": "hf",
-            "model_args": f"pretrained={model_name}" + (f",max_length={max_length}" if max_length else ""),
+            "model_args": f"pretrained={model_name}" + (f",revision={revision}" if revision else "")
+            + (f",max_length={max_length}" if max_length else ""),
             "batch_size": batch_size,
             "device": device,
             "limit": limit,
@@ -440,6 +447,7 @@ def to_lm_eval_results(
         "task_hashes": hashes,
         "model_source": "hf",
         "model_name": model_name,
+        "model_revision": revision,
         "model_name_sanitized": re.sub(r"[\"<>:/|\\?*\[\]]+", "__", model_name),
         "total_evaluation_time_seconds": str(now - started) if started else None,
     }

@@ -56,6 +56,13 @@ class TrainConfig:
     heartbeat_seconds: float = 30.0
     bf16: bool | str = "auto"  # "auto": bf16 on a GPU that supports it, fp32 elsewhere
     gradient_checkpointing: bool = False
+    # torch.compile the decoder stack. "auto": on CUDA where a C compiler is
+    # found (Triton builds its launchers with one); never on CPU.
+    torch_compile: bool | str = "auto"
+    # Cross-entropy over this many tokens at a time, from the hidden states:
+    # the [tokens, vocab] logits, their fp32 copy and gradient are never whole.
+    # 0 computes the full logits, as model(...).logits would.
+    loss_chunk_tokens: int = 4096
 
 
 @dataclass
@@ -77,6 +84,10 @@ class JobSpec:
     kind: str  # "train" | "evaluate"
     base_model: str  # local folder (or hub id, only usable where the hub is cached)
     output_dir: str
+    # Hub id: the commit or tag to load (empty: the default branch). Local
+    # folder: "sha256:<hex>" of its files (training/jobs/revision.py), checked
+    # before loading; empty: not pinned, the job records what it found.
+    base_model_revision: str = ""
     method: str = "cpt"  # "cpt" continual pre-training | "sft" instruction tuning
     finetuning: str = "full"  # "full" | "lora"
     snapshot_dir: str | None = None
@@ -97,6 +108,10 @@ class JobSpec:
             raise SpecError("a training job needs snapshot_dir")
         if self.kind == "evaluate" and not self.eval.suites:
             raise SpecError("an evaluation job needs eval.suites")
+        if self.train.torch_compile not in (True, False, "auto"):
+            raise SpecError("train.torch_compile must be true, false or \"auto\"")
+        if self.train.loss_chunk_tokens < 0:
+            raise SpecError("train.loss_chunk_tokens must be 0 (full logits) or more")
 
     # -- JSON -----------------------------------------------------------------
 

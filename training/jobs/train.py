@@ -2,9 +2,12 @@
 
 Reads straight through, nanoGPT-style:
 
-1. data    - verify the snapshot's manifest, tokenise its ``train`` split
-2. model   - base model (or the latest checkpoint: resume is the retry)
+1. data    - verify the snapshot's manifest, pin the base model's revision,
+             tokenise the snapshot's ``train`` split
+2. model   - base model (or the latest checkpoint: resume is the retry);
+             on CUDA the decoder is compiled and matmuls may use TF32
 3. loop    - AdamW, linear warmup then cosine, gradient accumulation,
+             cross-entropy in chunks from the hidden states,
              JSON-line events, a checkpoint every ``save_every`` steps
 4. final   - ``output_dir/final/``: a plain transformers model (LoRA merged)
 
@@ -14,9 +17,11 @@ complete, so a job killed while saving leaves nothing that resume would trust.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
+import os
 import random
 import re
 import shutil
@@ -29,6 +34,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from training.jobs.data import IGNORE_INDEX, Batches, load_examples, verify_snapshot
 from training.jobs.events import Emit, EventWriter, heartbeat
+from training.jobs.revision import hub_revision, resolve_revision
 from training.jobs.spec import JobSpec, TrainConfig, is_local_model
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -59,12 +65,19 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         return summary
 
     device, dtype = pick_device(cfg.bf16)
+    enable_tf32(device)
     seed_everything(cfg.seed)
 
     # -- 1. data ----------------------------------------------------------------
     snapshot_sha256 = verify_snapshot(spec.snapshot_dir, spec.snapshot_sha256)
     check_model_reference(spec.base_model)
-    tokenizer = AutoTokenizer.from_pretrained(spec.base_model, trust_remote_code=False)
+    resume_from = latest_checkpoint(out)
+    # A later attempt loads what the first one did, even if a hub tag moved since.
+    revision = resolve_revision(spec.base_model, spec.base_model_revision or checkpoint_revision(resume_from))
+    spec = dataclasses.replace(spec, base_model_revision=revision)  # so every job.json pins it
+    tokenizer = AutoTokenizer.from_pretrained(
+        spec.base_model, **hub_revision(spec.base_model, revision), trust_remote_code=False
+    )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     examples = load_examples(tokenizer, spec.snapshot_dir, spec.method, cfg.seq_len, spec.languages)
@@ -72,8 +85,11 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * batches.per_epoch / cfg.grad_accum))
 
     # -- 2. model, optimizer, schedule; resume from the latest checkpoint -------
-    resume_from = latest_checkpoint(out)
     model = load_model(spec, resume_from, device, dtype)
+    compiled = compile_wanted(cfg.torch_compile, device)
+    if compiled:
+        split_head(model)[0].compile()  # in place: parameter names, and so checkpoints, are unchanged
+    loss_of = make_loss(model, cfg.loss_chunk_tokens)
     optimizer = make_optimizer(model, cfg, device)
     scheduler = make_scheduler(optimizer, cfg, total_steps)
     step = load_trainer_state(resume_from, optimizer, scheduler) if resume_from else 0
@@ -93,6 +109,9 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         start_step=step,
         resumed_from=str(resume_from) if resume_from else None,
         snapshot_sha256=snapshot_sha256,
+        base_model_revision=revision,
+        compiled=compiled,
+        loss_chunk_tokens=cfg.loss_chunk_tokens,
     )
 
     # -- 3. the loop ----------------------------------------------------------
@@ -114,8 +133,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
             # attention kernel takes its fast causal path (and no mask check syncs).
             input_ids = batch["input_ids"].to(device, non_blocking=True)
             labels = batch["labels"].to(device, non_blocking=True)
-            logits = model(input_ids=input_ids).logits
-            loss = causal_lm_loss(logits, labels) / max(targets, 1)
+            loss = loss_of(input_ids, labels) / max(targets, 1)
             loss.backward()
             window_loss += loss.detach()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -178,6 +196,21 @@ def pick_device(bf16: bool | str = "auto") -> tuple[torch.device, torch.dtype]:
     return device, torch.bfloat16 if use_bf16 else torch.float32
 
 
+def enable_tf32(device: torch.device) -> None:
+    """TF32 for what still runs in fp32 on CUDA (an fp32 run's matmuls); bf16 matmuls are unaffected."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        torch.backends.cudnn.conv.fp32_precision = "tf32"
+
+
+def compile_wanted(setting: bool | str, device: torch.device) -> bool:
+    """``torch_compile``: "auto" compiles on CUDA where Triton finds a C compiler to build its launchers."""
+    if setting == "auto":
+        compilers = (os.environ.get("CC"), "cc", "gcc", "clang")
+        return device.type == "cuda" and any(shutil.which(cc) for cc in compilers if cc)
+    return bool(setting)
+
+
 def attention_implementation(device: torch.device) -> str:
     if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
@@ -199,8 +232,10 @@ def load_model(spec: JobSpec, resume_from: Path | None, device: torch.device, dt
     """
     check_model_reference(spec.base_model)
     full_resume = resume_from is not None and spec.finetuning == "full"
+    source = str(resume_from) if full_resume else spec.base_model
     model = AutoModelForCausalLM.from_pretrained(
-        resume_from if full_resume else spec.base_model,
+        source,
+        **hub_revision(source, spec.base_model_revision),
         dtype=dtype,
         attn_implementation=attention_implementation(device),
         use_safetensors=True,
@@ -262,19 +297,103 @@ def make_scheduler(optimizer, cfg: TrainConfig, total_steps: int) -> torch.optim
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Summed next-token cross-entropy in fp32; label -100 is skipped.
+# -- the loss -------------------------------------------------------------------------
+
+
+def make_loss(model, chunk_tokens: int):
+    """``loss(input_ids, labels)``: summed next-token cross-entropy in fp32; label -100 is skipped.
 
     The labels are shifted (padded with -100 at the end) rather than the
-    logits sliced, which would copy the largest tensor of the step.
+    logits sliced, which would copy the largest tensor of the step. With
+    ``chunk_tokens`` the loss is taken from the decoder's hidden states a chunk
+    at a time (:class:`ChunkedCrossEntropy`); with 0, from the full logits.
     """
-    targets = F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:]
-    return F.cross_entropy(
-        logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
-    )
+    decoder, head = split_head(model)
+
+    def loss(input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        targets = F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:].flatten()
+        if chunk_tokens and head is not None:
+            hidden = decoder(input_ids=input_ids).last_hidden_state
+            return chunked_cross_entropy(hidden.flatten(0, 1), head.weight, targets, chunk_tokens)
+        logits = model(input_ids=input_ids).logits
+        return F.cross_entropy(logits.flatten(0, 1).float(), targets, ignore_index=IGNORE_INDEX, reduction="sum")
+
+    return loss
+
+
+def split_head(model) -> tuple[torch.nn.Module, torch.nn.Linear | None]:
+    """The decoder stack and the output projection (None where the loss must use the model's own logits).
+
+    Only a plain bias-free ``nn.Linear`` head turns hidden states into logits
+    as ``hidden @ weight.T`` alone; a LoRA-wrapped or soft-capped one does more.
+    """
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # under a PEFT wrapper
+    head = causal_lm.get_output_embeddings()
+    plain = type(head) is torch.nn.Linear and head.bias is None
+    plain = plain and not getattr(causal_lm.config, "final_logit_softcapping", None)
+    return causal_lm.get_decoder(), head if plain else None
+
+
+class ChunkedCrossEntropy(torch.autograd.Function):
+    """Summed cross-entropy of ``hidden @ weight.T`` against ``targets`` (-100 skipped), chunk by chunk.
+
+    Each chunk's logits are made in the hidden states' dtype and upcast to
+    fp32, as ``F.cross_entropy(logits.float())`` would see them; their loss and
+    their gradient (softmax minus one-hot) are taken at once and the logits
+    dropped. What backward needs, the gradients of the hidden states and of the
+    weight, is kept instead: [tokens, hidden] and [vocab, hidden], never
+    [tokens, vocab]. The matmuls are those of the full-logits loss.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, chunk_tokens: int):
+        loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        grad_hidden = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
+        grad_weight = torch.zeros_like(weight, dtype=torch.float32) if ctx.needs_input_grad[1] else None
+        for start in range(0, hidden.shape[0], chunk_tokens):
+            rows = slice(start, start + chunk_tokens)
+            chunk, target = hidden[rows], targets[rows]
+            keep = (target != IGNORE_INDEX).unsqueeze(1)
+            target = target.clamp(min=0).unsqueeze(1)
+            logits = (chunk @ weight.T).float()
+            logsumexp = logits.logsumexp(dim=1, keepdim=True)
+            loss += ((logsumexp - logits.gather(1, target)) * keep).sum()
+            # d loss / d logits = softmax - one_hot, in place: the logits are done with. Skipped
+            # rows are zeroed on the [chunk, hidden] side of the matmuls, not over the vocabulary.
+            grad = logits.sub_(logsumexp).exp_()
+            grad = grad.scatter_add_(1, target, torch.full_like(target, -1, dtype=grad.dtype)).to(hidden.dtype)
+            if grad_hidden is not None:
+                grad_hidden[rows] = (grad @ weight) * keep
+            if grad_weight is not None:
+                grad_weight += grad.T @ (chunk * keep)
+        ctx.weight_dtype = weight.dtype
+        ctx.save_for_backward(grad_hidden, grad_weight)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_hidden, grad_weight = ctx.saved_tensors
+        return (
+            grad_hidden * grad_loss if grad_hidden is not None else None,
+            (grad_weight * grad_loss).to(ctx.weight_dtype) if grad_weight is not None else None,
+            None,
+            None,
+        )
+
+
+def chunked_cross_entropy(hidden, weight, targets, chunk_tokens: int) -> torch.Tensor:
+    """Summed cross-entropy of ``hidden @ weight.T`` against ``targets``; see :class:`ChunkedCrossEntropy`."""
+    return ChunkedCrossEntropy.apply(hidden, weight, targets, chunk_tokens)
 
 
 # -- checkpoints -------------------------------------------------------------------
+
+
+def checkpoint_revision(path: Path | None) -> str:
+    """The base model revision a checkpoint was trained from ("" for none, or an older checkpoint)."""
+    if path is None or not (path / "job.json").is_file():
+        return ""
+    return json.loads((path / "job.json").read_text()).get("base_model_revision", "")
 
 
 def latest_checkpoint(out: Path) -> Path | None:
@@ -382,7 +501,7 @@ tags:
 # {spec.run_id} (step {step})
 
 {"Continual pre-training" if spec.method == "cpt" else "Instruction tuning"} ({spec.finetuning} fine-tuning)
-of `{spec.base_model}` by Occiportal.
+of `{spec.base_model}` (revision `{spec.base_model_revision or "not pinned"}`) by Occiportal.
 
 ## Data
 

@@ -21,18 +21,36 @@ from django.db import transaction
 from django.utils import timezone
 
 from training import job_control
-from training.jobs.spec import JobSpec, SpecError, validate_paths
+from training.jobs.revision import local_model_revision
+from training.jobs.spec import JobSpec, SpecError, is_local_model, validate_paths
 from training.models import BaseModel, EvaluationRun, EvaluationSuite, Snapshot, TrainingRun
 
 RUN_JOB = "training.gpu_worker.run_job"
 
 
 def base_model_create(*, name: str, source: str, revision: str = "", tokenizer: str = "", is_tiny: bool = False) -> BaseModel:
-    """Register a base model; a hub id is only recorded, nothing is downloaded."""
+    """Register a base model, its revision pinned for every run.
+
+    A hub id is only recorded with the commit or tag given (nothing is
+    downloaded); a local folder's revision is the hash of its config, weights
+    and tokenizer files, read here, and a job refuses the folder once they change.
+    """
+    if is_local_model(source):
+        revision = _local_revision(source, revision)
     model = BaseModel(name=name, source=source, revision=revision, tokenizer=tokenizer, is_tiny=is_tiny)
     model.full_clean()
     model.save()
     return model
+
+
+def _local_revision(source: str, given: str) -> str:
+    try:
+        found = local_model_revision(source)
+    except OSError as exc:
+        raise ValidationError(str(exc)) from exc
+    if given and given != found:
+        raise ValidationError(f"a local folder's revision is the hash of its files ({found}), not {given}")
+    return found
 
 
 def evaluation_suite_create(*, path: str, name: str = "", provenance: str = EvaluationSuite.Provenance.NATIVE) -> EvaluationSuite:
@@ -157,12 +175,15 @@ def _job_spec(job) -> dict:
             job.snapshot.uri, job.hyperparameters,
         )  # fmt: skip
         partners = job.snapshot.lineage.values_list("partner__name", flat=True).distinct().order_by("partner__name")
-        return {**spec, "snapshot_sha256": job.snapshot.manifest_sha256 or None,
+        return {**spec, "base_model_revision": job.base_model.revision,
+                "snapshot_sha256": job.snapshot.manifest_sha256 or None,
                 "snapshot_name": job.snapshot.label, "partners": list(partners)}  # fmt: skip
     suites = [suite.path for suite in job.suites.order_by("name")]
+    # A checkpoint is not pinned beforehand: the job records the hash of what it loads.
+    pinned = job.base_model.revision if job.base_model and job.model_path == job.base_model.source else ""
     return {
-        "run_id": job.job_id, "kind": "evaluate", "base_model": job.model_path, "output_dir": job.output_dir,
-        "eval": {"suites": suites, "max_items": job.max_items},
+        "run_id": job.job_id, "kind": "evaluate", "base_model": job.model_path, "base_model_revision": pinned,
+        "output_dir": job.output_dir, "eval": {"suites": suites, "max_items": job.max_items},
     }  # fmt: skip
 
 

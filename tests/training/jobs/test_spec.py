@@ -18,10 +18,13 @@ def spec_in(root, **changes):
 
 
 def test_json_round_trip_keeps_hyper_parameters(tmp_path):
-    spec = spec_in(tmp_path, method="sft", finetuning="lora", partners=["Alpha"], train=TrainConfig(lora_r=4))
+    spec = spec_in(tmp_path, method="sft", finetuning="lora", partners=["Alpha"], train=TrainConfig(lora_r=4),
+                   base_model_revision="sha256:" + "0" * 64)  # fmt: skip
     again = JobSpec.from_json(spec.to_json())
     assert again == spec
     assert again.train.lora_r == 4 and again.train.adam_betas == (0.9, 0.95)
+    assert again.base_model_revision == "sha256:" + "0" * 64
+    assert again.train.torch_compile == "auto" and again.train.loss_chunk_tokens == 4096
 
 
 def test_unknown_fields_and_bad_choices_are_rejected(tmp_path):
@@ -34,6 +37,10 @@ def test_unknown_fields_and_bad_choices_are_rejected(tmp_path):
         JobSpec.from_dict({**data, "snapshot_dir": None})
     with pytest.raises(SpecError, match="not JSON"):
         JobSpec.from_json("{")
+    with pytest.raises(SpecError, match="torch_compile"):
+        JobSpec.from_dict({**data, "train": {"torch_compile": "yes"}})
+    with pytest.raises(SpecError, match="loss_chunk_tokens"):
+        JobSpec.from_dict({**data, "train": {"loss_chunk_tokens": -1}})
 
 
 def test_paths_inside_the_roots_pass(tmp_path):

@@ -1,4 +1,8 @@
-"""Register a base model: a hub id (nothing is downloaded) or a tiny local Mistral built here."""
+"""Register a base model: a hub id (nothing is downloaded) or a tiny local Mistral built here.
+
+Its revision is pinned for every run: the commit or tag given for a hub id, the
+hash of the files for a local folder (training/jobs/revision.py).
+"""
 
 import json
 from pathlib import Path
@@ -22,7 +26,7 @@ class Command(BaseCommand):
         what = parser.add_mutually_exclusive_group(required=True)
         what.add_argument("--source", help="hub id (mistralai/Mistral-7B-v0.1) or a local folder")
         what.add_argument("--tiny", action="store_true", help="build a small Mistral with a tokenizer trained on the portal's text")
-        parser.add_argument("--revision", default="")
+        parser.add_argument("--revision", default="", help="hub commit or tag (a folder's is the hash of its files)")
         parser.add_argument("--out", help="folder for --tiny (default: DATA_DIR/models/NAME)")
         parser.add_argument("--vocab-size", type=int, default=2048)
         parser.add_argument("--hidden-size", type=int, default=256)
@@ -39,7 +43,8 @@ class Command(BaseCommand):
             model = base_model_create(name=options["name"], source=source, revision=options["revision"], is_tiny=tiny)
         except ValidationError as error:
             raise CommandError("; ".join(error.messages))
-        self.stdout.write(json.dumps({"base_model": model.name, "source": model.source, "is_tiny": model.is_tiny}))
+        fields = {"base_model": model.name, "source": model.source, "revision": model.revision, "is_tiny": model.is_tiny}
+        self.stdout.write(json.dumps(fields))
 
     def _build_tiny(self, options) -> Path:
         # This command is a CLI, not the web process: importing torch here is fine.
