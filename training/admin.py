@@ -1,17 +1,18 @@
 """Admin: snapshots are read-mostly (built by services), withdrawals listed for staff."""
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .models import Snapshot, SnapshotSubmission, Withdrawal
 from .models.snapshots import SnapshotAccess
-from .services.hub import HubPushError, snapshot_push_to_hub
+from .services.hub import REPO_ID, snapshot_hub_push_request, snapshot_hub_repo_default
 from .services.snapshots import snapshot_access_grant
 
 
@@ -35,15 +36,15 @@ class GrantInline(admin.TabularInline):
 
 class HubPushForm(forms.Form):
     repo_id = forms.RegexField(
-        regex=r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$", label=gettext_lazy("Hub dataset repository"),
+        regex=REPO_ID, label=gettext_lazy("Hub dataset repository"),
         help_text=gettext_lazy("organisation/name; created private if missing. Pushing into a public repository is refused."),
     )
 
 
 @admin.register(Snapshot)
 class SnapshotAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "status", "license", "progress", "created_at")
-    list_filter = ("status", "license")
+    list_display = ("__str__", "status", "license", "progress", "hub_status", "created_at")
+    list_filter = ("status", "license", "hub_status")
     search_fields = ("name",)
     inlines = [GrantInline, LineageInline]
     actions = ["push_to_hub"]
@@ -52,6 +53,9 @@ class SnapshotAdmin(admin.ModelAdmin):
         "name", "version", "status", "parameters", "license", "license_override_reason", "license_conflicts",
         "created_by", "started_at", "finished_at", "uri", "manifest_sha256", "counts", "contamination",
         "fertility", "progress", "failure",
+        # The last Hub push: moved by the push action and the worker only.
+        "hub_status", "hub_repo", "hub_requested_by", "hub_requested_at", "hub_started_at", "hub_pushed_at",
+        "hub_commit", "hub_url", "hub_error",
     )
 
     def has_add_permission(self, request):
@@ -68,32 +72,29 @@ class SnapshotAdmin(admin.ModelAdmin):
 
     @admin.action(description=gettext_lazy("Push to a private Hugging Face Hub dataset repository"))
     def push_to_hub(self, request, queryset):
-        """Asks for the repository, then pushes (in the request: see docs/snapshots.md) and reports repo and commit."""
+        """Asks for the repository, then queues the push; the snapshot's page follows it to the commit or the error."""
         if queryset.count() != 1:
             self.message_user(request, _("Choose one snapshot to push."), messages.WARNING)
             return None
         snapshot = queryset.get()
-        namespace = settings.SNAPSHOT_HUB_NAMESPACE
         form = HubPushForm(request.POST if "push" in request.POST else None,
-                           initial={"repo_id": f"{namespace}/{snapshot.name}" if namespace else ""})
-        if not form.is_valid():
-            context = {**self.admin_site.each_context(request), "opts": self.model._meta, "snapshot": snapshot,
-                       "form": form, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                       "title": _("Push %(label)s to the Hub") % {"label": snapshot.label}}
-            return TemplateResponse(request, "snapshots/hub_push.html", context)
-        try:
-            pushed = snapshot_push_to_hub(snapshot=snapshot, repo_id=form.cleaned_data["repo_id"],
-                                          token=settings.SNAPSHOT_HUB_TOKEN,
-                                          endpoint=settings.SNAPSHOT_HUB_ENDPOINT)
-        except HubPushError as error:
-            self.message_user(request, _("%(label)s was not pushed: %(error)s") % {"label": snapshot.label, "error": error},
-                              messages.ERROR)
+                           initial={"repo_id": snapshot_hub_repo_default(snapshot)})
+        if form.is_valid():
+            try:
+                snapshot_hub_push_request(snapshot=snapshot, repo_id=form.cleaned_data["repo_id"], requested_by=request.user)
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+                return None
+            self.message_user(request, format_html(
+                _('{label} is queued for {repo}; <a href="{page}">its page</a> shows the commit, or the error, '
+                  'once the worker is done.'),
+                label=snapshot.label, repo=form.cleaned_data["repo_id"], page=reverse("snapshot_detail", args=[snapshot.pk]),
+            ), messages.SUCCESS)
             return None
-        self.message_user(request, format_html(
-            _('{label} is in <a href="{repo}">{repo}</a>: commit <a href="{commit_url}">{commit}</a>, tagged {tag}.'),
-            label=snapshot.label, repo=pushed.repo_url, commit_url=pushed.commit_url, commit=pushed.commit_oid, tag=pushed.tag,
-        ), messages.SUCCESS)
-        return None
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "snapshot": snapshot,
+                   "form": form, "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                   "title": _("Push %(label)s to the Hub") % {"label": snapshot.label}}
+        return TemplateResponse(request, "snapshots/hub_push.html", context)
 
 
 @admin.register(Withdrawal)

@@ -1,9 +1,11 @@
-"""Snapshot tasks: thin, idempotent, keyed by id (see services/snapshot_build.py)."""
+"""Snapshot tasks: thin, idempotent, keyed by id (see services/snapshot_build.py and services/hub.py)."""
 
 import logging
 
 from celery import shared_task
 
+from .services.hub import PUSH_SECONDS
+from .services.hub import snapshot_hub_push as push
 from .services.snapshot_build import snapshot_build as build
 
 log = logging.getLogger(__name__)
@@ -17,3 +19,15 @@ def snapshot_build(snapshot_id: int) -> None:
         build(snapshot_id=snapshot_id)
     except Exception:
         log.exception("building snapshot %s failed", snapshot_id)
+
+
+# On the default queue. Idempotent: a pushed snapshot returns at once, a second
+# delivery while the first uploads returns, and a push cut off half-way is
+# redone (the Hub keeps the blobs it has, and skips an empty commit). So
+# acks_late is safe, and a push longer than the broker's visibility timeout,
+# delivered again, is not uploaded twice.
+@shared_task(acks_late=True, soft_time_limit=PUSH_SECONDS, time_limit=PUSH_SECONDS + 120)
+def snapshot_hub_push(snapshot_id: int) -> None:
+    snapshot = push(snapshot_id=snapshot_id)
+    if snapshot.hub_status == snapshot.HubStatus.FAILED:
+        log.warning("pushing snapshot %s to %s failed: %s", snapshot.label, snapshot.hub_repo, snapshot.hub_error)

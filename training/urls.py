@@ -10,6 +10,7 @@ urlpatterns = [
     path("snapshots/withdrawals/", web.withdrawal_list_staff, name="snapshot_withdrawals"),
     path("snapshots/<int:snapshot_id>/", web.snapshot_detail, name="snapshot_detail"),
     path("snapshots/<int:snapshot_id>/status.json", web.snapshot_status, name="snapshot_status"),
+    path("snapshots/<int:snapshot_id>/hub-push/", web.snapshot_hub_push_view, name="snapshot_hub_push"),
     path("snapshots/<int:snapshot_id>/compare/<int:other_id>/", web.snapshot_compare_view, name="snapshot_compare"),
     path("snapshots/<int:snapshot_id>/files/", web.snapshot_files_view, name="snapshot_files"),
     path("snapshots/<int:snapshot_id>/files/<path:path>", web.snapshot_file, name="snapshot_file"),

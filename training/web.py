@@ -26,6 +26,7 @@ from .access import (
     snapshots_viewable_by,
 )
 from .forms import SnapshotForm, WithdrawalForm
+from .services.hub import snapshot_hub_push_refusal, snapshot_hub_push_request, snapshot_hub_repo_default
 from .services.lineage import snapshot_compare
 from .services.snapshot_build import SnapshotRefused
 from .services.snapshots import snapshot_create
@@ -91,7 +92,24 @@ def snapshot_detail(request, snapshot_id):
     if request.user.is_staff:
         context["others"] = selectors.snapshots_list().filter(name=snapshot.name, status="ready").exclude(pk=snapshot.pk)
         context["runs"] = selectors.snapshot_runs(snapshot)
+        context["hub_can_push"] = snapshot_hub_push_refusal(snapshot) is None
+        context["hub_repo_default"] = snapshot_hub_repo_default(snapshot)
     return render(request, "snapshots/detail.html", context)
+
+
+@staff_required
+@require_POST
+def snapshot_hub_push_view(request, snapshot_id):
+    """Staff queue a push to a private Hub dataset repository; the snapshot's page follows it."""
+    snapshot = access_snapshot(request.user, snapshot_id)
+    repo_id = request.POST.get("repo_id", "").strip()
+    try:
+        snapshot_hub_push_request(snapshot=snapshot, repo_id=repo_id, requested_by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("%(label)s is queued for %(repo)s.") % {"label": snapshot.label, "repo": repo_id})
+    return redirect("snapshot_detail", snapshot.pk)
 
 
 @require_GET

@@ -8,7 +8,8 @@ the request and response shapes of ``hf_api.py``, ``_commit_api.py`` and
 ``lfs.py``, and it checks what the Hub checks on the way: the token, that
 the repo exists, that every uploaded blob hashes to its oid, that a commit
 names only uploaded blobs and existing files. Every exchange is kept in
-``exchanges``. Blobs go up by the LFS "basic" transfer: the tests turn
+``exchanges``; ``refuse`` makes an endpoint answer an error, as a failing
+Hub or blob store would. Blobs go up by the LFS "basic" transfer: the tests turn
 hf_xet off (``constants.HF_HUB_DISABLE_XET``, the ``HF_HUB_DISABLE_XET``
 variable read at import), since with it installed the library sends blobs
 to Xet storage, not to the Hub.
@@ -110,6 +111,7 @@ class HubTestServer:
         self.exchanges: list[Exchange] = []
         self.repos: dict[str, Repo] = {}
         self.blobs: dict[str, bytes] = {}  # LFS storage, by sha256
+        self.refusals: list[tuple[str, re.Pattern, int, str]] = []
         self._lock = threading.Lock()
         self._routes = [(method, re.compile(f"^{pattern}$"), handler) for method, pattern, handler in self._table()]
 
@@ -127,6 +129,10 @@ class HubTestServer:
         files = repo.files if revision is None else self._commit(repo, revision)["files"]
         kind, value = files[path]
         return value if kind == "regular" else self.blobs[value]
+
+    def refuse(self, method: str, pattern: str, status: int, message: str) -> None:
+        """Answer ``status`` with ``{"error": message}`` to every ``method`` request whose path matches ``pattern``."""
+        self.refusals.append((method, re.compile(f"^{pattern}$"), status, message))
 
     def calls(self) -> list[tuple[str, str]]:
         return [(e.method, e.path) for e in self.exchanges]
@@ -152,6 +158,9 @@ class HubTestServer:
         with self._lock:
             body = raw
             try:
+                for refused_method, pattern, status, message in self.refusals:
+                    if refused_method == method and pattern.match(path):
+                        raise HubError(status, message)
                 for route_method, pattern, handler in self._routes:
                     if route_method == method and (match := pattern.match(path)):
                         # Blob PUTs go to storage with a signed URL and no token, as to S3 from the real Hub.

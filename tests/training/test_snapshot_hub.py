@@ -1,20 +1,34 @@
-"""Publishing to the Hub: huggingface_hub's real HTTP calls against the stand-in server in hub_server.py."""
+"""Publishing to the Hub: huggingface_hub's real HTTP calls against the stand-in server in hub_server.py.
+
+The push itself (``snapshot_push_to_hub``) first, then the request, the
+worker's task and what staff see: the task runs eagerly where it is
+enqueued (``eager``), and once on a real worker of the default queue.
+"""
 
 import fnmatch
 import hashlib
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from celery.exceptions import SoftTimeLimitExceeded
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connections
 from django.urls import reverse
+from django.utils import timezone
 
+from tests.conftest import wait_for
 from tests.training.hub_server import TOKEN, HubTestServer
 from training.models import Snapshot
-from training.services.hub import HubPush, HubPushError, snapshot_push_to_hub
+from training.services import hub as hub_service
+from training.services.hub import HubPush, HubPushError, snapshot_hub_push_request, snapshot_push_to_hub
 from training.services.snapshot_build import snapshot_build
 from training.services.snapshots import snapshot_create
+from training.snapshot_files import _listing
+from training.tasks import snapshot_hub_push
 
 REPO = "occiportal/corpus"
 # huggingface_hub's own call (an upload as ``data=``), not ours.
@@ -30,6 +44,23 @@ def hub(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
     with HubTestServer() as server:
         yield server
+
+
+@pytest.fixture
+def portal_hub(hub, settings):
+    """The portal's settings pointing at the stand-in Hub."""
+    settings.SNAPSHOT_HUB_ENDPOINT, settings.SNAPSHOT_HUB_TOKEN, settings.SNAPSHOT_HUB_NAMESPACE = hub.url, TOKEN, "occiportal"
+    return hub
+
+
+@pytest.fixture
+def eager(monkeypatch, portal_hub):
+    """Tasks run where they are enqueued, once the request's transaction commits."""
+    from occiportal.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+    monkeypatch.setitem(app.conf, "task_eager_propagates", True)
+    return portal_hub
 
 
 def built(languages=("de", "fr")):
@@ -153,32 +184,235 @@ def test_a_snapshot_that_is_not_ready_is_not_pushed(hub, corpus):
     assert hub.exchanges == []
 
 
-def test_staff_push_from_the_admin_and_see_the_repo_and_commit(client, staff, hub, corpus, settings):
-    settings.SNAPSHOT_HUB_ENDPOINT, settings.SNAPSHOT_HUB_TOKEN, settings.SNAPSHOT_HUB_NAMESPACE = hub.url, TOKEN, "occiportal"
+# ---- the request, the task, the pages -----------------------------------------
+
+
+def request_push(snapshot, user, repo_id=REPO):
+    return snapshot_hub_push_request(snapshot=snapshot, repo_id=repo_id, requested_by=user)
+
+
+def test_staff_push_from_the_admin_and_the_worker_records_the_commit(client, staff, eager, corpus,
+                                                                     django_capture_on_commit_callbacks):
+    hub = eager
     snapshot = built()
     client.force_login(staff)
     changelist = reverse("admin:training_snapshot_changelist")
     form = client.post(changelist, {"action": "push_to_hub", "_selected_action": [snapshot.pk]})
     assert form.status_code == 200 and form.context["form"].initial["repo_id"] == REPO and not hub.exchanges
 
-    response = client.post(changelist, {"action": "push_to_hub", "_selected_action": [snapshot.pk], "repo_id": REPO,
-                                        "push": "Push"}, follow=True)
-    repo = hub.repos[REPO]
+    with django_capture_on_commit_callbacks() as enqueued:
+        response = client.post(changelist, {"action": "push_to_hub", "_selected_action": [snapshot.pk], "repo_id": REPO,
+                                            "push": "Push"}, follow=True)
+    # Queued, not pushed: the request answers before any byte goes to the Hub.
     message = str(list(response.context["messages"])[0])
-    assert f'href="{hub.url}/datasets/{REPO}"' in message and f'href="{hub.url}/datasets/{REPO}/commit/{repo.head}"' in message
-    assert repo.head in message and "v1" in message
+    assert "queued" in message and reverse("snapshot_detail", args=[snapshot.pk]) in message
+    queued = Snapshot.objects.get(pk=snapshot.pk)
+    assert (queued.hub_status, queued.hub_repo, queued.hub_requested_by) == ("queued", REPO, staff)
+    assert len(enqueued) == 1 and not hub.exchanges
 
-    hub.add_repo("occiportal/public", private=False)
-    response = client.post(changelist, {"action": "push_to_hub", "_selected_action": [snapshot.pk],
-                                        "repo_id": "occiportal/public", "push": "Push"}, follow=True)
-    assert "public" in str(list(response.context["messages"])[0]) and len(hub.repos["occiportal/public"].commits) == 1
+    enqueued[0]()  # the worker's turn
+    pushed, repo = Snapshot.objects.get(pk=snapshot.pk), hub.repos[REPO]
+    assert (pushed.hub_status, pushed.hub_commit, pushed.hub_error) == ("pushed", repo.head, "")
+    assert pushed.hub_url == f"{hub.url}/datasets/{REPO}"
+    assert pushed.hub_commit_url == f"{hub.url}/datasets/{REPO}/commit/{repo.head}"
+    assert repo.tags == {"v1": repo.head} and pushed.hub_pushed_at >= pushed.hub_started_at >= pushed.hub_requested_at
+
     bad = client.post(changelist, {"action": "push_to_hub", "_selected_action": [snapshot.pk], "repo_id": "../x", "push": "Push"})
     assert bad.status_code == 200 and bad.context["form"].errors
 
 
-def test_only_staff_reach_the_push(client, member_a, corpus):
+def test_staff_push_from_the_snapshot_page_and_follow_it_there(client, staff, eager, corpus, django_capture_on_commit_callbacks):
+    hub = eager
     snapshot = built()
+    client.force_login(staff)
+    page = client.get(reverse("snapshot_detail", args=[snapshot.pk]))
+    assert page.context["hub_can_push"] and page.context["hub_repo_default"] == REPO
+    assert reverse("snapshot_hub_push", args=[snapshot.pk]).encode() in page.content
+
+    with django_capture_on_commit_callbacks() as enqueued:
+        response = client.post(reverse("snapshot_hub_push", args=[snapshot.pk]), {"repo_id": REPO}, follow=True)
+    assert response.redirect_chain == [(reverse("snapshot_detail", args=[snapshot.pk]), 302)]
+    assert "queued" in str(list(response.context["messages"])[0])
+    assert not response.context["hub_can_push"] and b'data-hub-status="queued"' in response.content
+    assert b'http-equiv="refresh"' in response.content  # follows the push until it is done
+
+    enqueued[0]()
+    page = client.get(reverse("snapshot_detail", args=[snapshot.pk]))
+    head = hub.repos[REPO].head
+    for shown in (f'href="{hub.url}/datasets/{REPO}"', f'href="{hub.url}/datasets/{REPO}/commit/{head}"', "v1",
+                  'data-hub-status="pushed"'):
+        assert shown.encode() in page.content, shown
+    assert b'http-equiv="refresh"' not in page.content and page.context["hub_can_push"]  # may push again
+
+
+def test_the_worker_on_the_default_queue_pushes_a_requested_snapshot(celery_worker, staff, portal_hub, corpus):
+    snapshot = built()
+    request_push(snapshot, staff)  # enqueued as the service's transaction commits
+    done = wait_for(lambda: Snapshot.objects.filter(pk=snapshot.pk, hub_status__in=["pushed", "failed"]).first())
+    assert done.hub_status == "pushed", done.hub_error
+    assert done.hub_commit == portal_hub.repos[REPO].head and len(portal_hub.repos[REPO].commits) == 2
+
+
+def test_a_second_delivery_changes_nothing(staff, eager, corpus, django_capture_on_commit_callbacks):
+    hub = eager
+    with django_capture_on_commit_callbacks(execute=True):
+        request_push(snapshot := built(), staff)
+    pushed, exchanges = Snapshot.objects.get(pk=snapshot.pk), len(hub.exchanges)
+    assert pushed.hub_status == "pushed"
+
+    snapshot_hub_push.apply(args=[snapshot.pk])  # the broker delivers it again
+    again = Snapshot.objects.get(pk=snapshot.pk)
+    assert len(hub.exchanges) == exchanges and len(hub.repos[REPO].commits) == 2
+    fields = [f.attname for f in Snapshot._meta.fields]
+    assert [getattr(again, name) for name in fields] == [getattr(pushed, name) for name in fields]
+
+
+def test_a_delivery_while_another_uploads_returns_at_once(staff, eager, corpus, django_capture_on_commit_callbacks):
+    hub = eager
+    with django_capture_on_commit_callbacks() as enqueued:
+        request_push(snapshot := built(), staff)
+    other = connections.create_connection("default")  # the worker uploading it holds the snapshot's lock
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [hub_service._LOCK_CLASS, snapshot.pk])
+        enqueued[0]()
+        assert Snapshot.objects.get(pk=snapshot.pk).hub_status == "queued" and not hub.exchanges
+    finally:
+        other.close()
+    snapshot_hub_push.apply(args=[snapshot.pk])
+    assert Snapshot.objects.get(pk=snapshot.pk).hub_status == "pushed"
+
+
+def test_a_push_cut_off_half_way_is_redone_once(staff, eager, corpus, django_capture_on_commit_callbacks):
+    hub = eager
+    with django_capture_on_commit_callbacks():
+        request_push(snapshot := built(), staff)
+    # The worker died while uploading: the message comes back, the row says "pushing".
+    push(snapshot, hub)
+    Snapshot.objects.filter(pk=snapshot.pk).update(hub_status="pushing", hub_started_at=timezone.now() - timedelta(hours=1))
+    snapshot_hub_push.apply(args=[snapshot.pk])
+    redone = Snapshot.objects.get(pk=snapshot.pk)
+    assert redone.hub_status == "pushed" and redone.hub_commit == hub.repos[REPO].head
+    assert len(hub.repos[REPO].commits) == 2  # the Hub skipped the empty commit
+
+
+def test_a_failing_hub_records_failed_with_the_file_and_the_answer_but_not_the_token(client, staff, eager, corpus,
+                                                                                     django_capture_on_commit_callbacks):
+    hub = eager
+    snapshot = built()
+    # Signed upload URLs expire; the blob store says so.
+    hub.refuse("PUT", "/lfs/[0-9a-f]{64}", 403, f"Request has expired (token {TOKEN})")
+    with django_capture_on_commit_callbacks(execute=True):
+        request_push(snapshot, staff)
+
+    failed = Snapshot.objects.get(pk=snapshot.pk)
+    assert failed.hub_status == "failed" and not failed.hub_commit and not failed.hub_pushed_at
+    error = failed.hub_error
+    assert re.search(r"Error while uploading '(de|fr)/train-\d{5}\.parquet' to the Hub", error), error
+    assert f"The Hub answered 403 Forbidden to PUT {hub.url}/lfs/" in error and "Request has expired" in error, error
+    assert TOKEN not in error and "[token]" in error and "signature" not in error, error
+    assert len(hub.repos[REPO].commits) == 1  # nothing committed
+
+    client.force_login(staff)
+    page = client.get(reverse("snapshot_detail", args=[snapshot.pk]))
+    assert b'data-hub-status="failed"' in page.content and b"Request has expired" in page.content
+    assert TOKEN.encode() not in page.content and page.context["hub_can_push"]
+
+    hub.refusals.clear()  # pushing again after a failure goes through
+    with django_capture_on_commit_callbacks(execute=True):
+        request_push(snapshot, staff)
+    again = Snapshot.objects.get(pk=snapshot.pk)
+    assert (again.hub_status, again.hub_error, again.hub_commit) == ("pushed", "", hub.repos[REPO].head)
+
+
+def test_a_wrong_token_and_a_public_repo_are_recorded(staff, eager, corpus, settings, django_capture_on_commit_callbacks):
+    hub = eager
+    snapshot = built()
+    settings.SNAPSHOT_HUB_TOKEN = "hf_" + "x" * 34
+    with django_capture_on_commit_callbacks(execute=True):
+        request_push(snapshot, staff)
+    failed = Snapshot.objects.get(pk=snapshot.pk)
+    assert failed.hub_status == "failed" and "401 Unauthorized" in failed.hub_error and "Invalid credentials" in failed.hub_error
+    assert settings.SNAPSHOT_HUB_TOKEN not in failed.hub_error
+
+    settings.SNAPSHOT_HUB_TOKEN = TOKEN
+    hub.add_repo("occiportal/public", private=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        request_push(snapshot, staff, "occiportal/public")
+    refused = Snapshot.objects.get(pk=snapshot.pk)
+    assert refused.hub_status == "failed" and "is public" in refused.hub_error
+    assert len(hub.repos["occiportal/public"].commits) == 1
+
+
+def test_a_push_out_of_time_is_recorded(staff, eager, corpus, monkeypatch, django_capture_on_commit_callbacks):
+    def slow(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(hub_service, "_push", slow)
+    with django_capture_on_commit_callbacks(execute=True):
+        request_push(snapshot := built(), staff)
+    failed = Snapshot.objects.get(pk=snapshot.pk)
+    assert failed.hub_status == "failed" and "ran out of time (6 hours)" in failed.hub_error
+
+
+def test_the_task_acks_late_with_a_time_limit_for_large_uploads():
+    assert snapshot_hub_push.acks_late and snapshot_hub_push.soft_time_limit == hub_service.PUSH_SECONDS >= 3600
+    assert snapshot_hub_push.time_limit > snapshot_hub_push.soft_time_limit
+
+
+@pytest.mark.parametrize("repo_id", ["../x", "corpus", "a/b/c", "org/", "-org/x", "org/x--y", "org/x..y", "ørg/x", "org/x\n",
+                                     "org/" + "x" * 97])
+def test_a_malformed_repository_id_is_refused(staff, portal_hub, corpus, repo_id, django_capture_on_commit_callbacks):
+    snapshot = built()
+    with django_capture_on_commit_callbacks() as enqueued, pytest.raises(ValidationError, match="not a Hub repository id"):
+        request_push(snapshot, staff, repo_id)
+    assert not enqueued and Snapshot.objects.get(pk=snapshot.pk).hub_status == "none"
+
+
+def test_a_push_is_refused_unless_ready_and_while_one_is_in_flight(staff, portal_hub, corpus, django_capture_on_commit_callbacks):
+    draft = snapshot_create(name="corpus", license="CC-BY-4.0", parameters={"languages": ["de"]}, enqueue=False)
+    with pytest.raises(ValidationError, match="ready"):
+        request_push(draft, staff)
+
+    snapshot = built()
+    with django_capture_on_commit_callbacks() as enqueued:
+        request_push(snapshot, staff)
+        with pytest.raises(ValidationError, match="already queued"):
+            request_push(snapshot, staff, "occiportal/other")
+        Snapshot.objects.filter(pk=snapshot.pk).update(hub_status="pushing", hub_started_at=timezone.now())
+        with pytest.raises(ValidationError, match="being pushed"):
+            request_push(snapshot, staff)
+        # Past the hard time limit the worker was killed: it may be asked for again.
+        Snapshot.objects.filter(pk=snapshot.pk).update(hub_started_at=timezone.now() - timedelta(hours=7))
+        assert request_push(snapshot, staff, "occiportal/other").hub_status == "queued"
+        # So may a push queued that long ago: its message was lost.
+        Snapshot.objects.filter(pk=snapshot.pk).update(hub_requested_at=timezone.now() - timedelta(hours=7))
+        assert request_push(snapshot, staff).hub_status == "queued"
+    assert len(enqueued) == 3 and Snapshot.objects.get(pk=snapshot.pk).hub_repo == REPO
+
+    (Path(snapshot.uri) / "manifest.json").write_bytes(b"{}")  # altered since the build
+    _listing.cache_clear()  # each process checks a manifest once
+    Snapshot.objects.filter(pk=snapshot.pk).update(hub_status="failed")
+    with pytest.raises(ValidationError, match="unreadable or altered"):
+        request_push(snapshot, staff)
+
+
+def test_only_staff_reach_the_push(client, member_a, staff, portal_hub, corpus, django_capture_on_commit_callbacks):
+    snapshot = built()  # holds member_a's partner's data: they see its page
+    url = reverse("snapshot_hub_push", args=[snapshot.pk])
     client.force_login(member_a)
-    response = client.post(reverse("admin:training_snapshot_changelist"), {"action": "push_to_hub", "_selected_action": [snapshot.pk]})
-    assert response.status_code == 302 and "login" in response.url
-    assert Snapshot.objects.get(pk=snapshot.pk).status == "ready"
+    assert client.get(reverse("snapshot_detail", args=[snapshot.pk])).status_code == 200
+    with django_capture_on_commit_callbacks() as enqueued:
+        assert client.post(url, {"repo_id": REPO}).status_code == 404
+        assert client.get(url).status_code == 404
+        assert client.post(reverse("snapshot_hub_push", args=[snapshot.pk + 1000]), {"repo_id": REPO}).status_code == 404
+        response = client.post(reverse("admin:training_snapshot_changelist"),
+                               {"action": "push_to_hub", "_selected_action": [snapshot.pk], "repo_id": REPO, "push": "Push"})
+        assert response.status_code == 302 and "login" in response.url
+        with pytest.raises(PermissionDenied):
+            request_push(snapshot, member_a)
+    page = client.get(reverse("snapshot_detail", args=[snapshot.pk]))
+    assert url.encode() not in page.content and b"data-hub-status" not in page.content
+    client.logout()
+    assert client.post(url, {"repo_id": REPO}).status_code == 302  # to the sign-in page
+    assert not enqueued and Snapshot.objects.get(pk=snapshot.pk).hub_status == "none" and not portal_hub.exchanges

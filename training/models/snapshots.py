@@ -26,6 +26,15 @@ class Snapshot(models.Model):
         READY = "ready", _("Ready")
         FAILED = "failed", _("Failed")
 
+    class HubStatus(models.TextChoices):
+        """The last push to the Hub (services/hub.py): none → queued → pushing → pushed | failed."""
+
+        NONE = "none", _("Not pushed")
+        QUEUED = "queued", _("Queued")
+        PUSHING = "pushing", _("Pushing")
+        PUSHED = "pushed", _("Pushed")
+        FAILED = "failed", _("Push failed")
+
     name = models.SlugField(max_length=100)
     version = models.PositiveIntegerField()
     description = models.TextField(blank=True)
@@ -51,9 +60,25 @@ class Snapshot(models.Model):
     progress = models.PositiveSmallIntegerField(default=0, help_text=_("0–100 while building."))
     failure = models.TextField(blank=True)
 
+    # The last push to a private Hugging Face Hub dataset repository, run by the worker.
+    hub_status = models.CharField(max_length=16, choices=HubStatus.choices, default=HubStatus.NONE)
+    hub_repo = models.CharField(max_length=200, blank=True, help_text=_("The Hub dataset repository asked for: organisation/name."))
+    hub_requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                         related_name="+")
+    hub_requested_at = models.DateTimeField(null=True, blank=True)
+    hub_started_at = models.DateTimeField(null=True, blank=True, help_text=_("When the worker began uploading."))
+    hub_pushed_at = models.DateTimeField(null=True, blank=True)
+    hub_commit = models.CharField(max_length=64, blank=True, help_text=_("The Hub commit of this version, tagged v<version>."))
+    hub_url = models.CharField(max_length=500, blank=True, help_text=_("The repository's URL, as the Hub gave it."))
+    hub_error = models.TextField(blank=True, help_text=_("Why the last push failed: the file, and what the Hub answered."))
+
     class Meta:
         ordering = ["name", "-version"]
-        constraints = [models.UniqueConstraint(fields=["name", "version"], name="unique_snapshot_version")]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="unique_snapshot_version"),
+            models.CheckConstraint(condition=~models.Q(hub_status="pushed") | ~models.Q(hub_commit=""),
+                                   name="snapshot_pushed_has_commit"),
+        ]
         # Every ready snapshot, for training hosts and service accounts; one
         # snapshot for one person is a SnapshotAccess grant.
         permissions = [("download_snapshot", "Can download the files of every ready snapshot")]
@@ -68,6 +93,14 @@ class Snapshot(models.Model):
     @property
     def is_finished(self):
         return self.status in (self.Status.READY, self.Status.FAILED)
+
+    @property
+    def hub_tag(self):
+        return f"v{self.version}"
+
+    @property
+    def hub_commit_url(self):
+        return f"{self.hub_url}/commit/{self.hub_commit}" if self.hub_url and self.hub_commit else ""
 
     def totals(self):
         """Records and tokens over all languages and splits."""
