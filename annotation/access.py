@@ -8,7 +8,7 @@ from django.http import Http404
 from occiportal.models import Language, Partner
 
 from .models import Assignment, ReviewDecision, ReviewQueue, Submission
-from .review_selectors import decisions_led_by, languages_led_by, queues_visible_to
+from .review_selectors import decisions_led_by, is_queue_visible_to, languages_led_by
 from .selectors import submissions_visible_to
 
 
@@ -33,9 +33,12 @@ def access_partner_for_submitting(user, slug) -> Partner:
 def access_queue(user, queue_id) -> ReviewQueue:
     """A review queue of a language ``user`` annotates or leads (any, for staff)."""
     try:
-        return queues_visible_to(user).get(pk=queue_id)
+        queue = ReviewQueue.objects.select_related("language").get(pk=queue_id)
     except (ReviewQueue.DoesNotExist, ValueError, TypeError):
         raise Http404("No such queue.")
+    if not is_queue_visible_to(user, queue):
+        raise Http404("No such queue.")
+    return queue
 
 
 def access_assignment(user, assignment_id) -> Assignment:

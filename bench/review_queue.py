@@ -2,13 +2,22 @@
 
 Builds a fresh database with one German instruction queue (overlap 2) of
 ``--records`` records and ``--clients`` certified annotators with API
-tokens, starts gunicorn, and lets every client loop "next item → accept"
-through the REST API for ``--seconds``. Then prints requests/s, the
-p50/p95/p99 latency of next-item (claim) and submit, and the number of
-over-assigned records (more live leases + answers than the overlap, or one
-annotator twice on a record), which must be 0; last, one JSON line.
+tokens, and starts gunicorn. Then two phases of ``--seconds`` each, the
+same clients on the same server:
 
-    .venv/bin/python bench/review_queue.py [--clients 32] [--seconds 30] [--records 20000] [--workers 4]
+1. baseline: every client loops ``GET /api/partners/`` (token auth and one
+   tiny query, nothing of review): the framework's floor on this machine;
+2. queue: every client loops "next item → accept" through the REST API.
+
+Prints requests/s, the p50/p95/p99 latency of each, next-item's p50 and p99
+as a multiple of the baseline's, the SQL statements one next-item and one
+submit run (counted in-process, BEGIN/COMMIT not counted), the database
+sessions gunicorn opened (persistent connections: about one per thread),
+and the number of over-assigned records (more live leases + answers than
+the overlap, or one annotator twice on a record), which must be 0; last,
+one JSON line.
+
+    .venv/bin/python bench/review_queue.py [--clients 32] [--seconds 30] [--records 20000] [--workers 4] [--threads 8]
 """
 
 import argparse
@@ -29,10 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DB = "occiportal_bench_queue"
 DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
 PORT = 8765
+BASELINE_PATH = "/api/partners/"  # an annotator belongs to no partner: one indexed query, an empty list
 
 
 def seed(records: int, clients: int) -> tuple[int, list[str]]:
-    """One queue, its records and its annotators; returns the queue id and the annotators' tokens."""
+    """One queue, its records and its annotators (plus two for counting queries); returns the queue id and the tokens."""
     import uuid
 
     from django.contrib.auth import get_user_model
@@ -57,22 +67,63 @@ def seed(records: int, clients: int) -> tuple[int, list[str]]:
     )
     queue = queue_create(creator=staff, language=german, kind="instruction", name="Bench", overlap=2)
     tokens = []
-    for i in range(clients):
+    for i in range(clients + 2):
         user = get_user_model().objects.create_user(f"annotator-{i:02d}")
         certification_grant(granter=staff, user=user, language_code="de")
         tokens.append(Token.objects.create(user=user).key)
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # fresh tables: give the planner the statistics autovacuum would
     return queue.pk, tokens
 
 
-def start_server(workers: int) -> subprocess.Popen:
+def analyze() -> None:
+    """Fresh tables: give the planner the statistics autovacuum would."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def queries_per_request(queue_id: int, first: str, second: str) -> dict:
+    """SQL statements of next-item and submit, through the whole middleware stack, in this process.
+
+    Two annotators answer the same record: the first answer only counts, the
+    second decides. BEGIN, COMMIT and savepoints are not counted.
+    """
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    clients = [APIClient(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}") for token in (first, second)]
+    for _ in range(2):  # the first round fills per-process caches (content types, translations)
+        counts = {}
+        for client, submit in zip(clients, ("submit_first_vote", "submit_deciding")):
+            with CaptureQueriesContext(connection) as claimed:
+                item = client.post(f"/api/review/queues/{queue_id}/claim/").json()
+            with CaptureQueriesContext(connection) as submitted:
+                client.post(f"/api/review/assignments/{item['id']}/submit/", {"action": "accept"}, format="json")
+            counts.setdefault("claim", statements(claimed))
+            counts[submit] = statements(submitted)
+    return counts
+
+
+def statements(captured) -> int:
+    control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+    return sum(1 for query in captured.captured_queries if not query["sql"].startswith(control))
+
+
+def database_sessions() -> int:
+    """Connections ever opened to the benchmark database (PostgreSQL 14+)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", [DB])
+        return cursor.fetchone()[0]
+
+
+def start_server(workers: int, threads: int, token: str) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": DATABASE_URL, "DJANGO_SETTINGS_MODULE": "occiportal.settings",
            "OCCIPORTAL_LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "occiportal.wsgi", "-w", str(workers), "--threads", "8",
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "occiportal.wsgi", "-w", str(workers), "--threads", str(threads),
          "-b", f"127.0.0.1:{PORT}", "--log-level", "warning"],
         cwd=ROOT, env=env,
     )
@@ -80,7 +131,7 @@ def start_server(workers: int) -> subprocess.Popen:
     while time.monotonic() < deadline:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
-            conn.request("GET", "/api/languages/")
+            conn.request("GET", BASELINE_PATH, headers={"Authorization": f"Token {token}"})
             conn.getresponse().read()
             return server
         except OSError:
@@ -89,25 +140,65 @@ def start_server(workers: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not start")
 
 
-def client(queue_id, token, until, timings, counts):
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-    headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+class Client:
+    """One annotator's keep-alive connection; records each call's latency by kind."""
 
-    def call(kind, path, body=None):
-        started = time.perf_counter()
-        conn.request("POST", path, body=body, headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-        timings[kind].append(time.perf_counter() - started)
-        counts[response.status] = counts.get(response.status, 0) + 1
+    def __init__(self, token, timings, counts):
+        self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        self.timings, self.counts = timings, counts
+
+    def call(self, kind, method, path, body=None):
+        for attempt in (1, 2):  # gunicorn closes a keep-alive connection idle for 2 s: open it again, once
+            started = time.perf_counter()
+            try:
+                self.conn.request(method, path, body=body, headers=self.headers)
+                response = self.conn.getresponse()
+                data = response.read()
+                break
+            except (OSError, http.client.HTTPException) as error:
+                self.conn.close()
+                if attempt == 2:  # counted, not lost in the thread
+                    self.counts[type(error).__name__] = self.counts.get(type(error).__name__, 0) + 1
+                    return None, b""
+        if kind:
+            self.timings[kind].append(time.perf_counter() - started)
+            self.counts[response.status] = self.counts.get(response.status, 0) + 1
         return response.status, data
 
+
+def baseline_loop(client, queue_id, start, seconds):
+    client.call(None, "GET", BASELINE_PATH)  # warm the connection and the worker thread, untimed
+    start.wait()
+    until = time.monotonic() + seconds
     while time.monotonic() < until:
-        status, data = call("claim", f"/api/review/queues/{queue_id}/claim/")
+        client.call("baseline", "GET", BASELINE_PATH)
+
+
+def queue_loop(client, queue_id, start, seconds):
+    client.call(None, "GET", BASELINE_PATH)
+    start.wait()
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        status, data = client.call("claim", "POST", f"/api/review/queues/{queue_id}/claim/")
         if status != 201:
             break
         item = json.loads(data)
-        call("submit", f"/api/review/assignments/{item['id']}/submit/", json.dumps({"action": "accept"}))
+        client.call("submit", "POST", f"/api/review/assignments/{item['id']}/submit/", json.dumps({"action": "accept"}))
+
+
+def phase(loop, kinds, queue_id, tokens, seconds) -> dict:
+    """Run ``loop`` on one thread per token, all starting at once; timings per kind, statuses, seconds."""
+    timings, counts = {kind: [] for kind in kinds}, {}
+    start = threading.Barrier(len(tokens))
+    threads = [threading.Thread(target=loop, args=(Client(t, timings, counts), queue_id, start, seconds))
+               for t in tokens]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"timings": timings, "statuses": counts, "seconds": time.monotonic() - started}
 
 
 def over_assigned() -> int:
@@ -133,12 +224,24 @@ def percentile(values, p):
     return round(1000 * values[min(len(values) - 1, int(p / 100 * len(values)))], 2)
 
 
+def latency(values) -> dict:
+    figures = {f"p{p}": percentile(values, p) for p in (50, 95, 99)}
+    figures["mean"] = round(1000 * statistics.mean(values), 2) if values else None
+    figures["max"] = round(1000 * max(values), 2) if values else None
+    return figures
+
+
+def ratio(value, base):
+    return round(value / base, 2) if value and base else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--seconds", type=float, default=30, help="per phase: baseline, then queue")
     parser.add_argument("--records", type=int, default=20000)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
     args = parser.parse_args()
 
     fresh_database(DB)
@@ -149,32 +252,41 @@ def main() -> None:
 
     django.setup()
     queue_id, tokens = seed(args.records, args.clients)
-    server = start_server(args.workers)
+    queries = queries_per_request(queue_id, tokens.pop(), tokens.pop())
+    analyze()  # after the probe's answers, so the review tables are not empty to the planner
+    server = start_server(args.workers, args.threads, tokens[0])
     try:
-        timings, counts = {"claim": [], "submit": []}, {}
-        until = time.monotonic() + args.seconds
-        started = time.monotonic()
-        threads = [threading.Thread(target=client, args=(queue_id, t, until, timings, counts)) for t in tokens]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.monotonic() - started
+        sessions_before = database_sessions()
+        baseline = phase(baseline_loop, ["baseline"], queue_id, tokens, args.seconds)
+        queue = phase(queue_loop, ["claim", "submit"], queue_id, tokens, args.seconds)
+        sessions = database_sessions() - sessions_before
     finally:
         server.terminate()
         server.wait(timeout=30)
-    requests = len(timings["claim"]) + len(timings["submit"])
+
+    base, claim, submit = (latency(t) for t in (baseline["timings"]["baseline"], queue["timings"]["claim"],
+                                                 queue["timings"]["submit"]))
+    requests = len(queue["timings"]["claim"]) + len(queue["timings"]["submit"])
+    base_requests = len(baseline["timings"]["baseline"])
     result = {
-        "bench": "queue", "clients": args.clients, "seconds": round(elapsed, 1), "records": args.records,
-        "gunicorn_workers": args.workers, "requests": requests, "requests_per_s": round(requests / elapsed, 1),
-        "statuses": counts, "over_assigned": over_assigned(),
-        **{f"{kind}_ms": {f"p{p}": percentile(values, p) for p in (50, 95, 99)} for kind, values in timings.items()},
-        "claim_mean_ms": round(1000 * statistics.mean(timings["claim"]), 2) if timings["claim"] else None,
+        "bench": "queue", "clients": args.clients, "seconds": round(queue["seconds"], 1), "records": args.records,
+        "gunicorn": {"workers": args.workers, "threads": args.threads},
+        "requests": requests, "requests_per_s": round(requests / queue["seconds"], 1),
+        "statuses": queue["statuses"], "over_assigned": over_assigned(),
+        "claim_ms": claim, "submit_ms": submit, "queries": queries, "database_sessions_opened": sessions,
+        "baseline": {"path": BASELINE_PATH, "requests_per_s": round(base_requests / baseline["seconds"], 1),
+                     "statuses": baseline["statuses"], "ms": base},
+        "claim_vs_baseline": {"p50": ratio(claim["p50"], base["p50"]), "p99": ratio(claim["p99"], base["p99"])},
     }
-    print(f"{requests} requests in {elapsed:.1f} s: {result['requests_per_s']} requests/s")
-    for kind in ("claim", "submit"):
-        print(f"{kind:>7}: p50 {result[f'{kind}_ms']['p50']} ms, p95 {result[f'{kind}_ms']['p95']} ms, p99 {result[f'{kind}_ms']['p99']} ms")
-    print(f"over-assigned records: {result['over_assigned']}")
+    print(f"baseline {BASELINE_PATH}: {result['baseline']['requests_per_s']} requests/s, "
+          f"p50 {base['p50']} ms, p95 {base['p95']} ms, p99 {base['p99']} ms")
+    print(f"queue: {requests} requests in {queue['seconds']:.1f} s: {result['requests_per_s']} requests/s")
+    for kind, figures in (("claim", claim), ("submit", submit)):
+        print(f"{kind:>7}: p50 {figures['p50']} ms, p95 {figures['p95']} ms, p99 {figures['p99']} ms")
+    print(f"SQL statements: next-item {queries['claim']}, submit {queries['submit_first_vote']} "
+          f"(first vote) / {queries['submit_deciding']} (deciding vote)")
+    print(f"claim / baseline: p50 ×{result['claim_vs_baseline']['p50']}, p99 ×{result['claim_vs_baseline']['p99']}")
+    print(f"database sessions opened by gunicorn: {sessions}; over-assigned records: {result['over_assigned']}")
     print(json.dumps(result))
 
 

@@ -27,13 +27,14 @@ class LeasedRecordSerializer(serializers.Serializer):
     detected_language = serializers.CharField()
 
 
-class AssignmentSerializer(serializers.ModelSerializer):
+# Plain fields, not ModelSerializers: next-item and submit render these on
+# every call, and a ModelSerializer inspects its model each time.
+class AssignmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    queue = serializers.IntegerField(source="queue_id", read_only=True)
     record = LeasedRecordSerializer(read_only=True)
-
-    class Meta:
-        model = Assignment
-        fields = ["id", "queue", "record", "status", "leased_until"]
-        read_only_fields = fields
+    status = serializers.ChoiceField(choices=Assignment.Status.choices, read_only=True)
+    leased_until = serializers.DateTimeField(read_only=True)
 
 
 class AnswerSerializer(serializers.Serializer):
@@ -48,17 +49,23 @@ class AnswerSerializer(serializers.Serializer):
     edited_content = serializers.JSONField(required=False, allow_null=True, default=None)
 
 
-class AnnotationSerializer(serializers.ModelSerializer):
+class AnnotationSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    assignment = serializers.IntegerField(source="assignment_id", read_only=True)
+    record = serializers.IntegerField(source="record_id", read_only=True)
+    action = serializers.ChoiceField(choices=Annotation.Action.choices, read_only=True)
+    reason = serializers.CharField(read_only=True)
+    ratings = serializers.JSONField(read_only=True)
+    flags = serializers.JSONField(read_only=True)
+    edited_content = serializers.JSONField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
     decision = serializers.SerializerMethodField()
 
-    class Meta:
-        model = Annotation
-        fields = ["id", "assignment", "record", "action", "reason", "ratings", "flags", "edited_content",
-                  "created_at", "decision"]
-        read_only_fields = fields
-
     def get_decision(self, annotation) -> str | None:
-        decision = ReviewDecision.objects.filter(queue=annotation.queue_id, record=annotation.record_id).first()
+        if hasattr(annotation, "decision"):  # review_submit looked it up already
+            decision = annotation.decision
+        else:
+            decision = ReviewDecision.objects.filter(queue=annotation.queue_id, record=annotation.record_id).first()
         return decision.outcome if decision else None
 
 

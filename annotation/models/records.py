@@ -44,7 +44,13 @@ class Record(models.Model):
     class Meta:
         ordering = ["submission", "line"]
         constraints = [models.UniqueConstraint(fields=["submission", "line"], name="unique_record_line")]
-        indexes = [models.Index(fields=["language", "kind", "status"])]
+        indexes = [
+            models.Index(fields=["language", "kind", "status"]),
+            # Next-item walks a queue's pending records oldest first; without
+            # it every claim steps over the records already decided.
+            models.Index(fields=["language", "kind", "id"], condition=models.Q(status="pending"),
+                         name="record_pending_queue_order"),
+        ]
 
     def __str__(self):
         return f"record {self.pk} (submission {self.submission_id}, line {self.line})"

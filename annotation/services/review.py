@@ -10,9 +10,7 @@ from collections import Counter
 from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -27,7 +25,13 @@ from annotation.models import (
 )
 from annotation.models.review import DEFAULT_OVERLAP, RATING_MAX, RATING_MIN, VOTES, Flag
 from annotation.models.submissions import Kind
-from annotation.review_selectors import is_certified, is_language_lead, live_assignments, queue_records
+from annotation.review_selectors import (
+    SAMPLE_BUCKETS,
+    SAMPLE_MULTIPLIER,
+    is_certified,
+    is_language_lead,
+    live_assignments,
+)
 from annotation.services.sampling import review_sample_settle
 from annotation.services.writing import writing_create
 
@@ -103,70 +107,101 @@ def review_item_claim(*, queue: ReviewQueue, annotator, now=None) -> Assignment 
     """Lease the annotator the next record, or give back the lease they hold; ``None`` when none is left.
 
     Safe with many annotators at once: a claimer locks one candidate record
-    row (``SKIP LOCKED``, so others move on to other rows), recounts its
-    slots now that it holds the lock, and only then inserts the lease. The
-    unique (record, annotator) constraint backs up "never the same record twice".
+    row (``SKIP LOCKED``, so others move on to other rows), then inserts the
+    lease only if a recount, in a new statement under that lock, still finds
+    a free slot. The unique (record, annotator) constraint backs up "never
+    the same record twice".
     """
-    if not queue.active or not is_certified(annotator, queue.language.code):
+    if not queue.active:
         raise PermissionDenied(_("You are not certified for this queue's language."))
-    now = now or timezone.now()
-    held = queue.assignments.filter(annotator=annotator, status=Assignment.Status.LEASED, leased_until__gt=now)
-    if current := held.select_related("record").first():
-        return current
+    params = _claim_params(queue=queue, annotator=annotator, now=now or timezone.now())
+    candidates = _CANDIDATES.format(sample=_SAMPLED if queue.sample_rate < 1 else "")
     for attempt in range(CLAIM_TRIES):
-        record = None
-        try:
-            with transaction.atomic():
-                record, busy = _lock_candidate(queue=queue, annotator=annotator, now=now)
-                if record is not None and _slots_taken(queue=queue, record=record, now=now) < queue.overlap:
-                    return Assignment.objects.create(
-                        queue=queue, record=record, annotator=annotator,
-                        leased_until=now + timedelta(minutes=queue.lease_minutes),
-                    )
-        except IntegrityError:
-            busy = True  # the same annotator claimed in two tabs at once
-        if record is None and not busy:
-            return None
+        with transaction.atomic():
+            record = next(iter(Record.objects.raw(_CLAIM.format(candidates=candidates), params)), None)
+            if record is not None:
+                if record.held_id is not None:
+                    return _with_record(Assignment.objects.get(pk=record.held_id), record, queue)
+                # None when the slot went meanwhile, or the annotator claimed in another tab at once: try again.
+                lease = next(iter(Assignment.objects.raw(_LEASE, {**params, "record": record.pk})), None)
+                if lease is not None:
+                    return _with_record(lease, record, queue)
+                continue
+        if not is_certified(annotator, queue.language.code):
+            raise PermissionDenied(_("You are not certified for this queue's language."))
+        with connection.cursor() as cursor:  # none left, or all locked by other claimers for a moment?
+            cursor.execute(f"SELECT EXISTS ({candidates})", params)
+            if not cursor.fetchone()[0]:
+                return None
         time.sleep(CLAIM_BACKOFF_S * (attempt + 1))  # the other claimers commit; their rows free up
     return None
 
 
-def _candidates(*, queue, annotator, now):
-    slots = (
-        live_assignments(queue, now).filter(record=OuterRef("pk")).order_by()
-        .values("record").annotate(n=Count("pk")).values("n")
+def _claim_params(*, queue, annotator, now) -> dict:
+    return {
+        "queue": queue.pk, "annotator": annotator.pk, "code": queue.language.code, "language": queue.language_id,
+        "kind": queue.kind, "overlap": queue.overlap, "now": now, "created": timezone.now(),
+        "until": now + timedelta(minutes=queue.lease_minutes),
+        "sample": int(queue.sample_rate * SAMPLE_BUCKETS), "buckets": SAMPLE_BUCKETS, "multiplier": SAMPLE_MULTIPLIER,
+    }
+
+
+def _with_record(assignment, record, queue):
+    assignment.record, assignment.queue = record, queue
+    record.language = queue.language  # a queue holds records of its own language
+    return assignment
+
+
+# The claim in hand-written SQL: it runs on every "next item", and the ORM
+# took longer to compose it than PostgreSQL to run it. It mirrors
+# queue_records() and live_assignments(); test_review_queries.py holds them
+# to the same records. The walk goes oldest first along the pending records'
+# index (record_pending_queue_order) and stops at the first free one. The
+# checks stay per row, probes by record id (OFFSET 0 keeps the planner from
+# turning them into anti-joins, which read every decision of the queue on
+# each claim).
+_LIVE = "a.queue_id = %(queue)s AND (a.status = 'submitted' OR (a.status = 'leased' AND a.leased_until > %(now)s))"
+_SAMPLED = "AND MOD(r.id * %(multiplier)s, %(buckets)s) < %(sample)s"
+_CANDIDATES = f"""
+    SELECT r.id FROM annotation_record r JOIN annotation_submission s ON s.id = r.submission_id
+    WHERE r.language_id = %(language)s AND r.kind = %(kind)s AND r.status = 'pending'
+      AND (s.uploader_id IS NULL OR s.uploader_id <> %(annotator)s)  -- nobody reviews what they gave or wrote
+      AND (NOT EXISTS (SELECT FROM annotation_reviewqueue_submissions n WHERE n.reviewqueue_id = %(queue)s)
+           OR r.submission_id IN (
+               SELECT submission_id FROM annotation_reviewqueue_submissions WHERE reviewqueue_id = %(queue)s))
+      AND (NOT EXISTS (SELECT FROM annotation_reviewqueue_partners p WHERE p.reviewqueue_id = %(queue)s)
+           OR s.partner_id IN (SELECT partner_id FROM annotation_reviewqueue_partners WHERE reviewqueue_id = %(queue)s))
+      {{sample}}
+      AND NOT EXISTS (
+          SELECT FROM annotation_reviewdecision d WHERE d.record_id = r.id AND d.queue_id = %(queue)s OFFSET 0)
+      AND (SELECT count(*) FILTER (WHERE a.annotator_id = %(annotator)s) = 0  -- never seen by this annotator
+              AND count(*) FILTER (WHERE {_LIVE}) < %(overlap)s  -- a slot free
+           FROM annotation_assignment a WHERE a.record_id = r.id)"""
+# The lease held, else the first free candidate, locked; its record row with held_id (null when new).
+_CLAIM = """
+    WITH certified AS (
+        SELECT FROM annotation_certification c WHERE c.user_id = %(annotator)s AND c.withdrawn_at IS NULL
+          AND %(code)s IN (c.language_code, split_part(c.language_code, '-', 1))
+    ), held AS (
+        SELECT a.id, a.record_id FROM annotation_assignment a
+        WHERE EXISTS (SELECT FROM certified) AND a.queue_id = %(queue)s AND a.annotator_id = %(annotator)s
+          AND a.status = 'leased' AND a.leased_until > %(now)s
+        ORDER BY a.created_at DESC LIMIT 1
+    ), candidate AS (
+        {candidates}
+          AND EXISTS (SELECT FROM certified) AND NOT EXISTS (SELECT FROM held)
+        ORDER BY r.id LIMIT 1 FOR NO KEY UPDATE OF r SKIP LOCKED
     )
-    seen = Assignment.objects.filter(record=OuterRef("pk"), annotator=annotator)
-    decided = ReviewDecision.objects.filter(record=OuterRef("pk"), queue=queue)
-    return (
-        queue_records(queue)
-        .filter(status=Record.Status.PENDING)
-        .alias(taken=Coalesce(Subquery(slots, output_field=IntegerField()), Value(0)))
-        .filter(taken__lt=queue.overlap)
-        .exclude(Exists(seen))
-        .exclude(Exists(decided))
-        .exclude(submission__uploader=annotator)  # nobody reviews what they gave or wrote
-    )
-
-
-def _lock_candidate(*, queue, annotator, now):
-    """(record, busy): a locked candidate, or None and whether locked candidates remain."""
-    candidates = _candidates(queue=queue, annotator=annotator, now=now)
-    # Oldest first, by primary key: decided records are no longer pending, so
-    # the scan stops after the few in flight instead of counting slots on all.
-    locked = (
-        candidates.select_related("language").order_by("pk")
-        .select_for_update(skip_locked=True, no_key=True, of=("self",)).first()
-    )
-    if locked is not None:
-        return locked, False
-    return None, candidates.exists()
-
-
-def _slots_taken(*, queue, record, now, excluding=None) -> int:
-    # A new statement under the row lock: READ COMMITTED sees every lease
-    # committed by claimers that held this lock before us.
-    return live_assignments(queue, now).filter(record=record).exclude(pk=excluding).count()
+    SELECT r.*, (SELECT id FROM held) AS held_id FROM annotation_record r
+    WHERE r.id = COALESCE((SELECT record_id FROM held), (SELECT id FROM candidate))"""
+# A new statement, so a new snapshot under the row lock: READ COMMITTED sees
+# every lease committed by claimers that held this lock before us.
+_LEASE = f"""
+    INSERT INTO annotation_assignment (queue_id, record_id, annotator_id, status, leased_until, created_at)
+    SELECT %(queue)s, %(record)s, %(annotator)s, 'leased', %(until)s, %(created)s
+    WHERE (SELECT count(*) FROM annotation_assignment a WHERE a.record_id = %(record)s AND {_LIVE}) < %(overlap)s
+    ON CONFLICT DO NOTHING
+    RETURNING *"""
 
 
 @transaction.atomic
@@ -184,33 +219,54 @@ def review_submit(
 
     A late answer on an expired lease still counts if nobody took its slot
     meanwhile. An edit never changes the record: it is kept on the answer and
-    enters review as a record of its own, credited to the annotator.
+    enters review as a record of its own, credited to the annotator. The
+    answer comes back with ``decision`` set: the record's decision in the
+    queue after it, or None (left unset for a skip, which decides nothing).
     """
     now = now or timezone.now()
-    # Lock only the assignment row: locking its queue too would block every claimer's insert.
-    locked = Assignment.objects.select_for_update(of=("self",)).select_related("queue__language")
-    assignment = locked.get(pk=assignment.pk)
-    queue = assignment.queue
+    _lock_for_answer(assignment)
+    queue, record = assignment.queue, assignment.record
     if assignment.status != Assignment.Status.LEASED:
         raise ValidationError(_("This item has already been answered."))
     ratings, flags = review_answer_clean(queue, action, reason, ratings or {}, flags or [], edited_content)
-    record = Record.objects.select_for_update(no_key=True).get(pk=assignment.record_id)
     if assignment.leased_until <= now and _slots_taken(queue=queue, record=record, now=now, excluding=assignment.pk) >= queue.overlap:
         raise ValidationError(_("Your lease on this item ran out and someone else has taken it."))
+    edit_record = None
+    if action == Annotation.Action.EDIT:
+        edit_record = review_edit_record(annotator=assignment.annotator, record=record, edited_content=edited_content)
     skipped = action == Annotation.Action.SKIP
     assignment.status = Assignment.Status.SKIPPED if skipped else Assignment.Status.SUBMITTED
     assignment.finished_at = now
     assignment.save(update_fields=["status", "finished_at"])
-    edit_record = None
-    if action == Annotation.Action.EDIT:
-        edit_record = review_edit_record(annotator=assignment.annotator, record=record, edited_content=edited_content)
     annotation = Annotation.objects.create(
-        assignment=assignment, queue=queue, record=record, annotator=assignment.annotator, action=action,
+        assignment=assignment, queue=queue, record=record, annotator_id=assignment.annotator_id, action=action,
         reason=reason.strip(), ratings=ratings, flags=flags, edited_content=edited_content, edit_record=edit_record,
     )
     if not skipped:
-        review_consensus_evaluate(queue=queue, record=record)
+        annotation.decision = review_consensus_evaluate(queue=queue, record=record)
     return annotation
+
+
+def _lock_for_answer(assignment):
+    """Lock the assignment and its record row; re-read what may have changed since the caller fetched it."""
+    # Not the queue: locking it would block every claimer's insert. The caller
+    # fetched the queue and record already (access_assignment); content never changes.
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_ANSWER, [assignment.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise Assignment.DoesNotExist("No such item.")
+    assignment.status, assignment.leased_until, assignment.queue_id = row
+
+
+_LOCK_ANSWER = """
+    SELECT a.status, a.leased_until, a.queue_id FROM annotation_assignment a
+    JOIN annotation_record r ON r.id = a.record_id WHERE a.id = %s FOR NO KEY UPDATE"""
+
+
+def _slots_taken(*, queue, record, now, excluding) -> int:
+    # A new statement under the record's lock: it sees every lease committed before.
+    return live_assignments(queue, now).filter(record=record).exclude(pk=excluding).count()
 
 
 def review_edit_record(*, annotator, record, edited_content) -> Record:
@@ -251,15 +307,15 @@ def review_consensus_evaluate(*, queue: ReviewQueue, record: Record) -> ReviewDe
     """Decide a record once ``overlap`` votes are in: k agreeing accept or reject, else disputed.
 
     Callers hold the record's row lock, so two last votes cannot both miss
-    each other. A decision once taken (or adjudicated) is not taken again.
+    each other. None while fewer votes are in; a decision once taken (or
+    adjudicated) is not taken again.
     """
-    existing = ReviewDecision.objects.filter(queue=queue, record=record).first()
-    if existing:
-        return existing
-    actions = queue.annotations.filter(record=record).values_list("action", flat=True)
+    actions = queue.annotations.filter(record=record).order_by().values_list("action", flat=True)
     votes = Counter(VOTES[action] for action in actions if action in VOTES)
     if sum(votes.values()) < queue.overlap:
         return None
+    if existing := ReviewDecision.objects.filter(queue=queue, record=record).first():
+        return existing
     accept, reject = votes["accept"] >= queue.consensus, votes["reject"] >= queue.consensus
     if accept != reject:
         outcome = ReviewDecision.Outcome.ACCEPTED if accept else ReviewDecision.Outcome.REJECTED
