@@ -115,10 +115,13 @@ def review_item_claim(*, queue: ReviewQueue, annotator, now=None) -> Assignment 
     if not queue.active:
         raise PermissionDenied(_("You are not certified for this queue's language."))
     params = _claim_params(queue=queue, annotator=annotator, now=now or timezone.now())
-    candidates = _CANDIDATES.format(sample=_SAMPLED if queue.sample_rate < 1 else "")
+    postgres = connection.vendor == "postgresql"
+    candidates = _CANDIDATES.format(sample=_SAMPLED if queue.sample_rate < 1 else "",
+                                    fence="OFFSET 0" if postgres else "")
+    claim = _CLAIM.format(candidates=candidates, lock="FOR NO KEY UPDATE OF r SKIP LOCKED" if postgres else "")
     for attempt in range(CLAIM_TRIES):
         with transaction.atomic():
-            record = next(iter(Record.objects.raw(_CLAIM.format(candidates=candidates), params)), None)
+            record = next(iter(Record.objects.raw(claim, params)), None)
             if record is not None:
                 if record.held_id is not None:
                     return _with_record(Assignment.objects.get(pk=record.held_id), record, queue)
@@ -138,10 +141,14 @@ def review_item_claim(*, queue: ReviewQueue, annotator, now=None) -> Assignment 
 
 
 def _claim_params(*, queue, annotator, now) -> dict:
+    code = queue.language.code
+    when = connection.ops.adapt_datetimefield_value  # raw SQL: SQLite stores naive UTC text
     return {
-        "queue": queue.pk, "annotator": annotator.pk, "code": queue.language.code, "language": queue.language_id,
-        "kind": queue.kind, "overlap": queue.overlap, "now": now, "created": timezone.now(),
-        "until": now + timedelta(minutes=queue.lease_minutes),
+        "queue": queue.pk, "annotator": annotator.pk, "code": code, "language": queue.language_id,
+        # A variant certification ("pt-BR") covers its base language's queue ("pt"), as in is_certified().
+        "variants": "" if "-" in code else f"{code}-%",
+        "kind": queue.kind, "overlap": queue.overlap, "now": when(now), "created": when(timezone.now()),
+        "until": when(now + timedelta(minutes=queue.lease_minutes)),
         "sample": int(queue.sample_rate * SAMPLE_BUCKETS), "buckets": SAMPLE_BUCKETS, "multiplier": SAMPLE_MULTIPLIER,
     }
 
@@ -159,38 +166,40 @@ def _with_record(assignment, record, queue):
 # index (record_pending_queue_order) and stops at the first free one. The
 # checks stay per row, probes by record id (OFFSET 0 keeps the planner from
 # turning them into anti-joins, which read every decision of the queue on
-# each claim).
+# each claim). It runs on PostgreSQL and on SQLite, the embedded default,
+# where writes are serialised anyway and the row lock and the planner fence
+# are left out.
 _LIVE = "a.queue_id = %(queue)s AND (a.status = 'submitted' OR (a.status = 'leased' AND a.leased_until > %(now)s))"
-_SAMPLED = "AND MOD(r.id * %(multiplier)s, %(buckets)s) < %(sample)s"
+_SAMPLED = "AND (r.id * %(multiplier)s) %% %(buckets)s < %(sample)s"
 _CANDIDATES = f"""
     SELECT r.id FROM annotation_record r JOIN annotation_submission s ON s.id = r.submission_id
     WHERE r.language_id = %(language)s AND r.kind = %(kind)s AND r.status = 'pending'
       AND (s.uploader_id IS NULL OR s.uploader_id <> %(annotator)s)  -- nobody reviews what they gave or wrote
-      AND (NOT EXISTS (SELECT FROM annotation_reviewqueue_submissions n WHERE n.reviewqueue_id = %(queue)s)
+      AND (NOT EXISTS (SELECT 1 FROM annotation_reviewqueue_submissions n WHERE n.reviewqueue_id = %(queue)s)
            OR r.submission_id IN (
                SELECT submission_id FROM annotation_reviewqueue_submissions WHERE reviewqueue_id = %(queue)s))
-      AND (NOT EXISTS (SELECT FROM annotation_reviewqueue_partners p WHERE p.reviewqueue_id = %(queue)s)
+      AND (NOT EXISTS (SELECT 1 FROM annotation_reviewqueue_partners p WHERE p.reviewqueue_id = %(queue)s)
            OR s.partner_id IN (SELECT partner_id FROM annotation_reviewqueue_partners WHERE reviewqueue_id = %(queue)s))
       {{sample}}
       AND NOT EXISTS (
-          SELECT FROM annotation_reviewdecision d WHERE d.record_id = r.id AND d.queue_id = %(queue)s OFFSET 0)
+          SELECT 1 FROM annotation_reviewdecision d WHERE d.record_id = r.id AND d.queue_id = %(queue)s {{fence}})
       AND (SELECT count(*) FILTER (WHERE a.annotator_id = %(annotator)s) = 0  -- never seen by this annotator
               AND count(*) FILTER (WHERE {_LIVE}) < %(overlap)s  -- a slot free
            FROM annotation_assignment a WHERE a.record_id = r.id)"""
 # The lease held, else the first free candidate, locked; its record row with held_id (null when new).
 _CLAIM = """
     WITH certified AS (
-        SELECT FROM annotation_certification c WHERE c.user_id = %(annotator)s AND c.withdrawn_at IS NULL
-          AND %(code)s IN (c.language_code, split_part(c.language_code, '-', 1))
+        SELECT 1 FROM annotation_certification c WHERE c.user_id = %(annotator)s AND c.withdrawn_at IS NULL
+          AND (c.language_code = %(code)s OR c.language_code LIKE %(variants)s)
     ), held AS (
         SELECT a.id, a.record_id FROM annotation_assignment a
-        WHERE EXISTS (SELECT FROM certified) AND a.queue_id = %(queue)s AND a.annotator_id = %(annotator)s
+        WHERE EXISTS (SELECT 1 FROM certified) AND a.queue_id = %(queue)s AND a.annotator_id = %(annotator)s
           AND a.status = 'leased' AND a.leased_until > %(now)s
         ORDER BY a.created_at DESC LIMIT 1
     ), candidate AS (
         {candidates}
-          AND EXISTS (SELECT FROM certified) AND NOT EXISTS (SELECT FROM held)
-        ORDER BY r.id LIMIT 1 FOR NO KEY UPDATE OF r SKIP LOCKED
+          AND EXISTS (SELECT 1 FROM certified) AND NOT EXISTS (SELECT 1 FROM held)
+        ORDER BY r.id LIMIT 1 {lock}
     )
     SELECT r.*, (SELECT id FROM held) AS held_id FROM annotation_record r
     WHERE r.id = COALESCE((SELECT record_id FROM held), (SELECT id FROM candidate))"""
@@ -251,17 +260,9 @@ def _lock_for_answer(assignment):
     """Lock the assignment and its record row; re-read what may have changed since the caller fetched it."""
     # Not the queue: locking it would block every claimer's insert. The caller
     # fetched the queue and record already (access_assignment); content never changes.
-    with connection.cursor() as cursor:
-        cursor.execute(_LOCK_ANSWER, [assignment.pk])
-        row = cursor.fetchone()
-    if row is None:
-        raise Assignment.DoesNotExist("No such item.")
-    assignment.status, assignment.leased_until, assignment.queue_id = row
-
-
-_LOCK_ANSWER = """
-    SELECT a.status, a.leased_until, a.queue_id FROM annotation_assignment a
-    JOIN annotation_record r ON r.id = a.record_id WHERE a.id = %s FOR NO KEY UPDATE"""
+    fresh = (Assignment.objects.select_for_update(no_key=True, of=("self", "record")).select_related("record")
+             .only("status", "leased_until", "queue_id", "record__id").get(pk=assignment.pk))
+    assignment.status, assignment.leased_until, assignment.queue_id = fresh.status, fresh.leased_until, fresh.queue_id
 
 
 def _slots_taken(*, queue, record, now, excluding) -> int:
