@@ -93,6 +93,22 @@ def test_two_builds_with_the_same_parameters_are_byte_identical(corpus, monkeypa
         assert (Path(first.uri) / path).read_bytes() == (Path(second.uri) / path).read_bytes()
 
 
+def test_the_bytes_do_not_depend_on_how_the_stream_is_batched(corpus, monkeypatch):
+    from training.snapshots import select
+
+    whole = build(seed=5, rows_per_shard=25, row_group_rows=10)
+    monkeypatch.setattr(select, "CHUNK", 7)  # batches smaller than a row group, ending mid-group
+    batched = build(seed=5, rows_per_shard=25, row_group_rows=10)
+    files = sorted(p.relative_to(whole.uri) for p in Path(whole.uri).rglob("*.parquet"))
+    assert files == sorted(p.relative_to(batched.uri) for p in Path(batched.uri).rglob("*.parquet"))
+    for path in files:
+        assert (Path(whole.uri) / path).read_bytes() == (Path(batched.uri) / path).read_bytes()
+    shards = [pq.ParquetFile(Path(whole.uri) / path).metadata for path in files]
+    full = [[m.row_group(i).num_rows for i in range(m.num_row_groups)] for m in shards if m.num_rows == 25]
+    assert full and all(groups == [10, 10, 5] for groups in full)  # a row group never spans two shards
+    assert whole.counts == batched.counts
+
+
 def test_lineage_lists_submissions_partners_and_counts(corpus, partner_a, partner_b):
     snapshot = build()
     lineage = {row.submission_id: row for row in SnapshotSubmission.objects.filter(snapshot=snapshot)}

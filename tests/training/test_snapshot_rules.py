@@ -182,3 +182,94 @@ def test_flagged_records_and_low_ratings_stay_out(ingested, partner_a, german, m
 
     rated = {r["record_id"] for r in rows(build(name="rated", min_rating={"scale": "fluency", "value": 3}))}
     assert rated == {third.pk}  # mean 2.5 is below 3; unrated records drop out
+
+
+# -- reviewers' edits ----------------------------------------------------------------
+
+
+def _set_status(record, status):
+    Record.objects.filter(pk=record.pk).update(status=status)
+
+
+def test_edits_of_edits_lead_back_to_the_original():
+    from training.snapshots.edits import choose
+
+    links = {11: 1, 12: 11, 13: 1, 21: 2, 22: 21}  # edit → the record it corrects
+    standing = {1: 100, 11: 900, 2: 200}  # 21 was withdrawn
+    skip, credit = choose(links, passing={11, 12, 13, 22}, standing=standing)
+    assert credit == {13: 100}  # the latest of 1's chain; 22 went with 21
+    assert skip == {1, 11, 12, 22}
+
+
+def test_an_accepted_edit_replaces_its_original_and_is_credited_to_its_submission(ingested, partner_a, german, edit):
+    from training.models import SnapshotSubmission
+
+    docs = documents(6, seed=80)
+    submission = ingested([{"text": t} for t in docs[:5]], partner=partner_a, language=german)
+    original, *others = Record.objects.filter(submission=submission).order_by("id")
+    corrected = edit(original, {"text": docs[5]})
+    assert corrected.submission_id != submission.pk and corrected.status == Record.Status.PENDING
+
+    pending = rows(build(name="pending", splits={"train": 1.0}))
+    assert {r["record_id"] for r in pending} == {original.pk, *(o.pk for o in others)}  # a pending edit changes nothing
+
+    _set_status(corrected, Record.Status.ACCEPTED)
+    snapshot = build(name="edited", splits={"train": 1.0})
+    by_id = {r["record_id"]: r for r in rows(snapshot)}
+    assert set(by_id) == {corrected.pk, *(o.pk for o in others)}  # never both
+    assert by_id[corrected.pk]["text"] == docs[5] and by_id[corrected.pk]["submission_id"] == submission.pk
+    lineage = SnapshotSubmission.objects.get(snapshot=snapshot)  # the original's partner, no community row
+    assert lineage.submission_id == submission.pk and lineage.partner == partner_a and lineage.records == 5
+    estimate = snapshot_estimate(normalise({"languages": ["de"]}))
+    assert estimate["de"]["records"] == 5
+
+    # Two accepted edits of one original: the latest is taken.
+    later = edit(original, {"text": docs[5] + " Nachtrag."}, name="udo")
+    _set_status(later, Record.Status.ACCEPTED)
+    ids = {r["record_id"] for r in rows(build(name="twice", splits={"train": 1.0}))}
+    assert later.pk in ids and not {original.pk, corrected.pk} & ids and len(ids) == 5
+
+
+def test_a_rejected_edit_leaves_the_original(ingested, partner_a, german, edit):
+    docs = documents(4, seed=81)
+    submission = ingested([{"text": t} for t in docs[:3]], partner=partner_a, language=german)
+    original = Record.objects.filter(submission=submission).order_by("id").first()
+    corrected = edit(original, {"text": docs[3]})
+    _set_status(corrected, Record.Status.REJECTED)
+    ids = {r["record_id"] for r in rows(build(splits={"train": 1.0}))}
+    assert original.pk in ids and corrected.pk not in ids and len(ids) == 3
+
+
+def test_an_edit_carries_its_originals_licence(ingested, partner_a, german, edit):
+    docs = documents(3, seed=82)
+    nc = ingested([{"text": t} for t in docs[:2]], partner=partner_a, language=german, license="CC-BY-NC-4.0")
+    original = Record.objects.filter(submission=nc).order_by("id").first()
+    corrected = edit(original, {"text": docs[2]})
+    # The usual outcome: the edit voted the original down, and was accepted itself.
+    Record.objects.filter(submission=nc).update(status=Record.Status.REJECTED)
+    _set_status(corrected, Record.Status.ACCEPTED)
+    with pytest.raises(SnapshotRefused) as refused:
+        build(license="CC-BY-4.0")
+    assert [c["submission_id"] for c in refused.value.conflicts] == [nc.pk]
+    assert refused.value.conflicts[0]["records"] == 1
+    snapshot = build(license="CC-BY-NC-4.0", splits={"train": 1.0})
+    assert [(r["record_id"], r["submission_id"]) for r in rows(snapshot)] == [(corrected.pk, nc.pk)]
+
+
+def test_withdrawing_the_original_submission_withdraws_its_edits(ingested, partner_a, german, member_a, edit):
+    from training.services.withdrawals import withdrawal_create
+
+    docs = documents(5, seed=83)
+    kept = ingested([{"text": t} for t in docs[:2]], partner=partner_a, language=german)
+    taken_back = ingested([{"text": t} for t in docs[2:4]], partner=partner_a, language=german)
+    original = Record.objects.filter(submission=taken_back).order_by("id").first()
+    corrected = edit(original, {"text": docs[4]})
+    _set_status(corrected, Record.Status.ACCEPTED)
+    assert corrected.pk in {r["record_id"] for r in rows(build(name="before", splits={"train": 1.0}))}
+
+    withdrawal_create(user=member_a, submission=taken_back, reason="Rights ended.")
+    corrected.refresh_from_db()
+    assert corrected.status == Record.Status.ACCEPTED  # the edit's own record is not the partner's to withdraw
+    snapshot = build(name="after", splits={"train": 1.0})
+    assert {r["record_id"] for r in rows(snapshot)} == set(Record.objects.filter(submission=kept).values_list("pk", flat=True))
+    assert set(snapshot.lineage.values_list("submission_id", flat=True)) == {kept.pk}

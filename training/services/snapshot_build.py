@@ -47,8 +47,13 @@ def _work_folder(snapshot: Snapshot) -> Path:
 
 def snapshot_licence_check(*, params: dict, license: str) -> list[dict]:
     """The submissions whose licence conflicts with ``license``, with records the filters take."""
-    rows = [row for lang in params["languages"] for row in select.licence_rows(select.records_for(params, lang))]
-    return licence_conflicts(license, rows)
+    return licence_conflicts(license, _licence_rows(params))
+
+
+def _licence_rows(params: dict) -> list[dict]:
+    with transaction.atomic():
+        select.planner_settings()
+        return [row for lang in params["languages"] for row in select.licence_rows(select.records_for(params, lang))]
 
 
 def snapshot_build(*, snapshot_id: int) -> Snapshot:
@@ -118,18 +123,20 @@ def _build(snapshot: Snapshot) -> None:
     # materialise the whole result (WITH HOLD) before the first row.
     with transaction.atomic(), _ProgressWriter(snapshot.pk) as progress:
         _read_settings()
-        conflicts = snapshot_licence_check(params=snapshot.parameters, license=snapshot.license)
+        rows = _licence_rows(snapshot.parameters)
+        conflicts = licence_conflicts(snapshot.license, rows)
         if conflicts and not snapshot.license_override_reason.strip():
             raise SnapshotRefused(conflicts)
-        assembly = _assemble(snapshot, work, progress)
+        assembly = _assemble(snapshot, work, progress, total=sum(row["records"] for row in rows) or 1)
     _finish(snapshot, work, target, assembly, conflicts)
 
 
-def _assemble(snapshot: Snapshot, work: Path, progress) -> Assembly:
+def _assemble(snapshot: Snapshot, work: Path, progress, *, total: int) -> Assembly:
     params = snapshot.parameters
-    estimate = snapshot_estimate(params)
-    total = sum(e["records"] for e in estimate.values()) or 1
-    weights = {lang: e["weight"] for lang, e in estimate.items()}
+    if params["mixture"]:
+        weights = {lang: e["weight"] for lang, e in snapshot_estimate(params).items()}
+    else:  # every record once: the estimate would only cost another pass over the records
+        weights = dict.fromkeys(params["languages"], 1.0)
     assembly = Assembly(work, params, weights, evaluation_index(), lambda done: progress(min(99, 100 * done // total)))
     for language in params["languages"]:
         assembly.language(language)
@@ -140,12 +147,11 @@ def _read_settings() -> None:
     connection = transaction.get_connection()
     if connection.vendor != "postgresql":
         return
-    with connection.cursor() as cursor:
-        # Only possible as the transaction's first statement: not when nested (tests, callers' atomic blocks).
-        if not connection.savepoint_ids:
+    # Only possible as the transaction's first statement: not when nested (tests, callers' atomic blocks).
+    if not connection.savepoint_ids:
+        with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        # The build's few big queries spent more on JIT compilation than they gained.
-        cursor.execute("SET LOCAL jit = off")
+    select.planner_settings()
 
 
 class _ProgressWriter:

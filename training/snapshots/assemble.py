@@ -1,15 +1,19 @@
 """The streaming heart of a build: records in, shard rows out, figures tallied.
 
-One language at a time, records arrive in a fixed order; each is placed in
-a split, checked against the evaluation items, repeated as the mixture and
-upsampling say, and appended to its split's shard writer. Memory holds one
-row group per open writer, the evaluation index, and per-submission tallies.
+One language at a time, records arrive in batches, in a fixed order; each
+record is placed in a split, checked against the evaluation items, repeated
+as the mixture and upsampling say, and appended to its split's shard
+writer. The placement is per record (split.py); the rest works on a whole
+batch in columns, which is what makes a million records cheap. Memory
+holds one batch, less than a row group per open writer, the evaluation
+index, and per-submission tallies.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 
 from annotation.ingest.schemas import text_fields
@@ -17,11 +21,14 @@ from annotation.ingest.tokens import get_counter
 
 from . import select
 from .contamination import EvaluationIndex
-from .split import copies_of, split_of, upsample_factor
-from .writer import ShardWriter, row_for
+from .params import SPLITS
+from .split import copies_each, splits_of, upsample_factor
+from .writer import ShardWriter, table_for
 
 FERTILITY_SAMPLE = 2_000  # records per language the tokenizer sees
 PROGRESS_EVERY = 5_000
+TRAIN, TEST = SPLITS.index("train"), SPLITS.index("test")
+_NOT_WRITTEN = {"content_hash", "cluster"}
 
 
 class Assembly:
@@ -41,53 +48,109 @@ class Assembly:
         params = self.params
         sizes = select.cluster_sizes(language) if params["upsampling"] else {}
         writers: dict[str, ShardWriter] = {}
-        words = tokens = sampled = 0
-        qs = select.records_for(params, language)
-        for record in select.stream(qs):
-            self.streamed += 1
-            if self.streamed % PROGRESS_EVERY == 0:
+        sample = {"words": 0, "tokens": 0, "records": 0}
+        for batch in select.stream(select.records_for(params, language), params["kinds"]):
+            splits, copies = self._place(batch, language, sizes)
+            if self._counter:
+                self._sample(batch, copies, sample)
+            self._write(batch, language, splits, copies, writers)
+            before, self.streamed = self.streamed, self.streamed + len(splits)
+            if self.streamed // PROGRESS_EVERY > before // PROGRESS_EVERY:
                 self.on_progress(self.streamed)
-            split, copies = self._place(record, language, sizes)
-            if not copies:
+        for split in SPLITS:  # a fixed order, so the shard list is too
+            if split in writers:
+                self.shards.extend(writers[split].close())
+        if sample["words"]:
+            self.fertility[language] = round(sample["tokens"] / sample["words"], 4)
+
+    def _place(self, batch: dict, language: str, sizes: dict) -> tuple[list[int], list[int]]:
+        """Per record: its split (an index into SPLITS) and its copies; 0 copies leaves it out."""
+        params, hashes = self.params, batch["content_hash"]
+        splits = splits_of(hashes, seed=params["seed"], fractions=params["splits"])
+        weight = self.weights[language]
+        if sizes:
+            weights = [weight * upsample_factor(sizes.get(c, 1), params["upsampling"]) for c in batch["cluster"]]
+        else:
+            weights = [weight] * len(hashes)
+        copies = copies_each(hashes, weights, seed=params["seed"])
+        if max(copies, default=0) > 1:
+            # Repeats belong to training only: a repeated validation row measures nothing new.
+            copies = [c if s == TRAIN else min(c, 1) for s, c in zip(splits, copies)]
+        if self.index.items or "evaluation" in params["kinds"]:
+            self._check_items(batch, language, splits, copies)
+        return splits, copies
+
+    def _check_items(self, batch: dict, language: str, splits: list[int], copies: list[int]) -> None:
+        """Evaluation items to test, once; training records that match an item counted, and dropped if asked."""
+        for i, kind in enumerate(batch["kind"]):
+            if kind == "evaluation":
+                splits[i], copies[i] = TEST, 1  # evaluation items never enter training
                 continue
-            if self._counter and sampled < FERTILITY_SAMPLE and record["kind"] != "evaluation":
-                text = "\n\n".join(text_fields(record["kind"], record["content"]))
-                words, tokens, sampled = words + len(text.split()), tokens + self._counter(text), sampled + 1
-            writer = writers.get(split) or writers.setdefault(split, self._writer(language, split))
-            writer.add(row_for(record, language), copies)
-            self._tally(language, split, record, copies)
-        for writer in writers.values():
-            self.shards.extend(writer.close())
-        if words:
-            self.fertility[language] = round(tokens / words, 4)
+            match = self.index.match(batch["id"][i], kind, select.content_of(batch, kind, i))
+            if match:
+                self.contamination[match] += 1
+                per = self.contamination["per_language"].setdefault(language, {"exact": 0, "near": 0})
+                per[match] += 1
+                if self.params["decontaminate"]:
+                    copies[i] = 0
 
-    def _place(self, record: dict, language: str, sizes: dict) -> tuple[str, int]:
-        """(split, copies); copies 0 leaves the record out."""
-        params = self.params
-        if record["kind"] == "evaluation":
-            return "test", 1  # evaluation items never enter training
-        match = self.index.match(record)
-        if match:
-            self.contamination[match] += 1
-            per = self.contamination["per_language"].setdefault(language, {"exact": 0, "near": 0})
-            per[match] += 1
-            if params["decontaminate"]:
-                return "", 0
-        split = split_of(record["content_hash"], seed=params["seed"], fractions=params["splits"])
-        weight = self.weights[language] * upsample_factor(sizes.get(record["cluster"], 1), params["upsampling"])
-        copies = copies_of(record["content_hash"], seed=params["seed"], weight=weight)
-        # Repeats belong to training only: a repeated validation row measures nothing new.
-        return split, (copies if split == "train" else min(copies, 1))
+    def _sample(self, batch: dict, copies: list[int], sample: dict) -> None:
+        """Words and tokens of the first records written, for the card's fertility figure."""
+        for i, kind in enumerate(batch["kind"]):
+            if sample["records"] >= FERTILITY_SAMPLE:
+                return
+            if copies[i] and kind != "evaluation":
+                text = "\n\n".join(text_fields(kind, select.content_of(batch, kind, i)))
+                sample["words"] += len(text.split())
+                sample["tokens"] += self._counter(text)
+                sample["records"] += 1
 
-    def _writer(self, language: str, split: str) -> ShardWriter:
-        return ShardWriter(self.root, language, split, rows_per_shard=self.params["rows_per_shard"],
-                           row_group_rows=self.params["row_group_rows"])
+    def _write(self, batch: dict, language: str, splits: list[int], copies: list[int], writers: dict) -> None:
+        picked = _picked(splits, copies)
+        plain = all(c == 1 for c in copies)
+        for k, split in enumerate(SPLITS):
+            rows = picked[k]
+            if not rows:
+                continue
+            whole = plain and len(rows) == len(splits)  # every record, once: the batch as it came
+            columns = {name: (values if whole else _pick(values, rows))
+                       for name, values in batch.items() if name not in _NOT_WRITTEN}
+            columns |= {"record_id": columns["id"], "language": [language] * len(rows)}
+            if split not in writers:
+                writers[split] = ShardWriter(self.root, language, split, rows_per_shard=self.params["rows_per_shard"],
+                                             row_group_rows=self.params["row_group_rows"])
+            writers[split].add(table_for(columns, len(rows)))
+            self._tally(language, split, columns["submission_id"], columns["tokens"])
 
-    def _tally(self, language: str, split: str, record: dict, copies: int) -> None:
+    def _tally(self, language: str, split: str, submissions: list[int], tokens: list[int]) -> None:
         cell = self.counts.setdefault(language, {}).setdefault(split, {"records": 0, "tokens": 0})
-        cell["records"] += copies
-        cell["tokens"] += copies * record["tokens"]
-        line = self.lineage[record["submission_id"]]
-        line["records"] += copies
-        line["tokens"] += copies * record["tokens"]
-        line["splits"][split] += copies
+        cell["records"] += len(submissions)
+        cell["tokens"] += sum(tokens)
+        if len(set(submissions)) == 1:  # the usual batch: one submission's records
+            per = {submissions[0]: (len(submissions), sum(tokens))}
+        else:
+            per = defaultdict(lambda: (0, 0))
+            for submission, count in zip(submissions, tokens):
+                rows, total = per[submission]
+                per[submission] = (rows + 1, total + count)
+        for submission, (rows, total) in per.items():
+            line = self.lineage[submission]
+            line["records"] += rows
+            line["tokens"] += total
+            line["splits"][split] += rows
+
+
+def _picked(splits: list[int], copies: list[int]) -> tuple[list[int], ...]:
+    """Per split, the batch's row numbers to write: each record ``copies`` times in a row, in stream order."""
+    picked: tuple[list[int], ...] = tuple([] for _ in SPLITS)
+    for i, (k, c) in enumerate(zip(splits, copies)):
+        if c == 1:
+            picked[k].append(i)
+        elif c:
+            picked[k].extend([i] * c)
+    return picked
+
+
+def _pick(values: list, rows: list[int]) -> list:
+    # itemgetter does the gathering in C; for one row it returns the value, not a tuple.
+    return list(itemgetter(*rows)(values)) if len(rows) > 1 else [values[rows[0]]]

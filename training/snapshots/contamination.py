@@ -36,16 +36,16 @@ class EvaluationIndex:
         self.exact.add(text_key(question))
         self.word_counts.add(len(question.split()))
 
-    def match(self, record: dict) -> str | None:
-        """"exact", "near" or None for one streamed training record."""
+    def match(self, record_id: int, kind: str, content: dict) -> str | None:
+        """"exact", "near" or None for one training record."""
         if not self.items:
             return None
-        for text in text_fields(record["kind"], record["content"]):
+        for text in text_fields(kind, content):
             # Only a text with as many words as some question can equal it: skips the hashing almost always.
             words = text.split()
             if len(words) in self.word_counts and text_key(text) in self.exact:
                 return "exact"
-        return "near" if record["id"] in self.near_records else None
+        return "near" if record_id in self.near_records else None
 
 
 def evaluation_index() -> EvaluationIndex:

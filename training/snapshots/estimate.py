@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.db.models import Count, Sum
 
 from . import mixture, select
@@ -13,7 +14,7 @@ def available(params: dict, language: str) -> dict:
     kinds = [k for k in params["kinds"] if k != "evaluation"]
     if not kinds:
         return {"records": 0, "tokens": 0, "rows": 0, "upsampled_tokens": 0}
-    qs = select.records_for(params, language, kinds)
+    qs = select.records_for(params, language, kinds).qs
     if not params["upsampling"]:
         totals = qs.aggregate(records=Count("id"), tokens=Sum("tokens"))
         return {"records": totals["records"], "tokens": totals["tokens"] or 0, "rows": totals["records"],
@@ -32,7 +33,9 @@ def snapshot_estimate(params: dict) -> dict:
     ``params`` must be normalised (params.normalise). The build uses the
     same weights, so the estimate and the build agree in expectation.
     """
-    per_language = {lang: available(params, lang) for lang in params["languages"]}
+    with transaction.atomic():
+        select.planner_settings()
+        per_language = {lang: available(params, lang) for lang in params["languages"]}
     weights = mixture.weights(params["mixture"], {lang: a["upsampled_tokens"] for lang, a in per_language.items()})
     for lang, figures in per_language.items():
         figures["weight"] = round(weights[lang], 6)

@@ -1,38 +1,74 @@
-"""Which records a snapshot takes, as one queryset per language, streamed in a fixed order.
+"""Which records a snapshot takes, as one selection per language, streamed in a fixed order.
 
 Near-duplicate clusters are reduced in SQL: a record is left out when the
 record ingest marked it a near-duplicate of (its oldest match), or an
 earlier record marked a near-duplicate of the same one, passes the filters.
 So when the original was rejected, one accepted near-duplicate still stands
-for it. The stream walks the primary key in order, so PostgreSQL never sorts
-the rows themselves.
+for it. Reviewers' edits then take their originals' places (see edits.py).
+The stream walks the primary key in order, so PostgreSQL never sorts the
+rows themselves.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from django.db import connections
-from django.db.models import Avg, Count, Exists, F, FloatField, OuterRef, Q, Subquery, Sum
-from django.db.models.fields.json import KeyTextTransform
+from django.contrib.postgres.fields import ArrayField
+from django.db import connections, transaction
+from django.db.models import (
+    Avg, BigIntegerField, BooleanField, Count, Exists, F, FloatField, Func, OuterRef, Q, QuerySet, Subquery, Sum,
+    TextField, Value,
+)
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce
 
-from annotation.models import Record
+from annotation.models import Annotation, Record, Submission
 from training.models import Withdrawal
 
-STREAM_FIELDS = ("id", "submission_id", "kind", "content", "content_hash", "tokens", "cluster")
+from . import edits
+
+STREAM_FIELDS = ("id", "submission_id", "kind", "content_hash", "tokens", "cluster")
+# The content columns each kind fills. They are taken out of the jsonb in
+# SQL: decoding whole documents in Python cost more than the rest of a row.
+CONTENT_FIELDS = {
+    "pretraining": ("text",),
+    "instruction": ("system", "prompt", "response"),
+    "conversation": ("messages",),
+    "evaluation": ("question", "choices", "answer"),
+}
+_NESTED = ("messages", "choices")  # JSON text from SQL, decoded where present
 CHUNK = 2_000
 _CURSORS = itertools.count()
 
 
-def records_for(params: dict, language: str, kinds: list[str] | None = None):
+@dataclass(frozen=True)
+class Selection:
+    """The records of one language a snapshot takes, and whom the edits among them are credited to."""
+
+    qs: QuerySet
+    credit: dict[int, int] = field(default_factory=dict)  # chosen edit's id → its original's submission id
+
+
+def planner_settings() -> None:
+    """For the rest of the current transaction: no JIT compilation."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # The snapshot queries' cost estimates are far off (NOT IN subplans), so
+            # PostgreSQL compiled them: three seconds of a licence check at 200,000 records.
+            cursor.execute("SET LOCAL jit = off")
+
+
+def records_for(params: dict, language: str, kinds: list[str] | None = None) -> Selection:
     """The records of one language that pass the snapshot's filters (evaluation items included)."""
     qs = _filtered(params, language, kinds)
     if params["reduce_near_duplicates"]:
         qs = qs.exclude(_stood_in_for(_filtered(params, language, kinds)))
-    return qs
+    return _with_edits(qs, language)
 
 
 def _stood_in_for(passing):
@@ -50,15 +86,9 @@ def _stood_in_for(passing):
 
 
 def _filtered(params: dict, language: str, kinds: list[str] | None):
-    qs = (
+    qs = _standing(
         Record.objects.filter(language__code=language, kind__in=kinds or params["kinds"], status__in=params["statuses"])
-        .exclude(status=Record.Status.WITHDRAWN)  # whatever the statuses say
-        .annotate(cluster=Coalesce("near_duplicate_of_id", "id"))
-    )
-    # The withdrawal rows too: a partner's wish must outlive any later status change.
-    whole = Withdrawal.objects.filter(record__isnull=True).values("submission_id")
-    single = Withdrawal.objects.filter(record__isnull=False).values("record_id")
-    qs = qs.exclude(submission_id__in=Subquery(whole)).exclude(pk__in=Subquery(single))
+    ).annotate(cluster=Coalesce("near_duplicate_of_id", "id"))
     if params["drop_language_mismatch"]:
         qs = qs.filter(language_mismatch=False)
     if params["drop_pii_redacted"]:
@@ -70,17 +100,27 @@ def _filtered(params: dict, language: str, kinds: list[str] | None):
     if params["drop_flagged"]:
         # NOT IN a (small, hashed) set keeps the primary-key walk; a NOT EXISTS
         # became a merge anti-join that sorted every row first.
-        flagged = Record.annotations.rel.related_model.objects.filter(action="flag").values("record_id")
+        flagged = Annotation.objects.filter(action="flag").values("record_id")
         qs = qs.exclude(pk__in=Subquery(flagged))
     if params["min_rating"]:
         qs = _with_min_rating(qs, **params["min_rating"])
     return qs
 
 
+def _standing(records):
+    """Records not withdrawn, whatever the statuses say."""
+    # The withdrawal rows too: a partner's wish must outlive any later status change.
+    whole = Withdrawal.objects.filter(record__isnull=True).values("submission_id")
+    single = Withdrawal.objects.filter(record__isnull=False).values("record_id")
+    return (
+        records.exclude(status=Record.Status.WITHDRAWN)
+        .exclude(submission_id__in=Subquery(whole))
+        .exclude(pk__in=Subquery(single))
+    )
+
+
 def _with_min_rating(qs, *, scale: str, value: float):
     """Records whose reviewers' mean rating on ``scale`` reaches ``value``; unrated ones drop out."""
-    from annotation.models import Annotation
-
     mean = (
         Annotation.objects.filter(record=OuterRef("pk"), ratings__has_key=scale)
         .annotate(score=Cast(KeyTextTransform(scale, "ratings"), FloatField()))
@@ -91,27 +131,80 @@ def _with_min_rating(qs, *, scale: str, value: float):
     return qs.annotate(mean_rating=Subquery(mean)).filter(mean_rating__gte=value)
 
 
-def stream(qs) -> Iterator[dict]:
-    """Rows as dicts in primary-key order, fetched ``CHUNK`` at a time from a server-side cursor.
+def _with_edits(qs, language: str) -> Selection:
+    """``qs`` with reviewers' edits in their originals' places (see edits.py)."""
+    # Edits are few (people write them), so their ids travel; the records never do.
+    # An edit has its original's language, so the chains stay within one.
+    edited = Annotation.objects.filter(edit_record__isnull=False, edit_record__language__code=language)
+    links = dict(edited.order_by().values_list("edit_record_id", "record_id"))
+    if not links:
+        return Selection(qs)
+    passing = set(qs.filter(_id_in(qs.db, list(links))).order_by().values_list("id", flat=True))
+    ancestors = {a for e in passing for a in edits.ancestors(e, links)}
+    chains = _standing(Record.objects.filter(_id_in(qs.db, sorted(ancestors))))
+    standing = dict(chains.order_by().values_list("id", "submission_id"))
+    skip, credit = edits.choose(links, passing, standing)
+    return Selection(qs.exclude(_id_in(qs.db, sorted(skip))) if skip else qs, credit)
 
-    Must run inside a transaction. The queryset only writes the SQL: rows
-    come straight from psycopg, which costs a third of Django's per-row
-    conversions at a million records.
+
+def _id_in(alias: str, ids: list[int]) -> Q:
+    """``id IN ids`` as one array parameter on PostgreSQL: a list of parameters stops at 65,535."""
+    if connections[alias].vendor != "postgresql":
+        return Q(pk__in=ids)
+    array = Value(ids, output_field=ArrayField(BigIntegerField()))
+    return Q(Func(F("pk"), array, template="%(expressions)s)", arg_joiner=" = ANY(", output_field=BooleanField()))
+
+
+def stream(selection: Selection, kinds: list[str]) -> Iterator[dict[str, list]]:
+    """Batches of up to ``CHUNK`` records in primary-key order, as columns: ``STREAM_FIELDS`` and content fields.
+
+    Must run inside a transaction on PostgreSQL, where rows come from a
+    server-side cursor straight through psycopg: Django's per-row
+    conversions cost a third of the build at a million records. An edit's
+    ``submission_id`` is its original's.
     """
-    connection = connections[qs.db]
+    content = [name for kind in kinds for name in CONTENT_FIELDS[kind]]
+    qs = selection.qs.annotate(**{f"content_{name}": _extract(name) for name in content}).order_by("id")
+    rows = qs.values_list(*STREAM_FIELDS, *(f"content_{name}" for name in content))
+    names = (*STREAM_FIELDS, *content)
+    for batch in _fetch(rows):
+        columns = dict(zip(names, map(list, zip(*batch))))
+        for name in _NESTED:
+            if name in columns:
+                columns[name] = [None if v is None else json.loads(v) for v in columns[name]]
+        if selection.credit:
+            credit = selection.credit
+            columns["submission_id"] = [credit.get(i, s) for i, s in zip(columns["id"], columns["submission_id"])]
+        yield columns
+
+
+def _extract(name: str):
+    if name in _NESTED:
+        return Cast(KeyTransform(name, "content"), TextField())
+    if name == "answer":
+        return Cast(KeyTextTransform(name, "content"), BigIntegerField())
+    return KeyTextTransform(name, "content")
+
+
+def _fetch(rows) -> Iterator[list[tuple]]:
+    connection = connections[rows.db]
     if not connection.in_atomic_block or connection.vendor != "postgresql":
-        yield from qs.order_by("id").values(*STREAM_FIELDS).iterator(chunk_size=CHUNK)
+        # Outside a transaction PostgreSQL would materialise the whole result (WITH HOLD) first.
+        iterator = rows.iterator(chunk_size=CHUNK)
+        while batch := list(itertools.islice(iterator, CHUNK)):
+            yield batch
         return
-    sql, sql_params = qs.order_by("id").values_list(*STREAM_FIELDS).query.sql_with_params()
+    sql, sql_params = rows.query.sql_with_params()
     connection.ensure_connection()
-    with connection.connection.cursor(name=f"snapshot_stream_{next(_CURSORS)}") as cursor:
-        cursor.itersize = CHUNK
+    with connection.connection.cursor(name=f"snapshot_stream_{next(_CURSORS)}", binary=True) as cursor:
         cursor.execute(sql, sql_params)
-        for row in cursor:
-            record = dict(zip(STREAM_FIELDS, row))
-            if isinstance(record["content"], str):  # Django has psycopg hand jsonb over as text
-                record["content"] = json.loads(record["content"])
-            yield record
+        while batch := cursor.fetchmany(CHUNK):
+            yield batch
+
+
+def content_of(columns: dict[str, list], kind: str, i: int) -> dict:
+    """Row ``i``'s content as the record holds it (keys it lacks are absent), for ``text_fields``."""
+    return {name: columns[name][i] for name in CONTENT_FIELDS[kind] if columns[name][i] is not None}
 
 
 def cluster_sizes(language: str) -> dict[int, int]:
@@ -129,10 +222,21 @@ def cluster_sizes(language: str) -> dict[int, int]:
     return {key: n + 1 for key, n in rows}
 
 
-def licence_rows(qs):
-    """Per submission: partner and licence, with the records and tokens the filters let through."""
-    return list(
-        qs.values("submission_id", partner_slug=F("submission__partner__slug"), license=F("submission__license"))
-        .annotate(records=Count("id"), tokens=Sum("tokens"))
-        .order_by("submission_id")
-    )
+def licence_rows(selection: Selection) -> list[dict]:
+    """Per submission credited: partner and licence, with the records and tokens the filters let through."""
+    qs, credit = selection.qs, selection.credit
+    own = qs.exclude(_id_in(qs.db, list(credit))) if credit else qs
+    # Grouped by the submission alone, no join and no order: at a million
+    # records the partner join and its sort took half the check.
+    totals: dict = defaultdict(lambda: {"records": 0, "tokens": 0})
+    for submission, records, tokens in own.order_by().values_list("submission_id").annotate(Count("id"), Sum("tokens")):
+        totals[submission] = {"records": records, "tokens": tokens}
+    if credit:
+        for record_id, tokens in qs.filter(_id_in(qs.db, list(credit))).order_by().values_list("id", "tokens"):
+            totals[credit[record_id]]["records"] += 1
+            totals[credit[record_id]]["tokens"] += tokens
+    submissions = Submission.objects.filter(pk__in=list(totals)).values_list("id", "partner__slug", "license")
+    return [
+        {"submission_id": pk, "partner_slug": slug, "license": licence, **totals[pk]}
+        for pk, slug, licence in sorted(submissions)
+    ]
