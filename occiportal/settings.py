@@ -282,6 +282,21 @@ TRAINING = {
     "HEARTBEAT_TIMEOUT_SECONDS": env_int("OCCIPORTAL_RUN_HEARTBEAT_TIMEOUT", 600),
     "EVALUATE_BASE_MODEL": True,  # after training, also measure the base model on suites it has no results for
 }
+# The object store for runs (docs/runs.md, "Where data and checkpoints live").
+# With a bucket, snapshots are uploaded to s3://BUCKET/PREFIX/snapshots/ once
+# and jobs keep checkpoints and final models under s3://BUCKET/PREFIX/runs/,
+# so a GPU host may go away without its results; job specs may name no other
+# s3:// location. Without one (the default), specs name shared folders only.
+# GPU workers need the same variables: the job reads the endpoint and the keys
+# from its environment, never from the spec.
+TRAINING_STORE = {
+    "BUCKET": env("OCCIPORTAL_RUN_STORE_BUCKET", ""),
+    "PREFIX": env("OCCIPORTAL_RUN_STORE_PREFIX", "training").strip("/"),
+    "ENDPOINT_URL": env("OCCIPORTAL_S3_ENDPOINT_URL") or None,  # MinIO; unset: AWS
+    "REGION": env("AWS_DEFAULT_REGION", "us-east-1"),
+    "ACCESS_KEY_ID": env("AWS_ACCESS_KEY_ID") or None,
+    "SECRET_ACCESS_KEY": env("AWS_SECRET_ACCESS_KEY") or None,
+}
 CELERY_BEAT_SCHEDULE = {
     "training-runs-sweep": {"task": "training.run_tasks.runs_sweep", "schedule": 60.0},
     "argilla-pull": {"task": "annotation.argilla_tasks.argilla_pull_all", "schedule": 300.0},

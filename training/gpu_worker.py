@@ -1,8 +1,10 @@
 """The GPU worker's one task: run a job spec in a child process, forward its events.
 
-Runs on a GPU host with the broker and the shared storage only: no Django
-models, no database credentials, and no torch in this process (the child
-``python -m training.jobs`` imports it). Every event goes back to the portal
+Runs on a GPU host with the broker and the shared storage or the object
+store only: no Django models, no database credentials, and no torch in this
+process (the child ``python -m training.jobs`` imports it). The child inherits
+this process's environment, which is where it finds the object store's
+endpoint and keys; specs never carry them. Every event goes back to the portal
 as a ``record_event`` task on the ``default`` queue, numbered per attempt so
 that a message delivered twice is recorded once. The job's final word is sent
 once, last, with the log tail: ``done``, or ``error`` (a crash or an OOM kill
@@ -25,10 +27,13 @@ log = logging.getLogger(__name__)
 
 RECORD_EVENT = "training.run_tasks.record_event"
 # triton compiles the kernels of a torch.compile'd run; huggingface_hub resolves hub revisions.
-LIBRARIES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "accelerate", "triton", "huggingface_hub")
+# boto3 moves snapshots and checkpoints to and from the object store.
+LIBRARIES = ("torch", "transformers", "peft", "tokenizers", "safetensors", "accelerate", "triton", "huggingface_hub",
+             "boto3")  # fmt: skip
 # Exceptions worth another attempt from the last checkpoint; anything else
-# (a bad spec, a missing snapshot) would fail the same way again.
-RESUMABLE_ERRORS = {"OutOfMemoryError", "MemoryError"}
+# (a bad spec, a missing snapshot, a file that fails its checksum) would fail
+# the same way again. StoreUnavailable: the object store could not be reached.
+RESUMABLE_ERRORS = {"OutOfMemoryError", "MemoryError", "StoreUnavailable"}
 TAIL_LINES = 100
 
 

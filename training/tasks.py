@@ -6,17 +6,23 @@ from celery import shared_task
 
 from .services.hub import PUSH_SECONDS
 from .services.hub import snapshot_hub_push as push
+from .models import Snapshot
 from .services.snapshot_build import snapshot_build as build
+from .services.storage import snapshot_upload
 
 log = logging.getLogger(__name__)
 
 
 # Idempotent: a ready snapshot returns at once; a half-built one is rebuilt
-# from scratch into a fresh temporary folder. So acks_late is safe.
+# from scratch into a fresh temporary folder; the upload to the object store
+# (when one is configured) sends nothing it sent before. So acks_late is safe.
 @shared_task(acks_late=True, soft_time_limit=12 * 3600, time_limit=12 * 3600 + 60)
 def snapshot_build(snapshot_id: int) -> None:
     try:
         build(snapshot_id=snapshot_id)
+        snapshot = Snapshot.objects.get(pk=snapshot_id)
+        if snapshot.status == Snapshot.Status.READY:
+            snapshot_upload(snapshot=snapshot)  # here, so that starting a run never waits for it
     except Exception:
         log.exception("building snapshot %s failed", snapshot_id)
 

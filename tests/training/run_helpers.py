@@ -22,14 +22,18 @@ FAST = {"max_steps": 4, "batch_size": 2, "seq_len": 32, "log_every": 1, "save_ev
 
 
 def write_snapshot_folder(root: Path) -> tuple[Path, str]:
-    """``<lang>/train-00000.parquet`` + ``<lang>/test-00000.parquet`` + manifest.json, as training/jobs/data.py reads."""
+    """``<lang>/{train,test}-00000.parquet`` + manifest.json listing them, as training/jobs/data.py reads."""
+    shards = []
     for language, texts in {"de": GERMAN, "fr": FRENCH}.items():
         (root / language).mkdir(parents=True, exist_ok=True)
         rows = [{"kind": "pretraining", "language": language, "text": t} for t in texts * 10]
-        pq.write_table(pa.Table.from_pylist(rows), root / language / "train-00000.parquet")
-        pq.write_table(pa.Table.from_pylist(rows[:2]), root / language / "test-00000.parquet")
+        for split, table in (("train", rows), ("test", rows[:2])):
+            path = root / language / f"{split}-00000.parquet"
+            pq.write_table(pa.Table.from_pylist(table), path)
+            shards.append({"path": f"{language}/{split}-00000.parquet", "rows": len(table), "bytes": path.stat().st_size,
+                           "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})  # fmt: skip
     manifest = root / "manifest.json"
-    manifest.write_text(json.dumps({"shards": [], "languages": ["de", "fr"]}))
+    manifest.write_text(json.dumps({"shards": shards, "languages": ["de", "fr"], "card_sha256": None}))
     return root, hashlib.sha256(manifest.read_bytes()).hexdigest()
 
 

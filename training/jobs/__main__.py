@@ -2,7 +2,9 @@
 
 Exit code 0 after a ``done`` event, 1 after an ``error`` event. When
 ``OCCIPORTAL_JOB_ROOTS`` is set (paths separated by ``os.pathsep``), every
-local path of the spec must lie inside one of those roots.
+local path of the spec must lie inside one of those roots. Every ``s3://``
+URI must lie under ``s3://$OCCIPORTAL_RUN_STORE_BUCKET/$OCCIPORTAL_RUN_STORE_PREFIX``;
+without that bucket a spec naming the object store is refused.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     from training.jobs.events import EventWriter
-    from training.jobs.spec import JobSpec, validate_paths
+    from training.jobs.spec import JobSpec, validate_paths, validate_store_uris
+    from training.jobs.storage import store_root_from_env
 
     emit = EventWriter(events_stream)
     if len(argv) != 1:
@@ -32,8 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         spec = JobSpec.load(argv[0])
         emit.common["run_id"] = spec.run_id
         roots = [root for root in os.environ.get("OCCIPORTAL_JOB_ROOTS", "").split(os.pathsep) if root]
+        store_roots = list(filter(None, [store_root_from_env()]))
         if roots:
-            validate_paths(spec, roots)
+            validate_paths(spec, roots, store_roots)
+        else:
+            validate_store_uris(spec, store_roots)
         return run(spec, emit)
     except BaseException as exc:  # noqa: BLE001 - the contract is an error event, whatever broke
         traceback.print_exc(file=sys.stderr)

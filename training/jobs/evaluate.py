@@ -38,9 +38,10 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from training.jobs import storage
 from training.jobs.events import Emit, EventWriter, heartbeat
-from training.jobs.revision import hub_revision, resolve_revision
-from training.jobs.spec import JobSpec
+from training.jobs.revision import MODEL_FILES, hub_revision, resolve_revision
+from training.jobs.spec import JobSpec, is_store_uri
 from training.jobs.train import attention_implementation, check_model_reference, pick_device
 
 TASK_VERSION = 1.0
@@ -313,19 +314,27 @@ def evaluate_suites(scorer: Scorer, suites: list[Suite], emit: Emit | None = Non
 
 
 def run_evaluation(spec: JobSpec, emit: Emit | None = None) -> dict:
-    """Evaluate ``spec.base_model`` on ``spec.eval.suites``; write results; return the done event's fields."""
+    """Evaluate ``spec.base_model`` on ``spec.eval.suites``; write results; return the done event's fields.
+
+    A model in the object store (``s3://…/final``) is fetched first: its
+    config, safetensors and tokenizer files only, each checked against the
+    folder's COMPLETE marker. With ``output_uri`` the results are copied there.
+    """
     emit = EventWriter(run_id=spec.run_id) if emit is None else emit
     with heartbeat(emit, spec.train.heartbeat_seconds):
         out = Path(spec.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(spec.train.seed)
         device, dtype = pick_device(spec.train.bf16)
-        check_model_reference(spec.base_model)
-        revision = resolve_revision(spec.base_model, spec.base_model_revision)
-        pin = hub_revision(spec.base_model, revision)
-        tokenizer = AutoTokenizer.from_pretrained(spec.base_model, **pin, trust_remote_code=False)
+        uses_store = bool(spec.output_uri) or is_store_uri(spec.base_model)
+        store = storage.Store.from_env() if uses_store else None
+        source = local_model(spec.base_model, store)
+        check_model_reference(source)
+        revision = resolve_revision(source, spec.base_model_revision)
+        pin = hub_revision(source, revision)
+        tokenizer = AutoTokenizer.from_pretrained(source, **pin, trust_remote_code=False)
         model = AutoModelForCausalLM.from_pretrained(
-            spec.base_model,
+            source,
             **pin,
             dtype=dtype,
             attn_implementation=attention_implementation(device),
@@ -357,9 +366,18 @@ def run_evaluation(spec: JobSpec, emit: Emit | None = None) -> dict:
         results = to_lm_eval_results(scores, **meta)
         (out / "results.json").write_text(json.dumps(results, indent=2))
         (out / "scores.json").write_text(json.dumps(scores, indent=2))
+        if spec.output_uri:
+            storage.upload_folder(store, out, spec.output_uri, names=["results.json", "scores.json"])
         summary = {"scores": scores, "results_path": str(out / "results.json")}
         emit("done", **summary)
         return summary
+
+
+def local_model(reference: str, store: storage.Store | None) -> str:
+    """A local folder or hub id as it is; an ``s3://`` model fetched into the cache (no pickle, no code)."""
+    if is_store_uri(reference):
+        return str(storage.fetch_model(reference, MODEL_FILES, store=store))
+    return reference
 
 
 def model_max_length(model, tokenizer) -> int:

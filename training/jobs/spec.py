@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 KINDS = ("train", "evaluate")
+STORE_SCHEME = "s3://"  # an object-store location: s3://bucket/key-prefix (S3, MinIO)
 METHODS = ("cpt", "sft")
 FINETUNING = ("full", "lora")
 # "org/name" as the Hugging Face hub spells it; anything else is a local path.
@@ -78,7 +79,15 @@ class EvalConfig:
 
 @dataclass
 class JobSpec:
-    """One job. Paths are local paths on the GPU host (the worker stages object-store URIs)."""
+    """One job.
+
+    ``snapshot_dir`` and, for an evaluation, ``base_model`` are local paths or
+    ``s3://`` URIs, which the job fetches into its cache and checks
+    (training/jobs/storage.py). ``output_dir`` is always local: the job's
+    working folder, and the folder through which the portal signals
+    (training/job_control.py). With ``output_uri``, every checkpoint and the
+    final model are copied there, so another host can resume from them.
+    """
 
     run_id: str
     kind: str  # "train" | "evaluate"
@@ -90,8 +99,9 @@ class JobSpec:
     base_model_revision: str = ""
     method: str = "cpt"  # "cpt" continual pre-training | "sft" instruction tuning
     finetuning: str = "full"  # "full" | "lora"
-    snapshot_dir: str | None = None
+    snapshot_dir: str | None = None  # a folder, or s3://… (then snapshot_sha256 is required)
     snapshot_sha256: str | None = None  # sha256 of <snapshot_dir>/manifest.json
+    output_uri: str | None = None  # s3://… where checkpoints and the final model are kept; None: output_dir only
     snapshot_name: str = ""
     partners: list[str] = field(default_factory=list)  # whose data is in the snapshot
     languages: list[str] | None = None  # None = every language folder of the snapshot
@@ -108,6 +118,13 @@ class JobSpec:
             raise SpecError("a training job needs snapshot_dir")
         if self.kind == "evaluate" and not self.eval.suites:
             raise SpecError("an evaluation job needs eval.suites")
+        if is_store_uri(self.snapshot_dir) and not self.snapshot_sha256:
+            # The fetched copy is checked against it and cached under it.
+            raise SpecError("a snapshot in the object store needs snapshot_sha256")
+        if self.output_uri and not is_store_uri(self.output_uri):
+            raise SpecError(f"output_uri must be an {STORE_SCHEME} URI; got {self.output_uri!r}")
+        if is_store_uri(self.output_dir):
+            raise SpecError("output_dir is the job's local folder; an object-store location goes in output_uri")
         if self.train.torch_compile not in (True, False, "auto"):
             raise SpecError("train.torch_compile must be true, false or \"auto\"")
         if self.train.loss_chunk_tokens < 0:
@@ -166,34 +183,80 @@ def _build(klass: type, data: dict[str, Any]):
 # -- path confinement ----------------------------------------------------------
 
 
+def is_store_uri(location: str | None) -> bool:
+    return bool(location) and location.startswith(STORE_SCHEME)
+
+
 def is_local_model(reference: str) -> bool:
-    """A model reference is a local path unless it reads as a hub id ("org/name")."""
+    """A model reference is a local path unless it reads as a hub id ("org/name") or an s3:// URI."""
+    if is_store_uri(reference):
+        return False
     return bool(reference) and (
         reference.startswith(("/", ".", "~")) or not _HUB_ID.match(reference) or Path(reference).exists()
     )
 
 
-def validate_paths(spec: JobSpec, allowed_roots: Iterable[str | Path]) -> None:
-    """Raise SpecError unless every local path of the spec lies inside an allowed root.
+def spec_locations(spec: JobSpec) -> dict[str, str]:
+    """Every place a spec reads or writes, by field name: local paths and s3:// URIs (hub ids left out)."""
+    locations = {"output_dir": spec.output_dir}
+    if spec.output_uri:
+        locations["output_uri"] = spec.output_uri
+    if spec.snapshot_dir:
+        locations["snapshot_dir"] = spec.snapshot_dir
+    if is_local_model(spec.base_model) or is_store_uri(spec.base_model):
+        locations["base_model"] = spec.base_model
+    elif ".." in spec.base_model.split("/"):
+        raise SpecError("base_model must not contain '..'")
+    for index, suite in enumerate(spec.eval.suites):
+        locations[f"eval.suites[{index}]"] = suite
+    return locations
 
-    Paths are resolved (symlinks followed) before the check, so a link inside a
-    root that points outside it is rejected; any ``..`` component is rejected
-    outright, even one that would resolve back inside.
+
+def validate_paths(
+    spec: JobSpec, allowed_roots: Iterable[str | Path], store_roots: Iterable[str] = ()
+) -> None:
+    """Raise SpecError unless every location of the spec lies inside an allowed root.
+
+    Local paths must lie under ``allowed_roots``: they are resolved (symlinks
+    followed) before the check, so a link inside a root that points outside it
+    is rejected; any ``..`` component is rejected outright, even one that would
+    resolve back inside. ``s3://`` URIs must lie under ``store_roots``
+    (``s3://bucket/prefix``); with none, a URI is refused.
     """
     roots = [Path(root).expanduser().resolve() for root in allowed_roots]
     if not roots:
         raise SpecError("no allowed storage roots configured")
-    paths = {"output_dir": spec.output_dir}
-    if spec.snapshot_dir:
-        paths["snapshot_dir"] = spec.snapshot_dir
-    if is_local_model(spec.base_model):
-        paths["base_model"] = spec.base_model
-    elif ".." in spec.base_model.split("/"):
-        raise SpecError("base_model must not contain '..'")
-    for index, suite in enumerate(spec.eval.suites):
-        paths[f"eval.suites[{index}]"] = suite
-    for name, raw in paths.items():
-        _confine(name, raw, roots)
+    store_roots = list(store_roots)
+    for name, raw in spec_locations(spec).items():
+        if is_store_uri(raw):
+            confine_uri(name, raw, store_roots)
+        else:
+            _confine(name, raw, roots)
+
+
+def validate_store_uris(spec: JobSpec, store_roots: Iterable[str]) -> None:
+    """Only the object-store half of :func:`validate_paths`: every s3:// URI under a store root."""
+    store_roots = list(store_roots)
+    for name, raw in spec_locations(spec).items():
+        if is_store_uri(raw):
+            confine_uri(name, raw, store_roots)
+
+
+def confine_uri(name: str, uri: str, store_roots: Iterable[str]) -> None:
+    """Raise SpecError unless ``uri`` is one of ``store_roots`` or lies below one, segment by segment."""
+    roots = [root.rstrip("/") for root in store_roots if root]
+    if not roots:
+        raise SpecError(f"{name} is an object-store URI but no object store is configured: {uri}")
+    segments = uri[len(STORE_SCHEME) :].rstrip("/").split("/")
+    # No "." or "..", no empty segment ("a//b"): S3 keys are plain strings, so
+    # nothing would normalise them, but a reader of the URI would.
+    if any(segment in ("", ".", "..") for segment in segments) or "\\" in uri:
+        raise SpecError(f"{name} is not a plain {STORE_SCHEME}bucket/key URI: {uri}")
+    for root in roots:
+        root_segments = root[len(STORE_SCHEME) :].split("/")
+        if segments[: len(root_segments)] == root_segments:
+            return
+    raise SpecError(f"{name} is outside the object store's bucket and prefix ({', '.join(roots)}): {uri}")
 
 
 def _confine(name: str, raw: str, roots: list[Path]) -> None:

@@ -2,8 +2,9 @@
 
 Reads straight through, nanoGPT-style:
 
-1. data    - verify the snapshot's manifest, pin the base model's revision,
-             tokenise the snapshot's ``train`` split
+1. data    - fetch the snapshot if it is in the object store, verify its
+             manifest, pin the base model's revision, tokenise the
+             snapshot's ``train`` split
 2. model   - base model (or the latest checkpoint: resume is the retry);
              on CUDA the decoder is compiled and matmuls may use TF32
 3. loop    - AdamW, linear warmup then cosine, gradient accumulation,
@@ -13,6 +14,9 @@ Reads straight through, nanoGPT-style:
 
 A checkpoint folder is written under a temporary name and renamed when
 complete, so a job killed while saving leaves nothing that resume would trust.
+With ``spec.output_uri`` each checkpoint and the final model are also copied
+to the object store (training/jobs/storage.py), and an attempt on another
+host resumes from the newest complete one there.
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from training.jobs import storage
 from training.jobs.data import IGNORE_INDEX, Batches, load_examples, verify_snapshot
 from training.jobs.events import Emit, EventWriter, heartbeat
 from training.jobs.revision import hub_revision, resolve_revision
-from training.jobs.spec import JobSpec, TrainConfig, is_local_model
+from training.jobs.spec import JobSpec, TrainConfig, is_local_model, is_store_uri
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_STATE = "trainer_state.pt"  # written last: its presence marks a complete checkpoint
@@ -57,10 +62,12 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     cfg = spec.train
     out = Path(spec.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    uses_store = bool(spec.output_uri) or is_store_uri(spec.snapshot_dir)
+    store = storage.Store.from_env() if uses_store else None
 
     # Idempotent: a job whose final model exists reports it again and stops.
-    if (out / "final" / SUMMARY).is_file():
-        summary = json.loads((out / "final" / SUMMARY).read_text())
+    summary = finished_summary(out, store, spec.output_uri)
+    if summary is not None:
         emit("done", **summary, already_done=True)
         return summary
 
@@ -69,9 +76,13 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     seed_everything(cfg.seed)
 
     # -- 1. data ----------------------------------------------------------------
-    snapshot_sha256 = verify_snapshot(spec.snapshot_dir, spec.snapshot_sha256)
+    snapshot_dir = local_snapshot(spec, store)
+    snapshot_sha256 = verify_snapshot(snapshot_dir, spec.snapshot_sha256)
     check_model_reference(spec.base_model)
     resume_from = latest_checkpoint(out)
+    if spec.output_uri:  # a host that went away may have got further than this one
+        restored = storage.restore_checkpoint(store, spec.output_uri, out, newer_than=checkpoint_step(resume_from))
+        resume_from = restored or resume_from
     # A later attempt loads what the first one did, even if a hub tag moved since.
     revision = resolve_revision(spec.base_model, spec.base_model_revision or checkpoint_revision(resume_from))
     spec = dataclasses.replace(spec, base_model_revision=revision)  # so every job.json pins it
@@ -80,7 +91,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    examples = load_examples(tokenizer, spec.snapshot_dir, spec.method, cfg.seq_len, spec.languages)
+    examples = load_examples(tokenizer, snapshot_dir, spec.method, cfg.seq_len, spec.languages)
     batches = Batches(examples, cfg.batch_size, cfg.seed, tokenizer.pad_token_id)
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * batches.per_epoch / cfg.grad_accum))
 
@@ -163,6 +174,8 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
 
         if step % cfg.save_every == 0 and step < total_steps:
             path = save_checkpoint(out, step, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256)
+            if spec.output_uri:
+                path = storage.upload_checkpoint(store, path, spec.output_uri, keep=cfg.keep_checkpoints)
             emit("checkpoint", step=step, path=str(path))
             window_started = time.perf_counter()  # saving is not training time
 
@@ -176,10 +189,33 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         "train_seconds": round(train_seconds, 3),
     }
     final = save_final(out, model, tokenizer, spec, snapshot_sha256, summary)
-    summary["checkpoint"] = str(final)
+    final_uri = storage.join_uri(spec.output_uri, final.name) if spec.output_uri else None
+    summary["checkpoint"] = final_uri or str(final)
     (final / SUMMARY).write_text(json.dumps(summary, indent=2))
+    if final_uri:
+        storage.upload_folder(store, final, final_uri)
     emit("done", **summary)
     return summary
+
+
+def local_snapshot(spec: JobSpec, store: storage.Store | None) -> Path:
+    """The snapshot as a local folder: from the object store (each file checked) when the spec names a URI."""
+    if is_store_uri(spec.snapshot_dir):
+        return storage.fetch_snapshot(spec.snapshot_dir, spec.snapshot_sha256, store=store)
+    return Path(spec.snapshot_dir)
+
+
+def finished_summary(out: Path, store: storage.Store | None, output_uri: str | None) -> dict | None:
+    """The summary of a job whose final model is saved (and, with ``output_uri``, in the store); else None."""
+    local = out / "final" / SUMMARY
+    if not output_uri:
+        return json.loads(local.read_text()) if local.is_file() else None
+    final_uri = storage.join_uri(output_uri, "final")
+    if storage.read_complete(store, final_uri) is None:
+        if not local.is_file():
+            return None
+        storage.upload_folder(store, out / "final", final_uri)  # saved here, but the upload never finished
+    return json.loads(store.read_bytes(storage.join_uri(final_uri, SUMMARY)))
 
 
 # -- device and precision --------------------------------------------------------
@@ -394,6 +430,11 @@ def checkpoint_revision(path: Path | None) -> str:
     if path is None or not (path / "job.json").is_file():
         return ""
     return json.loads((path / "job.json").read_text()).get("base_model_revision", "")
+
+
+def checkpoint_step(path: Path | None) -> int:
+    match = CHECKPOINT.match(path.name) if path is not None else None
+    return int(match.group(1)) if match else 0
 
 
 def latest_checkpoint(out: Path) -> Path | None:

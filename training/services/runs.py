@@ -3,7 +3,9 @@
 The portal builds a self-contained job spec (training/jobs/spec.py, standard
 library only) and sends it to the ``gpu`` queue by task name; it never
 imports the job code that imports torch. What the job reports back is
-recorded by services/run_events.py.
+recorded by services/run_events.py. With the object store on
+(services/storage.py), a spec names the snapshot and the job's output by
+``s3://`` URIs and the snapshot is uploaded before the first job reads it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from training import job_control
 from training.jobs.revision import local_model_revision
 from training.jobs.spec import JobSpec, SpecError, is_local_model, validate_paths
 from training.models import BaseModel, EvaluationRun, EvaluationSuite, Snapshot, TrainingRun
+
+from .storage import job_output_uri, snapshot_location, snapshot_upload, store_root
 
 RUN_JOB = "training.gpu_worker.run_job"
 
@@ -73,7 +77,10 @@ def training_run_create(
     if snapshot.status != Snapshot.Status.READY:
         raise ValidationError(f"snapshot {snapshot.label} is not ready")
     hyperparameters = dict(hyperparameters or {})
-    _check_spec(_spec_dict("check", "train", base_model.source, "/", method, finetuning, snapshot.uri, hyperparameters))
+    checked = _spec_dict("check", "train", base_model.source, "/", method, finetuning, snapshot.uri, hyperparameters)
+    _check_spec({**checked, "snapshot_sha256": snapshot.manifest_sha256 or None})
+    # A first upload may take minutes: done before the transaction, so no row waits on it.
+    snapshot_upload(snapshot=snapshot)
     with transaction.atomic():
         run = TrainingRun.objects.create(
             created_by=created_by, snapshot=snapshot, base_model=base_model, method=method,
@@ -118,12 +125,16 @@ def evaluation_run_create(
 def job_dispatch(*, job: TrainingRun | EvaluationRun) -> None:
     """Queue the job's current attempt: spec checked against the storage roots, sent on commit.
 
-    Also the retry: a later attempt reuses the output folder, so a training
-    job resumes from its last checkpoint.
+    Also the retry: a later attempt reuses the output folder (and output
+    URI), so a training job resumes from its last checkpoint, on any host
+    when the object store is on.
     """
+    if isinstance(job, TrainingRun):
+        snapshot_upload(snapshot=job.snapshot)  # once; afterwards one read of its marker
     spec = JobSpec.from_dict(_job_spec(job))
     try:
-        validate_paths(spec, [settings.DATA_DIR, *settings.TRAINING["STORAGE_ROOTS"]])
+        roots = [settings.DATA_DIR, *settings.TRAINING["STORAGE_ROOTS"]]
+        validate_paths(spec, roots, [root for root in [store_root()] if root])
     except SpecError as exc:
         raise ValidationError(str(exc)) from exc
     job_control.mark_attempt(job.output_dir, job.attempt)
@@ -172,18 +183,19 @@ def _job_spec(job) -> dict:
     if isinstance(job, TrainingRun):
         spec = _spec_dict(
             job.job_id, "train", job.base_model.source, job.output_dir, job.method, job.finetuning,
-            job.snapshot.uri, job.hyperparameters,
+            snapshot_location(job.snapshot), job.hyperparameters,
         )  # fmt: skip
         partners = job.snapshot.lineage.values_list("partner__name", flat=True).distinct().order_by("partner__name")
         return {**spec, "base_model_revision": job.base_model.revision,
-                "snapshot_sha256": job.snapshot.manifest_sha256 or None,
+                "snapshot_sha256": job.snapshot.manifest_sha256 or None, "output_uri": job_output_uri(job.output_dir),
                 "snapshot_name": job.snapshot.label, "partners": list(partners)}  # fmt: skip
     suites = [suite.path for suite in job.suites.order_by("name")]
     # A checkpoint is not pinned beforehand: the job records the hash of what it loads.
     pinned = job.base_model.revision if job.base_model and job.model_path == job.base_model.source else ""
     return {
         "run_id": job.job_id, "kind": "evaluate", "base_model": job.model_path, "base_model_revision": pinned,
-        "output_dir": job.output_dir, "eval": {"suites": suites, "max_items": job.max_items},
+        "output_dir": job.output_dir, "output_uri": job_output_uri(job.output_dir),
+        "eval": {"suites": suites, "max_items": job.max_items},
     }  # fmt: skip
 
 

@@ -16,6 +16,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
+from tests.training.jobs.object_store import object_store, s3_endpoint  # noqa: E402,F401 - fixtures
 from training.jobs.spec import JobSpec, TrainConfig  # noqa: E402
 
 torch.set_num_threads(2)
@@ -49,12 +50,16 @@ def tiny_model(tmp_path_factory):
 
 
 def write_snapshot(root, rows_by_language):
-    """A snapshot folder as the portal writes it; returns (folder, manifest sha256)."""
+    """A snapshot folder as the portal writes it, every shard in the manifest; returns (folder, manifest sha256)."""
+    shards = []
     for language, rows in rows_by_language.items():
         (root / language).mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(rows), root / language / "train-00000.parquet")
+        path = root / language / "train-00000.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), path)
+        shards.append({"path": f"{language}/train-00000.parquet", "rows": len(rows),
+                       "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size})  # fmt: skip
     manifest = root / "manifest.json"
-    manifest.write_text(json.dumps({"languages": sorted(rows_by_language)}))
+    manifest.write_text(json.dumps({"languages": sorted(rows_by_language), "shards": shards, "card_sha256": None}))
     return root, hashlib.sha256(manifest.read_bytes()).hexdigest()
 
 

@@ -74,3 +74,39 @@ def test_evaluation_suites_are_confined_too(tmp_path):
     spec = spec_in(tmp_path, kind="evaluate", snapshot_dir=None, eval=EvalConfig(suites=["/srv/elsewhere"]))
     with pytest.raises(SpecError, match=r"eval\.suites\[0\]"):
         validate_paths(spec, [tmp_path])
+
+
+ROOT = "s3://occiportal/training"
+
+
+def test_object_store_uris_inside_the_bucket_and_prefix_pass(tmp_path):
+    spec = spec_in(tmp_path, snapshot_dir=f"{ROOT}/snapshots/corpus/1-abc", snapshot_sha256="0" * 64,
+                   output_uri=f"{ROOT}/runs/1")  # fmt: skip
+    validate_paths(spec, [tmp_path], [ROOT])
+    evaluation = spec_in(tmp_path, kind="evaluate", snapshot_dir=None, base_model=f"{ROOT}/runs/1/final",
+                         eval=EvalConfig(suites=[str(tmp_path / "suites" / "mini")]))  # fmt: skip
+    validate_paths(evaluation, [tmp_path], [ROOT])
+
+
+@pytest.mark.parametrize("uri", [
+    "s3://elsewhere/training/runs/1", "s3://occiportal/other/runs/1", "s3://occiportal/trainingx/runs/1",
+    "s3://occiportal", "s3://occiportal/training/../other", "s3://occiportal/training/./runs", "s3://occiportal//training",
+])  # fmt: skip
+def test_object_store_uris_elsewhere_are_refused(tmp_path, uri):
+    with pytest.raises(SpecError, match="output_uri"):
+        validate_paths(spec_in(tmp_path, output_uri=uri), [tmp_path], [ROOT])
+
+
+def test_without_a_store_no_uri_passes(tmp_path):
+    spec = spec_in(tmp_path, output_uri=f"{ROOT}/runs/1")
+    with pytest.raises(SpecError, match="no object store is configured"):
+        validate_paths(spec, [tmp_path])
+
+
+def test_a_snapshot_in_the_store_is_pinned_and_outputs_are_named_plainly(tmp_path):
+    with pytest.raises(SpecError, match="needs snapshot_sha256"):
+        spec_in(tmp_path, snapshot_dir=f"{ROOT}/snapshots/s1")
+    with pytest.raises(SpecError, match="output_uri must be an s3:// URI"):
+        spec_in(tmp_path, output_uri=str(tmp_path / "mirror"))
+    with pytest.raises(SpecError, match="output_dir is the job's local folder"):
+        spec_in(tmp_path, output_dir=f"{ROOT}/runs/1")

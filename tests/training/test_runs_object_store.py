@@ -1,0 +1,147 @@
+"""Runs with the object store on: specs name s3:// URIs inside the bucket, snapshots are uploaded once, checked.
+
+The store is moto's S3 server on 127.0.0.1 (tests/training/jobs/object_store.py).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from tests.training.jobs.object_store import KEYS, object_store, s3_endpoint  # noqa: F401 - fixtures
+from training.jobs import storage
+from training.models import EvaluationRun, EvaluationSuite, TrainingRun
+from training.services import storage as portal_storage
+from training.services.runs import evaluation_run_create
+
+from .run_helpers import make_run, make_snapshot
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def store_on(object_store, settings):  # noqa: F811 - the fixture imported above
+    settings.TRAINING_STORE = {
+        "BUCKET": object_store.bucket, "PREFIX": "training", "ENDPOINT_URL": object_store.endpoint,
+        "REGION": "us-east-1", "ACCESS_KEY_ID": KEYS["AWS_ACCESS_KEY_ID"], "SECRET_ACCESS_KEY": KEYS["AWS_SECRET_ACCESS_KEY"],
+    }  # fmt: skip
+    return object_store
+
+
+@pytest.fixture
+def suite(settings, tmp_path):
+    folder = tmp_path / "suites" / "mini"
+    folder.mkdir(parents=True)
+    (folder / "de.jsonl").write_text(json.dumps({"text": "Die Katze schläft."}) + "\n")
+    settings.TRAINING = {**settings.TRAINING, "STORAGE_ROOTS": [str(tmp_path)]}
+    return EvaluationSuite.objects.create(name="mini", path=str(folder))
+
+
+def test_without_a_bucket_specs_name_local_folders_as_before(staff):
+    run = make_run(user=staff)
+    spec = run.manifest["job_spec"]
+    assert spec["snapshot_dir"] == run.snapshot.uri and spec["output_uri"] is None
+
+
+def test_a_run_reads_its_snapshot_from_the_store_where_it_was_put_once(staff, store_on, monkeypatch, tmp_path):
+    snapshot = make_snapshot()
+
+    run = make_run(user=staff, snapshot=snapshot)
+
+    spec = run.manifest["job_spec"]
+    sha12 = snapshot.manifest_sha256[:12]
+    assert spec["snapshot_dir"] == f"{store_on.root}/snapshots/corpus/1-{sha12}"
+    assert spec["output_uri"] == f"{store_on.root}/runs/{run.pk}" and spec["output_dir"] == run.output_dir
+    stored = store_on.keys(f"snapshots/corpus/1-{sha12}/")
+    assert set(stored) == {f"snapshots/corpus/1-{sha12}/{name}" for name in (
+        "manifest.json", "COMPLETE", "de/train-00000.parquet", "de/test-00000.parquet",
+        "fr/train-00000.parquet", "fr/test-00000.parquet")}  # fmt: skip
+    assert not {KEYS["AWS_ACCESS_KEY_ID"], KEYS["AWS_SECRET_ACCESS_KEY"]} & set(json.dumps(spec).split('"'))
+    # What the portal put there is what a job fetches and checks.
+    fetched = storage.fetch_snapshot(spec["snapshot_dir"], spec["snapshot_sha256"], cache=tmp_path / "gpu-host")
+    assert (fetched / "fr" / "train-00000.parquet").read_bytes() == (Path(snapshot.uri) / "fr" / "train-00000.parquet").read_bytes()
+
+    # A second run, and the sweeper's retries, find it there: nothing is sent again.
+    sent = []
+    monkeypatch.setattr(storage, "upload_folder", lambda *args, **kwargs: sent.append(args))
+    make_run(user=staff, snapshot=snapshot)
+    assert sent == []
+
+
+def test_the_build_task_uploads_a_ready_snapshot_so_starting_a_run_sends_nothing(staff, store_on, monkeypatch):
+    from training.tasks import snapshot_build
+
+    snapshot = make_snapshot()
+    snapshot_build(snapshot.pk)  # already built: the build returns at once, the upload follows
+
+    assert f"snapshots/corpus/1-{snapshot.manifest_sha256[:12]}/COMPLETE" in store_on.keys("snapshots/")
+    sent = []
+    monkeypatch.setattr(storage, "upload_folder", lambda *args, **kwargs: sent.append(args))
+    make_run(user=staff, snapshot=snapshot)
+    assert sent == []
+
+
+def test_a_shard_that_changed_on_disk_is_not_uploaded_and_no_run_starts(staff, store_on):
+    snapshot = make_snapshot()
+    with open(f"{snapshot.uri}/de/train-00000.parquet", "ab") as shard:
+        shard.write(b"rot")
+
+    with pytest.raises(ValidationError, match=r"de/train-00000\.parquet does not match"):
+        make_run(user=staff, snapshot=snapshot)
+
+    assert not any(key.endswith("COMPLETE") for key in store_on.keys())
+    assert not TrainingRun.objects.exists()
+
+
+def test_a_checkpoint_in_the_bucket_is_evaluated_from_there(staff, store_on, suite):
+    model = f"{store_on.root}/runs/1/final"
+
+    evaluation = evaluation_run_create(created_by=staff, model_path=model, suites=[suite])
+
+    spec = evaluation.manifest["job_spec"]
+    assert spec["base_model"] == model and spec["output_uri"] == f"{store_on.root}/evaluations/{evaluation.pk}"
+
+
+@pytest.mark.parametrize("where", [
+    "s3://someone-elses-bucket/training/runs/1/final",
+    "s3://{bucket}/not-training/runs/1/final",
+    "s3://{bucket}/training-and-more/runs/1/final",
+    "s3://{bucket}/training/../elsewhere/final",
+    "s3://{bucket}/training//runs/1/final",
+])  # fmt: skip
+def test_a_uri_outside_the_bucket_and_prefix_is_refused(staff, store_on, suite, where):
+    with pytest.raises(ValidationError, match="object store's bucket and prefix|not a plain s3://bucket/key URI"):
+        evaluation_run_create(created_by=staff, model_path=where.format(bucket=store_on.bucket), suites=[suite])
+    assert not EvaluationRun.objects.exists()
+
+
+def test_without_a_bucket_no_uri_is_allowed(staff, suite):
+    with pytest.raises(ValidationError, match="no object store is configured"):
+        evaluation_run_create(created_by=staff, model_path="s3://occiportal/training/runs/1/final", suites=[suite])
+
+
+def test_the_store_location_follows_the_output_folder(settings, store_on):
+    assert portal_storage.job_output_uri(f"{settings.DATA_DIR}/runs/7-ab12cd34") == f"{store_on.root}/runs/7-ab12cd34"
+    assert portal_storage.job_output_uri("/srv/elsewhere/evaluations/3") == f"{store_on.root}/evaluations/3"
+
+
+PORTAL = """
+import os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+import django
+django.setup()
+from django.urls import get_resolver
+import training.services.runs, training.services.storage, training.views_runs, training.gpu_worker  # noqa
+get_resolver().url_patterns
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {"boto3", "botocore", "s3transfer", "moto"})
+assert not loaded, loaded
+"""
+
+
+def test_portal_processes_load_no_s3_library_until_something_is_uploaded():
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", PORTAL], cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
