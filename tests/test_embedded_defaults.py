@@ -18,8 +18,9 @@ def _manage(*args, data_dir):
     return done.stdout
 
 
-def test_review_claims_and_answers_on_sqlite(tmp_path):
+def test_review_and_a_snapshot_build_run_on_sqlite(tmp_path):
     _manage("migrate", "-v0", data_dir=tmp_path)
     script = (ROOT / "tests" / "embedded" / "review_on_sqlite.py").read_text()
-    result = json.loads(_manage("shell", "-c", script, data_dir=tmp_path).strip().splitlines()[-1])
-    assert result == {"first": 1, "again": True, "decision": "accepted", "second": 2, "left": None}
+    review, snapshot = map(json.loads, _manage("shell", "-c", script, data_dir=tmp_path).strip().splitlines()[-2:])
+    assert review == {"first": 1, "again": True, "decision": "accepted", "second": 2, "left": None}
+    assert snapshot == {"snapshot": "ready", "failure": "", "counts": {"de": {"train": {"records": 2, "tokens": 0}}}}

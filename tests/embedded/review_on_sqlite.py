@@ -1,4 +1,4 @@
-"""Run by test_embedded_defaults.py in a process on the embedded defaults (SQLite): a claim, an answer, the next claim."""
+"""Run by test_embedded_defaults.py in a process on the embedded defaults (SQLite): claims, answers, a snapshot build."""
 
 import hashlib
 import json
@@ -35,3 +35,12 @@ print(json.dumps({
     "first": first.record.line, "again": again.pk == first.pk, "decision": answer.decision.outcome,
     "second": second.record.line, "left": review_item_claim(queue=queue, annotator=annotator),
 }))
+
+# What review accepted goes into a snapshot, built on SQLite as well.
+from training.services.snapshot_build import snapshot_build  # noqa: E402
+from training.services.snapshots import snapshot_create  # noqa: E402
+
+snapshot = snapshot_create(name="embedded", license="CC0-1.0", parameters={"languages": ["de"], "kinds": ["instruction"]},
+                           enqueue=False)
+snapshot = snapshot_build(snapshot_id=snapshot.pk)
+print(json.dumps({"snapshot": snapshot.status, "failure": snapshot.failure, "counts": snapshot.counts}))
