@@ -36,6 +36,14 @@ class Record(models.Model):
     near_duplicate_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="near_duplicates"
     )
+    # PROTECT: an edit is its original's partner's material, corrected, and
+    # snapshots credit it to the original's submission; with the link gone it
+    # would stand beside its original, credited to the community partner. A
+    # partner takes data back by withdrawal, which keeps the rows.
+    edit_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="edits", db_index=False,
+        help_text=_("The record this one corrects, for a reviewer's edit."),
+    )
     pii_redactions = models.PositiveIntegerField(default=0)
     tokens = models.PositiveIntegerField(default=0)
     quality = models.JSONField(default=dict, blank=True, help_text=_("Quality signals (Gopher, C4, FineWeb)."))
@@ -50,6 +58,9 @@ class Record(models.Model):
             # it every claim steps over the records already decided.
             models.Index(fields=["language", "kind", "id"], condition=models.Q(status="pending"),
                          name="record_pending_queue_order"),
+            # Edits are few: a partial index stays small and serves both the
+            # snapshot's "every edit of a language" and "the edits of X".
+            models.Index(fields=["edit_of"], condition=models.Q(edit_of__isnull=False), name="record_edit_of"),
         ]
 
     def __str__(self):

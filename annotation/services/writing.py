@@ -30,7 +30,9 @@ def writing_create(*, author, language, kind: str, content: dict, source_record=
     """Check and store a record ``author`` wrote (or translated, or corrected); return it, pending review.
 
     ``source_record`` is the prompt shown from another language for a
-    translation; ``edit_of`` the record an edit corrects. Raises
+    translation; ``edit_of`` the record an edit corrects, kept on the new
+    record's ``edit_of`` column, which snapshots trust (``meta`` on uploads is
+    the partner's word). Raises
     ``ValidationError`` for content of the wrong shape or already in the portal.
     """
     if not is_certified(author, language.code):
@@ -49,7 +51,7 @@ def writing_create(*, author, language, kind: str, content: dict, source_record=
     meta |= {"edit_of": edit_of.pk} if edit_of else {}
     record = Record.objects.create(
         submission=submission, line=line, language=language, kind=kind, content=checked.content, meta=meta,
-        content_hash=checked.content_hash, detected_language=checked.detected_language,
+        edit_of=edit_of, content_hash=checked.content_hash, detected_language=checked.detected_language,
         language_score=checked.language_score, language_mismatch=checked.language_mismatch,
         pii_redactions=checked.pii_redactions, quality=checked.quality, tokens=checked.tokens,
     )

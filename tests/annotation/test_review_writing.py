@@ -28,6 +28,15 @@ def test_a_written_record_is_checked_credited_and_reviewed_by_others(queue_de, g
     assert review_item_claim(queue=queue_de, annotator=annotator_for("udo")).record == record
 
 
+def test_an_edit_is_linked_to_the_record_it_corrects(german, annotator_for):
+    ulla = annotator_for("ulla")
+    record = writing_create(author=ulla, language=german, kind="instruction", content=PAIR)
+    corrected = writing_create(author=annotator_for("udo"), language=german, kind="instruction",
+                               content={**PAIR, "response": "Sie heißt München."}, edit_of=record)
+    assert corrected.edit_of == record and list(record.edits.all()) == [corrected]
+    assert record.edit_of is None
+
+
 def test_writing_refuses_duplicates_bad_shapes_and_the_uncertified(german, annotator_for, member_a):
     ulla = annotator_for("ulla")
     writing_create(author=ulla, language=german, kind="instruction", content=PAIR)

@@ -66,6 +66,24 @@ def test_withdrawal_of_a_submission_and_of_a_record(corpus, member_a, member_b):
     assert "de" not in again.counts and record.pk not in set(_ids(again))
 
 
+def test_withdrawing_a_record_takes_its_edits_along(corpus, member_b, edit):
+    alone = Record.objects.filter(submission=corpus["fr"], near_duplicate_of__isnull=True, near_duplicates__isnull=True)
+    record = alone.order_by("id").first()
+    plain = build(name="plain")
+    first = edit(record, {"text": documents(1, "fr", seed=97)[0]})
+    second = edit(first, {"text": documents(1, "fr", seed=98)[0]}, name="udo")
+    Record.objects.filter(pk__in=[first.pk, second.pk]).update(status=Record.Status.ACCEPTED)
+    edited = build(name="edited")
+    assert second.pk in _ids(edited) and not {record.pk, first.pk} & set(_ids(edited))
+    untouched = build(name="de-only", languages=["de"])
+
+    single = withdrawal_create(user=member_b, submission=corpus["fr"], record=record)
+    assert single.records_withdrawn == 1
+    # The snapshot that holds only the edit of an edit is listed too, newest first.
+    assert snapshots_containing(single) == [edited, plain] and untouched not in snapshots_containing(single)
+    assert not {record.pk, first.pk, second.pk} & set(_ids(build(name="after")))
+
+
 def test_withdrawing_a_record_of_another_submission_is_refused(corpus, member_a):
     record = Record.objects.filter(submission=corpus["fr"]).first()
     with pytest.raises(Exception, match="not part of this submission"):

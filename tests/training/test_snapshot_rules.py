@@ -273,3 +273,45 @@ def test_withdrawing_the_original_submission_withdraws_its_edits(ingested, partn
     snapshot = build(name="after", splits={"train": 1.0})
     assert {r["record_id"] for r in rows(snapshot)} == set(Record.objects.filter(submission=kept).values_list("pk", flat=True))
     assert set(snapshot.lineage.values_list("submission_id", flat=True)) == {kept.pk}
+
+
+def test_deleting_the_review_queue_keeps_the_edit_in_its_originals_place(ingested, partner_a, german, edit):
+    from django.db.models import ProtectedError
+
+    docs = documents(4, seed=84)
+    submission = ingested([{"text": t} for t in docs[:3]], partner=partner_a, language=german)
+    original = Record.objects.filter(submission=submission).order_by("id").first()
+    corrected = edit(original, {"text": docs[3]})
+    assert corrected.edit_of == original
+    _set_status(corrected, Record.Status.ACCEPTED)
+
+    corrected.edit_source.queue.delete()  # its answers go with it, the link stays on the record
+    snapshot = build(splits={"train": 1.0})
+    by_id = {r["record_id"]: r["submission_id"] for r in rows(snapshot)}
+    assert original.pk not in by_id and by_id[corrected.pk] == submission.pk and len(by_id) == 3
+    assert set(snapshot.lineage.values_list("submission_id", flat=True)) == {submission.pk}
+
+    with pytest.raises(ProtectedError):  # deleting the original would set the edit loose; withdraw instead
+        original.delete()
+
+
+def test_the_migration_fills_edit_of_from_the_review_answers(ingested, partner_a, german, edit):
+    import importlib
+
+    from django.apps import apps
+
+    fill = importlib.import_module("annotation.migrations.0004_record_edit_of").edit_of_fill
+    docs = documents(4, seed=85)
+    # A partner's own meta["edit_of"] is not a link: only a review answer makes one.
+    uploaded = [{"text": docs[0], "meta": {"edit_of": 1}}, {"text": docs[1]}]
+    submission = ingested(uploaded, partner=partner_a, language=german)
+    original, other = Record.objects.filter(submission=submission).order_by("id")
+    corrected = edit(original, {"text": docs[2]})
+    again = edit(corrected, {"text": docs[3]}, name="udo")
+    Record.objects.update(edit_of=None)  # as before the column existed
+
+    fill(apps, None)
+    links = dict(Record.objects.filter(edit_of__isnull=False).values_list("id", "edit_of_id"))
+    assert links == {corrected.pk: original.pk, again.pk: corrected.pk}
+    fill(apps, None)  # running it again changes nothing
+    assert dict(Record.objects.filter(edit_of__isnull=False).values_list("id", "edit_of_id")) == links

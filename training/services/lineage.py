@@ -60,6 +60,9 @@ def _grouped(table: pa.Table, partner_of: dict) -> list[dict]:
     return [{"language": lang, "partner": partner, "records": n} for (lang, partner), n in sorted(merged.items())]
 
 
-def snapshot_holds_record(snapshot: Snapshot, *, record_id: int, language: str) -> bool:
+def snapshot_holds_any(snapshot: Snapshot, *, record_ids: list[int], language: str) -> bool:
+    """Whether a ready snapshot holds any of ``record_ids`` in ``language``'s shards."""
     rows = snapshot_rows(snapshot, language=language)
-    return bool(pc.any(pc.equal(rows["record_id"], record_id)).as_py()) if rows.num_rows else False
+    if not rows.num_rows:
+        return False
+    return bool(pc.any(pc.is_in(rows["record_id"], value_set=pa.array(record_ids, pa.int64()))).as_py())

@@ -8,11 +8,14 @@ from django.db import transaction
 from annotation.models import Record, Submission
 from training.models import Snapshot, Withdrawal
 
-from .lineage import snapshot_holds_record
+from .lineage import snapshot_holds_any
 
 
 def withdrawal_create(*, user, submission: Submission, record: Record | None = None, reason: str = "") -> Withdrawal:
-    """Mark the records withdrawn and record who asked; later snapshots leave them out.
+    """Mark the records withdrawn and record who asked; later snapshots leave them out, and their edits.
+
+    The edits keep their own status (they are the annotators' records), but
+    snapshots take no edit whose chain holds a withdrawn record (edits.py).
 
     The caller has checked (access_submission) that ``user`` may act for the
     submission's partner. Withdrawing twice is harmless: the count is what
@@ -36,8 +39,21 @@ def snapshots_containing(withdrawal: Withdrawal) -> list[Snapshot]:
     ).order_by("-created_at", "-version")
     if withdrawal.record_id is None:
         return list(candidates)
+    # A snapshot may hold an accepted edit in the record's place (credited to
+    # its submission, hence the lineage filter above still applies); the edit
+    # leaves with the record, so look for the whole chain.
+    record_ids = record_with_edits(withdrawal.record_id)
     language = withdrawal.submission.language.code
-    return [s for s in candidates if snapshot_holds_record(s, record_id=withdrawal.record_id, language=language)]
+    return [s for s in candidates if snapshot_holds_any(s, record_ids=record_ids, language=language)]
+
+
+def record_with_edits(record_id: int) -> list[int]:
+    """``record_id`` and every record that corrects it, edits of edits included."""
+    found, frontier = [record_id], [record_id]
+    while frontier:
+        frontier = list(Record.objects.filter(edit_of__in=frontier).values_list("pk", flat=True))
+        found += frontier
+    return found
 
 
 def withdrawal_exposure(withdrawal: Withdrawal) -> dict:

@@ -1,8 +1,10 @@
 """Reviewers' edits: an accepted edit takes its original's place in a snapshot.
 
 An edit never changes a record: it is a record of its own (in the
-annotator's writing submission), linked to the record it corrects by the
-review answer that made it, and reviewed like new content. Edits of edits
+annotator's writing submission), linked to the record it corrects by its
+``edit_of`` column, and reviewed like new content. Not by the review
+answer that made it, which goes when its queue is deleted, nor by
+``meta["edit_of"]``, which on uploads is whatever the partner wrote. Edits of edits
 form a chain back to a root: the record first corrected. Per root, a
 snapshot takes one version at most:
 

@@ -135,8 +135,8 @@ def _with_edits(qs, language: str) -> Selection:
     """``qs`` with reviewers' edits in their originals' places (see edits.py)."""
     # Edits are few (people write them), so their ids travel; the records never do.
     # An edit has its original's language, so the chains stay within one.
-    edited = Annotation.objects.filter(edit_record__isnull=False, edit_record__language__code=language)
-    links = dict(edited.order_by().values_list("edit_record_id", "record_id"))
+    edited = Record.objects.filter(edit_of__isnull=False, language__code=language)
+    links = dict(edited.order_by().values_list("id", "edit_of_id"))
     if not links:
         return Selection(qs)
     passing = set(qs.filter(_id_in(qs.db, list(links))).order_by().values_list("id", flat=True))
