@@ -14,7 +14,6 @@ the portal's.
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from occiportal.locks import advisory_lock
 from training.models import Snapshot
 from training.snapshot_files import snapshot_files
 
@@ -111,7 +111,7 @@ def snapshot_hub_push(*, snapshot_id: int) -> Snapshot:
     cut off half-way (worker lost) is redone, and the Hub skips blobs it
     already holds and an empty commit. Nothing on the Hub is changed twice.
     """
-    with _exclusive(snapshot_id) as mine:
+    with advisory_lock(_LOCK_CLASS, snapshot_id) as mine:
         if not mine:  # another delivery of this push is uploading right now
             return Snapshot.objects.get(pk=snapshot_id)
         snapshot = _start(snapshot_id)
@@ -150,24 +150,6 @@ def _update(snapshot: Snapshot, **fields) -> None:
     for name, value in fields.items():
         setattr(snapshot, name, value)
     snapshot.save(update_fields=list(fields))
-
-
-@contextmanager
-def _exclusive(snapshot_id: int):
-    """A session advisory lock per snapshot, so two deliveries never upload the same push at once."""
-    connection = transaction.get_connection()
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, snapshot_id])
-        mine = cursor.fetchone()[0]
-    try:
-        yield mine
-    finally:
-        if mine:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, snapshot_id])
 
 
 # ---- the adapter -------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 from collections import defaultdict
-from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -17,6 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from annotation.models import Submission
+from occiportal.locks import advisory_lock
 from training.models import Snapshot, SnapshotSubmission
 from training.snapshots import card, manifest, select
 from training.snapshots.assemble import Assembly
@@ -58,7 +58,7 @@ def _licence_rows(params: dict) -> list[dict]:
 
 def snapshot_build(*, snapshot_id: int) -> Snapshot:
     """Build ``snapshot_id`` to READY, or mark it FAILED with the reason; returns the row."""
-    with _exclusive(snapshot_id) as mine:
+    with advisory_lock(_LOCK_CLASS, snapshot_id) as mine:
         if not mine:  # another worker is building it right now (a duplicate delivery)
             return Snapshot.objects.get(pk=snapshot_id)
         snapshot = _start(snapshot_id)
@@ -66,24 +66,6 @@ def snapshot_build(*, snapshot_id: int) -> Snapshot:
             return snapshot
         _build_or_fail(snapshot)
     return Snapshot.objects.get(pk=snapshot.pk)
-
-
-@contextmanager
-def _exclusive(snapshot_id: int):
-    """A session advisory lock per snapshot, so two deliveries never write the same folder."""
-    connection = transaction.get_connection()
-    if connection.vendor != "postgresql":
-        yield True
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_CLASS, snapshot_id])
-        mine = cursor.fetchone()[0]
-    try:
-        yield mine
-    finally:
-        if mine:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_CLASS, snapshot_id])
 
 
 def _build_or_fail(snapshot: Snapshot) -> None:
