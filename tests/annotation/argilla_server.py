@@ -25,10 +25,12 @@ import traceback
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+
+from tests.stand_in_server import StandInServer
 
 OWNER_KEY = "owner.apikey"
 UUID_RE = r"([0-9a-f-]{36})"
@@ -60,11 +62,11 @@ def _resource(**fields) -> dict:
     return {"id": str(uuid.uuid4()), **fields, "inserted_at": _now(), "updated_at": _now()}
 
 
-class ArgillaTestServer:
+class ArgillaTestServer(StandInServer):
     """Start with ``with ArgillaTestServer() as server:``; ``server.url`` and ``OWNER_KEY`` connect the SDK."""
 
     def __init__(self):
-        self.exchanges: list[Exchange] = []
+        super().__init__(_Handler)
         self.users, self.keys, self.workspaces, self.members = {}, {}, {}, {}
         self.datasets, self.fields, self.questions, self.metadata, self.records = {}, {}, {}, {}, {}
         self._lock = threading.Lock()
@@ -91,23 +93,14 @@ class ArgillaTestServer:
         dataset_id = self.dataset_named(dataset_name)["id"]
         return next(r for r in self.records.values() if r["dataset_id"] == dataset_id and r["external_id"] == str(external_id))
 
-    def sent(self, method, pattern) -> list:
-        """Request bodies of the exchanges whose method and path match."""
-        return [e.body for e in self.exchanges if e.method == method and re.fullmatch(pattern, e.path)]
-
     def __enter__(self):
-        handler = type("Handler", (_Handler,), {"server_state": self})
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self._http.server_port}"
-        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self._thread.start()
+        super().__enter__()
         self.http = httpx.Client(base_url=self.url)  # for tests that act as Argilla's UI would
         return self
 
     def __exit__(self, *exc):
         self.http.close()
-        self._http.shutdown()
-        self._http.server_close()
+        super().__exit__(*exc)
 
     # ---- dispatch ----------------------------------------------------------
 

@@ -60,10 +60,12 @@ import re
 import threading
 import traceback
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
+
+from tests.stand_in_server import StandInServer
 
 TOKEN = "hf_test_token"
 REPO = r"([\w.-]+/[\w.-]+)"
@@ -104,11 +106,11 @@ def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-class HubTestServer:
+class HubTestServer(StandInServer):
     """``with HubTestServer() as hub:``; ``hub.url`` is the endpoint, ``TOKEN`` the token it accepts."""
 
     def __init__(self):
-        self.exchanges: list[Exchange] = []
+        super().__init__(_Handler)
         self.repos: dict[str, Repo] = {}
         self.blobs: dict[str, bytes] = {}  # LFS storage, by sha256
         self.refusals: list[tuple[str, re.Pattern, int, str]] = []
@@ -136,21 +138,6 @@ class HubTestServer:
 
     def calls(self) -> list[tuple[str, str]]:
         return [(e.method, e.path) for e in self.exchanges]
-
-    def sent(self, method: str, pattern: str) -> list:
-        return [e.body for e in self.exchanges if e.method == method and re.fullmatch(pattern, e.path)]
-
-    def __enter__(self):
-        handler = type("Handler", (_Handler,), {"server_state": self})
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self._http.server_port}"
-        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._http.shutdown()
-        self._http.server_close()
 
     # ---- dispatch ----------------------------------------------------------
 
