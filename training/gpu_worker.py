@@ -8,7 +8,9 @@ endpoint and keys; specs never carry them. Every event goes back to the portal
 as a ``record_event`` task on the ``default`` queue, numbered per attempt so
 that a message delivered twice is recorded once. The job's final word is sent
 once, last, with the log tail: ``done``, or ``error`` (a crash or an OOM kill
-becomes an error marked resumable).
+becomes an error marked resumable). Cancellation and a newer attempt reach the
+worker as markers (training/job_control.py): in the output folder, and under
+the spec's ``output_uri`` in the store for a host that shares no folder.
 """
 
 from __future__ import annotations
@@ -47,7 +49,10 @@ def run_job(spec_json: str, attempt: int = 1) -> None:
     except SpecError as error:
         refuse(spec_json, attempt, error)
         return
-    if job_control.should_stop(spec.output_dir, attempt):
+    # The portal's markers: in the output folder, and in the store when the
+    # spec has an output_uri (read there at most every 30 s).
+    should_stop = job_control.StopCheck(spec.output_dir, attempt, output_uri=spec.output_uri)
+    if should_stop():
         log.info("skipping %s attempt %s: cancelled or superseded", spec.run_id, attempt)
         return
     numbers = itertools.count()
@@ -62,7 +67,7 @@ def run_job(spec_json: str, attempt: int = 1) -> None:
         else:
             forward({**event, "versions": library_versions()} if event.get("event") == "start" else event)
 
-    result = run_in_child(spec, on_event, cancel_check=lambda: job_control.should_stop(spec.output_dir, attempt))
+    result = run_in_child(spec, on_event, cancel_check=should_stop)
     if result.cancelled:
         log.info("%s attempt %s stopped: cancelled or superseded", spec.run_id, attempt)
         return

@@ -1,10 +1,20 @@
-"""The GPU worker task: no Django models, no torch in its process; one final event with the log tail."""
+"""The GPU worker task: no Django models, no torch in its process; one final event with the log tail.
 
+Stop markers in the object store are read from moto's S3 server (tests/training/jobs/object_store.py).
+"""
+
+import logging
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.training.jobs.object_store import KEYS, object_store, s3_endpoint  # noqa: F401 - fixtures
+from training import job_control
 from training.gpu_worker import final_event, library_versions
+from training.jobs import storage
 from training.jobs.runner import JobResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,3 +82,75 @@ def test_an_unreadable_spec_is_refused_back_to_the_portal(monkeypatch):
     monkeypatch.setattr(gpu_worker.app, "send_task", lambda name, args, queue: sent.append(args))
     gpu_worker.run_job('{"run_id": "run-3", "kind": "dance", "base_model": "m", "output_dir": "o"}', attempt=1)
     assert sent[0][0] == "run-3" and sent[0][2]["event"] == "error" and "kind" in sent[0][2]["message"]
+
+
+# -- stop markers in the object store: a GPU host that shares no folder with the portal ---------------
+
+
+class CountingStore(storage.Store):
+    """The real store (moto's), counting the objects read."""
+
+    def __init__(self) -> None:
+        super().__init__(storage.Store.from_env().client)
+        self.reads: list[str] = []
+
+    def read_bytes(self, uri: str) -> bytes | None:
+        self.reads.append(uri)
+        return super().read_bytes(uri)
+
+
+def test_the_store_is_asked_at_most_once_per_interval_and_a_stop_is_final(object_store, tmp_path):  # noqa: F811
+    output_uri, now = f"{object_store.root}/runs/7", [0.0]
+    store = CountingStore()
+    should_stop = job_control.StopCheck(str(tmp_path / "out"), 1, output_uri=output_uri, store=store,
+                                        interval=30, clock=lambda: now[0])  # fmt: skip
+
+    assert not should_stop() and len(store.reads) == 2  # CANCELLED, then ATTEMPT
+    job_control.mark_cancelled_in_store(store, output_uri)
+    now[0] = 29.0
+    assert not should_stop() and len(store.reads) == 2  # within the interval: not asked
+    now[0] = 30.0
+    assert should_stop() and store.reads[-1] == f"{output_uri}/control/CANCELLED"
+    now[0] = 300.0
+    assert should_stop() and len(store.reads) == 3
+
+
+def test_an_unreachable_store_never_stops_a_job_and_the_local_markers_still_count(
+    object_store, monkeypatch, tmp_path, caplog  # noqa: F811
+):  # fmt: skip
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("OCCIPORTAL_S3_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    caplog.set_level(logging.WARNING, logger="training.job_control")  # whatever an earlier test left the root at
+    out = tmp_path / "out"
+    should_stop = job_control.StopCheck(str(out), 1, output_uri=f"{object_store.root}/runs/7", interval=0)
+
+    assert not should_stop()
+    assert "could not read the stop markers" in caplog.text and KEYS["AWS_SECRET_ACCESS_KEY"] not in caplog.text
+    job_control.mark_cancelled(str(out))
+    assert should_stop()
+
+
+def test_an_output_uri_outside_this_hosts_bucket_is_not_read(object_store, monkeypatch, tmp_path, caplog):  # noqa: F811
+    monkeypatch.setattr(storage.Store, "from_env", classmethod(lambda cls, **options: pytest.fail("connected")))
+    caplog.set_level(logging.WARNING, logger="training.job_control")
+    elsewhere = "s3://someone-elses-bucket/training/runs/7"
+    should_stop = job_control.StopCheck(str(tmp_path), 1, output_uri=elsewhere, interval=0)
+
+    assert not should_stop() and not should_stop()
+    assert caplog.text.count("outside the object store's bucket and prefix") == 1
+
+
+def test_run_job_never_starts_a_job_the_store_says_was_cancelled(object_store, monkeypatch, tmp_path):  # noqa: F811
+    from training import gpu_worker
+    from training.jobs.spec import JobSpec
+
+    monkeypatch.setattr(gpu_worker.app, "send_task", lambda *args, **kwargs: pytest.fail("nothing to report"))
+    monkeypatch.setattr(gpu_worker, "run_in_child", lambda *args, **kwargs: pytest.fail("the child started"))
+    object_store.write("evaluations/3/control/CANCELLED", b"")
+    spec = JobSpec.from_dict({"run_id": "evaluation-3", "kind": "evaluate", "base_model": str(tmp_path),
+                              "output_dir": str(tmp_path / "fresh"), "output_uri": f"{object_store.root}/evaluations/3",
+                              "eval": {"suites": [str(tmp_path)]}})  # fmt: skip
+
+    gpu_worker.run_job(spec.to_json(), attempt=1)

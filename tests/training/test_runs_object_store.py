@@ -1,21 +1,28 @@
-"""Runs with the object store on: specs name s3:// URIs inside the bucket, snapshots are uploaded once, checked.
+"""Runs with the object store on: specs name s3:// URIs inside the bucket, snapshots are uploaded once, checked,
+and the stop markers (cancelled, a newer attempt) reach a GPU host that shares no folder with the portal.
 
 The store is moto's S3 server on 127.0.0.1 (tests/training/jobs/object_store.py).
 """
 
 import json
+import logging
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from tests.training.jobs.object_store import KEYS, object_store, s3_endpoint  # noqa: F401 - fixtures
+from training import job_control
 from training.jobs import storage
 from training.models import EvaluationRun, EvaluationSuite, TrainingRun
 from training.services import storage as portal_storage
-from training.services.runs import evaluation_run_create
+from training.services.run_events import runs_sweep
+from training.services.runs import evaluation_run_create, job_cancel
 
 from .run_helpers import make_run, make_snapshot
 
@@ -145,3 +152,75 @@ def test_portal_processes_load_no_s3_library_until_something_is_uploaded():
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", PORTAL], cwd=root, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+# -- stop markers: cancel and newer attempts reach a GPU host that shares no folder -------------------
+
+
+@pytest.fixture
+def no_broker(monkeypatch):
+    from training.services import runs
+
+    monkeypatch.setattr(runs, "current_app", SimpleNamespace(send_task=lambda *args, **kwargs: None))
+
+
+def worker_on_another_host(tmp_path, run, attempt: int) -> job_control.StopCheck:
+    """The GPU worker's check, from a fresh output folder the portal never wrote to, reading the store each call."""
+    spec = run.manifest["job_spec"]
+    return job_control.StopCheck(str(tmp_path / "gpu-host" / "runs" / str(run.pk)), attempt,
+                                 output_uri=spec["output_uri"], interval=0)  # fmt: skip
+
+
+def test_a_cancel_reaches_a_worker_that_shares_no_folder_through_the_store(
+    staff, store_on, no_broker, tmp_path, django_capture_on_commit_callbacks
+):  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        run = make_run(user=staff)
+    should_stop = worker_on_another_host(tmp_path, run, 1)
+    assert store_on.read(f"runs/{run.pk}/control/ATTEMPT") == b"1"
+    assert not should_stop()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_cancel(user=staff, job=run)
+
+    assert f"runs/{run.pk}/control/CANCELLED" in store_on.keys(f"runs/{run.pk}/")
+    assert should_stop()
+    assert job_control.should_stop(run.output_dir, 1)  # and the portal's own folder, as before
+
+
+def test_a_newer_attempt_in_the_store_supersedes_the_old_one(
+    staff, store_on, no_broker, tmp_path, django_capture_on_commit_callbacks
+):  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        run = make_run(user=staff)
+    TrainingRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert runs_sweep() == 1  # the lease ran out: dispatched again as attempt 2
+    run.refresh_from_db()
+
+    assert run.attempt == 2 and store_on.read(f"runs/{run.pk}/control/ATTEMPT") == b"2"
+    assert worker_on_another_host(tmp_path, run, 1)() and not worker_on_another_host(tmp_path, run, 2)()
+
+
+def test_a_store_the_portal_cannot_reach_is_logged_without_keys_and_the_cancel_stands(
+    staff, store_on, no_broker, monkeypatch, caplog, django_capture_on_commit_callbacks
+):  # fmt: skip
+    from training.services import runs
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = make_run(user=staff)
+    away = storage.Store.connect(
+        endpoint_url="http://127.0.0.1:1", access_key_id=KEYS["AWS_ACCESS_KEY_ID"],
+        secret_access_key=KEYS["AWS_SECRET_ACCESS_KEY"], max_attempts=1,
+    )  # fmt: skip
+    monkeypatch.setattr(runs, "store_connect", lambda: away)
+    caplog.set_level(logging.ERROR, logger="training.services.runs")  # whatever an earlier test left the root at
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_cancel(user=staff, job=run)
+
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.CANCELLED and job_control.should_stop(run.output_dir, 1)
+    assert "stop marker could not be written" in caplog.text
+    assert KEYS["AWS_ACCESS_KEY_ID"] not in caplog.text and KEYS["AWS_SECRET_ACCESS_KEY"] not in caplog.text

@@ -97,15 +97,22 @@ class Store:
     def connect(
         cls, *, endpoint_url: str | None = None, region: str | None = None,
         access_key_id: str | None = None, secret_access_key: str | None = None,
+        max_attempts: int = 8, timeout: float | None = None,
     ) -> Store:  # fmt: skip
-        """A client; keys left out are found by boto3 in the environment, as usual."""
+        """A client; keys left out are found by boto3 in the environment, as usual.
+
+        ``max_attempts`` and ``timeout`` (seconds, to connect and to read) are
+        for callers that would rather ask again later than wait: a poll.
+        """
         import boto3
         from botocore.config import Config
 
+        timeouts = {"connect_timeout": timeout, "read_timeout": timeout} if timeout else {}
         config = Config(
-            retries={"max_attempts": 8, "mode": "standard"},
+            retries={"max_attempts": max_attempts, "mode": "standard"},
             # MinIO and most S3-compatible stores want bucket names in the path.
             s3={"addressing_style": "path"} if endpoint_url else {},
+            **timeouts,
         )
         client = boto3.client(
             "s3", endpoint_url=endpoint_url or None, region_name=region or "us-east-1",
@@ -114,11 +121,12 @@ class Store:
         return cls(client)
 
     @classmethod
-    def from_env(cls) -> Store:
+    def from_env(cls, *, max_attempts: int = 8, timeout: float | None = None) -> Store:
         return cls.connect(
             endpoint_url=os.environ.get("OCCIPORTAL_S3_ENDPOINT_URL") or None,
             region=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"),
-        )
+            max_attempts=max_attempts, timeout=timeout,
+        )  # fmt: skip
 
     def upload_file(self, path: Path, uri: str) -> None:
         bucket, key = split_uri(uri)

@@ -10,8 +10,10 @@ recorded by services/run_events.py. With the object store on
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -23,11 +25,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from training import job_control
+from training.jobs import storage
 from training.jobs.revision import local_model_revision
 from training.jobs.spec import JobSpec, SpecError, is_local_model, validate_paths
 from training.models import BaseModel, EvaluationRun, EvaluationSuite, Snapshot, TrainingRun
 
-from .storage import job_output_uri, snapshot_location, snapshot_upload, store_root
+from .storage import job_output_uri, snapshot_location, snapshot_upload, store_connect, store_root
+
+log = logging.getLogger(__name__)
 
 RUN_JOB = "training.gpu_worker.run_job"
 
@@ -143,13 +148,14 @@ def job_dispatch(*, job: TrainingRun | EvaluationRun) -> None:
     job.manifest = {**job.manifest, **_manifest(job, spec)}
     job.save()
     spec_json, attempt = spec.to_json(), job.attempt
+    _mark_in_store(job, lambda store, uri: job_control.mark_attempt_in_store(store, uri, attempt))
     transaction.on_commit(
         lambda: current_app.send_task(RUN_JOB, args=[spec_json], kwargs={"attempt": attempt}, queue="gpu")
     )
 
 
 def job_cancel(*, user, job: TrainingRun | EvaluationRun) -> bool:
-    """Staff cancel a queued or running job; its worker kills the child within a second."""
+    """Staff cancel a queued or running job; its worker kills the child within a second (30 s through the store)."""
     _require_staff(user)
     with transaction.atomic():
         job = type(job).objects.select_for_update().get(pk=job.pk)
@@ -161,7 +167,29 @@ def job_cancel(*, user, job: TrainingRun | EvaluationRun) -> bool:
         job.failure = f"cancelled by {user.get_username() if user else 'the command line'}"
         job.save()
         job_control.mark_cancelled(job.output_dir)
+        _mark_in_store(job, job_control.mark_cancelled_in_store)
     return True
+
+
+def _mark_in_store(job: TrainingRun | EvaluationRun, mark: Callable[[storage.Store, str], None]) -> None:
+    """Once committed, ``mark(store, output_uri)``: the control marker for a GPU host that shares no folder.
+
+    After the commit, so a rolled-back cancel never stops a live job and no
+    row lock waits on the network. A store that cannot be reached is logged:
+    the row is the truth (the job's events are refused), and the local marker
+    still reaches a worker that shares the folder.
+    """
+    output_uri = (job.manifest.get("job_spec") or {}).get("output_uri")  # the one the worker was sent
+    if not output_uri:
+        return
+
+    def write() -> None:
+        try:
+            mark(store_connect(), output_uri)
+        except (storage.StoreError, storage.StoreUnavailable) as error:
+            log.error("%s: the stop marker could not be written to the object store: %s", job.job_id, error)
+
+    transaction.on_commit(write, robust=True)  # robust: nothing here may keep the job from being sent
 
 
 # The names the rest of the portal uses for the one generic implementation.
