@@ -64,7 +64,11 @@ class SnapshotAdmin(admin.ModelAdmin):
     def save_formset(self, request, form, formset, change):
         if formset.model is not SnapshotAccess:
             return super().save_formset(request, form, formset, change)
-        for grant in formset.save(commit=False):  # through the service: staff only, reason required, granter kept
+        grants = formset.save(commit=False)  # saved through the service: staff only, reason required, granter kept
+        moved = {grant.pk for grant, fields in formset.changed_objects if "user" in fields}
+        for grant in grants:
+            if grant.pk in moved:  # a grant given to someone else is taken from its holder
+                SnapshotAccess.objects.filter(pk=grant.pk).delete()
             snapshot_access_grant(snapshot=form.instance, user=grant.user, granted_by=request.user, reason=grant.reason,
                                   expires_at=grant.expires_at)
         for grant in formset.deleted_objects:

@@ -102,6 +102,26 @@ def test_only_staff_grant_and_they_say_why(staff, member_a, grantee, corpus):
     assert first.pk == again.pk and again.reason == "Project B."
 
 
+def test_a_grant_given_to_someone_else_in_the_admin_leaves_its_holder(client, staff, grantee, corpus):
+    from training.access import snapshot_downloadable
+
+    snapshot = built()
+    grant = snapshot_access_grant(snapshot=snapshot, user=grantee, granted_by=staff, reason="Project A.")
+    successor = make_user("successor")
+    client.force_login(staff)
+    form = {
+        "description": snapshot.description, "grants-TOTAL_FORMS": "1", "grants-INITIAL_FORMS": "1",
+        "grants-MIN_NUM_FORMS": "0", "grants-MAX_NUM_FORMS": "1000", "grants-0-id": str(grant.pk),
+        "grants-0-snapshot": str(snapshot.pk), "grants-0-user": str(successor.pk), "grants-0-reason": "Project A.",
+        "grants-0-expires_at_0": "", "grants-0-expires_at_1": "",
+        "lineage-TOTAL_FORMS": "0", "lineage-INITIAL_FORMS": "0", "lineage-MIN_NUM_FORMS": "0", "lineage-MAX_NUM_FORMS": "0",
+    }  # fmt: skip
+    answer = client.post(reverse("admin:training_snapshot_change", args=[snapshot.pk]), form)
+
+    assert answer.status_code == 302, answer.context["adminform"].form.errors if answer.context else answer
+    assert snapshot_downloadable(successor, snapshot) and not snapshot_downloadable(grantee, snapshot)
+
+
 def test_files_page_lists_card_manifest_and_shards_with_sizes_and_sha256(client, staff, corpus, django_assert_max_num_queries):
     snapshot = built()
     client.force_login(staff)
