@@ -68,11 +68,13 @@ def argilla_configured() -> bool:
 def argilla_push(*, queue_id: int) -> SyncResult:
     """Send the queue's open records to its Argilla dataset (created on first push); remove closed ones.
 
+    A pull comes first: answers given in Argilla to records decided on the
+    portal meanwhile are taken in before those records leave the dataset.
     Records keep their portal ids in Argilla, so a second push updates
     rather than duplicates.
     """
     queue = ReviewQueue.objects.select_related("language").get(pk=queue_id)
-    result = SyncResult(removed=_remove_closed(queue))
+    result = argilla_pull(queue_id=queue_id)  # nothing to pull or remove before the first push
     records = _open_records(queue).select_related("submission__partner").order_by("pk")
     items = (_push_item(queue, record) for record in records.iterator(chunk_size=PUSH_CHUNK))
     result.pushed = argilla.records_push(argilla_connection(), _spec(queue), items)

@@ -325,6 +325,21 @@ def test_a_disputed_record_leaves_the_dataset_on_push_and_stays_out_once_adjudic
     assert {int(r["external_id"]) for r in pushed.records.values()} == {r.pk for r in records} - {record.pk}
 
 
+def test_a_push_takes_in_answers_given_in_argilla_before_their_record_leaves_it(pushed, queue_de, records, annotator_for):
+    first = min(records, key=lambda r: r.pk)
+    annotator_for("ulla")
+    pushed.add_user("ulla", workspace="sprachen")
+    annotate(pushed, queue_de, "ulla", first, decision="reject", reason="Falsch.")  # not pulled yet
+    assert answer_on_portal(queue_de, annotator_for("uwe"), "accept") == first
+    assert answer_on_portal(queue_de, annotator_for("ute"), "accept") == first  # decided on the portal meanwhile
+
+    result = argilla_push(queue_id=queue_de.pk)
+
+    assert result.pulled == 1 and result.removed == 1
+    assert set(Annotation.objects.filter(record=first).values_list("annotator__username", flat=True)) == {
+        "ulla", "uwe", "ute"}
+
+
 def test_a_pull_an_admin_asked_for_leaves_its_counts_in_the_queues_history(pushed, queue_de, records, annotator_for, staff):
     annotator_for("ulla")
     pushed.add_user("ulla", workspace="sprachen")
