@@ -84,6 +84,21 @@ def test_withdrawing_a_record_takes_its_edits_along(corpus, member_b, edit):
     assert not {record.pk, first.pk, second.pk} & set(_ids(build(name="after")))
 
 
+def test_withdrawing_an_edit_or_the_submission_it_was_written_in_lists_the_snapshots_holding_it(corpus, staff, edit):
+    alone = Record.objects.filter(submission=corpus["fr"], near_duplicate_of__isnull=True, near_duplicates__isnull=True)
+    record = alone.order_by("id").first()
+    correction = edit(record, {"text": documents(1, "fr", seed=97)[0]})
+    Record.objects.filter(pk=correction.pk).update(status=Record.Status.ACCEPTED)
+    edited = build(name="edited")
+    assert correction.pk in _ids(edited)  # credited to the original's submission, not to the annotator's
+    build(name="de-only", languages=["de"])
+
+    of_the_edit = withdrawal_create(user=staff, submission=correction.submission, record=correction)
+    assert snapshots_containing(of_the_edit) == [edited]
+    of_the_writing = withdrawal_create(user=staff, submission=correction.submission)
+    assert snapshots_containing(of_the_writing) == [edited]
+
+
 def test_withdrawing_a_record_of_another_submission_is_refused(corpus, member_a):
     record = Record.objects.filter(submission=corpus["fr"]).first()
     with pytest.raises(Exception, match="not part of this submission"):

@@ -34,17 +34,34 @@ def withdrawal_create(*, user, submission: Submission, record: Record | None = N
 
 def snapshots_containing(withdrawal: Withdrawal) -> list[Snapshot]:
     """Ready snapshots that hold the withdrawn data, newest first (staff act on these)."""
-    candidates = Snapshot.objects.filter(
-        status=Snapshot.Status.READY, lineage__submission=withdrawal.submission_id
-    ).order_by("-created_at", "-version")
-    if withdrawal.record_id is None:
-        return list(candidates)
-    # A snapshot may hold an accepted edit in the record's place (credited to
-    # its submission, hence the lineage filter above still applies); the edit
-    # leaves with the record, so look for the whole chain.
-    record_ids = record_with_edits(withdrawal.record_id)
+    ready = Snapshot.objects.filter(status=Snapshot.Status.READY).order_by("-created_at", "-version")
     language = withdrawal.submission.language.code
-    return [s for s in candidates if snapshot_holds_any(s, record_ids=record_ids, language=language)]
+    if withdrawal.record_id is not None:
+        # A snapshot may hold an accepted edit in the record's place; the edit
+        # leaves with the record, so look for the whole chain.
+        record_ids = record_with_edits(withdrawal.record_id)
+        submissions = {withdrawal.submission_id} | _credited_submissions([withdrawal.record_id])
+        candidates = ready.filter(lineage__submission__in=submissions).distinct()
+        return [s for s in candidates if snapshot_holds_any(s, record_ids=record_ids, language=language)]
+    direct = list(ready.filter(lineage__submission=withdrawal.submission_id).distinct())
+    # Edits written in this submission are credited to their originals'
+    # submissions: look for them in the snapshots of those.
+    edits = list(Record.objects.filter(submission=withdrawal.submission_id, edit_of__isnull=False).values_list("pk", flat=True))
+    if not edits:
+        return direct
+    others = ready.filter(lineage__submission__in=_credited_submissions(edits)).exclude(pk__in=[s.pk for s in direct])
+    found = {s.pk for s in others.distinct() if snapshot_holds_any(s, record_ids=edits, language=language)}
+    return list(ready.filter(pk__in={s.pk for s in direct} | found))
+
+
+def _credited_submissions(record_ids: list[int]) -> set[int]:
+    """The submissions of the records these edits correct, up their chains: where snapshots credit the edits."""
+    submissions, frontier = set(), record_ids
+    while frontier:
+        parents = list(Record.objects.filter(pk__in=frontier, edit_of__isnull=False).values_list("edit_of", "edit_of__submission"))
+        submissions |= {submission for _, submission in parents}
+        frontier = [parent for parent, _ in parents]
+    return submissions
 
 
 def record_with_edits(record_id: int) -> list[int]:
