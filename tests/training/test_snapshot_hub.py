@@ -112,6 +112,7 @@ def test_push_creates_a_private_repo_holding_every_file_of_the_manifest(hub, cor
     assert endpoint_shapes(hub) == {
         ("POST", "/api/repos/create"),
         ("GET", f"/api/datasets/{REPO}"),  # repo_info: is it private?
+        ("GET", f"/api/datasets/{REPO}/revision/v1"),  # does the version's tag exist, and where?
         ("GET", f"/api/datasets/{REPO}/tree/main"),  # list_repo_files: earlier shards to delete
         ("POST", f"/api/datasets/{REPO}/preupload/main"),
         ("POST", f"/datasets/{REPO}.git/info/lfs/objects/batch"),
@@ -121,7 +122,8 @@ def test_push_creates_a_private_repo_holding_every_file_of_the_manifest(hub, cor
         ("POST", f"/api/datasets/{REPO}/commit/main"),
         ("POST", f"/api/datasets/{REPO}/tag/<oid>"),
     }
-    assert all(e.status == 200 for e in hub.exchanges), [(e.path, e.status, e.response) for e in hub.exchanges if e.status != 200]
+    refused = [(e.path, e.status) for e in hub.exchanges if e.status != 200]
+    assert refused == [(f"/api/datasets/{REPO}/revision/v1", 404)], refused  # no tag yet
     # The token goes to the Hub, never to the blob store's signed URLs.
     assert {(e.method == "PUT", e.headers.get("authorization")) for e in hub.exchanges} == {(False, f"Bearer {TOKEN}"), (True, None)}
 
@@ -151,6 +153,18 @@ def test_pushing_again_changes_nothing(hub, corpus):
     first = push(snapshot, hub)
     again = push(snapshot, hub)
     assert again.commit_oid == first.commit_oid and len(hub.repos[REPO].commits) == 2
+
+
+def test_a_version_tag_held_by_another_snapshot_is_refused_before_anything_is_sent(hub, corpus):
+    push(built(), hub)
+    other = snapshot_create(name="other", license="CC-BY-4.0", parameters={"languages": ["de"]}, enqueue=False)
+    other = snapshot_build(snapshot_id=other.pk)  # other@1: its v1 would be corpus@1's tag
+    push(built(languages=["de"]), hub)  # corpus@2 moves the head away from v1
+    commits = len(hub.repos[REPO].commits)
+
+    with pytest.raises(HubPushError, match="already has a tag v1"):
+        push(other, hub)
+    assert len(hub.repos[REPO].commits) == commits
 
 
 def test_a_public_repo_is_refused(hub, corpus):

@@ -183,8 +183,15 @@ def _push(snapshot, files, *, repo_id, token, endpoint) -> HubPush:
     api = HfApi(endpoint=endpoint, token=token)
     repo_url = api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)
     # create_repo ignores ``private`` when the repo already exists.
-    if not api.repo_info(repo_id, repo_type="dataset").private:
+    info = api.repo_info(repo_id, repo_type="dataset")
+    if not info.private:
         raise HubPushError(f"{repo_id} is public: snapshots go to private repositories only")
+    tag = f"v{snapshot.version}"
+    tagged = _tagged_commit(api, repo_id, tag)
+    # Our own earlier delivery tagged the head; a tag elsewhere is another snapshot's version.
+    if tagged not in (None, info.sha):
+        raise HubPushError(f"{repo_id} already has a tag {tag} on commit {tagged}: another snapshot's version "
+                           f"{snapshot.version} is there; push to another repository")
     root = Path(snapshot.uri)
     additions = [CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=str(root / f.path)) for f in files]
     ours = {f.path for f in files}
@@ -199,9 +206,22 @@ def _push(snapshot, files, *, repo_id, token, endpoint) -> HubPush:
         repo_id, repo_type="dataset", operations=[*deletions, *additions],
         commit_message=f"{snapshot.label} (manifest sha256 {snapshot.manifest_sha256})",
     )
-    tag = f"v{snapshot.version}"
-    api.create_tag(repo_id, repo_type="dataset", tag=tag, revision=commit.oid, exist_ok=True)
+    if tagged is None:
+        api.create_tag(repo_id, repo_type="dataset", tag=tag, revision=commit.oid)
+    elif tagged != commit.oid:  # the head moved under us, or this version's files differ from the tagged ones
+        raise HubPushError(f"{repo_id}'s tag {tag} names commit {tagged}, not this push's {commit.oid}")
     return HubPush(repo_url=str(repo_url), commit_url=commit.commit_url, commit_oid=commit.oid, tag=tag)
+
+
+def _tagged_commit(api, repo_id: str, tag: str) -> str | None:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        return api.repo_info(repo_id, repo_type="dataset", revision=tag).sha
+    except HfHubHTTPError as error:
+        if error.response is not None and error.response.status_code == 404:
+            return None
+        raise
 
 
 def _check(additions, files) -> None:
