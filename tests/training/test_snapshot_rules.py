@@ -230,6 +230,31 @@ def test_an_accepted_edit_replaces_its_original_and_is_credited_to_its_submissio
     assert later.pk in ids and not {original.pk, corrected.pk} & ids and len(ids) == 5
 
 
+def test_an_edit_goes_to_the_split_its_original_would(ingested, partner_a, german, edit):
+    from training.snapshots.split import split_of
+
+    docs = documents(30, seed=81)
+    submission = ingested([{"text": t} for t in docs[:10]], partner=partner_a, language=german)
+    halves = {"train": 0.5, "test": 0.5}
+    where = {r.pk: split_of(r.content_hash, seed=3, fractions=halves) for r in Record.objects.filter(submission=submission)}
+    spare, corrections = enumerate(docs[10:]), {}
+    for split in ("test", "train"):
+        original = Record.objects.get(pk=next(pk for pk, s in where.items() if s == split))
+        # Edit until one's own text would send it to the other split; the others stay pending and count for nothing.
+        while True:
+            i, text = next(spare)
+            correction = edit(original, {"text": text}, name=f"editor{i}")
+            if split_of(correction.content_hash, seed=3, fractions=halves) != split:
+                break
+        _set_status(correction, Record.Status.ACCEPTED)
+        corrections[split] = correction
+
+    snapshot = build(name="placed", splits=halves, seed=3)
+
+    for split, correction in corrections.items():
+        assert correction.pk in {r["record_id"] for r in rows(snapshot, split)}
+
+
 def test_a_rejected_edit_leaves_the_original(ingested, partner_a, german, edit):
     docs = documents(4, seed=81)
     submission = ingested([{"text": t} for t in docs[:3]], partner=partner_a, language=german)

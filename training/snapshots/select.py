@@ -51,6 +51,10 @@ class Selection:
 
     qs: QuerySet
     credit: dict[int, int] = field(default_factory=dict)  # chosen edit's id → its original's submission id
+    # chosen edit's id → its original's content hash: an edit is placed (split,
+    # copies) where its original would be, so a correction of a test record
+    # never lands in training, in this version or a later one.
+    placement: dict[int, str] = field(default_factory=dict)
 
 
 def planner_settings() -> None:
@@ -142,9 +146,13 @@ def _with_edits(qs, language: str) -> Selection:
     passing = set(qs.filter(_id_in(qs.db, list(links))).order_by().values_list("id", flat=True))
     ancestors = {a for e in passing for a in edits.ancestors(e, links)}
     chains = _standing(Record.objects.filter(_id_in(qs.db, sorted(ancestors))))
-    standing = dict(chains.order_by().values_list("id", "submission_id"))
+    rows = chains.order_by().values_list("id", "submission_id", "content_hash")
+    standing, hashes = {}, {}
+    for record_id, submission_id, content_hash in rows:
+        standing[record_id], hashes[record_id] = submission_id, content_hash
     skip, credit = edits.choose(links, passing, standing)
-    return Selection(qs.exclude(_id_in(qs.db, sorted(skip))) if skip else qs, credit)
+    placement = {edit: hashes[edits.ancestors(edit, links)[-1]] for edit in credit}
+    return Selection(qs.exclude(_id_in(qs.db, sorted(skip))) if skip else qs, credit, placement)
 
 
 def _id_in(alias: str, ids: list[int]) -> Q:
@@ -161,7 +169,7 @@ def stream(selection: Selection, kinds: list[str]) -> Iterator[dict[str, list]]:
     Must run inside a transaction on PostgreSQL, where rows come from a
     server-side cursor straight through psycopg: Django's per-row
     conversions cost a third of the build at a million records. An edit's
-    ``submission_id`` is its original's.
+    ``submission_id`` and ``content_hash`` (which places it) are its original's.
     """
     content = [name for kind in kinds for name in CONTENT_FIELDS[kind]]
     qs = selection.qs.annotate(**{f"content_{name}": _extract(name) for name in content}).order_by("id")
@@ -173,8 +181,9 @@ def stream(selection: Selection, kinds: list[str]) -> Iterator[dict[str, list]]:
             if name in columns:
                 columns[name] = [None if v is None else json.loads(v) for v in columns[name]]
         if selection.credit:
-            credit = selection.credit
+            credit, placement = selection.credit, selection.placement
             columns["submission_id"] = [credit.get(i, s) for i, s in zip(columns["id"], columns["submission_id"])]
+            columns["content_hash"] = [placement.get(i, h) for i, h in zip(columns["id"], columns["content_hash"])]
         yield columns
 
 
