@@ -6,6 +6,7 @@ The store is moto's S3 server on 127.0.0.1 (tests/training/jobs/object_store.py)
 
 import json
 import logging
+from io import StringIO
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -108,6 +109,16 @@ def test_a_checkpoint_in_the_bucket_is_evaluated_from_there(staff, store_on, sui
 
     spec = evaluation.manifest["job_spec"]
     assert spec["base_model"] == model and spec["output_uri"] == f"{store_on.root}/evaluations/{evaluation.pk}"
+
+
+def test_the_evaluate_command_takes_a_checkpoint_in_the_bucket_and_refuses_one_outside(store_on, suite):
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("evaluate", "--model", f"{store_on.root}/runs/1/final", "--suite", "mini", stdout=out)
+    assert EvaluationRun.objects.get().model_path == f"{store_on.root}/runs/1/final"
+    with pytest.raises(CommandError, match="bucket and prefix"):
+        call_command("evaluate", "--model", "s3://someone-elses-bucket/training/runs/1/final", "--suite", "mini")
 
 
 @pytest.mark.parametrize("where", [

@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from training.jobs.spec import is_store_uri
 from training.management.commands.train import snapshot_by_label
 from training.models import BaseModel, EvaluationSuite, TrainingRun
 from training.run_selectors import evaluation_summary, job_wait
@@ -14,10 +15,10 @@ from training.services.suites import snapshot_test_suite
 
 
 class Command(BaseCommand):
-    help = "Evaluate --model (a base model's name, run-<id>, or a folder) on suites and/or a snapshot's test split."
+    help = "Evaluate --model (a base model's name, run-<id>, an s3:// checkpoint or a folder) on suites and/or a snapshot's test split."
 
     def add_arguments(self, parser):
-        parser.add_argument("--model", required=True, help="base model name, run-<id>, or a model folder")
+        parser.add_argument("--model", required=True, help="base model name, run-<id>, an s3:// checkpoint in the store, or a model folder")
         parser.add_argument("--suite", action="append", default=[], help="a suite folder or a registered suite's name")
         parser.add_argument("--provenance", default="native", choices=[c for c, _ in EvaluationSuite.Provenance.choices])
         parser.add_argument("--snapshot", help="NAME@VERSION: perplexity on its test split")
@@ -55,6 +56,8 @@ def _model(ref: str) -> dict:
         if run is None:
             raise CommandError(f"no succeeded run {ref}")
         return {"training_run": run, "model_path": run.checkpoint_path}
+    if is_store_uri(ref):  # a checkpoint in the object store; the service confines it to the bucket
+        return {"model_path": ref}
     if not Path(ref).is_dir():
-        raise CommandError(f"{ref} is neither a base model, run-<id>, nor a folder")
+        raise CommandError(f"{ref} is neither a base model, run-<id>, an s3:// checkpoint, nor a folder")
     return {"model_path": str(Path(ref).resolve())}
