@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -23,6 +23,7 @@ from training.run_selectors import (
     runs_with_partner_data,
 )  # fmt: skip
 from training.services.runs import job_cancel, training_run_create, training_run_publish
+from training.services.storage import evaluation_results_stored
 
 
 def run_list(request):
@@ -87,10 +88,16 @@ def run_publish(request, run_id):
 def evaluation_results_json(request, evaluation_id):
     """The job's results in lm-evaluation-harness's results JSON layout, as it wrote them."""
     evaluation = access_evaluation(request.user, evaluation_id)
+    filename = f"results_eval-{evaluation.pk}.json"
     path = Path(evaluation.manifest.get("results_path") or "/nonexistent")
-    if not path.is_file() or not path.resolve().is_relative_to(Path(settings.DATA_DIR).resolve()):
+    if path.is_file() and path.resolve().is_relative_to(Path(settings.DATA_DIR).resolve()):
+        return FileResponse(path.open("rb"), content_type="application/json", filename=filename)
+    # A GPU host that shares no folder with the portal left it in the object store.
+    data = evaluation_results_stored(evaluation)
+    if data is None:
         raise Http404("No results file.")
-    return FileResponse(path.open("rb"), content_type="application/json", filename=f"results_eval-{evaluation.pk}.json")
+    return HttpResponse(data, content_type="application/json",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def leaderboard_view(request):

@@ -121,6 +121,24 @@ def test_the_evaluate_command_takes_a_checkpoint_in_the_bucket_and_refuses_one_o
         call_command("evaluate", "--model", "s3://someone-elses-bucket/training/runs/1/final", "--suite", "mini")
 
 
+def test_results_left_in_the_store_by_a_gpu_host_are_served_from_there(client, staff, store_on, suite):
+    from django.urls import reverse
+
+    evaluation = evaluation_run_create(created_by=staff, model_path=f"{store_on.root}/runs/1/final", suites=[suite])
+    results = f"{store_on.root}/evaluations/{evaluation.pk}/results.json"
+    portal_storage.store_connect().write_bytes(results, b'{"results": {"mini": {}}}')
+    EvaluationRun.objects.filter(pk=evaluation.pk).update(manifest={
+        **evaluation.manifest, "results_path": "/gpu-host/only/results.json", "results_uri": results})
+    client.force_login(staff)
+
+    answer = client.get(reverse("evaluation_results", args=[evaluation.pk]))
+    assert answer.status_code == 200 and json.loads(answer.content) == {"results": {"mini": {}}}
+
+    EvaluationRun.objects.filter(pk=evaluation.pk).update(manifest={
+        **evaluation.manifest, "results_uri": "s3://someone-elses-bucket/results.json"})
+    assert client.get(reverse("evaluation_results", args=[evaluation.pk])).status_code == 404
+
+
 @pytest.mark.parametrize("where", [
     "s3://someone-elses-bucket/training/runs/1/final",
     "s3://{bucket}/not-training/runs/1/final",

@@ -368,7 +368,8 @@ def run_evaluation(spec: JobSpec, emit: Emit | None = None) -> dict:
         (out / "scores.json").write_text(json.dumps(scores, indent=2))
         if spec.output_uri:
             storage.upload_folder(store, out, spec.output_uri, names=["results.json", "scores.json"])
-        summary = {"scores": scores, "results_path": str(out / "results.json")}
+        summary = {"scores": scores, "results_path": str(out / "results.json"),
+                   "results_uri": storage.join_uri(spec.output_uri, "results.json") if spec.output_uri else None}
         emit("done", **summary)
         return summary
 

@@ -116,7 +116,7 @@ def _succeeded(job, event: dict, now) -> None:
         _evaluate_after_training(job)
     else:
         _store_results(job, event.get("scores") or {})
-        job.manifest = {**job.manifest, "results_path": event.get("results_path")}
+        job.manifest = {**job.manifest, "results_path": event.get("results_path"), "results_uri": event.get("results_uri")}
 
 
 def _evaluate_after_training(run: TrainingRun) -> None:

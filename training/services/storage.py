@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from training.jobs import storage
-from training.jobs.spec import STORE_SCHEME, is_store_uri
+from training.jobs.spec import STORE_SCHEME, SpecError, confine_uri, is_store_uri
 from training.models import Snapshot
 
 
@@ -102,3 +102,15 @@ def _expected_files(folder: Path, manifest_sha256: str) -> dict[str, str]:
         )
     listed = storage.snapshot_files(json.loads(data))
     return {**{name: entry["sha256"] for name, entry in listed.items()}, storage.MANIFEST: manifest_sha256}
+
+
+def evaluation_results_stored(evaluation) -> bytes | None:
+    """The results JSON an evaluation job left in the store; None when the store is off or holds none."""
+    uri, root = evaluation.manifest.get("results_uri"), store_root()
+    if not uri or not root:
+        return None
+    try:
+        confine_uri("results_uri", uri, [root])  # it came from a GPU host
+    except SpecError:
+        return None
+    return store_connect().read_bytes(uri)
