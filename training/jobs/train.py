@@ -99,6 +99,8 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     model = load_model(spec, resume_from, device, dtype)
     compiled = compile_wanted(cfg.torch_compile, device)
     if compiled:
+        # Asked for by default ("auto"), a graph that fails to compile runs eagerly instead of failing the job.
+        torch._dynamo.config.suppress_errors = cfg.torch_compile == "auto"
         split_head(model)[0].compile()  # in place: parameter names, and so checkpoints, are unchanged
     loss_of = make_loss(model, cfg.loss_chunk_tokens)
     optimizer = make_optimizer(model, cfg, device)
