@@ -36,13 +36,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
 
 from training.jobs import storage
 from training.jobs.events import Emit, EventWriter, heartbeat
 from training.jobs.revision import MODEL_FILES, hub_revision, resolve_revision
 from training.jobs.spec import JobSpec, is_store_uri
-from training.jobs.train import attention_implementation, check_model_reference, pick_device
+from training.jobs.train import check_model_reference, load_causal_lm, pick_device
 
 TASK_VERSION = 1.0
 
@@ -333,14 +333,7 @@ def run_evaluation(spec: JobSpec, emit: Emit | None = None) -> dict:
         revision = resolve_revision(source, spec.base_model_revision)
         pin = hub_revision(source, revision)
         tokenizer = AutoTokenizer.from_pretrained(source, **pin, trust_remote_code=False)
-        model = AutoModelForCausalLM.from_pretrained(
-            source,
-            **pin,
-            dtype=dtype,
-            attn_implementation=attention_implementation(device),
-            use_safetensors=True,
-            trust_remote_code=False,
-        ).to(device)
+        model = load_causal_lm(source, pin, device=device, dtype=dtype).to(device)
         model.eval()
         suites = [load_suite(path, spec.eval.max_items) for path in spec.eval.suites]
         max_length = spec.eval.max_length or model_max_length(model, tokenizer)

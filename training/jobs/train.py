@@ -264,21 +264,11 @@ def seed_everything(seed: int) -> None:
 
 
 def load_model(spec: JobSpec, resume_from: Path | None, device: torch.device, dtype: torch.dtype):
-    """The base model, or a full fine-tune's checkpoint, optionally wrapped in LoRA.
-
-    Safetensors only and never remote code: a checkpoint is data, not a program.
-    """
+    """The base model, or a full fine-tune's checkpoint, optionally wrapped in LoRA."""
     check_model_reference(spec.base_model)
     full_resume = resume_from is not None and spec.finetuning == "full"
     source = str(resume_from) if full_resume else spec.base_model
-    model = AutoModelForCausalLM.from_pretrained(
-        source,
-        **hub_revision(source, spec.base_model_revision),
-        dtype=dtype,
-        attn_implementation=attention_implementation(device),
-        use_safetensors=True,
-        trust_remote_code=False,
-    )
+    model = load_causal_lm(source, hub_revision(source, spec.base_model_revision), device=device, dtype=dtype)
     model.config.use_cache = False  # the KV cache is for generation only
     if spec.finetuning == "lora":
         model = wrap_lora(model, spec.train, resume_from)
@@ -287,6 +277,18 @@ def load_model(spec: JobSpec, resume_from: Path | None, device: torch.device, dt
         if spec.finetuning == "lora":
             model.enable_input_require_grads()
     return model.to(device)
+
+
+def load_causal_lm(source: str, pin: dict, *, device: torch.device, dtype: torch.dtype):
+    """Every model the jobs load: safetensors only and never remote code, since a checkpoint is data, not a program."""
+    return AutoModelForCausalLM.from_pretrained(
+        source,
+        **pin,
+        dtype=dtype,
+        attn_implementation=attention_implementation(device),
+        use_safetensors=True,
+        trust_remote_code=False,
+    )
 
 
 def check_model_reference(reference: str) -> None:
