@@ -17,6 +17,7 @@ import hashlib
 from pathlib import Path
 
 from training.jobs.spec import is_local_model
+from training.jobs.storage import sha256_of
 
 # What AutoConfig, AutoModelForCausalLM (safetensors only) and AutoTokenizer read.
 MODEL_FILES = (
@@ -38,8 +39,7 @@ def local_model_revision(folder: str | Path) -> str:
         raise FileNotFoundError(f"no config.json and *.safetensors in model folder {folder}")
     digest = hashlib.sha256()
     for path in files:
-        with path.open("rb") as handle:
-            digest.update(f"{path.name} {hashlib.file_digest(handle, 'sha256').hexdigest()}\n".encode())
+        digest.update(f"{path.name} {sha256_of(path)}\n".encode())
     return PREFIX + digest.hexdigest()
 
 

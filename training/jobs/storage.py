@@ -204,8 +204,9 @@ def _store_errors(uri: str, *, missing_ok: bool = False) -> Iterator[None]:
 # -- folders: files first, COMPLETE last ------------------------------------------------
 
 
-def sha256_of(path: Path) -> str:
-    with path.open("rb") as handle:
+def sha256_of(path: str | Path) -> str:
+    """A file's SHA-256, read in blocks: the one checksum of shards, manifests, checkpoints and weights."""
+    with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 

@@ -9,7 +9,6 @@ one row group in memory, plus the batch it was just handed.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -103,11 +102,3 @@ class ShardWriter:
         self._writer.close()
         self.shards.append({"path": self._path, "rows": self._rows_in_shard})
         self._writer, self._path, self._rows_in_shard = None, None, 0
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
