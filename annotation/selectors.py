@@ -1,6 +1,6 @@
 """Reads: what a user may see, and the figures pages show."""
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 
 from occiportal.models import Language, Partner
 

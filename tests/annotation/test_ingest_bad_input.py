@@ -1,7 +1,6 @@
 """Bad input ends with a clear message and never loses what was accepted."""
 
 import io
-import json
 import tarfile
 import zipfile
 
