@@ -16,4 +16,4 @@ os.environ.setdefault("OCCIPORTAL_DATA_DIR", tempfile.mkdtemp(prefix="occiportal
 from occiportal.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-INGEST = {**INGEST, "CHUNK_BYTES": 64 * 1024, "BATCH_RECORDS": 500}  # noqa: F405
+INGEST = {**INGEST, "CHUNK_BYTES": 64 * 1024, "MIN_CHUNK_BYTES": 64 * 1024, "BATCH_RECORDS": 500}  # noqa: F405

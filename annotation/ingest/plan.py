@@ -18,6 +18,17 @@ from .errors import SubmissionRefused
 from .formats import iter_items
 
 
+# An upload is cut into about this many chunks (within the configured
+# smallest and largest chunk sizes), so that several workers finish close
+# together instead of one working alone through the last large chunk.
+CHUNK_SPREAD = 32
+
+
+def chunk_bytes_for(upload_bytes: int, *, smallest: int, largest: int) -> int:
+    """The chunk size for an upload of ``upload_bytes``."""
+    return max(smallest, min(largest, upload_bytes // CHUNK_SPREAD))
+
+
 @dataclass(frozen=True)
 class ChunkPlan:
     start: int

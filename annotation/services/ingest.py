@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from annotation.ingest.containers import Limits
 from annotation.ingest.errors import SubmissionRefused
-from annotation.ingest.plan import plan_upload
+from annotation.ingest.plan import chunk_bytes_for, plan_upload
 from annotation.ingest.stats import sum_stats
 from annotation.models import IngestChunk, Submission
 
@@ -87,7 +87,7 @@ def _plan(submission):
         filename=submission.original_name,
         size=submission.size_bytes,
         limits=_limits(),
-        chunk_bytes=config["CHUNK_BYTES"],
+        chunk_bytes=chunk_bytes_for(submission.size_bytes, smallest=config["MIN_CHUNK_BYTES"], largest=config["CHUNK_BYTES"]),
         max_record_bytes=config["MAX_RECORD_BYTES"],
         save_spool=save_spool,
     )

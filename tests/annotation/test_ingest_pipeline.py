@@ -107,3 +107,23 @@ def test_rerunning_a_chunk_stores_nothing_twice(member_a, partner_a, german, set
     assert submission.status == Submission.Status.READY
     assert (submission.records_read, submission.records_accepted, submission.exact_duplicates) == (120, 120, 0)
     assert Record.objects.filter(submission=submission).count() == 120
+
+
+def test_chunk_size_spreads_an_upload_over_many_workers():
+    from annotation.ingest.plan import CHUNK_SPREAD, chunk_bytes_for
+
+    mib = 1024**2
+    sizes = {"smallest": mib, "largest": 16 * mib}
+    assert chunk_bytes_for(100 * mib, **sizes) == 100 * mib // CHUNK_SPREAD  # ~32 chunks for 2-16 workers
+    assert chunk_bytes_for(2 * mib, **sizes) == mib  # no slivers: a small upload is a chunk or two
+    assert chunk_bytes_for(2 * 1024 * mib, **sizes) == 16 * mib  # a 2 GB upload: 128 chunks, none huge
+
+
+def test_a_mid_sized_upload_is_cut_into_many_chunks(member_a, partner_a, german, settings):
+    settings.INGEST = {**settings.INGEST, "MIN_CHUNK_BYTES": 4 * 1024, "CHUNK_BYTES": 1024**2}
+    content = jsonl({"text": t} for t in documents(400))
+    submission = ingest_now(submit(user=member_a, partner=partner_a, language=german, content=content))
+
+    assert submission.status == Submission.Status.READY
+    assert submission.chunks_total == pytest.approx(32, abs=2)  # the 1 MiB largest chunk would have made one
+    assert submission.records_accepted == 400
