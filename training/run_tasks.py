@@ -2,8 +2,11 @@
 
 from celery import shared_task
 
+from training.jobs.storage import StoreError, StoreUnavailable
+
 from .services.run_events import run_event_record
 from .services.run_events import runs_sweep as sweep
+from .services.runs import job_markers_write
 
 
 # Idempotent on (job, attempt, seq): a redelivered message is recorded once.
@@ -15,3 +18,13 @@ def record_event(run_id: str, seq: int, event: dict) -> None:
 @shared_task(name="training.run_tasks.runs_sweep", time_limit=300)
 def runs_sweep() -> int:
     return sweep()
+
+
+# A cancel or a new attempt whose marker the object store did not take: try
+# again for about five hours (a GPU host that shares no folder reads only these).
+@shared_task(
+    name="training.run_tasks.write_stop_markers", acks_late=True, time_limit=120,
+    autoretry_for=(StoreError, StoreUnavailable), retry_backoff=30, retry_backoff_max=900, max_retries=24,
+)  # fmt: skip
+def write_stop_markers(job_id: str) -> None:
+    job_markers_write(job_id=job_id)

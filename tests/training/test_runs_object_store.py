@@ -211,19 +211,22 @@ def test_a_newer_attempt_in_the_store_supersedes_the_old_one(
     assert worker_on_another_host(tmp_path, run, 1)() and not worker_on_another_host(tmp_path, run, 2)()
 
 
-def test_a_store_the_portal_cannot_reach_is_logged_without_keys_and_the_cancel_stands(
-    staff, store_on, no_broker, monkeypatch, caplog, django_capture_on_commit_callbacks
+def test_a_cancel_the_store_did_not_take_is_written_by_a_retried_task_once_it_is_back(
+    staff, store_on, monkeypatch, caplog, tmp_path, django_capture_on_commit_callbacks
 ):  # fmt: skip
     from training.services import runs
 
+    sent = []
+    monkeypatch.setattr(runs, "current_app", SimpleNamespace(send_task=lambda name, **kwargs: sent.append((name, kwargs))))
     with django_capture_on_commit_callbacks(execute=True):
         run = make_run(user=staff)
     away = storage.Store.connect(
         endpoint_url="http://127.0.0.1:1", access_key_id=KEYS["AWS_ACCESS_KEY_ID"],
         secret_access_key=KEYS["AWS_SECRET_ACCESS_KEY"], max_attempts=1,
     )  # fmt: skip
+    reachable = runs.store_connect
     monkeypatch.setattr(runs, "store_connect", lambda: away)
-    caplog.set_level(logging.ERROR, logger="training.services.runs")  # whatever an earlier test left the root at
+    caplog.set_level(logging.WARNING, logger="training.services.runs")  # whatever an earlier test left the root at
 
     with django_capture_on_commit_callbacks(execute=True):
         assert job_cancel(user=staff, job=run)
@@ -232,3 +235,14 @@ def test_a_store_the_portal_cannot_reach_is_logged_without_keys_and_the_cancel_s
     assert run.status == TrainingRun.Status.CANCELLED and job_control.should_stop(run.output_dir, 1)
     assert "stop marker could not be written" in caplog.text
     assert KEYS["AWS_ACCESS_KEY_ID"] not in caplog.text and KEYS["AWS_SECRET_ACCESS_KEY"] not in caplog.text
+    assert sent[-1] == (runs.WRITE_MARKERS, {"args": [run.job_id], "countdown": 30})
+    should_stop = worker_on_another_host(tmp_path, run, 1)
+    assert not should_stop()  # the GPU host has not heard yet
+
+    with pytest.raises(storage.StoreUnavailable):
+        runs.job_markers_write(job_id=run.job_id)  # still away: the task retries later
+    monkeypatch.setattr(runs, "store_connect", reachable)
+    runs.job_markers_write(job_id=run.job_id)
+
+    assert should_stop()
+    assert store_on.read(f"runs/{run.pk}/control/ATTEMPT") == b"1"

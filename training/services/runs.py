@@ -187,9 +187,38 @@ def _mark_in_store(job: TrainingRun | EvaluationRun, mark: Callable[[storage.Sto
         try:
             mark(store_connect(), output_uri)
         except (storage.StoreError, storage.StoreUnavailable) as error:
-            log.error("%s: the stop marker could not be written to the object store: %s", job.job_id, error)
+            log.warning("%s: the stop marker could not be written to the object store (%s); retrying in a task",
+                        job.job_id, error)  # fmt: skip
+            current_app.send_task(WRITE_MARKERS, args=[job.job_id], countdown=30)
 
     transaction.on_commit(write, robust=True)  # robust: nothing here may keep the job from being sent
+
+
+WRITE_MARKERS = "training.run_tasks.write_stop_markers"
+
+
+def job_markers_write(*, job_id: str) -> None:
+    """Write a job's stop markers to the object store as its row has them now.
+
+    The retry of a marker write that failed: whatever happened since (a
+    later attempt, a cancel), the row is the truth, so writing it again is
+    always right. Raises StoreError / StoreUnavailable while the store is away.
+    """
+    job = job_by_id(job_id)
+    output_uri = (job.manifest.get("job_spec") or {}).get("output_uri") if job else None
+    if not output_uri:
+        return
+    store = store_connect()
+    job_control.mark_attempt_in_store(store, output_uri, job.attempt)
+    if job.status == job.Status.CANCELLED:
+        job_control.mark_cancelled_in_store(store, output_uri)
+
+
+def job_by_id(job_id: str) -> TrainingRun | EvaluationRun | None:
+    """The job named ``job_id`` ("run-<pk>" or "eval-<pk>"), or None."""
+    kind, _, pk = str(job_id).partition("-")
+    model = {"run": TrainingRun, "eval": EvaluationRun}.get(kind)
+    return model.objects.filter(pk=pk).first() if model and pk.isdigit() else None
 
 
 # The names the rest of the portal uses for the one generic implementation.
