@@ -14,7 +14,8 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Left
 from django.utils.html import format_html
 
-from .models import IngestChunk, Record, RecordBand, Submission
+from .models import IngestChunk, Record, RecordBand, Submission, Upload
+from .services.uploads import upload_cancel
 
 INGEST_FIELDS = [
     "uuid",
@@ -69,6 +70,26 @@ class SubmissionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # Uploads go through the portal, the API or `manage.py submit`, which queue ingest.
         return False
+
+
+@admin.register(Upload)
+class UploadAdmin(admin.ModelAdmin):
+    """Resumable uploads not yet submitted; deleting one drops its bytes too."""
+
+    list_display = ["id", "filename", "owner", "offset", "length", "updated_at"]
+    search_fields = ["=id", "filename", "owner__username"]
+    raw_id_fields = ["owner"]
+    readonly_fields = ["id", "owner", "filename", "length", "offset", "created_at", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def delete_model(self, request, obj):
+        upload_cancel(upload=obj)
+
+    def delete_queryset(self, request, queryset):
+        for upload in queryset:
+            upload_cancel(upload=upload)
 
 
 @admin.register(IngestChunk)

@@ -10,6 +10,7 @@ import logging
 from celery import shared_task
 
 from .services import ingest
+from .services.uploads import uploads_expire
 
 log = logging.getLogger(__name__)
 
@@ -51,3 +52,9 @@ def ingest_finalize(self, submission_id: int) -> None:
         ingest.ingest_finish(submission_id=submission_id)
     except Exception as exc:
         _retry_or_fail(self, exc, submission_id, "finishing")
+
+
+@shared_task(name="annotation.tasks.uploads_expire", time_limit=600)
+def expire_uploads() -> int:
+    """Drop resumable uploads nobody touched for UPLOAD_EXPIRE_HOURS (beat, hourly)."""
+    return uploads_expire()

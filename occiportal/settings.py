@@ -225,6 +225,13 @@ STORAGES = {
     },
 }
 
+# Resumable uploads (/api/uploads/, the tus protocol) collect their bytes
+# here, beside MEDIA_ROOT so that a finished one is moved, not copied. Every
+# web server must see the same folder.
+UPLOAD_INCOMING_DIR = Path(env("OCCIPORTAL_UPLOAD_INCOMING_DIR", MEDIA_ROOT / "incoming")).resolve()
+UPLOAD_PIECE_MAX_BYTES = env_int("OCCIPORTAL_UPLOAD_PIECE_MAX_BYTES", 64 * 1024**2)
+UPLOAD_EXPIRE_HOURS = env_int("OCCIPORTAL_UPLOAD_EXPIRE_HOURS", 7 * 24)
+
 # Large uploads stream to a temporary file, never into memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
@@ -301,6 +308,7 @@ TRAINING_STORE = {
 CELERY_BEAT_SCHEDULE = {
     "training-runs-sweep": {"task": "training.run_tasks.runs_sweep", "schedule": 60.0},
     "argilla-pull": {"task": "annotation.argilla_tasks.argilla_pull_all", "schedule": 300.0},
+    "uploads-expire": {"task": "annotation.tasks.uploads_expire", "schedule": 3600.0},
 }
 
 # Argilla bridge (annotation/argilla.py); unset, the bridge is off.

@@ -67,6 +67,7 @@ def french(db):
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.UPLOAD_INCOMING_DIR = tmp_path / "media" / "incoming"
 
 
 @pytest.fixture

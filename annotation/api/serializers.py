@@ -78,9 +78,10 @@ class SubmissionSerializer(serializers.ModelSerializer):
 
 
 class SubmissionCreateSerializer(serializers.Serializer):
-    """The multipart form of an upload; ``submission_create`` has the last word."""
+    """A file (multipart) or a finished resumable upload's id; ``submission_create`` has the last word."""
 
-    file = serializers.FileField(use_url=False)
+    file = serializers.FileField(use_url=False, required=False, help_text="The file, for uploads that fit one request.")
+    upload = serializers.UUIDField(required=False, help_text="Or: a finished upload from /api/uploads/ (tus).")
     partner = serializers.SlugField(help_text="Slug of a partner you belong to.")
     language = serializers.CharField(max_length=35, help_text="ISO 639 code, as /api/languages/ lists them.")
     kind = serializers.ChoiceField(choices=Kind.choices)
@@ -89,3 +90,8 @@ class SubmissionCreateSerializer(serializers.Serializer):
     consent = serializers.BooleanField(
         help_text="Your organisation may give this data under this licence.",
     )
+
+    def validate(self, data):
+        if ("file" in data) == ("upload" in data):
+            raise serializers.ValidationError({"file": ["Send a file, or the id of a finished upload (not both)."]})
+        return data

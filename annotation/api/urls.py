@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import review_views, views
+from . import review_views, upload_views, views
 
 app_name = "api"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("partners/", views.PartnerList.as_view(), name="partners"),
     path("submissions/", views.SubmissionListCreate.as_view(), name="submissions"),
     path("submissions/<int:pk>/", views.SubmissionDetail.as_view(), name="submission"),
+    path("uploads/", upload_views.UploadCreate.as_view(), name="uploads"),
+    path("uploads/<uuid:pk>/", upload_views.UploadDetail.as_view(), name="upload"),
     path("review/queues/", review_views.ReviewQueueList.as_view(), name="review-queues"),
     path("review/queues/<int:pk>/claim/", review_views.ReviewQueueClaim.as_view(), name="review-claim"),
     path("review/queues/<int:pk>/stats/", review_views.ReviewQueueStats.as_view(), name="review-stats"),

@@ -5,12 +5,13 @@ from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from annotation.access import access_partner_for_submitting, access_submission
 from annotation.selectors import languages_for_select, partners_of, submissions_visible_to
 from annotation.services.submissions import submission_create
+from annotation.services.uploads import submission_create_from_upload, upload_of
 from occiportal.models import Language
 
 from .serializers import (
@@ -42,10 +43,10 @@ class PartnerList(generics.ListAPIView):
 
 
 class SubmissionListCreate(generics.ListAPIView):
-    """Your partners' submissions, newest first; POST a file to submit one."""
+    """Your partners' submissions, newest first; POST a file (or a finished upload's id) to submit one."""
 
     serializer_class = SubmissionSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get_queryset(self):
         return submissions_visible_to(self.request.user)
@@ -67,19 +68,18 @@ class SubmissionListCreate(generics.ListAPIView):
         except Http404:
             # Someone else's partner reads like one that does not exist.
             raise NotFound({"partner": ["No such partner."]})
-        language = _language(data["language"])
+        fields = {
+            "uploader": request.user, "partner": partner, "language": _language(data["language"]),
+            "kind": data["kind"], "license": data["license"], "source": data["source"], "consent": data["consent"],
+        }  # fmt: skip
         try:
-            submission = submission_create(
-                uploader=request.user,
-                partner=partner,
-                language=language,
-                kind=data["kind"],
-                license=data["license"],
-                source=data["source"],
-                consent=data["consent"],
-                file=data["file"],
-                original_name=data["file"].name,
-            )
+            if "upload" in data:
+                upload = upload_of(request.user, data["upload"])
+                if upload is None:
+                    raise ValidationError({"upload": ["No such upload."]})
+                submission = submission_create_from_upload(upload=upload, **fields)
+            else:
+                submission = submission_create(**fields, file=data["file"], original_name=data["file"].name)
         except DjangoValidationError as error:
             raise ValidationError(error.message_dict)
         return Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)

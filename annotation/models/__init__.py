@@ -1,6 +1,7 @@
 from .records import Record, RecordBand
 from .review import Annotation, Assignment, Certification, ContributorPreference, ReviewDecision, ReviewQueue
 from .submissions import IngestChunk, Submission
+from .uploads import Upload
 
 __all__ = [
     "Annotation",
@@ -13,4 +14,5 @@ __all__ = [
     "ReviewDecision",
     "ReviewQueue",
     "Submission",
+    "Upload",
 ]

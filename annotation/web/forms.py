@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from annotation import licenses, selectors
+from annotation.services.uploads import upload_of
 from annotation.models.submissions import Kind
 
 
@@ -50,11 +51,13 @@ class SubmissionForm(forms.Form):
     )
     file = forms.FileField(
         label=_("File"),
+        required=False,  # or ``upload``: the page's script sends large files in resumable pieces first
         help_text=_(
             "JSON Lines (one record per line), CSV or TSV with a header row, plain text or Parquet. "
             "Compressed files and archives are unpacked."
         ),
     )
+    upload = forms.UUIDField(required=False, widget=forms.HiddenInput)
     consent = forms.BooleanField(
         label=_("My organisation may give this data under the licence chosen above."),
         required=True,
@@ -62,8 +65,24 @@ class SubmissionForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, label_suffix="", **kwargs)
+        self.user = user
         partners = selectors.partners_of(user)
         self.fields["partner"].queryset = partners
         self.fields["language"].queryset = selectors.languages_for_select()
         if len(partners) == 1:
             self.fields["partner"].initial = partners[0]
+
+    def clean_upload(self):
+        upload_id = self.cleaned_data.get("upload")
+        if upload_id is None:
+            return None
+        upload = upload_of(self.user, upload_id)
+        if upload is None:
+            raise forms.ValidationError(_("This upload no longer exists; choose the file again."))
+        return upload
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("file") and not data.get("upload") and "upload" not in self.errors:
+            self.add_error("file", _("Choose a file to upload."))
+        return data

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from annotation import selectors
 from annotation.access import access_partner_for_submitting, access_submission
 from annotation.services.submissions import submission_create
+from annotation.services.uploads import submission_create_from_upload
 from annotation.web.forms import SubmissionForm
 from annotation.web.presenters import grand_totals, quality_charts, record_rows, rejection_rows, status_payload
 
@@ -40,17 +41,15 @@ def submission_new(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         partner = access_partner_for_submitting(request.user, data["partner"].slug)
+        fields = {
+            "uploader": request.user, "partner": partner, "language": data["language"], "kind": data["kind"],
+            "license": data["license"], "source": data["source"], "consent": data["consent"],
+        }  # fmt: skip
         try:
-            submission = submission_create(
-                uploader=request.user,
-                partner=partner,
-                language=data["language"],
-                kind=data["kind"],
-                license=data["license"],
-                source=data["source"],
-                consent=data["consent"],
-                file=data["file"],
-            )
+            if data["upload"]:
+                submission = submission_create_from_upload(upload=data["upload"], **fields)
+            else:
+                submission = submission_create(**fields, file=data["file"])
         except ValidationError as error:
             form.add_error(None, error)
         else:

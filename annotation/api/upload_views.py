@@ -1,0 +1,171 @@
+"""Resumable uploads over the tus 1.0.0 protocol (core, creation, termination).
+
+    POST   /api/uploads/        Upload-Length, Upload-Metadata "filename <base64>"  → 201, Location
+    HEAD   /api/uploads/<id>/   → Upload-Offset, Upload-Length
+    PATCH  /api/uploads/<id>/   Upload-Offset, Content-Type: application/offset+octet-stream, the next bytes → 204
+    DELETE /api/uploads/<id>/   → 204
+
+Any tus client works (tus-js-client, tuspy); a finished upload is then
+submitted with ``upload=<id>`` in place of ``file`` (POST /api/submissions/,
+or the upload form). Another user's upload answers 404, like a missing one.
+"""
+
+import base64
+import binascii
+
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.selectors import partners_of
+from annotation.services.uploads import UploadError, upload_append, upload_cancel, upload_create, upload_of
+
+TUS_VERSION = "1.0.0"
+OFFSET_STREAM = "application/offset+octet-stream"
+
+
+def _tus(response: Response, **headers) -> Response:
+    response["Tus-Resumable"] = TUS_VERSION
+    response["Cache-Control"] = "no-store"
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = str(value)
+    return response
+
+
+def _refused(status: int, detail: str) -> Response:
+    return _tus(Response({"detail": detail}, status=status))
+
+
+def _header_int(request, name: str) -> int | None:
+    value = request.headers.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def parse_metadata(header: str) -> dict[str, str]:
+    """tus Upload-Metadata: comma-separated ``key base64(value)`` pairs (a value may be absent)."""
+    metadata = {}
+    for pair in filter(None, (p.strip() for p in header.split(","))):
+        key, _, encoded = pair.partition(" ")
+        try:
+            metadata[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ValueError(f"Upload-Metadata: the value of {key!r} is not base64 of UTF-8 text")
+    return metadata
+
+
+class _TusView(APIView):
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication, CSRF for sessions
+        if not partners_of(request.user).exists():
+            raise PermissionDenied("Only members of a partner organisation can upload.")
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        return _tus(response)
+
+    def options(self, request, *args, **kwargs):
+        return _tus(
+            Response(status=204), Tus_Version=TUS_VERSION, Tus_Extension="creation,termination",
+            Tus_Max_Size=settings.INGEST["MAX_UPLOAD_BYTES"],
+        )  # fmt: skip
+
+    def _version_refused(self, request) -> Response | None:
+        if request.headers.get("Tus-Resumable") != TUS_VERSION:
+            return _tus(Response({"detail": f"Send Tus-Resumable: {TUS_VERSION}."}, status=412), Tus_Version=TUS_VERSION)
+        return None
+
+
+class UploadCreate(_TusView):
+    """Start a resumable upload (tus creation): say the file's length and name."""
+
+    @extend_schema(
+        request=None,
+        parameters=[
+            OpenApiParameter("Tus-Resumable", str, OpenApiParameter.HEADER, required=True, enum=[TUS_VERSION]),
+            OpenApiParameter("Upload-Length", int, OpenApiParameter.HEADER, required=True),
+            OpenApiParameter("Upload-Metadata", str, OpenApiParameter.HEADER, description='"filename <base64>"'),
+        ],
+        responses={
+            201: OpenApiResponse(OpenApiTypes.OBJECT, description='{"id", "url"}; the Location header is the url.'),
+            400: OpenApiResponse(description="Bad headers, or too many unfinished uploads."),
+            413: OpenApiResponse(description="Over the upload size limit."),
+        },
+    )
+    def post(self, request):
+        if refused := self._version_refused(request):
+            return refused
+        length = _header_int(request, "Upload-Length")
+        if length is None:
+            return _refused(400, "Send Upload-Length: the file's size in bytes.")
+        try:
+            filename = parse_metadata(request.headers.get("Upload-Metadata", "")).get("filename", "")
+            upload = upload_create(owner=request.user, filename=filename, length=length)
+        except ValueError as error:
+            return _refused(400, str(error))
+        except UploadError as error:
+            return _refused(error.status, str(error))
+        url = reverse("api:upload", args=[upload.pk])
+        return _tus(Response({"id": str(upload.pk), "url": url}, status=201), Location=url, Upload_Offset=0)
+
+
+class UploadDetail(_TusView):
+    """One resumable upload: its offset (HEAD), its next bytes (PATCH), cancel (DELETE)."""
+
+    def _upload(self, pk):
+        return upload_of(self.request.user, pk)
+
+    @extend_schema(responses={200: OpenApiResponse(description="Upload-Offset and Upload-Length headers."), 404: None})
+    def head(self, request, pk):
+        if refused := self._version_refused(request):
+            return refused
+        upload = self._upload(pk)
+        if upload is None:
+            return _refused(404, "No such upload.")
+        return _tus(Response(status=200), Upload_Offset=upload.offset, Upload_Length=upload.length)
+
+    @extend_schema(
+        request={OFFSET_STREAM: OpenApiTypes.BINARY},
+        parameters=[OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER, required=True)],
+        responses={
+            204: OpenApiResponse(description="Stored; Upload-Offset is the new offset."),
+            404: None,
+            409: OpenApiResponse(description="Upload-Offset is not the upload's: HEAD, then go on from there."),
+            411: OpenApiResponse(description="Content-Length is missing."),
+            413: OpenApiResponse(description="Past the file's length, or over the per-request limit."),
+            415: OpenApiResponse(description=f"Content-Type must be {OFFSET_STREAM}."),
+        },
+    )
+    def patch(self, request, pk):
+        if refused := self._version_refused(request):
+            return refused
+        upload = self._upload(pk)
+        if upload is None:
+            return _refused(404, "No such upload.")
+        if request.content_type != OFFSET_STREAM:
+            return _refused(415, f"Send the bytes as Content-Type: {OFFSET_STREAM}.")
+        offset = _header_int(request, "Upload-Offset")
+        if offset is None:
+            return _refused(400, "Send Upload-Offset: where these bytes start.")
+        length = _header_int(request, "Content-Length")
+        if length is None:  # WSGI reads no body without one
+            return _refused(411, "Send Content-Length: the size of these bytes.")
+        try:
+            # The raw body, read in pieces: never request.data, which would parse it.
+            new_offset = upload_append(upload=upload, offset=offset, stream=request._request, content_length=length)
+        except UploadError as error:
+            return _refused(error.status, str(error))
+        return _tus(Response(status=204), Upload_Offset=new_offset)
+
+    @extend_schema(responses={204: None, 404: None})
+    def delete(self, request, pk):
+        if refused := self._version_refused(request):
+            return refused
+        upload = self._upload(pk)
+        if upload is None:
+            return _refused(404, "No such upload.")
+        upload_cancel(upload=upload)
+        return _tus(Response(status=204))
