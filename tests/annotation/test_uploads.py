@@ -224,3 +224,4 @@ def test_a_standard_tus_client_uploads_in_pieces(live_server, member_a, tmp_path
     upload = Upload.objects.get()
     assert (upload.filename, upload.offset, upload.length) == ("korpus.jsonl", len(content), len(content))
     assert upload.part_path.read_bytes() == content
+    assert uploader.url.rstrip("/").rsplit("/", 1)[-1] == str(upload.pk)  # as the README reads the id
