@@ -127,6 +127,11 @@ def queue_records(queue, *, sampled: bool = True):
     return records
 
 
+def own_open_records(queue, user) -> int:
+    """How many of the queue's open records ``user`` uploaded (or wrote): never offered to them."""
+    return queue_records(queue).filter(status=Record.Status.PENDING, submission__uploader=user).count()
+
+
 def live_assignments(queue, now=None):
     """Assignments that hold a slot: answered, or leased and not yet expired."""
     now = now or timezone.now()

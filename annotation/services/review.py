@@ -28,6 +28,7 @@ from annotation.review_selectors import is_language_lead, live_assignments
 from annotation.services.review_claim import review_item_claim
 from annotation.services.sampling import review_sample_settle
 from annotation.services.writing import writing_create
+from occiportal.models import Language
 
 
 @transaction.atomic
@@ -72,6 +73,10 @@ def queue_create(
 
 def certification_grant(*, granter, user, language_code: str) -> Certification:
     """Certify ``user`` for a language or variant; granting twice changes nothing."""
+    if not Language.objects.filter(code=language_code.split("-")[0]).exists():
+        raise ValidationError(
+            {"language_code": _("Unknown language %(code)s; see the list of languages.") % {"code": language_code}}
+        )
     if not is_language_lead(granter, language_code):
         raise PermissionDenied(_("Only the language's lead or staff may certify annotators."))
     live = Certification.objects.filter(user=user, language_code=language_code, withdrawn_at__isnull=True).first()

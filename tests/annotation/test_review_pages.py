@@ -170,3 +170,25 @@ def test_the_lead_reads_flags_ratings_and_edits_in_words():
     answer = Annotation(action="edit", flags=["wrong_language", "personal_data"], ratings={"fluency": 2},
                         edited_content={"prompt": "Frage?", "response": "Neu."})
     assert answer_details(answer) == ["Wrong language, Personal data", "fluency 2/5", "Edited to:\nPrompt: Frage?\nResponse: Neu."]
+
+
+def test_nothing_left_says_when_the_open_items_are_ones_own_uploads(client, queue_de, submission_de, member_a, staff):
+    from annotation.services.review import certification_grant
+
+    make_records(submission_de, 2)
+    certification_grant(granter=staff, user=member_a, language_code="de")  # the uploader annotates too
+    client = _as(client, member_a)
+
+    page = client.post(reverse("review_next", args=[queue_de.pk]), follow=True)
+
+    assert "2 open items are your own uploads: nobody reviews their own data." in page.text
+    assert not Assignment.objects.exists()
+
+
+def test_certifying_for_an_unknown_language_says_so(client, lead_de, staff):
+    from tests.conftest import make_user
+
+    make_user("neu")
+    page = _as(client, lead_de).post(reverse("review_certifications", args=["de"]), {"username": "neu", "language_code": "xx"})
+
+    assert page.status_code == 400 and "Unknown language xx" in page.text and "Only the language" not in page.text

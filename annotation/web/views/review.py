@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from annotation import review_selectors as selectors
@@ -96,7 +97,15 @@ def _next_item(request, queue):
         messages.error(request, str(error))
         return redirect("review_queue", queue.pk)
     if assignment is None:
-        messages.success(request, _("Nothing left for you in this queue. Thank you!"))
+        own = selectors.own_open_records(queue, request.user)
+        if own:
+            messages.info(request, ngettext(
+                "Nothing left for you in this queue. %(count)s open item is your own upload: nobody reviews their own data.",
+                "Nothing left for you in this queue. %(count)s open items are your own uploads: nobody reviews their own data.",
+                own,
+            ) % {"count": own})  # fmt: skip
+        else:
+            messages.success(request, _("Nothing left for you in this queue. Thank you!"))
         return redirect("review_queue", queue.pk)
     return redirect("review_item", assignment.pk)
 
