@@ -9,6 +9,26 @@ from .errors import SubmissionRefused
 
 UTF8_BOM = codecs.BOM_UTF8
 BLOCK = 1 << 20
+HEAD = 4096
+
+
+def read_head(stream, size: int = HEAD) -> bytes:
+    """The first ``size`` bytes of ``stream``, left unread for the parser.
+
+    Archive members are buffered readers and can peek; a plain upload is a
+    Django storage file, which cannot, so it is read and rewound instead.
+    """
+    if hasattr(stream, "peek"):
+        return stream.peek(size)[:size]
+    start = stream.tell()
+    head = stream.read(size)
+    stream.seek(start)
+    return head
+
+
+def stream_encoding(stream) -> str:
+    """The encoding of a text stream not yet read from; see ``sniff_encoding``."""
+    return sniff_encoding(read_head(stream))
 
 
 def sniff_encoding(head: bytes) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from .containers import Member
-from .decoding import describe_bad_byte, sniff_encoding
+from .decoding import describe_bad_byte, stream_encoding
 from .errors import SubmissionRefused
 
 JSON_FIELDS = ("choices", "messages", "meta")
@@ -84,11 +84,7 @@ def _skip_rest_of_line(stream) -> int:
 
 
 def _text_lines(member: Member, max_bytes: int) -> Iterator[tuple[int, str | None]]:
-    head = member.stream.peek(4096)[:4096] if hasattr(member.stream, "peek") else b""
-    if not head and hasattr(member.stream, "seek"):
-        head = member.stream.read(4096)
-        member.stream.seek(0)
-    encoding = sniff_encoding(head)
+    encoding = stream_encoding(member.stream)
     if encoding.startswith("utf-8"):
         yield from _binary_lines(member.stream, max_bytes, encoding)
         return
@@ -141,9 +137,7 @@ def _document(start: int, buffer: list[str], size: int, max_bytes: int) -> Item:
 
 
 def _csv(member: Member, max_bytes: int) -> Iterator[Item]:
-    head = member.stream.peek(4096)[:4096] if hasattr(member.stream, "peek") else b""
-    encoding = sniff_encoding(head)
-    text = io.TextIOWrapper(member.stream, encoding=encoding, errors="strict", newline="")
+    text = io.TextIOWrapper(member.stream, encoding=stream_encoding(member.stream), errors="strict", newline="")
     csv.field_size_limit(max_bytes)
     reader = csv.reader(text, delimiter="\t" if member.format == "tsv" else ",")
     try:
@@ -151,6 +145,8 @@ def _csv(member: Member, max_bytes: int) -> Iterator[Item]:
         if not header:
             return
         header = [h.strip() for h in header]
+        # Decoding drops the BOM; a second one, from a tool that adds its own on re-saving, would stay.
+        header[0] = header[0].lstrip("\ufeff")
         previous = reader.line_num
         for row in _rows(reader):
             line, previous = previous + 1, reader.line_num

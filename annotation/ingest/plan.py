@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
 from .containers import Limits, Member, iter_members
-from .decoding import BLOCK, Utf8Validator, sniff_encoding
+from .decoding import BLOCK, Utf8Validator, stream_encoding
 from .errors import SubmissionRefused
 from .formats import iter_items
 
@@ -56,9 +56,7 @@ class _Cutter:
 def is_plain_utf8_jsonl(member: Member) -> bool:
     if member.in_archive or member.name or member.format != "jsonl" or not member.stream.seekable():
         return False
-    head = member.stream.read(4096)
-    member.stream.seek(0)
-    return sniff_encoding(head) in ("utf-8", "utf-8-sig")
+    return stream_encoding(member.stream) in ("utf-8", "utf-8-sig")
 
 
 def plan_in_place(stream: BinaryIO, chunk_bytes: int) -> list[ChunkPlan]:

@@ -9,6 +9,9 @@ from numbers import Integral
 KINDS = ("pretraining", "instruction", "conversation", "evaluation")
 ROLES = ("system", "user", "assistant")
 MAX_ID = 200
+CONVERSATION = 'conversations are {"messages": [{"role": …, "content": …}, …]}'
+ITEM = 'evaluation items are {"question": …, "choices": […], "answer": i}'
+ANSWER = "the 0-based index of the correct choice"
 
 
 class RecordError(ValueError):
@@ -21,10 +24,16 @@ def validate(kind: str, data: dict) -> tuple[dict, str, dict]:
     return content, _external_id(data.get("id")), _meta(data.get("meta"))
 
 
-def _text(data: dict, field: str, what: str) -> str:
-    if field not in data or data[field] is None:
+def _required(data: dict, field: str, what: str):
+    if field not in data:
         raise RecordError(f"missing field {field!r} ({what})")
-    value = data[field]
+    if data[field] is None:
+        raise RecordError(f"field {field!r} is null ({what})")
+    return data[field]
+
+
+def _text(data: dict, field: str, what: str) -> str:
+    value = _required(data, field, what)
     if not isinstance(value, str):
         raise RecordError(f"field {field!r} must be a string, not {type(value).__name__}")
     if not value.strip():
@@ -45,45 +54,78 @@ def _pair(data):
 
 
 def _conversation(data):
-    messages = data.get("messages")
-    if not isinstance(messages, list) or len(messages) < 2:
-        raise RecordError('missing field \'messages\': conversations are {"messages": [{"role": …, "content": …}, …]} with at least two turns')
-    clean = []
-    for i, message in enumerate(messages, 1):
-        if not isinstance(message, dict):
-            raise RecordError(f"message {i} must be an object with 'role' and 'content'")
-        role = message.get("role")
-        if role not in ROLES:
-            raise RecordError(f"message {i} has role {role!r}; use one of {', '.join(ROLES)}" if isinstance(role, str) and len(role) < 30 else f"message {i} needs a role: one of {', '.join(ROLES)}")
-        clean.append({"role": role, "content": _text(message, "content", f"message {i}")})
-    roles = {m["role"] for m in clean}
-    if not {"user", "assistant"} <= roles:
-        raise RecordError("a conversation needs at least one user and one assistant message")
-    return {"messages": clean}
+    messages = _required(data, "messages", CONVERSATION)
+    if not isinstance(messages, list):
+        raise RecordError(f"field 'messages' must be a list of turns, not {type(messages).__name__}")
+    if len(messages) < 2:
+        raise RecordError(
+            f"a conversation needs at least two turns (a user turn and an assistant reply); this one has {len(messages)}"
+        )
+    turns = [_turn(message, number) for number, message in enumerate(messages, 1)]
+    roles = {turn["role"] for turn in turns}
+    for needed in ("user", "assistant"):
+        if needed not in roles:
+            raise RecordError(f"a conversation needs a user turn and an assistant turn; this one has no {needed} turn")
+    return {"messages": turns}
+
+
+def _turn(message, number: int) -> dict:
+    if not isinstance(message, dict):
+        raise RecordError(f"message {number} must be an object with 'role' and 'content', not {type(message).__name__}")
+    try:
+        return {"role": _role(message), "content": _text(message, "content", "the text of the turn")}
+    except RecordError as exc:
+        raise RecordError(f"message {number}: {exc}") from None
+
+
+def _role(message: dict) -> str:
+    allowed = ", ".join(ROLES)
+    role = _required(message, "role", f"one of {allowed}")
+    if role in ROLES:
+        return role
+    if isinstance(role, str) and len(role) < 30:  # quote a near miss ('human', 'User'), never a long value
+        raise RecordError(f"field 'role' is {role!r}; use one of {allowed}")
+    raise RecordError(f"field 'role' must be one of {allowed}")
 
 
 def _item(data):
-    question = _text(data, "question", 'evaluation items are {"question": …, "choices": […], "answer": i}')
-    choices = data.get("choices")
-    if not isinstance(choices, list) or len(choices) < 2:
-        raise RecordError("field 'choices' must be a list of at least two answers")
-    if not all(isinstance(c, str) and c.strip() for c in choices):
-        raise RecordError("every choice must be a non-empty string")
-    if len({c.strip() for c in choices}) != len(choices):
-        raise RecordError("two choices are the same")
-    answer = data.get("answer")
+    question = _text(data, "question", ITEM)
+    choices = _choices(_required(data, "choices", ITEM))
+    answer = _answer(_required(data, "answer", ANSWER), len(choices))
+    return {"question": question, "choices": choices, "answer": answer}
+
+
+def _choices(choices) -> list[str]:
+    if not isinstance(choices, list):
+        raise RecordError(f"field 'choices' must be a list of answers, not {type(choices).__name__}")
+    if len(choices) < 2:
+        raise RecordError(f"field 'choices' needs at least two answers; this one has {len(choices)}")
+    # Numbered from 0, as 'answer' numbers them.
+    first_index = {}
+    for index, choice in enumerate(choices):
+        if not isinstance(choice, str):
+            raise RecordError(f"the choice at index {index} must be a string, not {type(choice).__name__}")
+        if not choice.strip():
+            raise RecordError(f"the choice at index {index} is empty")
+        if choice.strip() in first_index:
+            raise RecordError(f"the choices at index {first_index[choice.strip()]} and {index} are the same")
+        first_index[choice.strip()] = index
+    return list(choices)
+
+
+def _answer(answer, choices: int) -> int:
     if isinstance(answer, bool) or not isinstance(answer, Integral):
-        raise RecordError("field 'answer' must be the index (0-based) of the correct choice")
-    if not 0 <= answer < len(choices):
-        raise RecordError(f"field 'answer' is {answer} but there are {len(choices)} choices (0-based index)")
-    return {"question": question, "choices": list(choices), "answer": int(answer)}
+        raise RecordError(f"field 'answer' must be a whole number ({ANSWER}), not {type(answer).__name__}")
+    if not 0 <= answer < choices:
+        raise RecordError(f"field 'answer' is {answer}, but the {choices} choices have indexes 0 to {choices - 1}")
+    return int(answer)
 
 
 def _external_id(value) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise RecordError("field 'id' must be a string or a whole number")
+        raise RecordError(f"field 'id' must be a string or a whole number, not {type(value).__name__}")
     value = str(value)
     if len(value) > MAX_ID:
         raise RecordError(f"field 'id' is longer than {MAX_ID} characters")
@@ -94,7 +136,7 @@ def _meta(value) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise RecordError("field 'meta' must be a JSON object")
+        raise RecordError(f"field 'meta' must be a JSON object, not {type(value).__name__}")
     return value
 
 

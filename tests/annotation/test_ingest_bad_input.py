@@ -7,6 +7,7 @@ import zipfile
 import pytest
 from django.core.exceptions import ValidationError
 
+from annotation.ingest.schemas import RecordError, validate
 from annotation.models import Record, Submission
 
 from .ingest_helpers import ingest_now, jsonl, submit
@@ -141,3 +142,55 @@ def test_an_endless_text_document_is_one_error_not_a_memory_spike(submit_de, set
     submission = submit_de("\n\n".join([documents(1)[0], endless, documents(1, seed=2)[0]]), name="docs.txt")
     assert (submission.records_accepted, submission.records_rejected) == (2, 1)
     assert submission.errors == [{"line": 3, "message": "the document is longer than the 10,000-byte limit for one record"}]
+
+
+USER = {"role": "user", "content": "Wie spät ist es?"}
+ASSISTANT = {"role": "assistant", "content": "Es ist halb drei."}
+CONVERSATION = 'conversations are {"messages": [{"role": …, "content": …}, …]}'
+ITEM = 'evaluation items are {"question": …, "choices": […], "answer": i}'
+QUESTION = "Welche Farbe hat der Himmel?"
+
+
+@pytest.mark.parametrize(
+    "kind,data,message",
+    [
+        ("pretraining", {}, 'missing field \'text\' (pretraining documents are {"text": …})'),
+        ("pretraining", {"text": None}, 'field \'text\' is null (pretraining documents are {"text": …})'),
+        ("pretraining", {"text": " "}, "field 'text' is empty"),
+        ("conversation", {}, f"missing field 'messages' ({CONVERSATION})"),
+        ("conversation", {"messages": "Hallo"}, "field 'messages' must be a list of turns, not str"),
+        ("conversation", {"messages": [USER]}, "a conversation needs at least two turns (a user turn and an assistant reply); this one has 1"),
+        ("conversation", {"messages": [USER, "Hallo"]}, "message 2 must be an object with 'role' and 'content', not str"),
+        ("conversation", {"messages": [USER, {"content": "Hallo"}]}, "message 2: missing field 'role' (one of system, user, assistant)"),
+        ("conversation", {"messages": [USER, {"role": "human", "content": "Hallo"}]}, "message 2: field 'role' is 'human'; use one of system, user, assistant"),
+        ("conversation", {"messages": [USER, {"role": "x" * 40, "content": "Hallo"}]}, "message 2: field 'role' must be one of system, user, assistant"),
+        ("conversation", {"messages": [USER, {"role": "assistant"}]}, "message 2: missing field 'content' (the text of the turn)"),
+        ("conversation", {"messages": [USER, {"role": "assistant", "content": ""}]}, "message 2: field 'content' is empty"),
+        ("conversation", {"messages": [USER, USER]}, "a conversation needs a user turn and an assistant turn; this one has no assistant turn"),
+        ("conversation", {"messages": [ASSISTANT, ASSISTANT]}, "a conversation needs a user turn and an assistant turn; this one has no user turn"),
+        ("evaluation", {"question": QUESTION, "answer": 0}, f"missing field 'choices' ({ITEM})"),
+        ("evaluation", {"question": QUESTION, "choices": "blau", "answer": 0}, "field 'choices' must be a list of answers, not str"),
+        ("evaluation", {"question": QUESTION, "choices": ["blau"], "answer": 0}, "field 'choices' needs at least two answers; this one has 1"),
+        ("evaluation", {"question": QUESTION, "choices": ["blau", 7], "answer": 0}, "the choice at index 1 must be a string, not int"),
+        ("evaluation", {"question": QUESTION, "choices": ["blau", " "], "answer": 0}, "the choice at index 1 is empty"),
+        ("evaluation", {"question": QUESTION, "choices": ["blau", "rot", "blau "], "answer": 0}, "the choices at index 0 and 2 are the same"),
+        ("evaluation", {"question": QUESTION, "choices": ["blau", "rot"]}, "missing field 'answer' (the 0-based index of the correct choice)"),
+        ("evaluation", {"question": QUESTION, "choices": ["blau", "rot"], "answer": "0"}, "field 'answer' must be a whole number (the 0-based index of the correct choice), not str"),
+        ("evaluation", {"question": QUESTION, "choices": ["blau", "rot"], "answer": True}, "field 'answer' must be a whole number (the 0-based index of the correct choice), not bool"),
+        ("evaluation", {"question": QUESTION, "choices": ["blau", "rot"], "answer": 2}, "field 'answer' is 2, but the 2 choices have indexes 0 to 1"),
+        ("evaluation", {"question": QUESTION, "choices": ["blau", "rot"], "answer": -1}, "field 'answer' is -1, but the 2 choices have indexes 0 to 1"),
+        ("pretraining", {"text": "Hallo", "id": 1.5}, "field 'id' must be a string or a whole number, not float"),
+        ("pretraining", {"text": "Hallo", "meta": []}, "field 'meta' must be a JSON object, not list"),
+    ],
+)
+def test_each_schema_problem_has_its_own_message(kind, data, message):
+    with pytest.raises(RecordError) as raised:
+        validate(kind, data)
+    assert str(raised.value) == message
+
+
+def test_a_one_turn_conversation_is_rejected_for_its_turns_not_a_missing_field(submit_de):
+    lines = jsonl([{"messages": [USER]}, {"messages": [USER, ASSISTANT]}])
+    submission = submit_de(lines, "chat.jsonl", kind="conversation")
+    assert (submission.records_accepted, submission.records_rejected) == (1, 1)
+    assert submission.errors == [{"line": 1, "message": "a conversation needs at least two turns (a user turn and an assistant reply); this one has 1"}]

@@ -1,15 +1,20 @@
 """Every accepted format and encoding gives the same records."""
 
+import codecs
 import csv
 import gzip
 import io
+import json
 import tarfile
 import zipfile
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from django.core.files.base import ContentFile
 
+from annotation.ingest.containers import Member
+from annotation.ingest.formats import iter_items
 from annotation.models import Record, Submission
 
 from .ingest_helpers import ingest_now, jsonl, submit
@@ -114,3 +119,74 @@ def test_archive_errors_name_the_member_and_line(submit_de):
     submission = submit_de(content, "docs.zip")
     assert submission.records_accepted == 2
     assert submission.errors[0]["line"] == 3 and submission.errors[0]["file"] == "part1.jsonl"
+
+
+# Excel's "CSV UTF-8" starts with a UTF-8 BOM; its "Unicode Text" is UTF-16 LE
+# with a BOM, tab-separated. Uploaded as they are, not inside an archive.
+ROWS = [{"id": f"doc-{i}", "text": t} for i, t in enumerate(DOCS)]
+UTF16_LE = codecs.BOM_UTF16_LE
+
+
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("docs.csv", codecs.BOM_UTF8 + csv_text(ROWS).encode()),
+        ("docs.csv", UTF16_LE + csv_text(ROWS).encode("utf-16-le")),
+        ("docs.tsv", UTF16_LE + csv_text(ROWS, "\t").encode("utf-16-le")),
+        ("docs.csv", csv_text(ROWS).encode("utf-16-be")),
+    ],
+    ids=["csv-utf8-bom", "csv-utf16-le-bom", "tsv-utf16-le-bom", "csv-utf16-be-no-bom"],
+)
+def test_a_plain_csv_upload_with_a_bom_or_in_utf16(submit_de, name, content):
+    submission = submit_de(content, name)
+    assert submission.status == Submission.Status.READY, submission.failure
+    records = Record.objects.filter(submission=submission)
+    assert sorted(records.values_list("external_id", "content__text")) == sorted((r["id"], r["text"]) for r in ROWS)
+    assert_no_bom(records)
+
+
+def test_excel_csv_with_one_text_column(submit_de):
+    text = "Ein deutscher Text über die Stadtbibliothek, die am Montag wieder öffnet."
+    submission = submit_de(codecs.BOM_UTF8 + f'text\n"{text}"\n'.encode(), "excel.csv")
+    assert submission.status == Submission.Status.READY, submission.failure
+    assert texts_of(submission) == [text]
+
+
+@pytest.mark.parametrize(
+    "content", [codecs.BOM_UTF8 + "\n\n".join(DOCS).encode(), "\n\n".join(DOCS).encode("utf-16")], ids=["utf8-bom", "utf16-bom"]
+)
+def test_a_plain_text_upload_with_a_bom(submit_de, content):
+    submission = submit_de(content, "docs.txt")
+    assert submission.status == Submission.Status.READY, submission.failure
+    assert texts_of(submission) == sorted(DOCS)
+    assert_no_bom(Record.objects.filter(submission=submission))
+
+
+def assert_no_bom(records):
+    stored = list(records.values("content", "external_id", "meta"))
+    assert stored and "\ufeff" not in json.dumps(stored, ensure_ascii=False)
+
+
+SAMPLES = {
+    "jsonl": jsonl([{"text": "Hallo Welt"}]),
+    "csv": "text,id\nHallo Welt,1\n",
+    "tsv": "text\tid\nHallo Welt\t1\n",
+    "text": "Hallo Welt",
+}
+
+
+@pytest.mark.parametrize("fmt", SAMPLES)
+@pytest.mark.parametrize("encode", [lambda s: codecs.BOM_UTF8 + s.encode(), lambda s: s.encode("utf-16")], ids=["utf8-bom", "utf16"])
+@pytest.mark.parametrize("wrap", [ContentFile, lambda data: io.BufferedReader(io.BytesIO(data))], ids=["django-file", "buffered"])
+def test_every_text_format_drops_the_bom_from_any_stream(fmt, encode, wrap):
+    """A plain upload is a Django file, which cannot peek; archive members can."""
+    items = list(iter_items(Member("", fmt, wrap(encode(SAMPLES[fmt]))), max_record_bytes=1000))
+    assert [item.error for item in items] == [None]
+    assert items[0].data["text"] == "Hallo Welt"
+    assert all(not str(key).startswith("\ufeff") for key in items[0].data)
+
+
+def test_a_doubled_bom_stays_out_of_the_csv_header():
+    data = codecs.BOM_UTF8 * 2 + b"text,id\nHallo Welt,1\n"
+    [item] = iter_items(Member("", "csv", ContentFile(data)), max_record_bytes=1000)
+    assert item.data == {"text": "Hallo Welt", "id": "1"}
