@@ -15,6 +15,7 @@ import binascii
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import PermissionDenied
@@ -49,11 +50,11 @@ def parse_metadata(header: str) -> dict[str, str]:
     """tus Upload-Metadata: comma-separated ``key base64(value)`` pairs (a value may be absent)."""
     metadata = {}
     for pair in filter(None, (p.strip() for p in header.split(","))):
-        key, _, encoded = pair.partition(" ")
+        key, __, encoded = pair.partition(" ")
         try:
             metadata[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
-            raise ValueError(f"Upload-Metadata: the value of {key!r} is not base64 of UTF-8 text")
+            raise ValueError(_("Upload-Metadata: the value of %(key)s is not base64 of UTF-8 text.") % {"key": key})
     return metadata
 
 
@@ -61,7 +62,7 @@ class _TusView(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication, CSRF for sessions
         if not partners_of(request.user).exists():
-            raise PermissionDenied("Only members of a partner organisation can upload.")
+            raise PermissionDenied(_("Only members of a partner organisation can upload."))
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -75,7 +76,7 @@ class _TusView(APIView):
 
     def _version_refused(self, request) -> Response | None:
         if request.headers.get("Tus-Resumable") != TUS_VERSION:
-            return _tus(Response({"detail": f"Send Tus-Resumable: {TUS_VERSION}."}, status=412), Tus_Version=TUS_VERSION)
+            return _tus(Response({"detail": _("Send Tus-Resumable: %(version)s.") % {"version": TUS_VERSION}}, status=412), Tus_Version=TUS_VERSION)
         return None
 
 
@@ -100,7 +101,7 @@ class UploadCreate(_TusView):
             return refused
         length = _header_int(request, "Upload-Length")
         if length is None:
-            return _refused(400, "Send Upload-Length: the file's size in bytes.")
+            return _refused(400, _("Send Upload-Length: the file's size in bytes."))
         try:
             filename = parse_metadata(request.headers.get("Upload-Metadata", "")).get("filename", "")
             upload = upload_create(owner=request.user, filename=filename, length=length)
@@ -124,7 +125,7 @@ class UploadDetail(_TusView):
             return refused
         upload = self._upload(pk)
         if upload is None:
-            return _refused(404, "No such upload.")
+            return _refused(404, _("No such upload."))
         return _tus(Response(status=200), Upload_Offset=upload.offset, Upload_Length=upload.length)
 
     @extend_schema(
@@ -144,15 +145,15 @@ class UploadDetail(_TusView):
             return refused
         upload = self._upload(pk)
         if upload is None:
-            return _refused(404, "No such upload.")
+            return _refused(404, _("No such upload."))
         if request.content_type != OFFSET_STREAM:
-            return _refused(415, f"Send the bytes as Content-Type: {OFFSET_STREAM}.")
+            return _refused(415, _("Send the bytes as Content-Type: %(type)s.") % {"type": OFFSET_STREAM})
         offset = _header_int(request, "Upload-Offset")
         if offset is None:
-            return _refused(400, "Send Upload-Offset: where these bytes start.")
+            return _refused(400, _("Send Upload-Offset: where these bytes start."))
         length = _header_int(request, "Content-Length")
         if length is None:  # WSGI reads no body without one
-            return _refused(411, "Send Content-Length: the size of these bytes.")
+            return _refused(411, _("Send Content-Length: the size of these bytes."))
         try:
             # The raw body, read in pieces: never request.data, which would parse it.
             new_offset = upload_append(upload=upload, offset=offset, stream=request._request, content_length=length)
@@ -166,6 +167,6 @@ class UploadDetail(_TusView):
             return refused
         upload = self._upload(pk)
         if upload is None:
-            return _refused(404, "No such upload.")
+            return _refused(404, _("No such upload."))
         upload_cancel(upload=upload)
         return _tus(Response(status=204))

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 READ_BYTES = 1 << 20
 MAX_OPEN_PER_USER = 10
+IDLE_BEFORE_DROP = timedelta(hours=1)
 
 
 class UploadError(Exception):
@@ -54,14 +55,29 @@ def upload_create(*, owner, filename: str, length: int) -> Upload:
         raise UploadTooLarge(
             _("The file is %(size)s bytes; the limit is %(limit)s bytes.") % {"size": length, "limit": limit}
         )
-    if Upload.objects.filter(owner=owner).count() >= MAX_OPEN_PER_USER:
-        raise UploadError(
-            _("You have %(count)s unfinished uploads; finish or cancel one first.") % {"count": MAX_OPEN_PER_USER}
-        )
+    _make_room(owner)
     upload = Upload.objects.create(owner=owner, filename=filename.strip()[:255] or "upload", length=length)
     upload.part_path.parent.mkdir(parents=True, exist_ok=True)
     upload.part_path.touch()
     return upload
+
+
+def _make_room(owner) -> None:
+    """Keep a user's unfinished uploads under MAX_OPEN_PER_USER, dropping the longest idle ones first.
+
+    Abandoned uploads (a closed tab, a retried creation) would otherwise
+    block the user until they expire; one idle for under IDLE_BEFORE_DROP
+    may still be in progress, so it is never dropped to make room.
+    """
+    uploads = list(Upload.objects.filter(owner=owner).order_by("updated_at"))
+    excess = len(uploads) - MAX_OPEN_PER_USER + 1
+    idle = [u for u in uploads if u.updated_at < timezone.now() - IDLE_BEFORE_DROP][: max(excess, 0)]
+    if len(idle) < excess:
+        raise UploadError(
+            _("You have %(count)s uploads in progress; finish or cancel one first.") % {"count": MAX_OPEN_PER_USER}
+        )
+    for upload in idle:
+        upload_cancel(upload=upload)
 
 
 def upload_append(*, upload: Upload, offset: int, stream, content_length: int | None) -> int:

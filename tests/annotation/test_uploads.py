@@ -225,3 +225,17 @@ def test_a_standard_tus_client_uploads_in_pieces(live_server, member_a, tmp_path
     assert (upload.filename, upload.offset, upload.length) == ("korpus.jsonl", len(content), len(content))
     assert upload.part_path.read_bytes() == content
     assert uploader.url.rstrip("/").rsplit("/", 1)[-1] == str(upload.pk)  # as the README reads the id
+
+
+def test_abandoned_uploads_make_room_but_ones_in_progress_do_not(member_a):
+    from annotation.services.uploads import MAX_OPEN_PER_USER, UploadError
+
+    uploads = [upload_create(owner=member_a, filename=f"{i}.jsonl", length=10) for i in range(MAX_OPEN_PER_USER)]
+    with pytest.raises(UploadError, match="in progress"):
+        upload_create(owner=member_a, filename="one-more.jsonl", length=10)  # all ten may still be sending
+
+    Upload.objects.filter(pk=uploads[3].pk).update(updated_at=timezone.now() - timedelta(hours=2))
+    upload_create(owner=member_a, filename="one-more.jsonl", length=10)
+
+    assert Upload.objects.filter(owner=member_a).count() == MAX_OPEN_PER_USER
+    assert not Upload.objects.filter(pk=uploads[3].pk).exists() and not uploads[3].part_path.exists()
