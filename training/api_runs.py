@@ -9,11 +9,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from training.models import BaseModel, EvaluationSuite, Snapshot, TrainingRun
-from training.run_selectors import access_training_run, runs_visible_to
+from training.run_selectors import access_training_run, is_staff, runs_visible_to
 from training.services.runs import job_cancel, training_run_create
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
+    """A run; where its checkpoint lies and what failed on the GPU host only for staff (pass ``request``)."""
+
+    STAFF_ONLY = ("checkpoint_path", "failure")
+
     snapshot = serializers.CharField(source="snapshot.label", read_only=True)
     base_model = serializers.CharField(source="base_model.name", read_only=True)
 
@@ -22,6 +26,14 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         fields = ["id", "status", "snapshot", "base_model", "method", "finetuning", "hyperparameters", "attempt",
                   "max_attempts", "step", "total_steps", "loss", "tokens_per_second", "eta_seconds",
                   "checkpoint_path", "failure", "published", "created_at", "started_at", "finished_at"]  # fmt: skip
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if request is None or not is_staff(request.user):
+            for name in self.STAFF_ONLY:
+                data.pop(name, None)
+        return data
 
 
 class TrainingRunCreateSerializer(serializers.Serializer):
@@ -51,11 +63,11 @@ class TrainingRunListCreate(generics.ListAPIView):
             run = training_run_create(created_by=request.user, **incoming.validated_data)
         except DjangoValidationError as error:
             raise ValidationError({"non_field_errors": error.messages})
-        return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
+        return Response(TrainingRunSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class TrainingRunDetail(generics.RetrieveAPIView):
-    """One run; someone else's unpublished run answers 404."""
+    """One run; an unpublished one answers 404 but to staff, who alone read ``checkpoint_path`` and ``failure``."""
 
     serializer_class = TrainingRunSerializer
 
@@ -74,4 +86,4 @@ class TrainingRunCancel(APIView):
         except DjangoPermissionDenied as denied:
             raise PermissionDenied(str(denied))
         run.refresh_from_db()
-        return Response(TrainingRunSerializer(run).data)
+        return Response(TrainingRunSerializer(run, context={"request": request}).data)

@@ -7,32 +7,81 @@ from django.utils.translation import gettext_lazy as _
 
 from annotation import licenses
 from annotation.models.submissions import Kind
+from annotation.web.forms import LanguageChoiceField
 from occiportal.models import Language
 
 
+class LanguagesField(forms.ModelMultipleChoiceField):
+    """Several languages, each offered as the upload form offers one: English and native name, code."""
+
+    label_from_instance = LanguageChoiceField.label_from_instance
+
+
 class SnapshotForm(forms.Form):
-    name = forms.SlugField(max_length=100, help_text=_("A new version is numbered automatically."))
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    languages = forms.ModelMultipleChoiceField(Language.objects.all(), to_field_name="code")
-    kinds = forms.MultipleChoiceField(choices=Kind.choices, initial=["pretraining"])
-    license = forms.ChoiceField(label=_("Declared licence"), choices=licenses.CHOICES, initial="CC-BY-4.0")
-    seed = forms.IntegerField(initial=0)
-    train = forms.FloatField(initial=0.98, min_value=0, max_value=1)
-    validation = forms.FloatField(initial=0.01, min_value=0, max_value=1)
-    test = forms.FloatField(initial=0.01, min_value=0, max_value=1)
-    include_pending = forms.BooleanField(required=False, help_text=_("Accepted records only unless ticked."))
-    drop_language_mismatch = forms.BooleanField(required=False, initial=True)
-    reduce_near_duplicates = forms.BooleanField(required=False, initial=True)
-    upsampling = forms.BooleanField(label=_("FineWeb-2 upsampling by cluster size"), required=False)
+    name = forms.SlugField(
+        label=_("Name"), max_length=100,
+        help_text=_("Letters, digits, hyphens and underscores. A new version is numbered automatically."),
+    )  # fmt: skip
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("What the snapshot is for; it opens the dataset card."),
+    )  # fmt: skip
+    languages = LanguagesField(
+        Language.objects.all(), to_field_name="code", label=_("Languages"),
+        help_text=_("Records in these languages go into the snapshot."),
+    )  # fmt: skip
+    kinds = forms.MultipleChoiceField(
+        label=_("Kinds of data"), choices=Kind.choices, initial=["pretraining"],
+        help_text=_("Which records go in: documents, instruction pairs, conversations, evaluation items."),
+    )  # fmt: skip
+    license = forms.ChoiceField(
+        label=_("Declared licence"), choices=licenses.CHOICES, initial="CC-BY-4.0",
+        help_text=_("The licence the snapshot is given under; records whose licence does not allow it are conflicts."),
+    )  # fmt: skip
+    seed = forms.IntegerField(
+        label=_("Random seed"), initial=0,
+        help_text=_("Decides the splits and the sampling: the same seed and data give the same snapshot."),
+    )  # fmt: skip
+    train = forms.FloatField(
+        label=_("Training share"), initial=0.98, min_value=0, max_value=1,
+        help_text=_("Share of the records for training, from 0 to 1. The three shares add up to 1."),
+    )  # fmt: skip
+    validation = forms.FloatField(
+        label=_("Validation share"), initial=0.01, min_value=0, max_value=1,
+        help_text=_("Share of the records held out for validation, from 0 to 1."),
+    )  # fmt: skip
+    test = forms.FloatField(
+        label=_("Test share"), initial=0.01, min_value=0, max_value=1,
+        help_text=_("Share of the records held out for evaluation, from 0 to 1."),
+    )  # fmt: skip
+    include_pending = forms.BooleanField(
+        label=_("Include records still in review"), required=False,
+        help_text=_("Accepted records only unless ticked."),
+    )  # fmt: skip
+    drop_language_mismatch = forms.BooleanField(
+        label=_("Leave out records in another language"), required=False, initial=True,
+        help_text=_("Records whose detected language is not the one they were submitted in."),
+    )  # fmt: skip
+    reduce_near_duplicates = forms.BooleanField(
+        label=_("Keep one of each group of near-duplicates"), required=False, initial=True,
+        help_text=_("Records that differ only slightly count once."),
+    )  # fmt: skip
+    upsampling = forms.BooleanField(
+        label=_("FineWeb-2 upsampling by cluster size"), required=False,
+        help_text=_("Repeat documents with more near-duplicates more often, up to a point, as FineWeb-2 does."),
+    )  # fmt: skip
     mixture = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        label=_("Mixture (JSON)"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_('JSON, e.g. {"tokens": {"de": 1000000}, "replay": {"language": "en", "share": 0.1}}'),
-    )
-    tokenizer = forms.CharField(required=False, help_text=_("Path of the base model's tokenizer.json, for fertility."))
+    )  # fmt: skip
+    tokenizer = forms.CharField(
+        label=_("Tokenizer"), required=False,
+        help_text=_("Path of the base model's tokenizer.json, for the dataset card's fertility (tokens per word)."),
+    )  # fmt: skip
     override_reason = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        label=_("Reason to build despite licence conflicts"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Only to build despite licence conflicts: why, for the record."),
-    )
+    )  # fmt: skip
 
     def clean_mixture(self):
         text = self.cleaned_data["mixture"].strip()
@@ -58,5 +107,11 @@ class SnapshotForm(forms.Form):
 
 
 class WithdrawalForm(forms.Form):
-    record = forms.IntegerField(required=False, help_text=_("A record's number to withdraw only it; empty for the whole submission."))
-    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    record = forms.IntegerField(
+        label=_("Record"), required=False,
+        help_text=_("A record's number to withdraw only it; empty for the whole submission."),
+    )  # fmt: skip
+    reason = forms.CharField(
+        label=_("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Optional: why it is withdrawn, for the record."),
+    )  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 
 from django.db.models import Q, QuerySet
@@ -34,6 +36,42 @@ def access_evaluation(user, evaluation_id) -> EvaluationRun:
         return evaluations.get(pk=evaluation_id)
     except (EvaluationRun.DoesNotExist, ValueError, TypeError):
         raise Http404("No such evaluation.")
+
+
+def public_results(evaluation: EvaluationRun, raw: bytes) -> bytes:
+    """An evaluation's lm-evaluation-harness results JSON without the places it names on the servers.
+
+    The job writes the checkpoint folder it loaded as the model's name (and in
+    ``model_args``) and each suite's folder as ``dataset_path``; the public
+    read the run's name and the suite's instead. Any other string that looks
+    like a path or a URI is dropped.
+    """
+    data = json.loads(raw)
+    label = evaluation.training_run.job_id if evaluation.training_run_id else evaluation.job_id
+    suites = {f"{r.task}_{r.language}": r.suite.name for r in evaluation.results.select_related("suite") if r.suite}
+    for key in ("model_name", "model_name_sanitized"):
+        if key in data:
+            data[key] = label
+    config = data.get("config")
+    if isinstance(config, dict) and isinstance(config.get("model_args"), str):
+        config["model_args"] = re.sub(r"(^|,)pretrained=[^,]*", rf"\1pretrained={label}", config["model_args"])
+    for task, entry in (data.get("configs") or {}).items():
+        if isinstance(entry, dict) and "dataset_path" in entry:
+            entry["dataset_path"] = suites.get(task) or (entry.get("tag") or [None])[0]
+    return json.dumps(_without_locations(data), indent=2).encode()
+
+
+_LOCATION = re.compile(r"^(/|~|\\\\|[A-Za-z]:[\\/]|[A-Za-z][A-Za-z0-9+.-]*://)")
+
+
+def _without_locations(value):
+    if isinstance(value, dict):
+        return {key: _without_locations(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_locations(item) for item in value]
+    if isinstance(value, str) and (_LOCATION.match(value) or "pretrained=/" in value):
+        return None
+    return value
 
 
 def loss_points(run: TrainingRun) -> list[tuple[int, float]]:
@@ -76,15 +114,30 @@ def evaluation_table(run: TrainingRun) -> list[dict]:
     return rows
 
 
-def run_lineage(run: TrainingRun) -> list[dict]:
-    """Snapshot → partners → submissions, with the records each gave."""
-    rows = run.snapshot.lineage.values(
+def run_lineage(run: TrainingRun, user) -> list[dict]:
+    """Snapshot → partners → submissions, as ``user`` may see it.
+
+    Which partners' data went into a model is public, with their languages;
+    a submission (its number, name and records) only where ``user`` may open
+    it: all for staff, a partner member their own partners'. Others' would
+    be links to a 404 that still tell which submissions exist.
+    """
+    from annotation.selectors import submissions_visible_to
+
+    rows = list(run.snapshot.lineage.values(
         "partner__name", "submission_id", "submission__original_name", "language", "records"
-    ).order_by("partner__name", "submission_id")
-    partners: dict[str, list] = {}
+    ).order_by("partner__name", "submission_id"))  # fmt: skip
+    openable = set(
+        submissions_visible_to(user).filter(pk__in={r["submission_id"] for r in rows}).values_list("pk", flat=True)
+    )
+    partners: dict[str, dict] = {}
     for row in rows:
-        partners.setdefault(row["partner__name"], []).append(row)
-    return [{"partner": name, "submissions": subs} for name, subs in partners.items()]
+        name = row["partner__name"]
+        entry = partners.setdefault(name, {"partner": name, "languages": set(), "submissions": []})
+        entry["languages"].add(row["language"])
+        if row["submission_id"] in openable:
+            entry["submissions"].append(row)
+    return [{**entry, "languages": sorted(entry["languages"])} for entry in partners.values()]
 
 
 def leaderboard(language: str | None = None) -> list[dict]:
@@ -170,6 +223,22 @@ def run_summary(run: TrainingRun) -> dict:
         "checkpoint": run.checkpoint_path or None, "attempt": run.attempt, "failure": run.failure or None,
         "evaluations": list(run.evaluations.values_list("pk", flat=True)),
     }  # fmt: skip
+
+
+# What only staff read of a run: where its files are on the servers and what went wrong there.
+STAFF_ONLY_SUMMARY = ("checkpoint", "failure")
+
+
+def run_summary_for(user, run: TrainingRun) -> dict:
+    """``run_summary`` without the checkpoint's location and the failure text, but for staff."""
+    summary = run_summary(run)
+    if is_staff(user):
+        return summary
+    return {key: value for key, value in summary.items() if key not in STAFF_ONLY_SUMMARY}
+
+
+def is_staff(user) -> bool:
+    return bool(user.is_authenticated and user.is_staff)
 
 
 def evaluation_summary(evaluation: EvaluationRun) -> dict:

@@ -4,6 +4,7 @@ Thin: access check, one service or selector, render. Unpublished runs answer
 404 to everyone but staff.
 """
 
+import io
 import json
 from pathlib import Path
 
@@ -19,8 +20,8 @@ from django.views.decorators.http import require_POST
 from training.run_forms import TrainingRunForm
 from training.run_selectors import (
     access_evaluation, access_partner_for_results, access_training_run, evaluation_table, leaderboard, leaderboard_languages,
-    loss_curve_svg_points, loss_points, partner_scores, run_lineage, run_summary, runs_visible_to,
-    runs_with_partner_data,
+    is_staff, loss_curve_svg_points, loss_points, partner_scores, public_results, run_lineage, run_summary_for,
+    runs_visible_to, runs_with_partner_data,
 )  # fmt: skip
 from training.services.runs import job_cancel, training_run_create, training_run_publish
 from training.services.storage import evaluation_results_stored
@@ -51,20 +52,24 @@ def run_new(request):
 
 
 def run_detail(request, run_id):
+    """Everyone who may see the run: model, snapshot, partners, scores, progress. Staff also: where its
+    files are, the log, failures and the job spec; partner members also their own partners' submissions."""
     run = access_training_run(request.user, run_id)
     points = loss_points(run)
+    staff = is_staff(request.user)
     return render(request, "runs/detail.html", {
         "run": run,
+        "staff_view": staff,
         "loss_points": points,
         "loss_svg": loss_curve_svg_points(points),
-        "job_spec": json.dumps(run.manifest.get("job_spec", {}), indent=2, sort_keys=True),
+        "job_spec": json.dumps(run.manifest.get("job_spec", {}), indent=2, sort_keys=True) if staff else "",
         "evaluation_rows": evaluation_table(run),
-        "lineage": run_lineage(run),
+        "lineage": run_lineage(run, request.user),
     })  # fmt: skip
 
 
 def run_status(request, run_id):
-    return JsonResponse(run_summary(access_training_run(request.user, run_id)))
+    return JsonResponse(run_summary_for(request.user, access_training_run(request.user, run_id)))
 
 
 @require_POST
@@ -86,18 +91,31 @@ def run_publish(request, run_id):
 
 
 def evaluation_results_json(request, evaluation_id):
-    """The job's results in lm-evaluation-harness's results JSON layout, as it wrote them."""
+    """The job's results in lm-evaluation-harness's results JSON layout: for staff as it wrote them, for
+    others without the server paths it names (``public_results``)."""
     evaluation = access_evaluation(request.user, evaluation_id)
     filename = f"results_eval-{evaluation.pk}.json"
     path = Path(evaluation.manifest.get("results_path") or "/nonexistent")
     if path.is_file() and path.resolve().is_relative_to(Path(settings.DATA_DIR).resolve()):
-        return FileResponse(path.open("rb"), content_type="application/json", filename=filename)
+        if is_staff(request.user):
+            return FileResponse(path.open("rb"), content_type="application/json", filename=filename)
+        data = _public_results(evaluation, path.read_bytes())
+        return FileResponse(io.BytesIO(data), content_type="application/json", filename=filename)
     # A GPU host that shares no folder with the portal left it in the object store.
     data = evaluation_results_stored(evaluation)
     if data is None:
         raise Http404("No results file.")
+    if not is_staff(request.user):
+        data = _public_results(evaluation, data)
     return HttpResponse(data, content_type="application/json",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _public_results(evaluation, data: bytes) -> bytes:
+    try:
+        return public_results(evaluation, data)
+    except (ValueError, AttributeError, TypeError):  # not the JSON a job writes: nothing to show
+        raise Http404("No results file.")
 
 
 def leaderboard_view(request):

@@ -108,6 +108,23 @@ def test_staff_start_a_run_from_the_form_with_defaults_shown(client, member_a, s
     assert run.hyperparameters["max_steps"] == 5 and run.manifest["job_spec"]["train"]["learning_rate"] == 0.001
 
 
+def test_the_run_form_has_human_labels_marked_for_translation(client, staff):
+    from django.utils.functional import Promise
+
+    from training.run_forms import TrainingRunForm
+
+    for name, field in TrainingRunForm().fields.items():
+        assert isinstance(field.label, Promise), name
+        assert isinstance(field.help_text, Promise) and str(field.help_text), name
+    client.force_login(staff)
+    page = client.get(reverse("run_new")).content.decode()
+    for label in ("Base model", "Sequence length (tokens)", "LoRA rank", "Warm-up share of steps", "Learning rate",
+                  "Gradient accumulation steps", "Random seed", "Fine-tuning"):
+        assert f"{label}:</label>" in page, label
+    for derived in ("Seq len", "Lora r", "Lora alpha", "Grad accum", "Warmup ratio", "Save every", "Eval suites"):
+        assert derived not in page, derived
+
+
 def test_staff_start_a_run_from_the_admin(client, staff):
     from .run_helpers import FAST, make_base_model, make_snapshot
 
@@ -153,3 +170,111 @@ def test_a_leftover_output_folder_is_never_reused(settings):
     assert _fresh_folder("runs", 41) == str(Path(settings.DATA_DIR) / "runs" / "41")
     (Path(settings.DATA_DIR) / "runs" / "41" / "final").mkdir(parents=True)
     assert _fresh_folder("runs", 41).startswith(str(Path(settings.DATA_DIR) / "runs" / "41-"))
+
+
+# -- what a published run shows to whom ----------------------------------------------
+
+LOG_SECRET = "worker gpu-7 loaded /srv/secret/cache"
+FAILURE_SECRET = "attempt 1 retried: CUDA OOM in /srv/secret/trace.py"
+
+
+@pytest.fixture
+def shared_run(ingested, partner_a, partner_b, member_b, german, french):
+    """A published run on a snapshot holding one German submission of Alpha and one French of Beta."""
+    from training.models import SnapshotSubmission
+
+    from .run_helpers import make_snapshot
+
+    mine = ingested([{"text": "Ein kurzer deutscher Text über das Wetter im Herbst."}], partner=partner_a, language=german)
+    theirs = ingested([{"text": "Un court texte français sur la pluie d'automne."}], partner=partner_b, language=french,
+                      user=member_b)  # fmt: skip
+    snapshot = make_snapshot()
+    for submission, partner, code in ((mine, partner_a, "de"), (theirs, partner_b, "fr")):
+        SnapshotSubmission.objects.create(snapshot=snapshot, submission=submission, partner=partner, language=code,
+                                          license="CC-BY-4.0", records=1)  # fmt: skip
+    run = make_run(snapshot=snapshot)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        published=True, status="succeeded", checkpoint_path=f"{run.output_dir}/final", log_tail=LOG_SECRET,
+        failure=FAILURE_SECRET,
+    )  # fmt: skip
+    run.refresh_from_db()
+    return run, {"alpha": mine, "beta": theirs}
+
+
+def _no_internals(text, run, settings):
+    assert str(settings.DATA_DIR) not in text  # checkpoint, output folder, base model folder
+    assert run.checkpoint_path not in text and run.base_model.source not in text
+    assert LOG_SECRET not in text and FAILURE_SECRET not in text and "Log tail" not in text
+
+
+@pytest.mark.parametrize("who", ["anonymous", "unrelated partner", "alpha", "beta"])
+def test_a_published_run_page_shows_the_public_what_went_in_but_no_internals(client, shared_run, who, member_a,
+                                                                             member_b, partner_a, partner_b, settings):
+    from occiportal.models import Partner
+    from tests.conftest import make_user
+
+    run, submissions = shared_run
+    gamma = Partner.objects.create(slug="gamma", name="Gamma Group")
+    viewer = {"anonymous": None, "unrelated partner": make_user("otto", partner=gamma), "alpha": member_a,
+              "beta": member_b}[who]  # fmt: skip
+    if viewer:
+        client.force_login(viewer)
+    page = client.get(reverse("run_detail", args=[run.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    _no_internals(text, run, settings)
+    # the public part: model, snapshot, partners and their languages, scores, status
+    assert run.base_model.name in text and run.snapshot.label in text and "Succeeded" in text
+    assert partner_a.name in text and partner_b.name in text
+    links = {slug: reverse("submission_detail", args=[s.pk]) in text for slug, s in submissions.items()}
+    # only the submissions the viewer may open are linked: their own partner's
+    assert links == {"alpha": viewer == member_a, "beta": viewer == member_b}
+    for slug, opens in links.items():
+        status = client.get(reverse("submission_detail", args=[submissions[slug].pk])).status_code
+        assert (status == 200) == opens
+
+
+def test_staff_see_the_whole_run_page(client, shared_run, staff):
+    run, submissions = shared_run
+    client.force_login(staff)
+    text = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert LOG_SECRET in text and FAILURE_SECRET in text and run.checkpoint_path in text
+    assert run.base_model.source in text and "Job spec" in text
+    assert all(reverse("submission_detail", args=[s.pk]) in text for s in submissions.values())
+
+
+@pytest.mark.parametrize("who", ["anonymous", "member"])
+def test_a_published_runs_status_json_has_no_paths_or_failures_for_non_staff(client, shared_run, who, member_b,
+                                                                            settings):
+    run, _ = shared_run
+    if who == "member":
+        client.force_login(member_b)
+    response = client.get(reverse("run_status", args=[run.pk]))
+    assert response.status_code == 200
+    summary = response.json()
+    assert summary["status"] == "succeeded" and summary["steps"] == run.step
+    assert "checkpoint" not in summary and "failure" not in summary
+    _no_internals(response.content.decode(), run, settings)
+
+
+def test_staff_read_the_checkpoint_in_status_json(client, shared_run, staff):
+    run, _ = shared_run
+    client.force_login(staff)
+    summary = client.get(reverse("run_status", args=[run.pk])).json()
+    assert summary["checkpoint"] == run.checkpoint_path and summary["failure"] == FAILURE_SECRET
+
+
+def test_the_run_api_gives_non_staff_no_paths_or_failures(client, shared_run, member_a, staff, settings):
+    run, _ = shared_run
+    detail, listing = reverse("api_run_detail", args=[run.pk]), reverse("api_run_list")
+    assert client.get(detail).status_code in (401, 403) and client.get(listing).status_code in (401, 403)
+    client.force_login(member_a)
+    one, many = client.get(detail), client.get(listing)
+    assert one.status_code == 200 and many.status_code == 200
+    assert one.json()["base_model"] == run.base_model.name and many.json()["results"][0]["id"] == run.pk
+    for response in (one, many):
+        _no_internals(response.content.decode(), run, settings)
+    assert "checkpoint_path" not in one.json() and "failure" not in one.json()
+    client.force_login(staff)
+    assert client.get(detail).json()["checkpoint_path"] == run.checkpoint_path
+    assert client.get(listing).json()["results"][0]["failure"] == FAILURE_SECRET

@@ -115,3 +115,53 @@ def test_the_tiny_tokenizer_learns_from_the_portals_own_text(ingested, partner_a
     assert any("Nordsee" in text for text in portal_texts())
     chat = {"messages": [{"role": "user", "content": "Hallo?"}, {"role": "assistant", "content": "Guten Tag."}]}
     assert _strings(chat) == ["Hallo?", "Guten Tag."]
+
+
+def _lm_eval_results(model: str, suite_path: str) -> dict:
+    """What training/jobs/evaluate.py's to_lm_eval_results writes, trimmed to the fields that name places."""
+    return {
+        "results": {"arc_de": {"alias": "arc_de", "acc,none": 0.55, "acc_stderr,none": "N/A"}},
+        "configs": {"arc_de": {"task": "arc_de", "tag": ["arc"], "dataset_path": suite_path, "dataset_name": "de"}},
+        "n-samples": {"arc_de": {"original": 20, "effective": 20}},
+        "config": {"model": "hf", "model_args": f"pretrained={model},revision=abc123,max_length=64", "batch_size": 8},
+        "model_source": "hf", "model_name": model, "model_revision": "abc123",
+        "model_name_sanitized": model.replace("/", "__"), "git_hash": "c616be1",
+    }  # fmt: skip
+
+
+def test_a_published_runs_results_file_names_no_server_paths_for_non_staff(client, published_run, member_b, staff, settings):
+    run, _ = published_run
+    evaluation = run.evaluations.get()
+    folder = Path(settings.DATA_DIR) / "evaluations" / str(evaluation.pk)
+    folder.mkdir(parents=True)
+    checkpoint = f"{run.output_dir}/final"
+    (folder / "results.json").write_text(json.dumps(_lm_eval_results(checkpoint, "/srv/suites/arc-de")))
+    EvaluationRun.objects.filter(pk=evaluation.pk).update(
+        model_path=checkpoint, manifest={"results_path": str(folder / "results.json")}
+    )
+    url = reverse("evaluation_results", args=[evaluation.pk])
+    for viewer in (None, member_b):
+        if viewer:
+            client.force_login(viewer)
+        response = client.get(url)
+        text = b"".join(response.streaming_content if response.streaming else [response.content]).decode()
+        assert response.status_code == 200 and str(settings.DATA_DIR) not in text and "/srv/suites" not in text
+        data = json.loads(text)
+        assert data["results"]["arc_de"]["acc,none"] == 0.55 and data["configs"]["arc_de"]["dataset_path"] == "arc-de"
+        assert data["model_name"] == f"run-{run.pk}" and data["config"]["model_args"].startswith(f"pretrained=run-{run.pk},")
+    client.force_login(staff)
+    response = client.get(url)
+    assert json.loads(b"".join(response.streaming_content))["model_name"] == checkpoint  # the file as the job wrote it
+
+
+def test_leaderboard_partner_and_list_pages_name_no_server_paths(client, published_run, member_a, partner_a, settings):
+    run, _ = published_run
+    TrainingRun.objects.filter(pk=run.pk).update(checkpoint_path=f"{run.output_dir}/final", log_tail="secret log")
+    pages = [reverse("leaderboard"), reverse("run_list")]
+    for url in pages:
+        text = client.get(url).content.decode()
+        assert f"run {run.pk}" in text and str(settings.DATA_DIR) not in text and "secret log" not in text, url
+    client.force_login(member_a)
+    for url in [*pages, reverse("partner_models", args=[partner_a.slug])]:
+        text = client.get(url).content.decode()
+        assert f"run {run.pk}" in text and str(settings.DATA_DIR) not in text and "secret log" not in text, url

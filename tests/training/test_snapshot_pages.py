@@ -143,3 +143,22 @@ def test_snapshot_list_queries_do_not_grow_with_snapshots(client, staff, corpus,
     with django_assert_max_num_queries(8):
         response = client.get(reverse("snapshot_list"))
     assert response.status_code == 200 and b"pages@3" in response.content
+
+
+def test_the_snapshot_form_has_human_labels_marked_for_translation(client, staff, german):
+    from django.utils.functional import Promise
+
+    from training.forms import SnapshotForm
+
+    for name, field in SnapshotForm().fields.items():
+        # gettext_lazy proxies: translated when rendered, in the reader's language
+        assert isinstance(field.label, Promise), name
+        assert isinstance(field.help_text, Promise) and str(field.help_text), name
+    page = login(client, staff).get(reverse("snapshot_new")).content.decode()
+    for label in ("Kinds of data", "Random seed", "Training share", "Validation share", "Test share",
+                  "Include records still in review", "Mixture (JSON)", "Reason to build despite licence conflicts"):
+        assert f"{label}:</label>" in page, label
+    for derived in ("Drop language mismatch", "Reduce near duplicates", "Include pending", "Override reason"):
+        assert derived not in page, derived
+    # languages are offered under their own names too, as on the upload form
+    assert "German — Deutsch (de)" in page
