@@ -64,7 +64,7 @@ class SubmissionAdmin(admin.ModelAdmin):
     list_select_related = ["partner", "language"]
     search_fields = ["=id", "=uuid", "original_name", "partner__slug", "partner__name"]
     raw_id_fields = ["partner", "uploader", "language"]
-    readonly_fields = INGEST_FIELDS
+    readonly_fields = [*INGEST_FIELDS, "withdrawn_at", "withdrawn_by", "withdrawn_records", "withdrawn_tokens"]
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request):

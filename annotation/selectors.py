@@ -1,6 +1,6 @@
 """Reads: what a user may see, and the figures pages show."""
 
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 
 from occiportal.models import Language, Partner
 
@@ -17,7 +17,7 @@ def partners_of(user):
 
 def submissions_visible_to(user):
     """A partner's submissions are visible to its members and to staff only."""
-    qs = Submission.objects.select_related("partner", "language", "uploader")
+    qs = Submission.objects.select_related("partner", "language", "uploader", "withdrawn_by")
     if not user.is_authenticated:
         return qs.none()
     if user.is_staff:
@@ -25,18 +25,20 @@ def submissions_visible_to(user):
     return qs.filter(partner__memberships__user=user)
 
 
+# Over Submission rows, never records: what ingest accepted, less what the
+# partner withdrew since (the withdrawal service keeps those counters).
 _TOTALS = {
     "submissions": Count("id"),
-    "records": Sum("records_accepted"),
-    "tokens": Sum("tokens"),
+    "records": Sum(F("records_accepted") - F("withdrawn_records")),
+    "tokens": Sum(F("tokens") - F("withdrawn_tokens")),
     "rejected": Sum("records_rejected"),
 }
 
 
 def totals_per_language(submissions):
-    """Per language: submissions, accepted records, tokens — ready ones only."""
+    """Per language: submissions, accepted records, tokens — ready ones only, withdrawn data left out."""
     rows = (
-        submissions.filter(status=Submission.Status.READY)
+        submissions.filter(status=Submission.Status.READY, withdrawn_at__isnull=True)
         .values("language__code", "language__name_en", "language__name_native")
         .annotate(**_TOTALS)
         .order_by("language__name_en")

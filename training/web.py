@@ -30,7 +30,7 @@ from .services.hub import snapshot_hub_push_refusal, snapshot_hub_push_request, 
 from .services.lineage import snapshot_compare
 from .services.snapshot_build import SnapshotRefused
 from .services.snapshots import snapshot_create
-from .services.withdrawals import withdrawal_create, withdrawal_exposure
+from .services.withdrawals import withdrawal_exposure, withdrawal_get_or_create
 from .snapshot_files import snapshot_file_response, snapshot_files
 from .snapshots.estimate import snapshot_estimate
 from .snapshots.params import ParameterError, normalise
@@ -177,6 +177,17 @@ def _withdraw(request, submission):
         record = Record.objects.filter(submission=submission, pk=form.cleaned_data["record"]).first()
         if record is None:
             raise Http404("No such record.")
-    withdrawal_create(user=request.user, submission=submission, record=record, reason=form.cleaned_data["reason"])
-    messages.success(request, _("Withdrawn. No later snapshot will contain it."))
+    try:
+        withdrawal, created = withdrawal_get_or_create(
+            user=request.user, submission=submission, record=record, reason=form.cleaned_data["reason"]
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("submission_detail", submission.pk)
+    if created:
+        messages.success(request, _("Withdrawn. No later snapshot will contain it."))
+    elif record is not None and withdrawal.record_id == record.pk:
+        messages.info(request, _("This record was already withdrawn. Nothing changed."))
+    else:
+        messages.info(request, _("This submission was already withdrawn. Nothing changed."))
     return redirect("withdrawals")

@@ -37,6 +37,9 @@ FIGURE_FIELDS = [
 ]
 
 
+WITHDRAWAL_FIELDS = ["withdrawn_at", "withdrawn_by", "withdrawn_records", "withdrawn_tokens"]
+
+
 class SubmissionSerializer(serializers.ModelSerializer):
     """A submission's metadata, progress and figures (read only)."""
 
@@ -50,6 +53,17 @@ class SubmissionSerializer(serializers.ModelSerializer):
     errors = serializers.ListField(
         child=serializers.DictField(), read_only=True, help_text='The first bad lines: [{"line": N, "message": …}].'
     )
+    # Withdrawal, apart from the ingest figures above, which describe the upload and stay as they were.
+    withdrawn_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When the whole submission was withdrawn; null if it was not."
+    )
+    withdrawn_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="Who withdrew the whole submission."
+    )
+    withdrawn_records = serializers.IntegerField(
+        read_only=True, help_text="Records withdrawn, one by one or with the whole submission; totals leave them out."
+    )
+    withdrawn_tokens = serializers.IntegerField(read_only=True, help_text="Tokens of the withdrawn records.")
 
     class Meta:
         model = Submission
@@ -70,6 +84,7 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "chunks_total",
             "chunks_done",
             *FIGURE_FIELDS,
+            *WITHDRAWAL_FIELDS,
             "created_at",
             "started_at",
             "finished_at",

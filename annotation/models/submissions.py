@@ -65,6 +65,21 @@ class Submission(models.Model):
     rejection_reasons = models.JSONField(default=dict, blank=True)
     quality = models.JSONField(default=dict, blank=True, help_text=_("Histograms of quality signals."))
 
+    # What the partner took back (training.services.withdrawals keeps these,
+    # under this row's lock). The figures above describe the upload and stay;
+    # totals subtract these, and leave a wholly withdrawn submission out.
+    withdrawn_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the whole submission was withdrawn.")
+    )
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text=_("Who withdrew the whole submission."),
+    )
+    withdrawn_records = models.BigIntegerField(
+        default=0, help_text=_("Records withdrawn, one by one or with the whole submission.")
+    )
+    withdrawn_tokens = models.BigIntegerField(default=0, help_text=_("Tokens of the withdrawn records."))
+
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -79,6 +94,11 @@ class Submission(models.Model):
     @property
     def is_finished(self):
         return self.status in (self.Status.READY, self.Status.FAILED)
+
+    @property
+    def is_withdrawn(self):
+        """The whole submission was withdrawn (single records may be, without it)."""
+        return self.withdrawn_at is not None
 
     @property
     def progress(self):

@@ -66,7 +66,8 @@ def _writing_submission(*, author, language, kind) -> Submission:
     # Locked, so that two records written at once get different lines.
     partner, _created = Partner.objects.get_or_create(slug=COMMUNITY["slug"], defaults={"name": COMMUNITY["name"]})
     mine = Submission.objects.select_for_update().filter(
-        partner=partner, uploader=author, language=language, kind=kind, original_name=WRITING_NAME
+        partner=partner, uploader=author, language=language, kind=kind, original_name=WRITING_NAME,
+        withdrawn_at__isnull=True,  # what an author withdrew stays withdrawn: new writing starts a new one
     )
     return mine.first() or Submission.objects.create(
         uuid=uuid.uuid4(), partner=partner, uploader=author, language=language, kind=kind, license=WRITING_LICENSE,

@@ -181,7 +181,7 @@ def test_nothing_left_says_when_the_open_items_are_ones_own_uploads(client, queu
 
     page = client.post(reverse("review_next", args=[queue_de.pk]), follow=True)
 
-    assert "2 open items are your own uploads: nobody reviews their own data." in page.text
+    assert "2 open items are yours (uploaded, written or edited by you), and nobody reviews their own data." in page.text
     assert not Assignment.objects.exists()
 
 

@@ -28,6 +28,19 @@ def test_a_written_record_is_checked_credited_and_reviewed_by_others(queue_de, g
     assert review_item_claim(queue=queue_de, annotator=annotator_for("udo")).record == record
 
 
+def test_writing_after_withdrawing_ones_writing_starts_a_new_submission(german, annotator_for):
+    from training.services.withdrawals import withdrawal_create
+
+    ulla = annotator_for("ulla")
+    first = writing_create(author=ulla, language=german, kind="instruction", content=PAIR)
+    withdrawal_create(user=ulla, submission=first.submission)
+
+    later = writing_create(author=ulla, language=german, kind="instruction", content={**PAIR, "response": "München."})
+
+    assert later.submission != first.submission and later.status == Record.Status.PENDING
+    assert not later.submission.is_withdrawn
+
+
 def test_an_edit_is_linked_to_the_record_it_corrects(german, annotator_for):
     ulla = annotator_for("ulla")
     record = writing_create(author=ulla, language=german, kind="instruction", content=PAIR)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from annotation.models import Record, Submission
 from training.models import Snapshot, Withdrawal
@@ -12,24 +15,65 @@ from .lineage import snapshot_holds_any
 
 
 def withdrawal_create(*, user, submission: Submission, record: Record | None = None, reason: str = "") -> Withdrawal:
+    """Withdraw a submission or one of its records; the withdrawal that covers it (see ``withdrawal_get_or_create``)."""
+    return withdrawal_get_or_create(user=user, submission=submission, record=record, reason=reason)[0]
+
+
+def withdrawal_get_or_create(
+    *, user, submission: Submission, record: Record | None = None, reason: str = ""
+) -> tuple[Withdrawal, bool]:
     """Mark the records withdrawn and record who asked; later snapshots leave them out, and their edits.
 
+    Returns ``(withdrawal, created)``. Asking again for what is withdrawn
+    already changes nothing and returns the withdrawal that covers it: the
+    whole submission's, or the record's own. The submission's row lock
+    makes two requests at once one withdrawal.
+
+    The submission keeps its ingest figures; its ``withdrawn_*`` counters
+    say what was taken back, which totals subtract (annotation.selectors).
     The edits keep their own status (they are the annotators' records), but
     snapshots take no edit whose chain holds a withdrawn record (edits.py).
 
     The caller has checked (access_submission) that ``user`` may act for the
-    submission's partner. Withdrawing twice is harmless: the count is what
-    changed this time.
+    submission's partner. Raises ``ValidationError`` for a record of another
+    submission, or while the submission's checks still run (ingest is still
+    storing its records).
     """
     if record is not None and record.submission_id != submission.pk:
         raise ValidationError("that record is not part of this submission")
     with transaction.atomic():
-        records = Record.objects.filter(pk=record.pk) if record else Record.objects.filter(submission=submission)
-        changed = records.exclude(status=Record.Status.WITHDRAWN).update(status=Record.Status.WITHDRAWN)
-        return Withdrawal.objects.create(
-            partner=submission.partner, submission=submission, record=record, reason=reason,
+        locked = Submission.objects.select_for_update().get(pk=submission.pk)
+        earlier = _covering(locked, record)
+        if earlier is not None:
+            return earlier, False
+        if not locked.is_finished:
+            raise ValidationError(
+                _("This submission is still being checked. Withdraw it when its checks have finished.")
+            )
+        records = Record.objects.filter(pk=record.pk) if record else Record.objects.filter(submission=locked)
+        records = records.exclude(status=Record.Status.WITHDRAWN)
+        # Under the lock no other withdrawal runs, and nothing else sets a record withdrawn.
+        tokens = records.aggregate(n=Sum("tokens"))["n"] or 0
+        changed = records.update(status=Record.Status.WITHDRAWN)
+        counters = {"withdrawn_records": F("withdrawn_records") + changed,
+                    "withdrawn_tokens": F("withdrawn_tokens") + tokens}
+        if record is None:
+            counters |= {"withdrawn_at": timezone.now(), "withdrawn_by": user}
+        Submission.objects.filter(pk=locked.pk).update(**counters)
+        withdrawal = Withdrawal.objects.create(
+            partner=locked.partner, submission=locked, record=record, reason=reason,
             requested_by=user, records_withdrawn=changed,
         )
+    submission.refresh_from_db(fields=["withdrawn_at", "withdrawn_by", "withdrawn_records", "withdrawn_tokens"])
+    return withdrawal, True
+
+
+def _covering(submission: Submission, record: Record | None) -> Withdrawal | None:
+    """The withdrawal that already covers ``record`` (or the whole ``submission``), oldest first."""
+    covering = Q(submission=submission, record__isnull=True)
+    if record is not None:
+        covering |= Q(record=record)
+    return Withdrawal.objects.filter(covering).order_by("created_at", "pk").first()
 
 
 def snapshots_containing(withdrawal: Withdrawal) -> list[Snapshot]:

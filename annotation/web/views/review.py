@@ -100,8 +100,10 @@ def _next_item(request, queue):
         own = selectors.own_open_records(queue, request.user)
         if own:
             messages.info(request, ngettext(
-                "Nothing left for you in this queue. %(count)s open item is your own upload: nobody reviews their own data.",
-                "Nothing left for you in this queue. %(count)s open items are your own uploads: nobody reviews their own data.",
+                "Nothing left for you in this queue. %(count)s open item is yours (uploaded, written or edited by you), "
+                "and nobody reviews their own data.",
+                "Nothing left for you in this queue. %(count)s open items are yours (uploaded, written or edited by you), "
+                "and nobody reviews their own data.",
                 own,
             ) % {"count": own})  # fmt: skip
         else:
