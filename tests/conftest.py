@@ -134,20 +134,3 @@ def wait_for(predicate, timeout=60, interval=0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
-
-
-def pytest_collection_modifyitems(items):
-    """Serialized rollback for every test that commits: each starts with what the migrations seeded.
-
-    Otherwise the flush after a committing test re-creates content types
-    (post_migrate) that the next serialized-rollback test restores again,
-    and that one fails on duplicate keys, depending on test order.
-    """
-    for item in items:
-        marker = item.get_closest_marker("django_db")
-        commits = (marker and marker.kwargs.get("transaction")) or {"transactional_db", "live_server"} & set(
-            getattr(item, "fixturenames", ())
-        )
-        if commits:
-            kwargs = {**(marker.kwargs if marker else {}), "transaction": True, "serialized_rollback": True}
-            item.add_marker(pytest.mark.django_db(**kwargs), append=False)
