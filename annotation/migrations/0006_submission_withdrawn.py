@@ -3,27 +3,6 @@
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
-from django.db.models import Count, Sum
-
-
-def backfill(apps, schema_editor):
-    """Withdrawals made before the counters existed: count their records, and date the whole ones."""
-    Submission = apps.get_model("annotation", "Submission")
-    Record = apps.get_model("annotation", "Record")
-    Withdrawal = apps.get_model("training", "Withdrawal")
-    withdrawn = (
-        Record.objects.filter(status="withdrawn").order_by().values("submission_id")
-        .annotate(records=Count("id"), tokens=Sum("tokens"))
-    )
-    for row in withdrawn.iterator():
-        Submission.objects.filter(pk=row["submission_id"]).update(
-            withdrawn_records=row["records"], withdrawn_tokens=row["tokens"] or 0
-        )
-    for whole in Withdrawal.objects.filter(record__isnull=True).order_by("-created_at").iterator():
-        # The earliest wins: later duplicates came from the double-submit bug.
-        Submission.objects.filter(pk=whole.submission_id).update(
-            withdrawn_at=whole.created_at, withdrawn_by_id=whole.requested_by_id
-        )
 
 
 class Migration(migrations.Migration):
@@ -31,8 +10,6 @@ class Migration(migrations.Migration):
     dependencies = [
         ('annotation', '0005_upload'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        # The backfill reads the withdrawal rows (training.Withdrawal).
-        ('training', '0001_initial'),
     ]
 
     operations = [
@@ -56,5 +33,4 @@ class Migration(migrations.Migration):
             name='withdrawn_tokens',
             field=models.BigIntegerField(default=0, help_text='Tokens of the withdrawn records.'),
         ),
-        migrations.RunPython(backfill, migrations.RunPython.noop),
     ]
