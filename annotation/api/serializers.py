@@ -1,5 +1,6 @@
 """What the API reads and writes: languages, partners, submissions."""
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from annotation import licenses
@@ -108,5 +109,5 @@ class SubmissionCreateSerializer(serializers.Serializer):
 
     def validate(self, data):
         if ("file" in data) == ("upload" in data):
-            raise serializers.ValidationError({"file": ["Send a file, or the id of a finished upload (not both)."]})
+            raise serializers.ValidationError({"file": [_("Send a file, or the id of a finished upload (not both).")]})
         return data

@@ -1,20 +1,26 @@
-"""Resumable uploads over the tus 1.0.0 protocol (core, creation, termination).
+"""Resumable uploads over the tus 1.0.0 protocol (core, creation, termination, expiration).
 
     POST   /api/uploads/        Upload-Length, Upload-Metadata "filename <base64>"  → 201, Location
     HEAD   /api/uploads/<id>/   → Upload-Offset, Upload-Length
     PATCH  /api/uploads/<id>/   Upload-Offset, Content-Type: application/offset+octet-stream, the next bytes → 204
     DELETE /api/uploads/<id>/   → 204
 
-Any tus client works (tus-js-client, tuspy); a finished upload is then
+Any tus client works (tus-js-client, tuspy) with a chunk size of at most
+64 MiB (``UPLOAD_PIECE_MAX_BYTES``; their default sends the whole file in one
+request, which is refused with 413); a finished upload is then
 submitted with ``upload=<id>`` in place of ``file`` (POST /api/submissions/,
 or the upload form). Another user's upload answers 404, like a missing one.
 """
 
 import base64
 import binascii
+import logging
+import re
+from datetime import timedelta
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.http import http_date
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -22,10 +28,14 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.models import Upload
 from annotation.selectors import partners_of
 from annotation.services.uploads import UploadError, upload_append, upload_cancel, upload_create, upload_of
 
+log = logging.getLogger(__name__)
+
 TUS_VERSION = "1.0.0"
+DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() takes "²", which int() refuses
 OFFSET_STREAM = "application/offset+octet-stream"
 
 
@@ -43,7 +53,7 @@ def _refused(status: int, detail: str) -> Response:
 
 def _header_int(request, name: str) -> int | None:
     value = request.headers.get(name, "")
-    return int(value) if value.isdigit() else None
+    return int(value) if DIGITS.fullmatch(value) else None
 
 
 def parse_metadata(header: str) -> dict[str, str]:
@@ -70,7 +80,7 @@ class _TusView(APIView):
 
     def options(self, request, *args, **kwargs):
         return _tus(
-            Response(status=204), Tus_Version=TUS_VERSION, Tus_Extension="creation,termination",
+            Response(status=204), Tus_Version=TUS_VERSION, Tus_Extension="creation,termination,expiration",
             Tus_Max_Size=settings.INGEST["MAX_UPLOAD_BYTES"],
         )  # fmt: skip
 
@@ -110,23 +120,29 @@ class UploadCreate(_TusView):
         except UploadError as error:
             return _refused(error.status, str(error))
         url = reverse("api:upload", args=[upload.pk])
-        return _tus(Response({"id": str(upload.pk), "url": url}, status=201), Location=url, Upload_Offset=0)
+        return _tus(Response({"id": str(upload.pk), "url": url}, status=201), Location=url, Upload_Offset=0,
+                    Upload_Expires=_expires(upload))  # fmt: skip
 
 
 class UploadDetail(_TusView):
     """One resumable upload: its offset (HEAD), its next bytes (PATCH), cancel (DELETE)."""
 
-    def _upload(self, pk):
-        return upload_of(self.request.user, pk)
+    def _open(self, request, pk) -> tuple[Upload | None, Response | None]:
+        """The user's upload, or the answer refusing the request."""
+        if refused := self._version_refused(request):
+            return None, refused
+        upload = upload_of(request.user, pk)
+        if upload is None:
+            return None, _refused(404, _("No such upload."))
+        return upload, None
 
     @extend_schema(responses={200: OpenApiResponse(description="Upload-Offset and Upload-Length headers."), 404: None})
     def head(self, request, pk):
-        if refused := self._version_refused(request):
+        upload, refused = self._open(request, pk)
+        if refused:
             return refused
-        upload = self._upload(pk)
-        if upload is None:
-            return _refused(404, _("No such upload."))
-        return _tus(Response(status=200), Upload_Offset=upload.offset, Upload_Length=upload.length)
+        return _tus(Response(status=200), Upload_Offset=upload.offset, Upload_Length=upload.length,
+                    Upload_Metadata=_metadata(upload), Upload_Expires=_expires(upload))  # fmt: skip
 
     @extend_schema(
         request={OFFSET_STREAM: OpenApiTypes.BINARY},
@@ -136,16 +152,14 @@ class UploadDetail(_TusView):
             404: None,
             409: OpenApiResponse(description="Upload-Offset is not the upload's: HEAD, then go on from there."),
             411: OpenApiResponse(description="Content-Length is missing."),
-            413: OpenApiResponse(description="Past the file's length, or over the per-request limit."),
+            413: OpenApiResponse(description="Past the file's length, or over the per-request limit (64 MiB)."),
             415: OpenApiResponse(description=f"Content-Type must be {OFFSET_STREAM}."),
         },
     )
     def patch(self, request, pk):
-        if refused := self._version_refused(request):
+        upload, refused = self._open(request, pk)
+        if refused:
             return refused
-        upload = self._upload(pk)
-        if upload is None:
-            return _refused(404, _("No such upload."))
         if request.content_type != OFFSET_STREAM:
             return _refused(415, _("Send the bytes as Content-Type: %(type)s.") % {"type": OFFSET_STREAM})
         offset = _header_int(request, "Upload-Offset")
@@ -159,14 +173,24 @@ class UploadDetail(_TusView):
             new_offset = upload_append(upload=upload, offset=offset, stream=request._request, content_length=length)
         except UploadError as error:
             return _refused(error.status, str(error))
-        return _tus(Response(status=204), Upload_Offset=new_offset)
+        except OSError:  # the client went away mid-piece; what arrived counts, and nobody reads this answer
+            log.info("upload %s: the connection dropped at byte %s", upload.pk, upload.offset)
+            return _refused(400, _("The connection dropped; ask for the offset and go on from there."))
+        return _tus(Response(status=204), Upload_Offset=new_offset, Upload_Expires=_expires(upload))
 
     @extend_schema(responses={204: None, 404: None})
     def delete(self, request, pk):
-        if refused := self._version_refused(request):
+        upload, refused = self._open(request, pk)
+        if refused:
             return refused
-        upload = self._upload(pk)
-        if upload is None:
-            return _refused(404, _("No such upload."))
         upload_cancel(upload=upload)
         return _tus(Response(status=204))
+
+
+def _metadata(upload: Upload) -> str:
+    return f"filename {base64.b64encode(upload.filename.encode()).decode()}"
+
+
+def _expires(upload: Upload) -> str:
+    """When an untouched upload is dropped (tus expiration), as an HTTP date."""
+    return http_date((upload.updated_at + timedelta(hours=settings.UPLOAD_EXPIRE_HOURS)).timestamp())

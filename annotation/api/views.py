@@ -2,6 +2,7 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -76,7 +77,7 @@ class SubmissionListCreate(generics.ListAPIView):
             if "upload" in data:
                 upload = upload_of(request.user, data["upload"])
                 if upload is None:
-                    raise ValidationError({"upload": ["No such upload."]})
+                    raise ValidationError({"upload": [_("No such upload.")]})
                 submission = submission_create_from_upload(upload=upload, **fields)
             else:
                 submission = submission_create(**fields, file=data["file"], original_name=data["file"].name)

@@ -13,7 +13,10 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
+import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -88,10 +91,8 @@ def upload_append(*, upload: Upload, offset: int, stream, content_length: int | 
     upload's length or the per-request limit. When the connection drops
     mid-piece, the bytes that arrived count and the error is raised again.
     """
-    room = upload.length - upload.offset
-    cap = min(room, settings.UPLOAD_PIECE_MAX_BYTES)
-    if content_length is not None and content_length > cap:
-        raise _too_large(upload, room)
+    if content_length is not None and content_length > upload.length - upload.offset:
+        raise _too_large(upload, upload.length - upload.offset)  # early, before the lock; checked again under it
     with open(upload.part_path, "r+b") as part:
         try:
             fcntl.flock(part, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -106,6 +107,10 @@ def upload_append(*, upload: Upload, offset: int, stream, content_length: int | 
                 _("The upload holds %(offset)s bytes; send from there, not from %(asked)s.")
                 % {"offset": current, "asked": offset}
             )
+        room = upload.length - current
+        cap = min(room, settings.UPLOAD_PIECE_MAX_BYTES)
+        if content_length is not None and content_length > cap:
+            raise _too_large(upload, room)
         part.seek(offset)
         part.truncate()  # bytes past the offset belong to a write that never counted
         written, dropped = 0, None
@@ -173,12 +178,27 @@ def submission_create_from_upload(*, upload: Upload, **fields) -> Submission:
                 {"upload": _("The upload is not finished: %(offset)s of %(length)s bytes received.")
                  % {"offset": locked.offset, "length": locked.length}}
             )  # fmt: skip
-        with _PartFile(open(locked.part_path, "rb")) as file:
-            submission = submission_create(file=file, original_name=locked.filename, **fields)
+        # The storage moves a second name for the bytes, so a rollback after
+        # the move still finds the part file and the upload can be submitted again.
+        staged = _stage(locked.part_path)
+        try:
+            with _PartFile(open(staged, "rb")) as file:
+                submission = submission_create(file=file, original_name=locked.filename, **fields)
+        finally:
+            staged.unlink(missing_ok=True)  # a storage that copies (S3) leaves it behind
+        part = locked.part_path  # before delete(), which clears the id it is named by
         locked.delete()
-        # A storage that copies (S3) leaves the part file behind; one that moves took it.
-        transaction.on_commit(lambda: locked.part_path.unlink(missing_ok=True))
+        transaction.on_commit(lambda: part.unlink(missing_ok=True))
     return submission
+
+
+def _stage(part: Path) -> Path:
+    staged = part.with_name(f"{part.stem}-{uuid.uuid4().hex}.staged")
+    try:
+        os.link(part, staged)  # the same bytes, no copy
+    except OSError:  # a file system without hard links
+        shutil.copyfile(part, staged)
+    return staged
 
 
 def uploads_expire(*, now=None) -> int:
@@ -190,7 +210,7 @@ def uploads_expire(*, now=None) -> int:
     folder = settings.UPLOAD_INCOMING_DIR
     if folder.is_dir():
         known = {f"{pk}.part" for pk in Upload.objects.values_list("pk", flat=True)}
-        for path in folder.glob("*.part"):
+        for path in [*folder.glob("*.part"), *folder.glob("*.staged")]:
             if path.name not in known and path.stat().st_mtime < cutoff.timestamp():
                 path.unlink(missing_ok=True)
     return len(stale)

@@ -45,7 +45,7 @@ def offset_of(api, url: str) -> int:
     return int(response["Upload-Offset"])
 
 
-def test_a_file_sent_in_pieces_becomes_a_submission_with_every_record(api, settings):
+def test_a_file_sent_in_pieces_becomes_a_submission_with_every_record(api, settings, django_capture_on_commit_callbacks):
     content = jsonl({"text": t} for t in documents(60)).encode()
     created = create(api, len(content))
     assert created.status_code == 201 and created["Tus-Resumable"] == "1.0.0"
@@ -57,7 +57,8 @@ def test_a_file_sent_in_pieces_becomes_a_submission_with_every_record(api, setti
         assert int(response["Upload-Offset"]) == min(start + 4096, len(content))
     assert offset_of(api, url) == len(content)
 
-    response = api.post("/api/submissions/", {**FIELDS, "upload": created.json()["id"]}, content_type="application/json")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/submissions/", {**FIELDS, "upload": created.json()["id"]}, content_type="application/json")
 
     assert response.status_code == 201, response.json()
     submission = ingest_now(Submission.objects.get(pk=response.json()["id"]))
@@ -65,7 +66,7 @@ def test_a_file_sent_in_pieces_becomes_a_submission_with_every_record(api, setti
     assert submission.file.read() == content
     assert submission.records_accepted == 60 == Record.objects.filter(submission=submission).count()
     assert not Upload.objects.exists()  # used up, its part file moved into place
-    assert not any(settings.UPLOAD_INCOMING_DIR.glob("*.part"))
+    assert not list(settings.UPLOAD_INCOMING_DIR.iterdir())  # nor its staged name
 
 
 def test_a_piece_at_the_wrong_offset_is_refused_and_the_client_asks_where_to_go_on(api):
@@ -173,7 +174,7 @@ def test_only_partner_members_may_upload(client, db):
 def test_options_announce_the_protocol(api):
     response = api.options("/api/uploads/")
     assert response.status_code == 204
-    assert response["Tus-Version"] == "1.0.0" and response["Tus-Extension"] == "creation,termination"
+    assert response["Tus-Version"] == "1.0.0" and response["Tus-Extension"] == "creation,termination,expiration"
 
 
 def test_cancel_and_expiry_drop_the_bytes(api, member_a):
@@ -239,3 +240,48 @@ def test_abandoned_uploads_make_room_but_ones_in_progress_do_not(member_a):
 
     assert Upload.objects.filter(owner=member_a).count() == MAX_OPEN_PER_USER
     assert not Upload.objects.filter(pk=uploads[3].pk).exists() and not uploads[3].part_path.exists()
+
+
+def test_a_stale_view_of_the_upload_cannot_push_it_past_its_length(member_a):
+    upload = upload_create(owner=member_a, filename="a.jsonl", length=10)
+    stale = Upload.objects.get(pk=upload.pk)
+    upload_append(upload=upload, offset=0, stream=io.BytesIO(b"01234567"), content_length=8)
+
+    from annotation.services.uploads import UploadTooLarge
+
+    with pytest.raises(UploadTooLarge):
+        upload_append(upload=stale, offset=8, stream=io.BytesIO(b"89abcdef"), content_length=8)
+
+    upload.refresh_from_db()
+    assert upload.offset == 8 and upload.part_path.read_bytes() == b"01234567"
+
+
+def test_head_tells_the_metadata_and_expiry_and_odd_digits_are_a_clear_400(api):
+    created = create(api, 10, name="zeitungen.jsonl")
+    head = api.head(created["Location"], **TUS)
+
+    assert base64.b64decode(head["Upload-Metadata"].split(" ")[1]).decode() == "zeitungen.jsonl"
+    assert head["Upload-Expires"].endswith("GMT") and created["Upload-Expires"] == head["Upload-Expires"]
+    assert api.post("/api/uploads/", HTTP_UPLOAD_LENGTH="²", **TUS).status_code == 400
+
+
+def test_a_failed_submission_keeps_the_upload_for_another_try(api, monkeypatch):
+    from annotation.services import uploads
+
+    content = jsonl({"text": t} for t in documents(3)).encode()
+    created = create(api, len(content))
+    patch(api, created["Location"], 0, content)
+
+    def fails_after_storing(**kwargs):
+        kwargs["file"].temporary_file_path()  # what a storage moves into place
+        import shutil
+
+        shutil.move(kwargs["file"].temporary_file_path(), str(kwargs["file"].temporary_file_path()) + ".moved")
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(uploads, "submission_create", fails_after_storing)
+    with pytest.raises(RuntimeError):
+        api.post("/api/submissions/", {**FIELDS, "upload": created.json()["id"]}, content_type="application/json")
+
+    upload = Upload.objects.get()
+    assert upload.is_complete and upload.part_path.read_bytes() == content  # submit again, no new upload
