@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from fresh_database import fresh_database
+from gunicorn_server import start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = "occiportal_bench_queue"
@@ -120,24 +121,8 @@ def database_sessions() -> int:
 
 
 def start_server(workers: int, threads: int, token: str) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": DATABASE_URL, "DJANGO_SETTINGS_MODULE": "occiportal.settings",
-           "OCCIPORTAL_LOG_LEVEL": "WARNING"}
-    server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "occiportal.wsgi", "-w", str(workers), "--threads", str(threads),
-         "-b", f"127.0.0.1:{PORT}", "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
-            conn.request("GET", BASELINE_PATH, headers={"Authorization": f"Token {token}"})
-            conn.getresponse().read()
-            return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("gunicorn did not start")
+    return start_gunicorn(port=PORT, env={"DATABASE_URL": DATABASE_URL}, args=["-w", str(workers), "--threads", str(threads)],
+                          probe=BASELINE_PATH, headers={"Authorization": f"Token {token}"})  # fmt: skip
 
 
 class Client:

@@ -29,6 +29,7 @@ import uuid
 from pathlib import Path
 
 from fresh_database import fresh_database
+from gunicorn_server import start_gunicorn
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -66,24 +67,8 @@ def write_file(path: Path, megabytes: int) -> None:
 
 
 def start_server(data_dir: Path) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": DATABASE_URL, "DJANGO_SETTINGS_MODULE": "occiportal.settings",
-           "OCCIPORTAL_DATA_DIR": str(data_dir), "OCCIPORTAL_LOG_LEVEL": "WARNING"}  # fmt: skip
-    server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "occiportal.wsgi", "-w", "2", "--threads", "4",
-         "-b", f"127.0.0.1:{PORT}", "--log-level", "warning", "--timeout", "600"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
-            conn.request("GET", "/api/schema/")
-            conn.getresponse().read()
-            return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("gunicorn did not start")
+    return start_gunicorn(port=PORT, env={"DATABASE_URL": DATABASE_URL, "OCCIPORTAL_DATA_DIR": str(data_dir)},
+                          args=["-w", "2", "--threads", "4", "--timeout", "600"], probe="/api/schema/")  # fmt: skip
 
 
 def request(conn, method, path, token, body=None, headers=None):

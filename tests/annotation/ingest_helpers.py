@@ -1,6 +1,8 @@
 """Create submissions through the service and ingest them in-process."""
 
+import io
 import json
+import zipfile
 
 from annotation.models import Submission
 from annotation.services import ingest
@@ -26,3 +28,12 @@ def ingest_now(submission) -> Submission:
         ingest.ingest_chunk_process(chunk_id=chunk_id)
     ingest.ingest_finish(submission_id=submission.pk)
     return Submission.objects.get(pk=submission.pk)
+
+
+def zipped(members: dict) -> bytes:
+    """A zip archive holding ``{name: bytes}``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()

@@ -6,7 +6,6 @@ import gzip
 import io
 import json
 import tarfile
-import zipfile
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,7 +16,7 @@ from annotation.ingest.containers import Member
 from annotation.ingest.formats import iter_items
 from annotation.models import Record, Submission
 
-from .ingest_helpers import ingest_now, jsonl, submit
+from .ingest_helpers import ingest_now, jsonl, submit, zipped
 from .texts import documents
 
 DOCS = documents(6)
@@ -33,14 +32,6 @@ def submit_de(member_a, partner_a, german):
 
 def texts_of(submission):
     return sorted(Record.objects.filter(submission=submission).values_list("content__text", flat=True))
-
-
-def zipped(members: dict) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def tarred(members: dict, mode="w:gz") -> bytes:

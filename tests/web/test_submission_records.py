@@ -1,26 +1,16 @@
 """The submission page's first records say where each came from, as its problem lines do."""
 
-import io
 import re
-import zipfile
 
 import pytest
 from django.urls import reverse
 
 from annotation.web.presenters import record_rows
-from tests.annotation.ingest_helpers import ingest_now, jsonl, submit
+from tests.annotation.ingest_helpers import ingest_now, jsonl, submit, zipped
 from tests.annotation.texts import documents
 from tests.web.conftest import add_record, make_submission
 
 pytestmark = pytest.mark.django_db
-
-
-def zipped(members: dict) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def line_cells(html):
