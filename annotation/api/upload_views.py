@@ -133,6 +133,8 @@ class UploadDetail(_TusView):
             return None, refused
         upload = upload_of(request.user, pk)
         if upload is None:
+            if request.method == "HEAD":  # a HEAD answer has no body
+                return None, _tus(Response(status=404))
             return None, _refused(404, _("No such upload."))
         return upload, None
 

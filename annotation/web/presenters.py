@@ -5,6 +5,7 @@ Pure functions over already-fetched data: no queries here.
 
 from dataclasses import dataclass
 
+from django.utils.formats import number_format
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
@@ -72,7 +73,7 @@ def _bin_labels(edges, n):
     """``n`` counts over ``edges``: below the first edge, between edges, at or above the last."""
     if len(edges) + 1 != n:
         return [str(i) for i in range(1, n + 1)]
-    edges = [f"{edge:g}" for edge in edges]
+    edges = [number_format(int(edge) if float(edge).is_integer() else edge, force_grouping=True) for edge in edges]
     return [f"< {edges[0]}", *(f"{lo}–{hi}" for lo, hi in zip(edges, edges[1:])), f"≥ {edges[-1]}"]
 
 
@@ -130,12 +131,21 @@ def record_origin(record):
     return {"file": "", "line": record.line}
 
 
+def _stage(submission) -> str:
+    # Past the last chunk the bar stands at 100 % while near-duplicates and totals are worked out.
+    if submission.status == submission.Status.PROCESSING and submission.chunks_total and (
+        submission.chunks_done >= submission.chunks_total
+    ):
+        return _("Finishing: near-duplicates and figures")
+    return submission.get_status_display()
+
+
 def status_payload(submission):
     """What the submission page polls: status, progress and the figures."""
     return {
         "id": submission.pk,
         "status": submission.status,
-        "status_display": submission.get_status_display(),
+        "status_display": _stage(submission),
         "progress": submission.progress,
         "finished": submission.is_finished,
         "figures": submission.figures(),

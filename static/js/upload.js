@@ -248,7 +248,8 @@
     setProgress(size ? Math.min(100, Math.floor((100 * bytes) / size)) : 100);
   }
 
-  function retryLater(transfer) {
+  // ``label``: what to say while waiting; by default that the connection was lost.
+  function retryLater(transfer, label) {
     transfer.failures += 1;
     if (transfer.failures >= MAX_FAILURES) {
       // The upload stays remembered: pressing the button or choosing the file again resumes it.
@@ -256,7 +257,7 @@
       return;
     }
     var delay = Math.min(1000 * Math.pow(2, transfer.failures - 1), MAX_DELAY_MS);
-    setStatus(msg.msgRetrying.replace("{seconds}", String(Math.round(delay / 1000))));
+    setStatus(label || msg.msgRetrying.replace("{seconds}", String(Math.round(delay / 1000))));
     transfer.retry = function () {
       window.clearTimeout(transfer.timer);
       transfer.timer = transfer.retry = null;
@@ -337,7 +338,7 @@
         transfer.offset = null;
         transfer.conflicts += 1;
         if (transfer.conflicts === 1) next(transfer);
-        else retryLater(transfer);
+        else retryLater(transfer, msg.msgResuming); // the server is still taking an earlier piece, not a lost connection
       } else {
         refused(transfer, xhr);
       }

@@ -101,6 +101,23 @@ def test_status_json_reports_status_progress_and_figures(login, member_a, submis
     assert data["figures"]["records_accepted"] == 9
 
 
+def test_status_says_when_only_the_last_step_is_left(login, member_a, submission_a):
+    Submission.objects.filter(pk=submission_a.pk).update(status="processing", chunks_total=3, chunks_done=3)
+    data = json.loads(login(member_a).get(reverse("submission_status", args=[submission_a.pk])).content)
+    assert data["progress"] == 100 and data["status_display"] == "Finishing: near-duplicates and figures"
+
+
+def test_quality_chart_numbers_are_grouped_in_the_readers_language():
+    from django.utils import translation
+
+    from annotation.web.presenters import quality_charts
+
+    counts = [0] * 11 + [30000]
+    with translation.override("de"):
+        chart = quality_charts({"words": counts})[0]
+    assert chart.bars[-1].label == "≥ 100.000" and chart.bars[1].label == "10–25"
+
+
 def test_upload_form_offers_only_own_partners(login, member_a, partner_b):
     response = login(member_a).get(reverse("submission_new"))
     assert [p.slug for p in response.context["form"].fields["partner"].queryset] == ["alpha"]
