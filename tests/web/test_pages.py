@@ -211,3 +211,9 @@ def test_every_page_has_landmarks_skip_link_and_language(login, member_a, submis
         assert 'href="#main"' in html and '<main id="main"' in html
         assert "<header" in html and "<nav" in html and "<footer" in html
         assert f'action="{reverse("logout")}" method="post"' in html
+
+
+def test_the_favicon_browsers_ask_for_is_found(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("favicon.svg")
+    assert 'rel="icon"' in client.get("/").content.decode()
