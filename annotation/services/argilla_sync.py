@@ -154,11 +154,14 @@ def _import(queue, response: argilla.PulledResponse, annotator) -> str:
     if annotator is None:
         return "unknown_user"
     # The record's row lock serialises this with portal answers to the same record (see review_submit).
+    # Assignment first, then record: the order a portal answer locks them in
+    # (_lock_for_answer), so the two never wait on each other in a circle.
+    assignment = (Assignment.objects.select_for_update(no_key=True)
+                  .filter(record_id=response.record_id, annotator=annotator).first())  # fmt: skip
     mine = queue_records(queue).filter(pk=response.record_id).select_related("submission")
     record = mine.select_for_update(no_key=True, of=("self",)).first()
     if record is None:
         return "not_allowed"
-    assignment = Assignment.objects.select_for_update().filter(record=record, annotator=annotator).first()
     if assignment is not None and assignment.status != Assignment.Status.LEASED:
         return "known"
     if record.submission.uploader_id == annotator.pk or not is_certified(annotator, queue.language.code):
