@@ -9,12 +9,16 @@ import logging
 
 from celery import shared_task
 
+from annotation.ingest.messages import Message, gettext_noop
+
 from .services import ingest
 from .services.uploads import uploads_expire
 
 log = logging.getLogger(__name__)
 
-INTERNAL_ERROR = "The submission could not be processed because of an internal error; the team has been told."
+INTERNAL_ERROR = Message(
+    gettext_noop("The submission could not be processed because of an internal error; the team has been told.")
+)
 TASK_OPTIONS = {"bind": True, "acks_late": True, "max_retries": 3}
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 from .errors import SubmissionRefused
+from .messages import Message
+from .messages import gettext_noop as _
 
 FORMATS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
@@ -53,10 +55,13 @@ class _Budget:
     def spend(self, n: int, name: str) -> None:
         self.used += n
         if self.used > self.limit:
-            raise SubmissionRefused(
-                f"{name or 'The upload'} expands past {self.limit:,} bytes "
-                "(the size or compression-ratio limit): refused as a possible archive bomb."
-            )
+            if name:
+                raise _refused(_("%(name)s expands past %(limit)s bytes "
+                                 "(the size or compression-ratio limit): refused as a possible archive bomb."),
+                               name=name, limit=f"{self.limit:,}")
+            raise _refused(_("The upload expands past %(limit)s bytes "
+                             "(the size or compression-ratio limit): refused as a possible archive bomb."),
+                           limit=f"{self.limit:,}")
 
 
 class _CountingReader(io.RawIOBase):
@@ -75,6 +80,10 @@ class _CountingReader(io.RawIOBase):
         return len(data)
 
 
+def _refused(template: str, **params) -> SubmissionRefused:
+    return SubmissionRefused(Message(template, params))
+
+
 def _counted(raw, budget, name) -> BinaryIO:
     return io.BufferedReader(_CountingReader(raw, budget, name), buffer_size=1 << 20)
 
@@ -84,7 +93,7 @@ def format_of(name: str) -> str:
     for suffix, fmt in FORMATS.items():
         if lower.endswith(suffix):
             return fmt
-    raise SubmissionRefused(f"Unsupported file type: {name!r}. Use {SUPPORTED}.")
+    raise _refused(_("Unsupported file type: %(name)s. Use %(supported)s."), name=repr(name), supported=SUPPORTED)
 
 
 def _sniff(head: bytes) -> str | None:
@@ -114,7 +123,7 @@ def iter_members(fileobj: BinaryIO, filename: str, size: int, limits: Limits) ->
         if _sniff(inner_head) == "tar" or lower.endswith((".tgz", ".tar.gz")):
             yield from _tar_members(inner, limits, stream=True)
         elif _sniff(inner_head) is not None:
-            raise SubmissionRefused(f"{filename!r} holds a nested archive; upload the inner files directly.")
+            raise _refused(_("%(name)s holds a nested archive; upload the inner files directly."), name=repr(filename))
         else:
             inner_name = filename[:-3] if lower.endswith(".gz") else filename
             yield Member(name="", format=format_of(inner_name), stream=inner)
@@ -126,7 +135,7 @@ def _check_name(name: str) -> None:
     normalised = name.replace("\\", "/")
     parts = normalised.split("/")
     if normalised.startswith("/") or ".." in parts or (len(parts[0]) == 2 and parts[0][1] == ":"):
-        raise SubmissionRefused(f"Archive member {name!r} has a path outside the archive: refused.")
+        raise _refused(_("Archive member %(name)s has a path outside the archive: refused."), name=repr(name))
 
 
 def _skippable(name: str) -> bool:
@@ -136,7 +145,7 @@ def _skippable(name: str) -> bool:
 
 def _member_format(name: str) -> str:
     if name.lower().endswith(ARCHIVE_SUFFIXES):
-        raise SubmissionRefused(f"Archive member {name!r} is itself an archive; nested archives are refused.")
+        raise _refused(_("Archive member %(name)s is itself an archive; nested archives are refused."), name=repr(name))
     return format_of(name)
 
 
@@ -144,22 +153,23 @@ def _zip_members(fileobj, limits: Limits, budget: _Budget) -> Iterator[Member]:
     try:
         archive = zipfile.ZipFile(fileobj)
     except zipfile.BadZipFile as exc:
-        raise SubmissionRefused(f"The zip archive cannot be read: {exc}.") from None
+        raise _refused(_("The zip archive cannot be read: %(detail)s."), detail=str(exc)) from None
     infos = archive.infolist()
     if len(infos) > limits.max_members:
-        raise SubmissionRefused(f"The archive holds {len(infos):,} members; the limit is {limits.max_members:,}.")
+        raise _refused(_("The archive holds %(count)s members; the limit is %(limit)s."),
+                       count=f"{len(infos):,}", limit=f"{limits.max_members:,}")
     for info in infos:
         _check_name(info.filename)
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
-            raise SubmissionRefused(f"Archive member {info.filename!r} is a symbolic link: refused.")
+            raise _refused(_("Archive member %(name)s is a symbolic link: refused."), name=repr(info.filename))
         if info.is_dir() or _skippable(info.filename):
             continue
         fmt = _member_format(info.filename)
         if info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
-            raise SubmissionRefused(
-                f"Archive member {info.filename!r} would expand {info.file_size / info.compress_size:,.0f}-fold: "
-                "refused as a possible archive bomb."
+            raise _refused(
+                _("Archive member %(name)s would expand %(ratio)s-fold: refused as a possible archive bomb."),
+                name=repr(info.filename), ratio=f"{info.file_size / info.compress_size:,.0f}",
             )
         with archive.open(info) as raw:
             yield Member(info.filename, fmt, _counted(raw, budget, info.filename), in_archive=True)
@@ -169,22 +179,22 @@ def _tar_members(fileobj, limits: Limits, stream: bool = False) -> Iterator[Memb
     try:
         archive = tarfile.open(fileobj=fileobj, mode="r|" if stream else "r|*")
     except tarfile.TarError as exc:
-        raise SubmissionRefused(f"The tar archive cannot be read: {exc}.") from None
+        raise _refused(_("The tar archive cannot be read: %(detail)s."), detail=str(exc)) from None
     count = 0
     try:
         for info in archive:
             count += 1
             if count > limits.max_members:
-                raise SubmissionRefused(f"The archive holds more than {limits.max_members:,} members.")
+                raise _refused(_("The archive holds more than %(limit)s members."), limit=f"{limits.max_members:,}")
             _check_name(info.name)
             if info.issym() or info.islnk():
-                raise SubmissionRefused(f"Archive member {info.name!r} is a link: refused.")
+                raise _refused(_("Archive member %(name)s is a link: refused."), name=repr(info.name))
             if info.isdir() or _skippable(info.name):
                 continue
             if not info.isfile():
-                raise SubmissionRefused(f"Archive member {info.name!r} is not a regular file: refused.")
+                raise _refused(_("Archive member %(name)s is not a regular file: refused."), name=repr(info.name))
             fmt = _member_format(info.name)
             # A compressed tar is already counted as its gzip stream expands.
             yield Member(info.name, fmt, archive.extractfile(info), in_archive=True)
     except tarfile.TarError as exc:
-        raise SubmissionRefused(f"The tar archive is damaged: {exc}.") from None
+        raise _refused(_("The tar archive is damaged: %(detail)s."), detail=str(exc)) from None

@@ -6,6 +6,8 @@ A file that is neither is refused with the position of its first bad byte.
 import codecs
 
 from .errors import SubmissionRefused
+from .messages import Message
+from .messages import gettext_noop as _
 
 UTF8_BOM = codecs.BOM_UTF8
 BLOCK = 1 << 20
@@ -49,15 +51,17 @@ def sniff_encoding(head: bytes) -> str:
     return "utf-8"
 
 
-def describe_bad_byte(data: bytes, offset: int, *, base_offset: int = 0, line: int | None = None) -> str:
+def describe_bad_byte(data: bytes, offset: int, *, base_offset: int = 0, line: int | None = None) -> Message:
     byte = data[offset] if offset < len(data) else 0
-    where = f"byte {base_offset + offset:,}"
-    if line is not None:
-        where += f" (line {line:,})"
-    return (
-        f"The file is not UTF-8 or UTF-16 text: invalid byte 0x{byte:02X} at {where}. "
-        "Save it as UTF-8 and upload it again."
-    )
+    params = {"byte": f"0x{byte:02X}", "offset": f"{base_offset + offset:,}"}
+    if line is None:
+        template = _("The file is not UTF-8 or UTF-16 text: invalid byte %(byte)s at byte %(offset)s. "
+                     "Save it as UTF-8 and upload it again.")
+    else:
+        template = _("The file is not UTF-8 or UTF-16 text: invalid byte %(byte)s at byte %(offset)s (line %(line)s). "
+                     "Save it as UTF-8 and upload it again.")
+        params["line"] = f"{line:,}"
+    return Message(template, params)
 
 
 class Utf8Validator:
@@ -88,9 +92,10 @@ class Utf8Validator:
                 ) from None
         if nul != -1:
             line = self.newlines + block.count(b"\n", 0, nul) + 1
-            raise SubmissionRefused(
-                f"The file holds binary data (a NUL byte at byte {self.offset + nul:,}, line {line:,}); "
-                "upload UTF-8 or UTF-16 text, or a supported archive or Parquet file."
-            )
+            raise SubmissionRefused(Message(
+                _("The file holds binary data (a NUL byte at byte %(offset)s, line %(line)s); "
+                  "upload UTF-8 or UTF-16 text, or a supported archive or Parquet file."),
+                {"offset": f"{self.offset + nul:,}", "line": f"{line:,}"},
+            ))
         self.newlines += block.count(b"\n")
         self.offset += len(block)

@@ -18,6 +18,8 @@ from typing import Iterator
 from .containers import Member
 from .decoding import describe_bad_byte, stream_encoding
 from .errors import SubmissionRefused
+from .messages import Message
+from .messages import gettext_noop as _
 
 JSON_FIELDS = ("choices", "messages", "meta")
 
@@ -26,7 +28,7 @@ JSON_FIELDS = ("choices", "messages", "meta")
 class Item:
     line: int
     data: dict | None = None
-    error: str | None = None
+    error: Message | None = None
 
 
 def parse_json_line(raw: str, line: int) -> Item:
@@ -34,13 +36,15 @@ def parse_json_line(raw: str, line: int) -> Item:
     try:
         value = json.loads(raw.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
-        return Item(line, error=f"invalid JSON: {exc.msg} (column {exc.colno})")
+        # The parser's own detail stays English: it names no content, and there are many.
+        return Item(line, error=Message(_("invalid JSON: %(detail)s (column %(column)s)"),
+                                        {"detail": exc.msg, "column": exc.colno}))
     except RecursionError:
-        return Item(line, error="invalid JSON: nested too deeply")
+        return Item(line, error=Message(_("invalid JSON: nested too deeply")))
     except ValueError as exc:  # e.g. an integer with more digits than Python allows
-        return Item(line, error=f"invalid JSON: {str(exc).split(';')[0]}")
+        return Item(line, error=Message(_("invalid JSON: %(detail)s"), {"detail": str(exc).split(";")[0]}))
     if not isinstance(value, dict):
-        return Item(line, error=f"expected a JSON object, found {type(value).__name__}")
+        return Item(line, error=Message(_("expected a JSON object, found %(type)s"), {"type": type(value).__name__}))
     return Item(line, data=value)
 
 
@@ -65,7 +69,10 @@ def _binary_lines(stream, max_bytes: int, encoding: str) -> Iterator[tuple[int, 
             continue
         nul = raw.find(b"\0")
         if nul != -1:
-            raise SubmissionRefused(f"The file holds binary data (a NUL byte at byte {offset + nul:,}, line {number:,}).")
+            raise SubmissionRefused(Message(
+                _("The file holds binary data (a NUL byte at byte %(offset)s, line %(line)s)."),
+                {"offset": f"{offset + nul:,}", "line": f"{number:,}"},
+            ))
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -95,17 +102,20 @@ def _text_lines(member: Member, max_bytes: int) -> Iterator[tuple[int, str | Non
             number += 1
             yield number, (line if len(line) * 2 <= max_bytes else None)
     except UnicodeDecodeError:
-        raise SubmissionRefused(f"The file is not valid UTF-16: a bad byte sequence near line {number + 1:,}.") from None
+        raise SubmissionRefused(Message(_("The file is not valid UTF-16: a bad byte sequence near line %(line)s."),
+                                        {"line": f"{number + 1:,}"})) from None
 
 
-def _too_long(line: int, max_bytes: int) -> Item:
-    return Item(line, error=f"the line is longer than the {max_bytes:,}-byte limit for one record")
+def too_long(line: int, max_bytes: int) -> Item:
+    """The error item for a line past the size limit of one record."""
+    return Item(line, error=Message(_("the line is longer than the %(limit)s-byte limit for one record"),
+                                    {"limit": f"{max_bytes:,}"}))
 
 
 def _jsonl(member: Member, max_bytes: int) -> Iterator[Item]:
     for number, text in _text_lines(member, max_bytes):
         if text is None:
-            yield _too_long(number, max_bytes)
+            yield too_long(number, max_bytes)
         elif text.strip():
             yield parse_json_line(text, number)
 
@@ -132,7 +142,8 @@ def _text(member: Member, max_bytes: int) -> Iterator[Item]:
 
 def _document(start: int, buffer: list[str], size: int, max_bytes: int) -> Item:
     if size > max_bytes:
-        return Item(start, error=f"the document is longer than the {max_bytes:,}-byte limit for one record")
+        return Item(start, error=Message(_("the document is longer than the %(limit)s-byte limit for one record"),
+                                         {"limit": f"{max_bytes:,}"}))
     return Item(start, data={"text": "".join(buffer)})
 
 
@@ -151,17 +162,19 @@ def _csv(member: Member, max_bytes: int) -> Iterator[Item]:
         for row in _rows(reader):
             line, previous = previous + 1, reader.line_num
             if isinstance(row, Exception):
-                yield Item(line, error=f"bad CSV row: {row}")
+                yield Item(line, error=Message(_("bad CSV row: %(detail)s"), {"detail": str(row)}))
             elif not any(cell.strip() for cell in row):
                 continue
             elif len(row) != len(header):
-                yield Item(line, error=f"the row has {len(row)} fields; the header has {len(header)}")
+                yield Item(line, error=Message(_("the row has %(fields)s fields; the header has %(header)s"),
+                                               {"fields": len(row), "header": len(header)}))
             else:
                 yield _coerce_csv_row(dict(zip(header, row)), line)
     except UnicodeDecodeError:
-        raise SubmissionRefused(
-            f"The file is not UTF-8 or UTF-16 text: an invalid byte near line {reader.line_num + 1:,}."
-        ) from None
+        raise SubmissionRefused(Message(
+            _("The file is not UTF-8 or UTF-16 text: an invalid byte near line %(line)s."),
+            {"line": f"{reader.line_num + 1:,}"},
+        )) from None
 
 
 def _rows(reader):
@@ -186,14 +199,14 @@ def _coerce_csv_row(row: dict, line: int) -> Item:
             try:
                 row[key] = json.loads(value)
             except (ValueError, RecursionError):
-                return Item(line, error=f"column {key!r} is not valid JSON")
+                return Item(line, error=Message(_("column %(column)s is not valid JSON"), {"column": repr(key)}))
         elif key == "choices":
             row[key] = [choice.strip() for choice in value.split("|")]
     if isinstance(row.get("answer"), str):
         try:
             row["answer"] = int(row["answer"].strip())
         except ValueError:
-            return Item(line, error="column 'answer' is not a whole number")
+            return Item(line, error=Message(_("column 'answer' is not a whole number")))
     return Item(line, data=row)
 
 
@@ -214,4 +227,7 @@ def _parquet(member: Member, max_bytes: int) -> Iterator[Item]:
                 row += 1
                 yield Item(row, data=data)
     except Exception as exc:  # pyarrow raises several types for damaged files
-        raise SubmissionRefused(f"The Parquet file cannot be read: {type(exc).__name__}: {exc}"[:400]) from None
+        # The whole text is cut at 400 characters, as it always was.
+        template = _("The Parquet file cannot be read: %(detail)s")
+        detail = f"{type(exc).__name__}: {exc}"[: 400 - len(template % {"detail": ""})]
+        raise SubmissionRefused(Message(template, {"detail": detail})) from None

@@ -16,6 +16,8 @@ from .containers import Limits, Member, iter_members
 from .decoding import BLOCK, Utf8Validator, stream_encoding
 from .errors import SubmissionRefused
 from .formats import iter_items
+from .messages import Message
+from .messages import gettext_noop as _
 
 
 # An upload is cut into about this many chunks (within the configured
@@ -92,7 +94,8 @@ def plan_spool(members, spool: BinaryIO, chunk_bytes: int, max_record_bytes: int
             count += 1
             envelope = {"n": item.line, "o": f"{label}{item.line}"}
             if item.error:
-                envelope["e"] = item.error
+                # "e" is the English text, as spools written before translation held; "m" the translatable message.
+                envelope["e"], envelope["m"] = str(item.error), item.error.as_dict()
             else:
                 envelope["r"] = item.data
             line = json.dumps(envelope, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
@@ -122,16 +125,16 @@ def plan_upload(
         members = iter_members(stream, filename, size, limits)
         first = next(members, None)
         if first is None:
-            raise SubmissionRefused("The archive holds no files to read.")
+            raise SubmissionRefused(Message(_("The archive holds no files to read.")))
         if is_plain_utf8_jsonl(first):
             chunks = plan_in_place(first.stream, chunk_bytes)
             if not chunks:
-                raise SubmissionRefused("The file is empty.")
+                raise SubmissionRefused(Message(_("The file is empty.")))
             return chunks, None
         with tempfile.TemporaryFile() as spool:
             chunks, count = plan_spool(_chain(first, members), spool, chunk_bytes, max_record_bytes)
             if count == 0:
-                raise SubmissionRefused("The file holds no records.")
+                raise SubmissionRefused(Message(_("The file holds no records.")))
             spool.seek(0)
             return chunks, save_spool(spool)
 

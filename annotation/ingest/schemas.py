@@ -6,16 +6,31 @@
 
 from numbers import Integral
 
+from .messages import Message
+from .messages import gettext_noop as _
+
 KINDS = ("pretraining", "instruction", "conversation", "evaluation")
 ROLES = ("system", "user", "assistant")
 MAX_ID = 200
-CONVERSATION = 'conversations are {"messages": [{"role": …, "content": …}, …]}'
-ITEM = 'evaluation items are {"question": …, "choices": […], "answer": i}'
-ANSWER = "the 0-based index of the correct choice"
+CONVERSATION = Message(_('conversations are {"messages": [{"role": …, "content": …}, …]}'))
+ITEM = Message(_('evaluation items are {"question": …, "choices": […], "answer": i}'))
+ANSWER = Message(_("the 0-based index of the correct choice"))
+DOCUMENT = Message(_('pretraining documents are {"text": …}'))
+PAIR = Message(_('instruction pairs are {"prompt": …, "response": …}'))
+SYSTEM = Message(_("optional system prompt"))
+TURN_TEXT = Message(_("the text of the turn"))
 
 
 class RecordError(ValueError):
-    pass
+    """One record is wrong for its kind; ``str(exc)`` is English, ``exc.message`` translatable."""
+
+    def __init__(self, template: str, **params):
+        self.message = Message(template, params)
+        super().__init__(str(self.message))
+
+
+def _type(value) -> str:
+    return type(value).__name__
 
 
 def validate(kind: str, data: dict) -> tuple[dict, str, dict]:
@@ -24,68 +39,73 @@ def validate(kind: str, data: dict) -> tuple[dict, str, dict]:
     return content, _external_id(data.get("id")), _meta(data.get("meta"))
 
 
-def _required(data: dict, field: str, what: str):
+def _required(data: dict, field: str, what: Message):
     if field not in data:
-        raise RecordError(f"missing field {field!r} ({what})")
+        raise RecordError(_("missing field %(field)s (%(what)s)"), field=repr(field), what=what)
     if data[field] is None:
-        raise RecordError(f"field {field!r} is null ({what})")
+        raise RecordError(_("field %(field)s is null (%(what)s)"), field=repr(field), what=what)
     return data[field]
 
 
-def _text(data: dict, field: str, what: str) -> str:
+def _text(data: dict, field: str, what: Message) -> str:
     value = _required(data, field, what)
     if not isinstance(value, str):
-        raise RecordError(f"field {field!r} must be a string, not {type(value).__name__}")
+        raise RecordError(_("field %(field)s must be a string, not %(type)s"), field=repr(field), type=_type(value))
     if not value.strip():
-        raise RecordError(f"field {field!r} is empty")
+        raise RecordError(_("field %(field)s is empty"), field=repr(field))
     return value
 
 
 def _document(data):
-    return {"text": _text(data, "text", 'pretraining documents are {"text": …}')}
+    return {"text": _text(data, "text", DOCUMENT)}
 
 
 def _pair(data):
-    what = 'instruction pairs are {"prompt": …, "response": …}'
-    content = {"prompt": _text(data, "prompt", what), "response": _text(data, "response", what)}
+    content = {"prompt": _text(data, "prompt", PAIR), "response": _text(data, "response", PAIR)}
     if data.get("system"):
-        content["system"] = _text(data, "system", "optional system prompt")
+        content["system"] = _text(data, "system", SYSTEM)
     return content
 
 
 def _conversation(data):
     messages = _required(data, "messages", CONVERSATION)
     if not isinstance(messages, list):
-        raise RecordError(f"field 'messages' must be a list of turns, not {type(messages).__name__}")
+        raise RecordError(_("field 'messages' must be a list of turns, not %(type)s"), type=_type(messages))
     if len(messages) < 2:
         raise RecordError(
-            f"a conversation needs at least two turns (a user turn and an assistant reply); this one has {len(messages)}"
+            _("a conversation needs at least two turns (a user turn and an assistant reply); this one has %(count)s"),
+            count=len(messages),
         )
     turns = [_turn(message, number) for number, message in enumerate(messages, 1)]
     roles = {turn["role"] for turn in turns}
     for needed in ("user", "assistant"):
         if needed not in roles:
-            raise RecordError(f"a conversation needs a user turn and an assistant turn; this one has no {needed} turn")
+            raise RecordError(
+                _("a conversation needs a user turn and an assistant turn; this one has no %(role)s turn"), role=needed
+            )
     return {"messages": turns}
 
 
 def _turn(message, number: int) -> dict:
     if not isinstance(message, dict):
-        raise RecordError(f"message {number} must be an object with 'role' and 'content', not {type(message).__name__}")
+        raise RecordError(
+            _("message %(number)s must be an object with 'role' and 'content', not %(type)s"),
+            number=number, type=_type(message),
+        )
     try:
-        return {"role": _role(message), "content": _text(message, "content", "the text of the turn")}
+        return {"role": _role(message), "content": _text(message, "content", TURN_TEXT)}
     except RecordError as exc:
-        raise RecordError(f"message {number}: {exc}") from None
+        raise RecordError(_("message %(number)s: %(problem)s"), number=number, problem=exc.message) from None
 
 
 def _role(message: dict) -> str:
     allowed = ", ".join(ROLES)
-    role = _required(message, "role", f"one of {allowed}")
+    role = _required(message, "role", Message(_("one of %(roles)s"), {"roles": allowed}))
     if role in ROLES:
         return role
     if isinstance(role, str) and len(role) < 30:  # quote a near miss ('human', 'User'), never a long value
-        raise RecordError(f"field 'role' is {role!r}; use one of {allowed}")
-    raise RecordError(f"field 'role' must be one of {allowed}")
+        raise RecordError(_("field 'role' is %(role)s; use one of %(roles)s"), role=repr(role), roles=allowed)
+    raise RecordError(_("field 'role' must be one of %(roles)s"), roles=allowed)
 
 
 def _item(data):
@@ -97,27 +117,37 @@ def _item(data):
 
 def _choices(choices) -> list[str]:
     if not isinstance(choices, list):
-        raise RecordError(f"field 'choices' must be a list of answers, not {type(choices).__name__}")
+        raise RecordError(_("field 'choices' must be a list of answers, not %(type)s"), type=_type(choices))
     if len(choices) < 2:
-        raise RecordError(f"field 'choices' needs at least two answers; this one has {len(choices)}")
+        raise RecordError(_("field 'choices' needs at least two answers; this one has %(count)s"), count=len(choices))
     # Numbered from 0, as 'answer' numbers them.
     first_index = {}
     for index, choice in enumerate(choices):
         if not isinstance(choice, str):
-            raise RecordError(f"the choice at index {index} must be a string, not {type(choice).__name__}")
+            raise RecordError(
+                _("the choice at index %(index)s must be a string, not %(type)s"), index=index, type=_type(choice)
+            )
         if not choice.strip():
-            raise RecordError(f"the choice at index {index} is empty")
+            raise RecordError(_("the choice at index %(index)s is empty"), index=index)
         if choice.strip() in first_index:
-            raise RecordError(f"the choices at index {first_index[choice.strip()]} and {index} are the same")
+            raise RecordError(
+                _("the choices at index %(first)s and %(index)s are the same"),
+                first=first_index[choice.strip()], index=index,
+            )
         first_index[choice.strip()] = index
     return list(choices)
 
 
 def _answer(answer, choices: int) -> int:
     if isinstance(answer, bool) or not isinstance(answer, Integral):
-        raise RecordError(f"field 'answer' must be a whole number ({ANSWER}), not {type(answer).__name__}")
+        raise RecordError(
+            _("field 'answer' must be a whole number (%(what)s), not %(type)s"), what=ANSWER, type=_type(answer)
+        )
     if not 0 <= answer < choices:
-        raise RecordError(f"field 'answer' is {answer}, but the {choices} choices have indexes 0 to {choices - 1}")
+        raise RecordError(
+            _("field 'answer' is %(answer)s, but the %(count)s choices have indexes 0 to %(last)s"),
+            answer=int(answer), count=choices, last=choices - 1,
+        )
     return int(answer)
 
 
@@ -125,10 +155,10 @@ def _external_id(value) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise RecordError(f"field 'id' must be a string or a whole number, not {type(value).__name__}")
+        raise RecordError(_("field 'id' must be a string or a whole number, not %(type)s"), type=_type(value))
     value = str(value)
     if len(value) > MAX_ID:
-        raise RecordError(f"field 'id' is longer than {MAX_ID} characters")
+        raise RecordError(_("field 'id' is longer than %(max)s characters"), max=MAX_ID)
     return value
 
 
@@ -136,7 +166,7 @@ def _meta(value) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise RecordError(f"field 'meta' must be a JSON object, not {type(value).__name__}")
+        raise RecordError(_("field 'meta' must be a JSON object, not %(type)s"), type=_type(value))
     return value
 
 

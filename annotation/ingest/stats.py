@@ -4,6 +4,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import quality
+from .messages import Message
 
 
 @dataclass
@@ -19,10 +20,19 @@ class ChunkStats:
     errors: list = field(default_factory=list)
     histograms: dict = field(default_factory=dict)
 
-    def reject(self, reason: str, line: int | None = None, message: str | None = None, origin: str = "") -> None:
+    def reject(
+        self, reason: str, line: int | None = None, message: Message | str | None = None, origin: str = ""
+    ) -> None:
+        """Count a rejection; keep the first ones as ``{"line", "message", "template", "params"[, "file"]}``.
+
+        "message" is the English text (what the API and the command line show); the
+        portal's pages translate "template" and fill in "params".
+        """
         self.rejections[reason] += 1
         if message and len(self.errors) < self.max_errors:
-            error = {"line": line, "message": message}
+            error = {"line": line, "message": str(message)}
+            if isinstance(message, Message):
+                error.update(message.as_dict())
             if ":" in origin:
                 error["file"] = origin.rsplit(":", 1)[0]
             self.errors.append(error)

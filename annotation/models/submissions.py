@@ -50,6 +50,10 @@ class Submission(models.Model):
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED, db_index=True)
     failure = models.TextField(blank=True, help_text=_("Why the whole submission failed, if it did."))
+    failure_message = models.JSONField(
+        default=dict, blank=True,
+        help_text=_('The failure as ingest phrased it, for translation: {"template": …, "params": …}.'),
+    )
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)
 

@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from annotation.ingest.containers import Limits
 from annotation.ingest.errors import SubmissionRefused
+from annotation.ingest.messages import Message
+from annotation.ingest.messages import gettext_noop as _
 from annotation.ingest.plan import chunk_bytes_for, plan_upload
 from annotation.ingest.stats import sum_stats
 from annotation.models import IngestChunk, Submission
@@ -53,7 +55,7 @@ def ingest_start(*, submission_id: int) -> list[int]:
     try:
         plans, spool_name = _plan(submission)
     except SubmissionRefused as exc:
-        submission_fail(submission_id=submission_id, reason=str(exc))
+        submission_fail(submission_id=submission_id, reason=exc.message)
         return []
 
     with transaction.atomic():
@@ -124,32 +126,47 @@ def ingest_finish(*, submission_id: int) -> None:
             setattr(submission, field, value)
         submission.quality = quality
         submission.near_duplicates = near_duplicates_mark(submission_id=submission_id)
-        submission.failure = _failure_reason(submission)
+        failure = _failure_reason(submission)
+        submission.failure = str(failure) if failure else ""
+        submission.failure_message = failure.as_dict() if failure else {}
         submission.status = Submission.Status.FAILED if submission.failure else Submission.Status.READY
         submission.finished_at = timezone.now()
         submission.save()
     _drop_spool(submission)
 
 
-def _failure_reason(submission) -> str:
+def _failure_reason(submission) -> Message | None:
     if submission.records_read == 0:
-        return "The file holds no records."
+        return Message(_("The file holds no records."))
     if submission.records_accepted == 0 and submission.exact_duplicates == 0:
+        count = f"{submission.records_read:,}"
         first = submission.errors[0] if submission.errors else None
-        detail = f" The first: line {first['line']}: {first['message']}." if first else ""
-        return f"No record could be accepted: all {submission.records_read:,} had errors.{detail}"
-    return ""
+        if not first:
+            return Message(_("No record could be accepted: all %(count)s had errors."), {"count": count})
+        return Message(
+            _("No record could be accepted: all %(count)s had errors. The first: line %(line)s: %(problem)s."),
+            {"count": count, "line": first["line"], "problem": _error_message(first)},
+        )
+    return None
 
 
-def submission_fail(*, submission_id: int, reason: str) -> None:
+def _error_message(error: dict) -> Message:
+    if "template" in error:
+        return Message.from_dict(error)
+    return Message("%(text)s", {"text": error["message"]})  # kept before messages were translatable
+
+
+def submission_fail(*, submission_id: int, reason: Message | str) -> None:
+    """End a submission as failed; ``reason`` in English, or as a translatable message."""
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission_id)
         if submission.is_finished:
             return
         submission.status = Submission.Status.FAILED
-        submission.failure = reason
+        submission.failure = str(reason)
+        submission.failure_message = reason.as_dict() if isinstance(reason, Message) else {}
         submission.finished_at = timezone.now()
-        submission.save(update_fields=["status", "failure", "finished_at"])
+        submission.save(update_fields=["status", "failure", "failure_message", "finished_at"])
     _drop_spool(submission)
 
 

@@ -15,7 +15,9 @@ from django.db import connection, transaction
 
 from annotation.ingest import quality
 from annotation.ingest.checks import Checked, check_record, is_blank
-from annotation.ingest.formats import Item, parse_json_line
+from annotation.ingest.formats import Item, parse_json_line, too_long
+from annotation.ingest.messages import Message
+from annotation.ingest.messages import gettext_noop as _
 from annotation.ingest.schemas import RecordError, validate
 from annotation.ingest.stats import ChunkStats
 from annotation.models import IngestChunk, Record
@@ -23,6 +25,9 @@ from annotation.models import IngestChunk, Record
 from .record_store import records_insert
 
 log = logging.getLogger(__name__)
+
+CHECK_FAILED = Message(_("the record could not be checked (an internal error, logged)"))
+EMPTY = Message(_("nothing is left after normalisation"))
 
 
 @dataclass
@@ -50,17 +55,24 @@ def iter_chunk_items(chunk: IngestChunk):
                 raw = raw[3:]
             if len(raw) > max_bytes and not raw.endswith(b"\n"):
                 position += _skip_line(stream, chunk.end - position)
-                yield line, "", Item(line, error=f"the line is longer than the {max_bytes:,}-byte limit for one record")
+                yield line, "", too_long(line, max_bytes)
                 continue
             if not raw.strip():
                 continue
             text = raw.decode("utf-8")
             if chunk.spooled:
                 envelope = json.loads(text)
-                item = Item(envelope["n"], data=envelope.get("r"), error=envelope.get("e"))
+                item = Item(envelope["n"], data=envelope.get("r"), error=_spooled_error(envelope))
                 yield line, envelope.get("o", ""), item
             else:
                 yield line, "", parse_json_line(text, line)
+
+
+def _spooled_error(envelope: dict) -> Message | str | None:
+    # A spool written before messages were translatable holds only the English "e".
+    if "m" in envelope:
+        return Message.from_dict(envelope["m"])
+    return envelope.get("e")
 
 
 def _skip_line(stream, budget: int) -> int:
@@ -98,16 +110,16 @@ def _check(item: Item, line: int, origin: str, submission, stats: ChunkStats, to
     try:
         content, external_id, meta = validate(submission.kind, item.data)
     except RecordError as exc:
-        stats.reject("wrong_schema", item.line, str(exc), origin)
+        stats.reject("wrong_schema", item.line, exc.message, origin)
         return None
     try:
         checked = check_record(submission.kind, content, language=submission.language.code, tokenizer=tokenizer)
     except Exception:  # a check must never take the worker down; say which line
         log.exception("check failed on submission %s line %s", submission.pk, item.line)
-        stats.reject("check_failed", item.line, "the record could not be checked (an internal error, logged)", origin)
+        stats.reject("check_failed", item.line, CHECK_FAILED, origin)
         return None
     if is_blank(submission.kind, checked.content):
-        stats.reject("empty", item.line, "nothing is left after normalisation", origin)
+        stats.reject("empty", item.line, EMPTY, origin)
         return None
     return _Row(line=line, origin=origin, checked=checked, external_id=external_id, meta=meta)
 

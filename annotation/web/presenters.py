@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from django.utils.formats import number_format
 from django.utils.text import Truncator
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from annotation.ingest.messages import Message
 from annotation.ingest.quality import HISTOGRAM_BINS
 
 PREVIEW_CHARS = 600
@@ -91,6 +93,36 @@ def rejection_rows(reasons):
     """``{reason: count}`` as (label, count) pairs, most frequent first."""
     rows = sorted((reasons or {}).items(), key=lambda item: (-item[1], item[0]))
     return [(REASON_LABELS.get(reason, reason), count) for reason, count in rows]
+
+
+def message_text(stored, english=""):
+    """A message ingest stored as ``{"template", "params"}``, in the reader's language.
+
+    Without a template (stored before messages were translatable) the
+    English ``english`` is shown. A translation whose placeholders do not
+    fit the parameters falls back to English rather than break the page.
+    """
+    if not isinstance(stored, dict) or not isinstance(stored.get("template"), str):
+        return english
+    try:
+        return Message.from_dict(stored).render(gettext)
+    except (KeyError, ValueError, TypeError):
+        return english
+
+
+def problem_rows(errors):
+    """The first bad lines ingest kept, each ``{"line", "file", "text"}`` with the text translated."""
+    return [
+        {"line": error.get("line"), "file": error.get("file", ""),
+         "text": message_text(error, error.get("message", ""))}
+        for error in errors or []
+        if isinstance(error, dict)
+    ]
+
+
+def failure_text(submission):
+    """Why the whole submission failed, in the reader's language when ingest kept the template."""
+    return message_text(submission.failure_message, submission.failure)
 
 
 def record_preview(content):

@@ -16,7 +16,9 @@ from annotation.access import access_partner_for_submitting, access_submission
 from annotation.services.submissions import submission_create
 from annotation.services.uploads import submission_create_from_upload
 from annotation.web.forms import SubmissionForm
-from annotation.web.presenters import grand_totals, quality_charts, record_rows, rejection_rows, status_payload
+from annotation.web.presenters import (
+    failure_text, grand_totals, problem_rows, quality_charts, record_rows, rejection_rows, status_payload,
+)
 
 SUBMISSIONS_PER_PAGE = 25
 
@@ -68,6 +70,8 @@ def submission_detail(request, submission_id):
         "charts": quality_charts(submission.quality),
         "reasons": rejection_rows(submission.rejection_reasons),
         "records": record_rows(selectors.records_sample(submission)),
+        "problems": problem_rows(submission.errors),
+        "failure": failure_text(submission),
     }
     return render(request, "submissions/detail.html", context)
 
