@@ -72,3 +72,14 @@ def test_rows_kept_before_templates_show_their_english_text(login, member_a, par
 def test_the_api_keeps_the_english_text(login, member_a, partner_a, german, german_catalogue):
     submission = make_submission(partner=partner_a, uploader=member_a, language=german, errors=[ERROR])
     assert submission.figures()["errors"][0]["message"] == ERROR["message"]
+
+
+def test_the_shipped_german_catalogue_translates_a_real_ingest_problem(login, member_a, partner_a, german):
+    from tests.annotation.ingest_helpers import ingest_now, submit
+
+    bad = submit(user=member_a, partner=partner_a, language=german, content='{"text": "Ein Text."}\n{"txt": "x"}\n')
+    ingest_now(bad)
+
+    html = page(login(member_a), bad)  # the catalogue the set-up compiled, no stand-in
+
+    assert "Feld &#x27;text&#x27; fehlt" in html and "missing field" not in html
