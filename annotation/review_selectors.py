@@ -102,7 +102,7 @@ def is_queue_visible_to(user, queue) -> bool:
     if user.is_staff:
         return True
     code = queue.language.code
-    if code in _codes_with_bases(certified_codes(user)):
+    if is_certified(user, code):
         return True
     led = led_language_codes(user)
     return code in led or any(code.startswith(f"{lead}-") for lead in led)

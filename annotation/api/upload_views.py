@@ -40,15 +40,17 @@ OFFSET_STREAM = "application/offset+octet-stream"
 
 
 def _tus(response: Response, **headers) -> Response:
-    response["Tus-Resumable"] = TUS_VERSION
-    response["Cache-Control"] = "no-store"
+    """``response`` with the tus headers named (``Upload_Offset`` → ``Upload-Offset``).
+
+    ``finalize_response`` adds Tus-Resumable and Cache-Control to every answer.
+    """
     for name, value in headers.items():
         response[name.replace("_", "-")] = str(value)
     return response
 
 
 def _refused(status: int, detail: str) -> Response:
-    return _tus(Response({"detail": detail}, status=status))
+    return Response({"detail": detail}, status=status)
 
 
 def _header_int(request, name: str) -> int | None:
@@ -76,7 +78,7 @@ class _TusView(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        return _tus(response)
+        return _tus(response, Tus_Resumable=TUS_VERSION, Cache_Control="no-store")
 
     def options(self, request, *args, **kwargs):
         return _tus(
@@ -86,7 +88,8 @@ class _TusView(APIView):
 
     def _version_refused(self, request) -> Response | None:
         if request.headers.get("Tus-Resumable") != TUS_VERSION:
-            return _tus(Response({"detail": _("Send Tus-Resumable: %(version)s.") % {"version": TUS_VERSION}}, status=412), Tus_Version=TUS_VERSION)
+            detail = _("Send Tus-Resumable: %(version)s.") % {"version": TUS_VERSION}
+            return _tus(_refused(412, detail), Tus_Version=TUS_VERSION)
         return None
 
 
@@ -134,7 +137,7 @@ class UploadDetail(_TusView):
         upload = upload_of(request.user, pk)
         if upload is None:
             if request.method == "HEAD":  # a HEAD answer has no body
-                return None, _tus(Response(status=404))
+                return None, Response(status=404)
             return None, _refused(404, _("No such upload."))
         return upload, None
 
@@ -186,7 +189,7 @@ class UploadDetail(_TusView):
         if refused:
             return refused
         upload_cancel(upload=upload)
-        return _tus(Response(status=204))
+        return Response(status=204)
 
 
 def _metadata(upload: Upload) -> str:

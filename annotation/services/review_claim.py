@@ -31,6 +31,7 @@ def review_item_claim(*, queue: ReviewQueue, annotator, now=None) -> Assignment 
     candidates = _CANDIDATES.format(sample=_SAMPLED if queue.sample_rate < 1 else "",
                                     fence="OFFSET 0" if postgres else "")
     claim = _CLAIM.format(candidates=candidates, lock="FOR NO KEY UPDATE OF r SKIP LOCKED" if postgres else "")
+    certified = False  # asked once: the answer cannot change between tries
     for attempt in range(CLAIM_TRIES):
         with transaction.atomic():
             record = next(iter(Record.objects.raw(claim, params)), None)
@@ -42,8 +43,10 @@ def review_item_claim(*, queue: ReviewQueue, annotator, now=None) -> Assignment 
                 if lease is not None:
                     return _with_record(lease, record, queue)
                 continue
-        if not is_certified(annotator, queue.language.code):
-            raise PermissionDenied(_("You are not certified for this queue's language."))
+        if not certified:
+            if not is_certified(annotator, queue.language.code):
+                raise PermissionDenied(_("You are not certified for this queue's language."))
+            certified = True
         with connection.cursor() as cursor:  # none left, or all locked by other claimers for a moment?
             cursor.execute(f"SELECT EXISTS ({candidates})", params)
             if not cursor.fetchone()[0]:
