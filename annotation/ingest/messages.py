@@ -44,6 +44,13 @@ class Message:
         return cls(data["template"], params)
 
 
+def stored_message(stored, english: str | None) -> Message | None:
+    """A message kept as ``{"template", "params", …}``; one kept before messages were translatable is its English text."""
+    if isinstance(stored, dict) and isinstance(stored.get("template"), str):
+        return Message.from_dict(stored)
+    return None if english is None else Message("%(text)s", {"text": english})
+
+
 def _render_value(value, translate):
     if isinstance(value, Message):
         return value.render(translate)

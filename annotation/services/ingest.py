@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from annotation.ingest.containers import Limits
 from annotation.ingest.errors import SubmissionRefused
-from annotation.ingest.messages import Message
+from annotation.ingest.messages import Message, stored_message
 from annotation.ingest.messages import gettext_noop as _
 from annotation.ingest.plan import chunk_bytes_for, plan_upload
 from annotation.ingest.stats import sum_stats
@@ -126,9 +126,7 @@ def ingest_finish(*, submission_id: int) -> None:
             setattr(submission, field, value)
         submission.quality = quality
         submission.near_duplicates = near_duplicates_mark(submission_id=submission_id)
-        failure = _failure_reason(submission)
-        submission.failure = str(failure) if failure else ""
-        submission.failure_message = failure.as_dict() if failure else {}
+        _set_failure(submission, _failure_reason(submission))
         submission.status = Submission.Status.FAILED if submission.failure else Submission.Status.READY
         submission.finished_at = timezone.now()
         submission.save()
@@ -145,26 +143,24 @@ def _failure_reason(submission) -> Message | None:
             return Message(_("No record could be accepted: all %(count)s had errors."), {"count": count})
         return Message(
             _("No record could be accepted: all %(count)s had errors. The first: line %(line)s: %(problem)s."),
-            {"count": count, "line": first["line"], "problem": _error_message(first)},
+            {"count": count, "line": first["line"], "problem": stored_message(first, first["message"])},
         )
     return None
 
 
-def _error_message(error: dict) -> Message:
-    if "template" in error:
-        return Message.from_dict(error)
-    return Message("%(text)s", {"text": error["message"]})  # kept before messages were translatable
+def _set_failure(submission, reason: Message | None) -> None:
+    submission.failure = str(reason) if reason else ""
+    submission.failure_message = reason.as_dict() if reason else {}
 
 
-def submission_fail(*, submission_id: int, reason: Message | str) -> None:
-    """End a submission as failed; ``reason`` in English, or as a translatable message."""
+def submission_fail(*, submission_id: int, reason: Message) -> None:
+    """End a submission as failed, saying why."""
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission_id)
         if submission.is_finished:
             return
         submission.status = Submission.Status.FAILED
-        submission.failure = str(reason)
-        submission.failure_message = reason.as_dict() if isinstance(reason, Message) else {}
+        _set_failure(submission, reason)
         submission.finished_at = timezone.now()
         submission.save(update_fields=["status", "failure", "failure_message", "finished_at"])
     _drop_spool(submission)

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from annotation.ingest import quality
 from annotation.ingest.checks import Checked, check_record, is_blank
 from annotation.ingest.formats import Item, parse_json_line, too_long
-from annotation.ingest.messages import Message
+from annotation.ingest.messages import Message, stored_message
 from annotation.ingest.messages import gettext_noop as _
 from annotation.ingest.schemas import RecordError, validate
 from annotation.ingest.stats import ChunkStats
@@ -68,11 +68,9 @@ def iter_chunk_items(chunk: IngestChunk):
                 yield line, "", parse_json_line(text, line)
 
 
-def _spooled_error(envelope: dict) -> Message | str | None:
+def _spooled_error(envelope: dict) -> Message | None:
     # A spool written before messages were translatable holds only the English "e".
-    if "m" in envelope:
-        return Message.from_dict(envelope["m"])
-    return envelope.get("e")
+    return stored_message(envelope.get("m"), envelope.get("e"))
 
 
 def _skip_line(stream, budget: int) -> int:

@@ -10,7 +10,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from annotation.ingest.messages import Message
+from annotation.ingest.messages import stored_message
 from annotation.ingest.quality import HISTOGRAM_BINS
 
 PREVIEW_CHARS = 600
@@ -102,10 +102,11 @@ def message_text(stored, english=""):
     English ``english`` is shown. A translation whose placeholders do not
     fit the parameters falls back to English rather than break the page.
     """
-    if not isinstance(stored, dict) or not isinstance(stored.get("template"), str):
+    message = stored_message(stored, None)
+    if message is None:
         return english
     try:
-        return Message.from_dict(stored).render(gettext)
+        return message.render(gettext)
     except (KeyError, ValueError, TypeError):
         return english
 
