@@ -1,14 +1,10 @@
 """Reads for the snapshot pages."""
 
-from .models import Snapshot, SnapshotSubmission, Withdrawal
+from .models import Snapshot, Withdrawal
 
 
 def snapshots_list():
     return Snapshot.objects.select_related("created_by").order_by("name", "-version")
-
-
-def snapshot_lineage(snapshot):
-    return SnapshotSubmission.objects.filter(snapshot=snapshot).select_related("partner", "submission")
 
 
 def snapshot_runs(snapshot):

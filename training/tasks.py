@@ -19,8 +19,7 @@ log = logging.getLogger(__name__)
 @shared_task(acks_late=True, soft_time_limit=12 * 3600, time_limit=12 * 3600 + 60)
 def snapshot_build(snapshot_id: int) -> None:
     try:
-        build(snapshot_id=snapshot_id)
-        snapshot = Snapshot.objects.get(pk=snapshot_id)
+        snapshot = build(snapshot_id=snapshot_id)
         if snapshot.status == Snapshot.Status.READY:
             snapshot_upload(snapshot=snapshot)  # here, so that starting a run never waits for it
     except Exception:

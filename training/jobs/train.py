@@ -27,7 +27,6 @@ import json
 import math
 import os
 import random
-import re
 import shutil
 import time
 from pathlib import Path
@@ -42,7 +41,7 @@ from training.jobs.events import Emit, EventWriter, heartbeat
 from training.jobs.revision import hub_revision, resolve_revision
 from training.jobs.spec import JobSpec, TrainConfig, is_local_model, is_store_uri
 
-CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+CHECKPOINT = storage.CHECKPOINT  # checkpoint-<step>, here and in the object store
 TRAINER_STATE = "trainer_state.pt"  # written last: its presence marks a complete checkpoint
 SUMMARY = "summary.json"
 

@@ -186,7 +186,7 @@ def _push(snapshot, files, *, repo_id, token, endpoint) -> HubPush:
     info = api.repo_info(repo_id, repo_type="dataset")
     if not info.private:
         raise HubPushError(f"{repo_id} is public: snapshots go to private repositories only")
-    tag = f"v{snapshot.version}"
+    tag = snapshot.hub_tag
     tagged = _tagged_commit(api, repo_id, tag)
     # Our own earlier delivery tagged the head; a tag elsewhere is another snapshot's version.
     if tagged not in (None, info.sha):

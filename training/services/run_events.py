@@ -20,18 +20,15 @@ from django.utils import timezone
 from training.models import EvaluationResult, EvaluationRun, RunEvent, TrainingRun
 from training.models.runs import ACTIVE, JobStatus
 
-from .runs import evaluation_run_create, job_dispatch
+from .runs import evaluation_run_create, job_by_id, job_dispatch
 
 log = logging.getLogger(__name__)
-JOBS = {"run": (TrainingRun, "run"), "eval": (EvaluationRun, "evaluation")}
 
 
 def run_event_record(*, run_id: str, seq: int, event: dict) -> bool:
     """Record one event of job ``run_id`` ("run-<pk>" or "eval-<pk>"); False when refused or a repeat."""
-    kind, _, pk = str(run_id).partition("-")
-    model, field = JOBS.get(kind, (None, None))
     with transaction.atomic():
-        job = model.objects.select_for_update().filter(pk=pk).first() if model and pk.isdigit() else None
+        job = job_by_id(run_id, for_update=True)
         if job is None:
             log.warning("refused event %s of unknown job %s", seq, run_id)
             return False
@@ -39,6 +36,7 @@ def run_event_record(*, run_id: str, seq: int, event: dict) -> bool:
         if job.status == JobStatus.CANCELLED or attempt != job.attempt:
             log.warning("refused event %s of %s: job is %s, attempt %s of %s", seq, run_id, job.status, attempt, job.attempt)
             return False
+        field = "run" if isinstance(job, TrainingRun) else "evaluation"
         _, created = RunEvent.objects.get_or_create(
             **{field: job}, attempt=attempt, seq=seq, defaults={"kind": str(event.get("event", ""))[:32], "payload": event}
         )

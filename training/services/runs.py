@@ -134,8 +134,8 @@ def job_dispatch(*, job: TrainingRun | EvaluationRun) -> None:
     URI), so a training job resumes from its last checkpoint, on any host
     when the object store is on.
     """
-    if isinstance(job, TrainingRun):
-        snapshot_upload(snapshot=job.snapshot)  # once; afterwards one read of its marker
+    # The snapshot is in the store already: uploaded by its build task and, at
+    # the latest, before the run was created; never here, under a row lock.
     spec = JobSpec.from_dict(_job_spec(job))
     try:
         roots = [settings.DATA_DIR, *settings.TRAINING["STORAGE_ROOTS"]]
@@ -214,11 +214,14 @@ def job_markers_write(*, job_id: str) -> None:
         job_control.mark_cancelled_in_store(store, output_uri)
 
 
-def job_by_id(job_id: str) -> TrainingRun | EvaluationRun | None:
-    """The job named ``job_id`` ("run-<pk>" or "eval-<pk>"), or None."""
+def job_by_id(job_id: str, *, for_update: bool = False) -> TrainingRun | EvaluationRun | None:
+    """The job named ``job_id`` ("run-<pk>" or "eval-<pk>"), or None; row-locked with ``for_update``."""
     kind, _, pk = str(job_id).partition("-")
     model = {"run": TrainingRun, "eval": EvaluationRun}.get(kind)
-    return model.objects.filter(pk=pk).first() if model and pk.isdigit() else None
+    if model is None or not pk.isdigit():
+        return None
+    jobs = model.objects.select_for_update() if for_update else model.objects
+    return jobs.filter(pk=pk).first()
 
 
 # The names the rest of the portal uses for the one generic implementation.
