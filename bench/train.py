@@ -170,7 +170,7 @@ def _sync(device: torch.device) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gpu", action="store_true", help="~100M-parameter model in bf16 on CUDA")
+    parser.add_argument("--gpu", action="store_true", help="~125M-parameter model in bf16 on CUDA")
     parser.add_argument("--peak-flops", type=float, default=989e12, help="peak dense bf16 FLOP/s (H100 SXM: 989e12)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int)

@@ -10,7 +10,7 @@ from annotation.models import Record, Submission
 from annotation.services.review import certification_grant, queue_create
 from occiportal.models import LanguageRole
 
-from .ingest_helpers import jsonl, submit
+from .ingest_helpers import ingest_now, jsonl, submit
 from ..conftest import make_user
 
 _lines = itertools.count(1)
@@ -78,3 +78,13 @@ def queue_de(lead_de, german, submission_de):
         guidelines="# Richtlinien\n\nAkzeptieren Sie **nur** korrekte Antworten.",
         rating_scales=["fluency", "correctness"],
     )
+
+
+@pytest.fixture
+def submit_de(member_a, partner_a, german):
+    """Submit German content (``name`` picks the format) and ingest it in this process."""
+
+    def run(content, name="data.jsonl", **kwargs):
+        return ingest_now(submit(user=member_a, partner=partner_a, language=german, content=content, name=name, **kwargs))
+
+    return run

@@ -37,3 +37,8 @@ def zipped(members: dict) -> bytes:
         for name, data in members.items():
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+def english(errors):
+    """The line and English text of each kept error (they also hold the translatable template)."""
+    return [{"line": error["line"], "message": error["message"]} for error in errors]

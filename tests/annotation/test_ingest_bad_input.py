@@ -10,24 +10,11 @@ from django.core.exceptions import ValidationError
 from annotation.ingest.schemas import RecordError, validate
 from annotation.models import Record, Submission
 
-from .ingest_helpers import ingest_now, jsonl, submit
-from .test_ingest_formats import tarred, zipped
+from .ingest_helpers import english, jsonl, submit, zipped
+from .test_ingest_formats import tarred
 from .texts import documents
 
 GOOD = jsonl({"text": t} for t in documents(3))
-
-
-def english(errors):
-    """The line and English text of each kept error (they also hold the translatable template)."""
-    return [{"line": error["line"], "message": error["message"]} for error in errors]
-
-
-@pytest.fixture
-def submit_de(member_a, partner_a, german):
-    def run(content, name="data.jsonl", **kwargs):
-        return ingest_now(submit(user=member_a, partner=partner_a, language=german, content=content, name=name, **kwargs))
-
-    return run
 
 
 def failed_with(submission, *fragments):

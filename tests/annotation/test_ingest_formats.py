@@ -16,18 +16,10 @@ from annotation.ingest.containers import Member
 from annotation.ingest.formats import iter_items
 from annotation.models import Record, Submission
 
-from .ingest_helpers import ingest_now, jsonl, submit, zipped
+from .ingest_helpers import jsonl, zipped
 from .texts import documents
 
 DOCS = documents(6)
-
-
-@pytest.fixture
-def submit_de(member_a, partner_a, german):
-    def run(content, name, **kwargs):
-        return ingest_now(submit(user=member_a, partner=partner_a, language=german, content=content, name=name, **kwargs))
-
-    return run
 
 
 def texts_of(submission):

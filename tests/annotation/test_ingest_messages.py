@@ -5,18 +5,10 @@ import pytest
 from annotation.ingest.messages import Message, gettext_noop
 from annotation.models import Submission
 
-from .ingest_helpers import ingest_now, jsonl, submit
+from .ingest_helpers import jsonl
 from .texts import documents
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def submit_de(member_a, partner_a, german):
-    def run(content, **kwargs):
-        return ingest_now(submit(user=member_a, partner=partner_a, language=german, content=content, **kwargs))
-
-    return run
 
 
 def test_bad_lines_keep_the_template_and_parameters_of_their_english_text(submit_de):

@@ -8,21 +8,8 @@ from annotation.models import IngestChunk, Record, Submission
 from annotation.services import ingest
 from annotation.services.ingest_chunk import process_chunk_records
 
-from .ingest_helpers import ingest_now, jsonl, submit
+from .ingest_helpers import english, ingest_now, jsonl, submit
 from .texts import documents
-
-
-def english(errors):
-    """The line and English text of each kept error (they also hold the translatable template)."""
-    return [{"line": error["line"], "message": error["message"]} for error in errors]
-
-
-@pytest.fixture
-def submit_de(member_a, partner_a, german):
-    def run(content, **kwargs):
-        return ingest_now(submit(user=member_a, partner=partner_a, language=german, content=content, **kwargs))
-
-    return run
 
 
 def test_one_malformed_line_loses_nothing_else(submit_de):

@@ -6,15 +6,10 @@ from annotation.models import Record, Submission
 from annotation.tasks import ingest_chunk, ingest_submission
 
 from ..conftest import wait_for
-from .ingest_helpers import jsonl, submit
+from .ingest_helpers import english, jsonl, submit
 from .texts import documents
 
 pytestmark = pytest.mark.worker
-
-
-def english(errors):
-    """The line and English text of each kept error (they also hold the translatable template)."""
-    return [{"line": error["line"], "message": error["message"]} for error in errors]
 
 
 def finished(submission):

@@ -273,10 +273,10 @@ def test_a_failed_submission_keeps_the_upload_for_another_try(api, monkeypatch):
     patch(api, created["Location"], 0, content)
 
     def fails_after_storing(**kwargs):
-        kwargs["file"].temporary_file_path()  # what a storage moves into place
         import shutil
 
-        shutil.move(kwargs["file"].temporary_file_path(), str(kwargs["file"].temporary_file_path()) + ".moved")
+        moved = kwargs["file"].temporary_file_path()  # what a storage moves into place
+        shutil.move(moved, f"{moved}.moved")
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(uploads, "submission_create", fails_after_storing)
