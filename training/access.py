@@ -76,7 +76,12 @@ def snapshot_lineage_visible_to(user, snapshot: Snapshot):
 
 
 def snapshot_downloadable(user, snapshot: Snapshot) -> bool:
-    return snapshots_downloadable_by(user).filter(pk=snapshot.pk).exists()
+    """``snapshots_downloadable_by`` for a snapshot in hand: a query only for a per-snapshot grant."""
+    if snapshot.status != Snapshot.Status.READY or not user.is_authenticated:
+        return False
+    if user.is_staff or user.has_perm("training.download_snapshot"):
+        return True
+    return _granted(user).filter(snapshot_id=snapshot.pk).exists()
 
 
 def _granted(user):
