@@ -112,9 +112,10 @@ def _ids(snapshot):
     return [i for f in Path(snapshot.uri).glob("*/*.parquet") for i in pq.read_table(f, columns=["record_id"])["record_id"].to_pylist()]
 
 
-def test_build_snapshot_command_prints_one_json_object(corpus):
+def test_build_snapshot_command_prints_one_json_object(corpus, staff):
     out = StringIO()
-    call_command("build_snapshot", "cli", "--languages", "de,fr", "--seed", "3", "--license", "CC-BY-4.0", "--wait", stdout=out)
+    call_command("build_snapshot", "cli", "--languages", "de,fr", "--seed", "3", "--license", "CC-BY-4.0", "--by", "sam",
+                 "--wait", stdout=out)
     result = json.loads(out.getvalue())
     snapshot = Snapshot.objects.get(name="cli")
     assert result["snapshot"] == "cli@1" and result["version"] == 1 and result["status"] == "ready"
@@ -124,14 +125,15 @@ def test_build_snapshot_command_prints_one_json_object(corpus):
     assert result["tokens"]["de"]["train"] == snapshot.counts["de"]["train"]["tokens"]
 
 
-def test_build_snapshot_command_reports_licence_conflicts(ingested, partner_a, german):
+def test_build_snapshot_command_reports_licence_conflicts(ingested, partner_a, german, staff):
     from django.core.management.base import CommandError
 
     ingested([{"text": t} for t in documents(3, seed=5)], partner=partner_a, language=german, license="CC-BY-NC-4.0")
     with pytest.raises(CommandError, match="conflicts"):
-        call_command("build_snapshot", "cli", "--languages", "de", "--wait", stdout=StringIO())
+        call_command("build_snapshot", "cli", "--languages", "de", "--by", "sam", "--wait", stdout=StringIO())
     out = StringIO()
-    call_command("build_snapshot", "cli", "--languages", "de", "--wait", "--override-reason", "Board decision 12.", stdout=out)
+    call_command("build_snapshot", "cli", "--languages", "de", "--by", "sam", "--wait", "--override-reason",
+                 "Board decision 12.", stdout=out)
     assert json.loads(out.getvalue())["status"] == "ready"
 
 

@@ -158,15 +158,16 @@ class _ProgressWriter:
 
 def _finish(snapshot: Snapshot, work: Path, target: Path, assembly: Assembly, conflicts: list[dict]) -> None:
     lineage = _lineage_rows(snapshot, assembly.lineage)
+    licensing = {"license": snapshot.license, "licenses": _licences(lineage), "override": _override(snapshot, conflicts)}
+    figures = {"params": snapshot.parameters, "counts": assembly.counts, "contamination": assembly.contamination,
+               "fertility": assembly.fertility}
     (work / "README.md").write_text(
-        card.render(label=snapshot.label, license=snapshot.license, params=snapshot.parameters, counts=assembly.counts,
-                    partners=_partners(lineage), contamination=assembly.contamination, fertility=assembly.fertility,
-                    description=snapshot.description),
+        card.render(label=snapshot.label, partners=_partners(lineage), description=snapshot.description,
+                    **licensing, **figures),
         encoding="utf-8",
     )
-    digest = manifest.write(work, name=snapshot.name, version=snapshot.version, license=snapshot.license,
-                            params=snapshot.parameters, counts=assembly.counts, shards=assembly.shards,
-                            contamination=assembly.contamination, fertility=assembly.fertility)
+    digest = manifest.write(work, name=snapshot.name, version=snapshot.version, shards=assembly.shards,
+                            **licensing, **figures)
     # Only a row that is not READY reaches here, so whatever sits at the target is a dead build's.
     shutil.rmtree(target, ignore_errors=True)
     work.rename(target)
@@ -189,6 +190,23 @@ def _lineage_rows(snapshot: Snapshot, tallies: dict) -> list[SnapshotSubmission]
         )
         for s in sorted(submissions, key=lambda s: s.pk)
     ]
+
+
+def _licences(lineage: list[SnapshotSubmission]) -> dict:
+    """Per record licence: the submissions under it and the rows they gave."""
+    found: dict = defaultdict(lambda: {"submissions": 0, "records": 0})
+    for row in lineage:
+        found[row.license]["submissions"] += 1
+        found[row.license]["records"] += row.records
+    return dict(sorted(found.items()))
+
+
+def _override(snapshot: Snapshot, conflicts: list[dict]) -> dict | None:
+    """The licence override as card and manifest disclose it; None when there was none."""
+    if not (snapshot.license_override_reason and conflicts):  # a reason with nothing to override overrode nothing
+        return None
+    by = snapshot.created_by.username if snapshot.created_by else ""
+    return {"reason": snapshot.license_override_reason, "by": by, "conflicts": conflicts}
 
 
 def _partners(lineage: list[SnapshotSubmission]) -> list[dict]:

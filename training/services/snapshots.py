@@ -21,7 +21,8 @@ def snapshot_create(
     """A new version of snapshot ``name``, checked and (by default) queued for building.
 
     Raises ValidationError for bad parameters, SnapshotRefused when licences
-    conflict and no override reason is given. Only staff may give one.
+    conflict and no override reason is given. Only staff may give an
+    override reason, and only as ``created_by``: the card names who gave it.
     """
     if license not in BY_SPDX:
         raise ValidationError(f"unknown licence {license!r}")
@@ -29,8 +30,7 @@ def snapshot_create(
         params = normalise(parameters)
     except ParameterError as error:
         raise ValidationError(str(error)) from error
-    # created_by None is the command line, run by whoever administers the server.
-    if override_reason.strip() and created_by is not None and not created_by.is_staff:
+    if override_reason.strip() and (created_by is None or not created_by.is_staff):
         raise ValidationError("only staff may override licence conflicts")
     conflicts = snapshot_licence_check(params=params, license=license)
     if conflicts and not override_reason.strip():

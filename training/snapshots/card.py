@@ -17,15 +17,34 @@ _SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000
 
 
 # The Hub's licence ids where they differ from SPDX lower-cased; anything it
-# does not know is "other" with the SPDX id as license_name.
+# does not know is "other", its SPDX id given as license_name.
 _HUB_LICENCES = {"ODC-By-1.0": "odc-by", "ODbL-1.0": "odbl", "PDDL-1.0": "pddl"}
 _HUB_KNOWN = {"cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc-by-nd-4.0",
               "cc-by-nc-nd-4.0", "apache-2.0", "mit", "etalab-2.0", "odc-by", "odbl", "pddl"}
 
 
-def hub_licence(spdx: str) -> dict:
+def _hub_id(spdx: str) -> str:
     hub = _HUB_LICENCES.get(spdx, spdx.lower())
-    return {"license": hub} if hub in _HUB_KNOWN else {"license": "other", "license_name": spdx}
+    return hub if hub in _HUB_KNOWN else "other"
+
+
+def hub_licences(declared: str, licenses: list[str], override: dict | None) -> dict:
+    """The header's licence keys: every licence that applies, the declared one and each record's.
+
+    One licence stays a single value; several are the list the Hub accepts,
+    since the declared licence alone would hide what the records demand.
+    An override is spelt out in license_details.
+    """
+    spdx = sorted({declared, *licenses})
+    ids = sorted({_hub_id(s) for s in spdx})
+    header: dict = {"license": ids[0] if len(ids) == 1 else ids}
+    unknown = [s for s in spdx if _hub_id(s) == "other"]
+    if unknown:
+        header["license_name"] = ", ".join(unknown)
+    if override:
+        header["license_details"] = (f"Declared {declared}, built despite licence conflicts; "
+                                     f"override given by {override['by']}: {override['reason']}")
+    return header
 
 
 def size_category(records: int) -> str:
@@ -37,9 +56,13 @@ def _yaml(header: dict) -> str:
     return "\n".join(f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in header.items())
 
 
-def render(*, label: str, license: str, params: dict, counts: dict, partners: list[dict],
-           contamination: dict, fertility: dict, description: str = "") -> str:
-    """The card's text; deterministic for the same inputs (no dates)."""
+def render(*, label: str, license: str, licenses: dict, override: dict | None, params: dict, counts: dict,
+           partners: list[dict], contamination: dict, fertility: dict, description: str = "") -> str:
+    """The card's text; deterministic for the same inputs (no dates).
+
+    ``licenses`` and ``override`` are the manifest's: submissions and records
+    per record licence, and the override (reason, by, conflicts) or None.
+    """
     languages = sorted(counts)
     total = sum(c["records"] for splits in counts.values() for c in splits.values())
     configs = [
@@ -48,7 +71,7 @@ def render(*, label: str, license: str, params: dict, counts: dict, partners: li
     ]
     header = {
         "language": languages,
-        **hub_licence(license),
+        **hub_licences(license, list(licenses), override),
         "size_categories": [size_category(total)],
         "task_categories": sorted({_TASKS[k] for k in params["kinds"]}),
         "pretty_name": label,
@@ -66,6 +89,7 @@ def render(*, label: str, license: str, params: dict, counts: dict, partners: li
     lines += ["", "## Contributing partners and licences", "", "| partner | language | licence | submissions | records |", "|---|---|---|---:|---:|"]
     for p in partners:
         lines.append(f"| {p['partner']} | {p['language']} | {p['license']} | {p['submissions']} | {p['records']} |")
+    lines += _licence_lines(license, licenses, override)
     if fertility:
         lines += ["", "## Tokenizer fertility (tokens per word)", "", "| language | fertility |", "|---|---:|"]
         lines += [f"| {lang} | {value:.4f} |" for lang, value in sorted(fertility.items())]
@@ -75,3 +99,14 @@ def render(*, label: str, license: str, params: dict, counts: dict, partners: li
               f" ({'removed' if params['decontaminate'] else 'kept'}).",
               "", "## Build parameters", "", "```json", json.dumps(params, indent=2, sort_keys=True), "```", ""]
     return "\n".join(lines)
+
+
+def _licence_lines(declared: str, licenses: dict, override: dict | None) -> list[str]:
+    lines = ["", "## Licences", "", f"Declared licence: {declared}. Each record keeps the licence of its submission:", "",
+             "| licence | submissions | records |", "|---|---:|---:|"]
+    lines += [f"| {spdx} | {n['submissions']} | {n['records']} |" for spdx, n in sorted(licenses.items())]
+    if override:
+        lines += ["", f"**Built despite licence conflicts.** Override given by {override['by']}: {override['reason']}", ""]
+        lines += [f"- submission #{c['submission_id']} ({c['license']}): {c['reason']}" for c in override["conflicts"]]
+    return lines
+

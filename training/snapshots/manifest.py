@@ -16,9 +16,14 @@ FORMAT = 1
 NAME = "manifest.json"
 
 
-def write(root: Path, *, name: str, version: int, license: str, params: dict, counts: dict,
-          shards: list[dict], contamination: dict, fertility: dict) -> str:
-    """Write the manifest under ``root`` and return its sha256."""
+def write(root: Path, *, name: str, version: int, license: str, licenses: dict, override: dict | None,
+          params: dict, counts: dict, shards: list[dict], contamination: dict, fertility: dict) -> str:
+    """Write the manifest under ``root`` and return its sha256.
+
+    ``license`` is the declared licence, ``licenses`` the records' own
+    (``{spdx: {"submissions": n, "records": n}}``), ``override`` the licence
+    override (``{"reason", "by", "conflicts"}``) or None.
+    """
     entries = sorted(
         ({"path": str(Path(s["path"]).relative_to(root)), "rows": s["rows"], "sha256": sha256_of(s["path"]),
           "bytes": Path(s["path"]).stat().st_size} for s in shards),
@@ -30,6 +35,8 @@ def write(root: Path, *, name: str, version: int, license: str, params: dict, co
         "name": name,
         "version": version,
         "license": license,
+        "licenses": licenses,
+        "license_override": override,
         "parameters": params,
         "counts": counts,
         "contamination": contamination,

@@ -1,7 +1,9 @@
 """Build a snapshot from the command line and print one JSON object."""
 
+import getpass
 import json
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -26,6 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--parameters", help="JSON object of further parameters (mixture, filters, …)")
         parser.add_argument("--tokenizer", default="", help="tokenizer.json for the fertility figures")
         parser.add_argument("--override-reason", default="", help="build despite licence conflicts, for this reason")
+        parser.add_argument("--by", default="", help="the portal account building it (default: the OS user's namesake)")
         parser.add_argument("--wait", action="store_true", help="build now and print the result")
 
     def handle(self, *args, **options):
@@ -37,7 +40,7 @@ class Command(BaseCommand):
             params["splits"] = dict(zip(("train", "validation", "test"), map(float, options["splits"].split(","))))
         try:
             snapshot = snapshot_create(
-                name=options["name"], license=options["license"], parameters=params,
+                name=options["name"], license=options["license"], parameters=params, created_by=_user(options["by"]),
                 override_reason=options["override_reason"], enqueue=not options["wait"],
             )
         except SnapshotRefused as refused:
@@ -49,6 +52,15 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(_summary(snapshot), sort_keys=True))
         if snapshot.status == snapshot.Status.FAILED:
             raise CommandError(snapshot.failure)
+
+
+def _user(username: str):
+    """The active portal account ``username``, else the OS user's namesake: the card names who built it."""
+    username = username or getpass.getuser()
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise CommandError(f"no portal account {username!r}: name one with --by USERNAME")
+    return user
 
 
 def _summary(snapshot) -> dict:
