@@ -70,6 +70,11 @@ class SnapshotForm(forms.Form):
         label=_("FineWeb-2 upsampling by cluster size"), required=False,
         help_text=_("Repeat documents with more near-duplicates more often, up to a point, as FineWeb-2 does."),
     )  # fmt: skip
+    max_epochs = forms.IntegerField(
+        label=_("Most repeats of one document"), required=False, initial=4, min_value=1,
+        help_text=_("Epochs: a mixture writes no document more often. Beyond 4, repeated data is worth far less "
+                    "than new data; a token budget that needs more is refused."),
+    )  # fmt: skip
     mixture = forms.CharField(
         label=_("Mixture (JSON)"), required=False, widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_('JSON, e.g. {"tokens": {"de": 1000000}, "replay": {"language": "en", "share": 0.1}}'),
@@ -100,6 +105,7 @@ class SnapshotForm(forms.Form):
             "reduce_near_duplicates": data["reduce_near_duplicates"],
             "upsampling": "fineweb2" if data["upsampling"] else None,
             "mixture": data["mixture"],
+            "max_epochs": data["max_epochs"],
             "splits": {"train": data["train"], "validation": data["validation"], "test": data["test"]},
             "seed": data["seed"],
             "tokenizer": data["tokenizer"],

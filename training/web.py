@@ -4,6 +4,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -33,6 +34,7 @@ from .services.snapshots import snapshot_create
 from .services.withdrawals import withdrawal_exposure, withdrawal_get_or_create
 from .snapshot_files import snapshot_file_response, snapshot_files
 from .snapshots.estimate import snapshot_estimate
+from .snapshots.mixture import BudgetRefused
 from .snapshots.params import ParameterError, normalise
 
 
@@ -81,7 +83,15 @@ def snapshot_new(request):
         except SnapshotRefused as refused:
             form.add_error(None, _("The records' licences conflict with the declared licence."))
             context["conflicts"] = refused.conflicts
+        except BudgetRefused as refused:
+            form.add_error(None, [_budget_refusal(s) for s in refused.shortfalls])
     return render(request, "snapshots/new.html", context, status=400 if form.errors else 200)
+
+
+def _budget_refusal(shortfall: dict) -> str:
+    figures = {**shortfall, "budget": intcomma(shortfall["budget"]), "available": intcomma(shortfall["available"])}
+    return _("%(language)s: a budget of %(budget)s tokens needs more than %(cap)s repeats of a document; "
+             "%(available)s tokens are available within them.") % figures
 
 
 @login_required

@@ -23,6 +23,7 @@ from training.snapshots.assemble import Assembly
 from training.snapshots.contamination import evaluation_index
 from training.snapshots.estimate import snapshot_estimate
 from training.snapshots.licences import licence_conflicts
+from training.snapshots.mixture import BudgetRefused
 
 
 _LOCK_CLASS = 0x534E4150  # "SNAP": advisory lock namespace of snapshot builds
@@ -74,6 +75,10 @@ def _build_or_fail(snapshot: Snapshot) -> None:
     except SnapshotRefused as refused:
         Snapshot.objects.filter(pk=snapshot.pk).update(
             status=Snapshot.Status.FAILED, failure=str(refused), license_conflicts=refused.conflicts, finished_at=timezone.now()
+        )
+    except BudgetRefused as refused:  # records left since the definition (a withdrawal) no longer meet a budget
+        Snapshot.objects.filter(pk=snapshot.pk).update(
+            status=Snapshot.Status.FAILED, failure=str(refused), finished_at=timezone.now()
         )
     except Exception as error:
         Snapshot.objects.filter(pk=snapshot.pk).update(
@@ -160,7 +165,7 @@ def _finish(snapshot: Snapshot, work: Path, target: Path, assembly: Assembly, co
     lineage = _lineage_rows(snapshot, assembly.lineage)
     licensing = {"license": snapshot.license, "licenses": _licences(lineage), "override": _override(snapshot, conflicts)}
     figures = {"params": snapshot.parameters, "counts": assembly.counts, "contamination": assembly.contamination,
-               "fertility": assembly.fertility}
+               "fertility": assembly.fertility, "epochs": assembly.epochs}
     (work / "README.md").write_text(
         card.render(label=snapshot.label, partners=_partners(lineage), description=snapshot.description,
                     **licensing, **figures),

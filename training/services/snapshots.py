@@ -9,6 +9,7 @@ from django.db.models import Max
 from annotation.licenses import BY_SPDX
 from training.models import Snapshot
 from training.models.snapshots import SnapshotAccess
+from training.snapshots.estimate import snapshot_estimate
 from training.snapshots.params import ParameterError, normalise
 
 from .snapshot_build import SnapshotRefused, snapshot_licence_check
@@ -21,8 +22,10 @@ def snapshot_create(
     """A new version of snapshot ``name``, checked and (by default) queued for building.
 
     Raises ValidationError for bad parameters, SnapshotRefused when licences
-    conflict and no override reason is given. Only staff may give an
-    override reason, and only as ``created_by``: the card names who gave it.
+    conflict and no override reason is given, BudgetRefused when a mixture's
+    token budget needs more than ``max_epochs`` repeats of a document. Only
+    staff may give an override reason, and only as ``created_by``: the card
+    names who gave it.
     """
     if license not in BY_SPDX:
         raise ValidationError(f"unknown licence {license!r}")
@@ -35,6 +38,8 @@ def snapshot_create(
     conflicts = snapshot_licence_check(params=params, license=license)
     if conflicts and not override_reason.strip():
         raise SnapshotRefused(conflicts)
+    if params["mixture"]:
+        snapshot_estimate(params)  # refuses budgets beyond the repetition cap before a version is numbered
     snapshot = _numbered(name=name, license=license, params=params, created_by=created_by, description=description,
                          override_reason=override_reason, conflicts=conflicts)
     if enqueue:

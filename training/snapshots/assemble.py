@@ -40,6 +40,7 @@ class Assembly:
         self.lineage: dict = defaultdict(lambda: {"records": 0, "tokens": 0, "splits": defaultdict(int)})
         self.contamination = {"items": index.items, "exact": 0, "near": 0, "per_language": {}}
         self.fertility: dict[str, float] = {}
+        self.epochs: dict[str, dict] = {}  # per language: the most and the mean copies of a training record
         self.shards: list[dict] = []
         self.streamed = 0
         self._counter = get_counter(params["tokenizer"]) if params["tokenizer"] else None
@@ -49,8 +50,10 @@ class Assembly:
         sizes = select.cluster_sizes(language) if params["upsampling"] else {}
         writers: dict[str, ShardWriter] = {}
         sample = {"words": 0, "tokens": 0, "records": 0}
+        repeats = {"records": 0, "rows": 0, "max": 0}
         for batch in select.stream(select.records_for(params, language), params["kinds"]):
             splits, copies = self._place(batch, language, sizes)
+            _count_repeats(splits, copies, repeats)
             if self._counter:
                 self._sample(batch, copies, sample)
             self._write(batch, language, splits, copies, writers)
@@ -62,6 +65,8 @@ class Assembly:
                 self.shards.extend(writers[split].close())
         if sample["words"]:
             self.fertility[language] = round(sample["tokens"] / sample["words"], 4)
+        mean = repeats["rows"] / repeats["records"] if repeats["records"] else 0.0
+        self.epochs[language] = {"max": repeats["max"], "mean": round(mean, 4)}
 
     def _place(self, batch: dict, language: str, sizes: dict) -> tuple[list[int], list[int]]:
         """Per record: its split (an index into SPLITS) and its copies; 0 copies leaves it out."""
@@ -75,7 +80,9 @@ class Assembly:
         copies = copies_each(hashes, weights, seed=params["seed"])
         if max(copies, default=0) > 1:
             # Repeats belong to training only: a repeated validation row measures nothing new.
-            copies = [c if s == TRAIN else min(c, 1) for s, c in zip(splits, copies)]
+            # The estimate refused weights beyond the cap; min() only absorbs float rounding at an exact fit.
+            cap = params["max_epochs"]
+            copies = [min(c, cap) if s == TRAIN else min(c, 1) for s, c in zip(splits, copies)]
         if self.index.items or "evaluation" in params["kinds"]:
             self._check_items(batch, language, splits, copies)
         return splits, copies
@@ -138,6 +145,14 @@ class Assembly:
             line["records"] += rows
             line["tokens"] += total
             line["splits"][split] += rows
+
+
+def _count_repeats(splits: list[int], copies: list[int], repeats: dict) -> None:
+    """Add a batch's training records (written at least once) and rows to ``repeats``, and its most copies."""
+    trained = [c for s, c in zip(splits, copies) if s == TRAIN and c]
+    repeats["records"] += len(trained)
+    repeats["rows"] += sum(trained)
+    repeats["max"] = max(repeats["max"], max(trained, default=0))
 
 
 def _picked(splits: list[int], copies: list[int]) -> tuple[list[int], ...]:

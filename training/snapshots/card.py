@@ -57,7 +57,7 @@ def _yaml(header: dict) -> str:
 
 
 def render(*, label: str, license: str, licenses: dict, override: dict | None, params: dict, counts: dict,
-           partners: list[dict], contamination: dict, fertility: dict, description: str = "") -> str:
+           partners: list[dict], contamination: dict, fertility: dict, epochs: dict, description: str = "") -> str:
     """The card's text; deterministic for the same inputs (no dates).
 
     ``licenses`` and ``override`` are the manifest's: submissions and records
@@ -89,7 +89,7 @@ def render(*, label: str, license: str, licenses: dict, override: dict | None, p
     lines += ["", "## Contributing partners and licences", "", "| partner | language | licence | submissions | records |", "|---|---|---|---:|---:|"]
     for p in partners:
         lines.append(f"| {p['partner']} | {p['language']} | {p['license']} | {p['submissions']} | {p['records']} |")
-    lines += _licence_lines(license, licenses, override)
+    lines += _licence_lines(license, licenses, override) + _repetition_lines(params["max_epochs"], epochs)
     if fertility:
         lines += ["", "## Tokenizer fertility (tokens per word)", "", "| language | fertility |", "|---|---:|"]
         lines += [f"| {lang} | {value:.4f} |" for lang, value in sorted(fertility.items())]
@@ -110,3 +110,9 @@ def _licence_lines(declared: str, licenses: dict, override: dict | None) -> list
         lines += [f"- submission #{c['submission_id']} ({c['license']}): {c['reason']}" for c in override["conflicts"]]
     return lines
 
+
+def _repetition_lines(cap: int, epochs: dict) -> list[str]:
+    lines = ["", "## Repetition", "",
+             f"No document is written more than {cap} times (max_epochs). Epochs of the training records:", "",
+             "| language | max epochs | mean epochs |", "|---|---:|---:|"]
+    return lines + [f"| {lang} | {e['max']} | {e['mean']:.2f} |" for lang, e in sorted(epochs.items())]

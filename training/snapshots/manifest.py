@@ -17,12 +17,13 @@ NAME = "manifest.json"
 
 
 def write(root: Path, *, name: str, version: int, license: str, licenses: dict, override: dict | None,
-          params: dict, counts: dict, shards: list[dict], contamination: dict, fertility: dict) -> str:
+          params: dict, counts: dict, shards: list[dict], contamination: dict, fertility: dict, epochs: dict) -> str:
     """Write the manifest under ``root`` and return its sha256.
 
     ``license`` is the declared licence, ``licenses`` the records' own
     (``{spdx: {"submissions": n, "records": n}}``), ``override`` the licence
-    override (``{"reason", "by", "conflicts"}``) or None.
+    override (``{"reason", "by", "conflicts"}``) or None, ``epochs`` the
+    repetition achieved per language (``{"max": n, "mean": x}``).
     """
     entries = sorted(
         ({"path": str(Path(s["path"]).relative_to(root)), "rows": s["rows"], "sha256": sha256_of(s["path"]),
@@ -37,6 +38,7 @@ def write(root: Path, *, name: str, version: int, license: str, licenses: dict, 
         "license": license,
         "licenses": licenses,
         "license_override": override,
+        "epochs": epochs,
         "parameters": params,
         "counts": counts,
         "contamination": contamination,

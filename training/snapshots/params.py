@@ -16,6 +16,11 @@ SPLITS = ("train", "validation", "test")
 # Rows: [min cluster size, max cluster size (None = no bound), repeats].
 FINEWEB2_UPSAMPLING = [[1, 1, 1], [2, 4, 2], [5, 100, 3], [101, 1000, 2], [1001, None, 1]]
 
+# Repeating data up to about 4 epochs is almost as good as new data; beyond
+# that the returns fall off fast (Muennighoff et al. 2023, "Scaling
+# Data-Constrained Language Models"). A mixture needing more is refused.
+MAX_EPOCHS = 4
+
 DEFAULTS = {
     "languages": [],
     "kinds": ["pretraining"],
@@ -29,6 +34,7 @@ DEFAULTS = {
     "min_rating": None,
     "mixture": {},
     "upsampling": None,
+    "max_epochs": MAX_EPOCHS,
     "splits": {"train": 0.98, "validation": 0.01, "test": 0.01},
     "seed": 0,
     "decontaminate": True,
@@ -63,8 +69,22 @@ def normalise(raw: dict) -> dict:
         params["upsampling"] = FINEWEB2_UPSAMPLING
     if params["upsampling"] is not None and not all(len(row) == 3 for row in params["upsampling"]):
         raise ParameterError("upsampling rows are [min cluster size, max cluster size or null, repeats]")
+    params["max_epochs"] = _max_epochs(params["max_epochs"], params["upsampling"])
     params["seed"] = int(params["seed"])
     return params
+
+
+def _max_epochs(value, upsampling: list | None) -> int:
+    """How often one document may be written at most; upsampling alone must stay within it."""
+    try:
+        cap = int(value)
+    except (TypeError, ValueError):
+        cap = 0
+    if cap < 1:
+        raise ParameterError("max_epochs is a whole number of at least 1")
+    if upsampling and max(int(row[2]) for row in upsampling) > cap:
+        raise ParameterError(f"upsampling repeats documents more than max_epochs ({cap}) allows")
+    return cap
 
 
 def _splits(splits: dict) -> dict:

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from training.services.snapshot_build import SnapshotRefused, snapshot_build
 from training.services.snapshots import snapshot_create
+from training.snapshots.mixture import BudgetRefused
 
 
 def _list(value):
@@ -45,6 +46,8 @@ class Command(BaseCommand):
             )
         except SnapshotRefused as refused:
             raise CommandError(json.dumps({"error": str(refused), "conflicts": refused.conflicts}))
+        except BudgetRefused as refused:
+            raise CommandError(json.dumps({"error": str(refused), "budgets": refused.shortfalls}))
         except ValidationError as error:
             raise CommandError("; ".join(error.messages))
         if options["wait"]:
