@@ -105,3 +105,21 @@ def test_the_command_line_reports_the_refusal(two_languages, staff):
     with pytest.raises(CommandError, match="budget"):
         call_command("build_snapshot", "cli", "--languages", "de,fr", "--parameters", mixture, "--by", "sam", "--wait",
                      stdout=StringIO())
+
+
+def test_the_migration_gives_unbuilt_snapshots_the_default_cap(two_languages):
+    import importlib
+
+    from django.apps import apps
+
+    fill = importlib.import_module("training.migrations.0006_snapshot_max_epochs").max_epochs_fill
+    ready = snapshot_build(snapshot_id=create(name="old").pk)
+    queued = create(name="queued")
+    for snapshot in (ready, queued):  # as defined before the cap existed
+        del snapshot.parameters["max_epochs"]
+        Snapshot.objects.filter(pk=snapshot.pk).update(parameters=snapshot.parameters)
+
+    fill(apps, None)
+    assert "max_epochs" not in Snapshot.objects.get(pk=ready.pk).parameters  # its manifest says what it was built with
+    assert Snapshot.objects.get(pk=queued.pk).parameters["max_epochs"] == 4
+    assert snapshot_build(snapshot_id=queued.pk).status == Snapshot.Status.READY
