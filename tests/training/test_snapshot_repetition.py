@@ -97,7 +97,8 @@ def test_the_form_shows_the_refusal_with_the_figures(client, staff, two_language
         assert f"{13 * two_languages:,}" in text and f"{4 * two_languages:,}" in text, button
     assert not Snapshot.objects.exists()
     ok = client.post(reverse("snapshot_new"), {**form, "max_epochs": 13, "estimate": "1"})
-    assert ok.status_code == 200 and ok.context["estimate"]["fr"]["weight"] == 13
+    assert ok.status_code == 200 and ok.context["estimate"]["fr"]["epochs"] == 13
+    assert "Most repeats" in ok.content.decode()
 
 
 def test_the_command_line_reports_the_refusal(two_languages, staff):

@@ -32,7 +32,7 @@ def available(params: dict, language: str) -> dict:
 
 
 def snapshot_estimate(params: dict) -> dict:
-    """Per language: what is available and what the mixture is expected to take.
+    """Per language: what is available, what the mixture is expected to take, and its most repeats (``epochs``).
 
     ``params`` must be normalised (params.normalise). The build uses the
     same weights, so the estimate and the build agree in expectation.
@@ -52,4 +52,5 @@ def snapshot_estimate(params: dict) -> dict:
         figures["weight"] = round(weights[lang], 6)
         figures["expected_records"] = round(figures["rows"] * weights[lang])
         figures["expected_tokens"] = round(figures["upsampled_tokens"] * weights[lang])
+        figures["epochs"] = round(figures["peak"] * weights[lang], 2)  # of the most repeated record, in expectation
     return per_language
