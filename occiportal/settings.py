@@ -296,6 +296,7 @@ TRAINING = {
 # so a GPU host may go away without its results; job specs may name no other
 # s3:// location. Without one (the default), specs name shared folders only.
 # GPU workers need the same variables: the job reads the endpoint and the keys
+    "UNSENT_GRACE_SECONDS": env_int("OCCIPORTAL_RUN_UNSENT_GRACE", 120),  # then the sweeper sends a job again
 # from its environment, never from the spec.
 TRAINING_STORE = {
     "BUCKET": env("OCCIPORTAL_RUN_STORE_BUCKET", ""),
