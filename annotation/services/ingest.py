@@ -7,6 +7,7 @@ crash: chunks are keyed by ``(submission, index)``, records by
 
 import logging
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files import File
@@ -96,11 +97,19 @@ def _plan(submission):
 
 
 def ingest_chunk_process(*, chunk_id: int) -> bool:
-    """Process one chunk; returns True when it was the submission's last one."""
-    chunk = IngestChunk.objects.select_related("submission__language").get(pk=chunk_id)
-    if chunk.status == IngestChunk.Status.DONE or chunk.submission.is_finished:
+    """Process one chunk under its lease; returns True when it was the submission's last one.
+
+    See ``chunk_claim`` for the chunks left alone. A failure releases the
+    lease, so the task's retry may claim the chunk again at once.
+    """
+    chunk = chunk_claim(chunk_id=chunk_id)
+    if chunk is None:
         return False
-    stats = process_chunk_records(chunk)
+    try:
+        stats = process_chunk_records(chunk)
+    except Exception:
+        IngestChunk.objects.filter(pk=chunk_id).update(claimed_at=None)
+        raise
     with transaction.atomic():
         chunk = IngestChunk.objects.select_for_update().get(pk=chunk_id)
         if chunk.status == IngestChunk.Status.DONE:
@@ -111,6 +120,45 @@ def ingest_chunk_process(*, chunk_id: int) -> bool:
         submission.chunks_done = submission.chunks.filter(status=IngestChunk.Status.DONE).count()
         submission.save(update_fields=["chunks_done"])
         return submission.chunks_done >= submission.chunks_total
+
+
+def chunk_claim(*, chunk_id: int) -> IngestChunk | None:
+    """Take a chunk's lease (one more attempt); None when no worker should process it now.
+
+    None for a chunk done, of a finished submission, held by a worker that
+    beat within CHUNK_STALL_SECONDS (a duplicate message), or claimed
+    CHUNK_MAX_ATTEMPTS times already: then its submission fails, naming the lines.
+    """
+    config, now = settings.INGEST, timezone.now()
+    with transaction.atomic():
+        chunks = IngestChunk.objects.select_for_update(of=("self",)).select_related("submission__language")
+        chunk = chunks.get(pk=chunk_id)
+        if chunk.status == IngestChunk.Status.DONE or chunk.submission.is_finished:
+            return None
+        if chunk.claimed_at and chunk.heartbeat_at > now - timedelta(seconds=config["CHUNK_STALL_SECONDS"]):
+            return None
+        exhausted = chunk.attempts >= config["CHUNK_MAX_ATTEMPTS"]
+        if not exhausted:
+            chunk.attempts, chunk.claimed_at, chunk.heartbeat_at = chunk.attempts + 1, now, now
+            chunk.save(update_fields=["attempts", "claimed_at", "heartbeat_at"])
+    if exhausted:
+        chunk_give_up(chunk=chunk)
+        return None
+    return chunk
+
+
+def chunk_give_up(*, chunk: IngestChunk) -> None:
+    """Fail the chunk's submission: its workers stopped (killed, out of memory) on every attempt."""
+    following = chunk.submission.chunks.filter(index=chunk.index + 1).values_list("first_line", flat=True).first()
+    params = {"first": f"{chunk.first_line:,}", "attempts": chunk.attempts}
+    if following is None:
+        reason = Message(_("The lines from %(first)s to the end could not be processed: "
+                           "the worker stopped on them %(attempts)s times."), params)  # fmt: skip
+    else:
+        reason = Message(_("Lines %(first)s to %(last)s could not be processed: "
+                           "the worker stopped on them %(attempts)s times."), {**params, "last": f"{following - 1:,}"})  # fmt: skip
+    log.warning("chunk %s of submission %s gave up after %s attempts", chunk.pk, chunk.submission_id, chunk.attempts)
+    submission_fail(submission_id=chunk.submission_id, reason=reason)
 
 
 def ingest_finish(*, submission_id: int) -> None:
