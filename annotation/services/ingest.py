@@ -41,16 +41,23 @@ def ingest_start(*, submission_id: int) -> list[int]:
     """Plan a received submission's chunks; return the ids of chunks to process.
 
     A submission already planned returns its pending chunks (a retried task
-    hands them out again); a finished one returns none.
+    hands them out again); a finished one returns none, and so does one that
+    another worker started planning less than PLAN_STALL_SECONDS ago (a
+    duplicate message). A planning error puts the submission back to
+    "received" for the task's retry.
     """
+    now = timezone.now()
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission_id)
         if submission.is_finished:
             return []
         if submission.chunks_total:
             return list(submission.chunks.filter(status=IngestChunk.Status.PENDING).values_list("id", flat=True))
-        submission.status = Submission.Status.PROCESSING
-        submission.started_at = submission.started_at or timezone.now()
+        planning_since = now - timedelta(seconds=settings.INGEST["PLAN_STALL_SECONDS"])
+        if submission.status == Submission.Status.PROCESSING and (submission.started_at or now) > planning_since:
+            return []
+        # started_at is the planning's lease: a planner that died is taken over once it is old.
+        submission.status, submission.started_at = Submission.Status.PROCESSING, now
         submission.save(update_fields=["status", "started_at"])
 
     try:
@@ -58,6 +65,10 @@ def ingest_start(*, submission_id: int) -> list[int]:
     except SubmissionRefused as exc:
         submission_fail(submission_id=submission_id, reason=exc.message)
         return []
+    except Exception:
+        unplanned = Submission.objects.filter(pk=submission_id, status=Submission.Status.PROCESSING, chunks_total=0)
+        unplanned.update(status=Submission.Status.RECEIVED)
+        raise
 
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission_id)

@@ -176,3 +176,29 @@ def test_two_sweepers_at_once_send_each_chunk_once(member_a, partner_a, german, 
         done.set()
         thread.join()
     assert ingest_sweep().chunks == [(first.pk, submission.pk)]
+
+
+def test_a_duplicate_plan_message_waits_for_the_planner_until_it_is_taken_for_dead(member_a, partner_a, german):
+    submission = submit(user=member_a, partner=partner_a, language=german, content=jsonl([{"text": "Ein Text."}]))
+    Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.PROCESSING, started_at=ago(10))
+
+    assert ingest.ingest_start(submission_id=submission.pk) == []  # another worker is planning it
+    assert not submission.chunks.exists()
+
+    Submission.objects.filter(pk=submission.pk).update(started_at=ago(31))
+    assert len(ingest.ingest_start(submission_id=submission.pk)) == 1
+
+
+def test_a_planning_error_puts_the_submission_back_for_the_tasks_retry(member_a, partner_a, german, monkeypatch):
+    submission = submit(user=member_a, partner=partner_a, language=german, content=jsonl([{"text": "Ein Text."}]))
+
+    def crash(submission):
+        raise OSError("storage away")
+
+    monkeypatch.setattr(ingest, "_plan", crash)
+    with pytest.raises(OSError):
+        ingest.ingest_start(submission_id=submission.pk)
+    monkeypatch.undo()
+
+    assert Submission.objects.get(pk=submission.pk).status == Submission.Status.RECEIVED
+    assert len(ingest.ingest_start(submission_id=submission.pk)) == 1
