@@ -202,3 +202,12 @@ def test_a_planning_error_puts_the_submission_back_for_the_tasks_retry(member_a,
 
     assert Submission.objects.get(pk=submission.pk).status == Submission.Status.RECEIVED
     assert len(ingest.ingest_start(submission_id=submission.pk)) == 1
+
+
+def test_beat_runs_both_sweepers_every_minute_under_a_time_limit():
+    from occiportal.celery import app
+
+    app.loader.import_default_modules()
+    every = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    for name in ("annotation.tasks.ingest_sweep", "training.run_tasks.runs_sweep"):
+        assert every[name] <= 60 and app.tasks[name].time_limit <= 300
