@@ -1,8 +1,8 @@
 """Ingest tasks: thin, idempotent, keyed by id (see services/ingest.py).
 
-Each task may run twice (``acks_late`` redelivery) and is retried with
-back-off on any error; the last failed try ends the submission with a
-message that quotes nothing of the file.
+Each task may run twice (``acks_late`` redelivery, or the sweeper sending
+again what went quiet) and is retried with back-off on any error; the last
+failed try ends the submission with a message that quotes nothing of the file.
 """
 
 import logging
@@ -12,6 +12,7 @@ from celery import shared_task
 from annotation.ingest.messages import Message, gettext_noop
 
 from .services import ingest
+from .services.ingest_sweep import ingest_sweep as sweep
 from .services.uploads import uploads_expire
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,19 @@ def ingest_finalize(self, submission_id: int) -> None:
         ingest.ingest_finish(submission_id=submission_id)
     except Exception as exc:
         _retry_or_fail(self, exc, submission_id, "finishing")
+
+
+@shared_task(name="annotation.tasks.ingest_sweep", soft_time_limit=100, time_limit=120)
+def ingest_sweep() -> int:
+    """Send again what went quiet in ingest (beat, every minute; services/ingest_sweep.py says what)."""
+    orders = sweep()
+    for submission_id in orders.plan:
+        ingest_submission.delay(submission_id)
+    for chunk_id, submission_id in orders.chunks:
+        ingest_chunk.delay(chunk_id, submission_id)
+    for submission_id in orders.finish:
+        ingest_finalize.delay(submission_id)
+    return orders.count
 
 
 @shared_task(name="annotation.tasks.uploads_expire", time_limit=600)

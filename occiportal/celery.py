@@ -3,7 +3,8 @@
 Queues:
 - ``default``: portal work — ingest planning, ingest chunks, finalising
   submissions, snapshot builds, Hub pushes, the Argilla push and pull,
-  recording job events. Idempotent tasks that take ids.
+  recording job events, and the sweepers (ingest, runs) that beat starts
+  every minute. Idempotent tasks that take ids.
 - ``gpu``: training and evaluation jobs. Workers on this queue take one job
   at a time (prefetch 1) and run it as a child process.
 """

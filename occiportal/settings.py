@@ -251,6 +251,15 @@ INGEST = {
     "MIN_CHUNK_BYTES": env_int("OCCIPORTAL_MIN_CHUNK_BYTES", 1024**2),
     "CHUNK_BYTES": env_int("OCCIPORTAL_CHUNK_BYTES", 16 * 1024**2),
     "BATCH_RECORDS": env_int("OCCIPORTAL_BATCH_RECORDS", 2000),
+    # The ingest sweeper (annotation/services/ingest_sweep.py). A chunk beats
+    # per committed batch of BATCH_RECORDS; one silent this long is sent again,
+    # and after CHUNK_MAX_ATTEMPTS claims its submission fails. A submission
+    # still "received" after RECEIVED_GRACE_SECONDS was never sent; one planning
+    # for PLAN_STALL_SECONDS lost its worker.
+    "CHUNK_STALL_SECONDS": env_int("OCCIPORTAL_CHUNK_STALL_SECONDS", 300),
+    "CHUNK_MAX_ATTEMPTS": env_int("OCCIPORTAL_CHUNK_MAX_ATTEMPTS", 3),
+    "RECEIVED_GRACE_SECONDS": env_int("OCCIPORTAL_RECEIVED_GRACE_SECONDS", 120),
+    "PLAN_STALL_SECONDS": env_int("OCCIPORTAL_PLAN_STALL_SECONDS", 1800),
     "MAX_ERRORS_KEPT": 100,
     # "regex" counts GPT-style pre-tokens; a path to a tokenizer.json uses it.
     "TOKENIZER": env("OCCIPORTAL_TOKENIZER", "regex"),
@@ -287,6 +296,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 TRAINING = {
     "STORAGE_ROOTS": [],  # job specs may point inside DATA_DIR and these folders only
     "QUEUE_LEASE_SECONDS": env_int("OCCIPORTAL_RUN_QUEUE_LEASE", 24 * 3600),  # waiting for a GPU
+    "UNSENT_GRACE_SECONDS": env_int("OCCIPORTAL_RUN_UNSENT_GRACE", 120),  # then the sweeper sends a job again
     "HEARTBEAT_TIMEOUT_SECONDS": env_int("OCCIPORTAL_RUN_HEARTBEAT_TIMEOUT", 600),
     "EVALUATE_BASE_MODEL": True,  # after training, also measure the base model on suites it has no results for
 }
@@ -307,6 +317,7 @@ TRAINING_STORE = {
 }
 CELERY_BEAT_SCHEDULE = {
     "training-runs-sweep": {"task": "training.run_tasks.runs_sweep", "schedule": 60.0},
+    "ingest-sweep": {"task": "annotation.tasks.ingest_sweep", "schedule": 60.0},
     "argilla-pull": {"task": "annotation.argilla_tasks.argilla_pull_all", "schedule": 300.0},
     "uploads-expire": {"task": "annotation.tasks.uploads_expire", "schedule": 3600.0},
 }

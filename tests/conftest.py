@@ -1,8 +1,11 @@
 """Actors, data factories and a real Celery worker for the tests."""
 
 import time
+from contextlib import contextmanager
 
 import pytest
+from celery import Celery
+from celery._state import get_current_app
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -117,6 +120,32 @@ def gpu_worker_session():
         hostname="gpu@tests", WorkController=PollingWorker,
     ) as worker:  # fmt: skip
         yield worker
+
+
+@contextmanager
+def broker_unreachable():
+    """This thread's current Celery app points at a closed port, as when the web process cannot reach the broker.
+
+    Only this thread's: a worker thread keeps consuming the real broker.
+    """
+    real = get_current_app()
+    away = Celery("away", set_as_current=False)
+    # The write URL: CELERY_BROKER_URL in the environment overrides any broker_url.
+    away.conf.update(
+        broker_write_url="redis://127.0.0.1:1/0", broker_connection_retry=False, broker_connection_timeout=1,
+        task_publish_retry=False,
+    )  # fmt: skip
+    away.set_current()
+    try:
+        yield away
+    finally:
+        real.set_current()
+
+
+@pytest.fixture
+def broker_away():
+    with broker_unreachable() as away:
+        yield away
 
 
 @pytest.fixture

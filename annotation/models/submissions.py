@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from annotation import licenses
@@ -136,7 +137,10 @@ class IngestChunk(models.Model):
     """A byte range of a submission's (possibly spooled) JSONL stream.
 
     Chunks are processed independently by workers; ``stats`` holds what the
-    chunk's records contributed, so finalising adds them up.
+    chunk's records contributed, so finalising adds them up. A worker claims
+    a chunk (a lease) and beats per committed batch; the ingest sweeper sends
+    a chunk that went quiet again, and fails the submission after too many
+    claims (services/ingest_sweep.py).
     """
 
     class Status(models.TextChoices):
@@ -154,7 +158,16 @@ class IngestChunk(models.Model):
     first_line = models.BigIntegerField(help_text=_("Line number of the chunk's first line in its stream."))
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     stats = models.JSONField(default=dict, blank=True)
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When a worker took the chunk; empty while none holds it.")
+    )
+    heartbeat_at = models.DateTimeField(
+        default=timezone.now,
+        help_text=_("Last sign of life: planned, sent again, claimed, or a batch of its records committed."),
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, help_text=_("How many times a worker claimed the chunk."))
 
     class Meta:
         ordering = ["submission", "index"]
         constraints = [models.UniqueConstraint(fields=["submission", "index"], name="unique_chunk_index")]
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]

@@ -7,6 +7,7 @@ crash: chunks are keyed by ``(submission, index)``, records by
 
 import logging
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.files import File
@@ -40,16 +41,23 @@ def ingest_start(*, submission_id: int) -> list[int]:
     """Plan a received submission's chunks; return the ids of chunks to process.
 
     A submission already planned returns its pending chunks (a retried task
-    hands them out again); a finished one returns none.
+    hands them out again); a finished one returns none, and so does one that
+    another worker started planning less than PLAN_STALL_SECONDS ago (a
+    duplicate message). A planning error puts the submission back to
+    "received" for the task's retry.
     """
+    now = timezone.now()
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission_id)
         if submission.is_finished:
             return []
         if submission.chunks_total:
             return list(submission.chunks.filter(status=IngestChunk.Status.PENDING).values_list("id", flat=True))
-        submission.status = Submission.Status.PROCESSING
-        submission.started_at = submission.started_at or timezone.now()
+        planning_since = now - timedelta(seconds=settings.INGEST["PLAN_STALL_SECONDS"])
+        if submission.status == Submission.Status.PROCESSING and (submission.started_at or now) > planning_since:
+            return []
+        # started_at is the planning's lease: a planner that died is taken over once it is old.
+        submission.status, submission.started_at = Submission.Status.PROCESSING, now
         submission.save(update_fields=["status", "started_at"])
 
     try:
@@ -57,6 +65,10 @@ def ingest_start(*, submission_id: int) -> list[int]:
     except SubmissionRefused as exc:
         submission_fail(submission_id=submission_id, reason=exc.message)
         return []
+    except Exception:
+        unplanned = Submission.objects.filter(pk=submission_id, status=Submission.Status.PROCESSING, chunks_total=0)
+        unplanned.update(status=Submission.Status.RECEIVED)
+        raise
 
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission_id)
@@ -96,11 +108,19 @@ def _plan(submission):
 
 
 def ingest_chunk_process(*, chunk_id: int) -> bool:
-    """Process one chunk; returns True when it was the submission's last one."""
-    chunk = IngestChunk.objects.select_related("submission__language").get(pk=chunk_id)
-    if chunk.status == IngestChunk.Status.DONE or chunk.submission.is_finished:
+    """Process one chunk under its lease; returns True when it was the submission's last one.
+
+    See ``chunk_claim`` for the chunks left alone. A failure releases the
+    lease, so the task's retry may claim the chunk again at once.
+    """
+    chunk = chunk_claim(chunk_id=chunk_id)
+    if chunk is None:
         return False
-    stats = process_chunk_records(chunk)
+    try:
+        stats = process_chunk_records(chunk)
+    except Exception:
+        IngestChunk.objects.filter(pk=chunk_id).update(claimed_at=None)
+        raise
     with transaction.atomic():
         chunk = IngestChunk.objects.select_for_update().get(pk=chunk_id)
         if chunk.status == IngestChunk.Status.DONE:
@@ -111,6 +131,45 @@ def ingest_chunk_process(*, chunk_id: int) -> bool:
         submission.chunks_done = submission.chunks.filter(status=IngestChunk.Status.DONE).count()
         submission.save(update_fields=["chunks_done"])
         return submission.chunks_done >= submission.chunks_total
+
+
+def chunk_claim(*, chunk_id: int) -> IngestChunk | None:
+    """Take a chunk's lease (one more attempt); None when no worker should process it now.
+
+    None for a chunk done, of a finished submission, held by a worker that
+    beat within CHUNK_STALL_SECONDS (a duplicate message), or claimed
+    CHUNK_MAX_ATTEMPTS times already: then its submission fails, naming the lines.
+    """
+    config, now = settings.INGEST, timezone.now()
+    with transaction.atomic():
+        chunks = IngestChunk.objects.select_for_update(of=("self",)).select_related("submission__language")
+        chunk = chunks.get(pk=chunk_id)
+        if chunk.status == IngestChunk.Status.DONE or chunk.submission.is_finished:
+            return None
+        if chunk.claimed_at and chunk.heartbeat_at > now - timedelta(seconds=config["CHUNK_STALL_SECONDS"]):
+            return None
+        exhausted = chunk.attempts >= config["CHUNK_MAX_ATTEMPTS"]
+        if not exhausted:
+            chunk.attempts, chunk.claimed_at, chunk.heartbeat_at = chunk.attempts + 1, now, now
+            chunk.save(update_fields=["attempts", "claimed_at", "heartbeat_at"])
+    if exhausted:
+        chunk_give_up(chunk=chunk)
+        return None
+    return chunk
+
+
+def chunk_give_up(*, chunk: IngestChunk) -> None:
+    """Fail the chunk's submission: its workers stopped (killed, out of memory) on every attempt."""
+    following = chunk.submission.chunks.filter(index=chunk.index + 1).values_list("first_line", flat=True).first()
+    params = {"first": f"{chunk.first_line:,}", "attempts": chunk.attempts}
+    if following is None:
+        reason = Message(_("The lines from %(first)s to the end could not be processed: "
+                           "the worker stopped on them %(attempts)s times."), params)  # fmt: skip
+    else:
+        reason = Message(_("Lines %(first)s to %(last)s could not be processed: "
+                           "the worker stopped on them %(attempts)s times."), {**params, "last": f"{following - 1:,}"})  # fmt: skip
+    log.warning("chunk %s of submission %s gave up after %s attempts", chunk.pk, chunk.submission_id, chunk.attempts)
+    submission_fail(submission_id=chunk.submission_id, reason=reason)
 
 
 def ingest_finish(*, submission_id: int) -> None:

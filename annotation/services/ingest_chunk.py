@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
+from django.utils import timezone
 
 from annotation.ingest import quality
 from annotation.ingest.checks import Checked, check_record, is_blank
@@ -95,10 +96,16 @@ def process_chunk_records(chunk: IngestChunk) -> ChunkStats:
             batch.append(row)
         if len(batch) >= config["BATCH_RECORDS"]:
             _flush(batch, submission, stats)
+            _beat(chunk)
             batch = []
     if batch:
         _flush(batch, submission, stats)
     return stats
+
+
+def _beat(chunk: IngestChunk) -> None:
+    # The chunk's lease: a worker silent for CHUNK_STALL_SECONDS is taken for dead.
+    IngestChunk.objects.filter(pk=chunk.pk).update(heartbeat_at=timezone.now())
 
 
 def _check(item: Item, line: int, origin: str, submission, stats: ChunkStats, tokenizer: str):

@@ -10,6 +10,9 @@ from django.utils.translation import gettext as _
 from annotation import licenses
 from annotation.models import Submission
 from annotation.models.submissions import Kind
+from occiportal.broker import send_on_commit
+
+INGEST_SUBMISSION = "annotation.tasks.ingest_submission"
 
 
 @transaction.atomic
@@ -26,6 +29,9 @@ def submission_create(
     original_name: str | None = None,
 ) -> Submission:
     """Store an upload and queue its ingest once the transaction commits.
+
+    A broker that cannot be reached then is logged, not raised: the
+    submission stays "received" and the ingest sweeper sends it.
 
     The caller has already checked that ``uploader`` may submit for
     ``partner`` (``access_partner_for_submitting``). Raises
@@ -47,10 +53,7 @@ def submission_create(
     )
     submission.file.save(_safe_filename(original_name), file, save=False)
     submission.save()
-
-    from annotation.tasks import ingest_submission
-
-    ingest_submission.delay_on_commit(submission.pk)
+    send_on_commit(INGEST_SUBMISSION, args=[submission.pk])
     return submission
 
 

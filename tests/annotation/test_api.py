@@ -60,7 +60,19 @@ def test_create_stores_the_upload_and_queues_ingest(api, member_a, upload, djang
     assert submission.uploader == member_a
     assert submission.consent is True
     assert submission.original_name == "data.jsonl"
-    assert len(callbacks) == 1  # ingest_submission.delay_on_commit
+    assert len(callbacks) == 1  # the ingest task, sent once committed
+
+
+def test_create_answers_the_accepted_state_when_the_broker_is_away(
+    api, upload, broker_away, caplog, django_capture_on_commit_callbacks
+):  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/submissions/", form(upload))
+
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] == "received"
+    assert Submission.objects.get(pk=response.json()["id"]).status == Submission.Status.RECEIVED
+    assert "the sweeper will send it" in caplog.text
 
 
 def test_detail_has_every_figure_and_progress(api, member_a, partner_a, german, upload):

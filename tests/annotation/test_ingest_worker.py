@@ -1,11 +1,15 @@
 """Ingest through the real broker (Redis) and a real Celery worker."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
-from annotation.models import Record, Submission
-from annotation.tasks import ingest_chunk, ingest_submission
+from annotation.models import IngestChunk, Record, Submission
+from annotation.services import ingest
+from annotation.tasks import ingest_chunk, ingest_submission, ingest_sweep
 
-from ..conftest import wait_for
+from ..conftest import broker_unreachable, wait_for
 from .ingest_helpers import english, jsonl, submit
 from .texts import documents
 
@@ -52,3 +56,43 @@ def test_a_broken_upload_does_not_stop_the_worker(celery_worker, member_a, partn
     wait_for(finished(good))
     assert broken.status == Submission.Status.FAILED and broken.failure
     assert good.status == Submission.Status.READY
+
+
+def test_a_submission_made_while_the_broker_was_away_is_ingested_once_the_sweeper_sends_it(
+    celery_worker, client, member_a, german, upload
+):  # fmt: skip
+    client.force_login(member_a)
+    with broker_unreachable():
+        response = client.post("/api/submissions/", {
+            "file": upload(jsonl({"text": t} for t in documents(20, seed=5))), "partner": "alpha", "language": "de",
+            "kind": "pretraining", "license": "CC-BY-4.0", "source": "Written for the tests.", "consent": "true",
+        })  # fmt: skip
+    assert response.status_code == 201, response.content
+    assert response.json()["status"] == "received"
+    submission = Submission.objects.get(pk=response.json()["id"])
+    Submission.objects.filter(pk=submission.pk).update(created_at=timezone.now() - timedelta(minutes=3))
+
+    assert ingest_sweep() == 1  # the broker is back
+
+    wait_for(finished(submission), timeout=120)
+    assert (submission.status, submission.records_accepted) == (Submission.Status.READY, 20)
+
+
+def test_the_chunks_a_killed_worker_held_are_ingested_after_a_sweep(celery_worker, member_a, partner_a, german):
+    with broker_unreachable():  # no message: the worker that would have had it is dead
+        submission = submit(user=member_a, partner=partner_a, language=german,
+                            content=jsonl({"text": t} for t in documents(300, seed=6)))  # fmt: skip
+    ingest.ingest_start(submission_id=submission.pk)
+    chunks = list(submission.chunks.order_by("index"))
+    for chunk in chunks[:-2]:
+        ingest.ingest_chunk_process(chunk_id=chunk.pk)
+    for chunk in chunks[-2:]:  # claimed, then kill -9: their messages sit unacknowledged
+        assert ingest.chunk_claim(chunk_id=chunk.pk) is not None
+    submission.chunks.update(heartbeat_at=timezone.now() - timedelta(minutes=6))
+
+    assert ingest_sweep() == 2
+
+    wait_for(finished(submission), timeout=120)
+    assert submission.status == Submission.Status.READY, submission.failure
+    assert submission.records_accepted == 300
+    assert sorted(IngestChunk.objects.filter(pk__in=[c.pk for c in chunks[-2:]]).values_list("attempts", flat=True)) == [2, 2]

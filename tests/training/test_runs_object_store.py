@@ -167,9 +167,11 @@ def test_the_store_location_follows_the_output_folder(settings, store_on):
 
 @pytest.fixture
 def no_broker(monkeypatch):
+    from occiportal import broker
     from training.services import runs
 
-    monkeypatch.setattr(runs, "current_app", SimpleNamespace(send_task=lambda *args, **kwargs: None))
+    for module in (broker, runs):  # the job is sent through the one, markers retried through the other
+        monkeypatch.setattr(module, "current_app", SimpleNamespace(send_task=lambda *args, **kwargs: None))
 
 
 def worker_on_another_host(tmp_path, run, attempt: int) -> job_control.StopCheck:
@@ -214,10 +216,12 @@ def test_a_newer_attempt_in_the_store_supersedes_the_old_one(
 def test_a_cancel_the_store_did_not_take_is_written_by_a_retried_task_once_it_is_back(
     staff, store_on, monkeypatch, caplog, tmp_path, django_capture_on_commit_callbacks
 ):  # fmt: skip
+    from occiportal import broker
     from training.services import runs
 
     sent = []
-    monkeypatch.setattr(runs, "current_app", SimpleNamespace(send_task=lambda name, **kwargs: sent.append((name, kwargs))))
+    for module in (broker, runs):
+        monkeypatch.setattr(module, "current_app", SimpleNamespace(send_task=lambda name, **kwargs: sent.append((name, kwargs))))
     with django_capture_on_commit_callbacks(execute=True):
         run = make_run(user=staff)
     away = storage.Store.connect(

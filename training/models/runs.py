@@ -73,6 +73,11 @@ class GpuJob(models.Model):
         null=True, blank=True, help_text=_("Extended by every event; past it, the sweeper takes the job for dead.")
     )
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    unsent_since = models.DateTimeField(
+        null=True, blank=True,
+        help_text=_("When the current attempt was queued, until its message reached the broker; "
+                    "the sweeper sends an attempt unsent for a few minutes again."),
+    )  # fmt: skip
     log_tail = models.TextField(blank=True)
     failure = models.TextField(blank=True, help_text=_("Why the job failed, or why an attempt was retried."))
     output_dir = models.CharField(max_length=500, blank=True)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from training.models import EvaluationResult, EvaluationRun, RunEvent, TrainingRun
 from training.models.runs import ACTIVE, JobStatus
 
-from .runs import evaluation_run_create, job_by_id, job_dispatch
+from .runs import evaluation_run_create, job_by_id, job_dispatch, job_send
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,17 @@ def run_event_record(*, run_id: str, seq: int, event: dict) -> bool:
 
 
 def runs_sweep(*, now=None) -> int:
-    """Jobs whose lease ran out (no event for too long) fail this attempt and are resumed or given up."""
+    """Jobs whose lease ran out (no event for too long) fail this attempt and are resumed or given up;
+    queued attempts the broker never took are sent again. Returns how many jobs it touched.
+
+    Rows are taken with SKIP LOCKED and checked again under the lock, so two
+    sweepers at once touch each job once.
+    """
     now = now or timezone.now()
+    return _expired_swept(now) + _unsent_sent(now)
+
+
+def _expired_swept(now) -> int:
     swept = 0
     for model in (TrainingRun, EvaluationRun):
         for pk in model.objects.filter(status__in=ACTIVE, lease_until__lt=now).values_list("pk", flat=True):
@@ -62,6 +71,30 @@ def runs_sweep(*, now=None) -> int:
                 _attempt_failed(job, reason, resumable=True)
                 swept += 1
     return swept
+
+
+def _unsent_sent(now) -> int:
+    # A committed attempt whose message never reached the broker (it was away,
+    # or the process died before sending): send the same attempt again. The
+    # grace keeps a sweeper from racing the send right after the commit. Only a
+    # process that dies between the send and clearing the mark sends twice.
+    cutoff = now - timedelta(seconds=settings.TRAINING["UNSENT_GRACE_SECONDS"])
+    sent = 0
+    for model in (TrainingRun, EvaluationRun):
+        for pk in model.objects.filter(status=JobStatus.QUEUED, unsent_since__lt=cutoff).values_list("pk", flat=True):
+            with transaction.atomic():
+                job = model.objects.select_for_update(skip_locked=True).filter(
+                    pk=pk, status=JobStatus.QUEUED, unsent_since__lt=cutoff
+                ).first()
+                if job is None:
+                    continue
+                log.warning("%s attempt %s was never sent (queued since %s); sending it again",
+                            job.job_id, job.attempt, job.unsent_since.isoformat(timespec="seconds"))  # fmt: skip
+                job.unsent_since = now  # a broker still away: tried again after another grace
+                job.save(update_fields=["unsent_since"])
+                job_send(job=job)
+                sent += 1
+    return sent
 
 
 # -- applying one event ------------------------------------------------------------

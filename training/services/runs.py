@@ -24,6 +24,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from occiportal.broker import send_on_commit
 from training import job_control
 from training.jobs import storage
 from training.jobs.revision import local_model_revision
@@ -143,14 +144,26 @@ def job_dispatch(*, job: TrainingRun | EvaluationRun) -> None:
     except SpecError as exc:
         raise ValidationError(str(exc)) from exc
     job_control.mark_attempt(job.output_dir, job.attempt)
-    job.status = job.Status.QUEUED
-    job.lease_until = timezone.now() + timedelta(seconds=settings.TRAINING["QUEUE_LEASE_SECONDS"])
+    now = timezone.now()
+    job.status, job.unsent_since = job.Status.QUEUED, now
+    job.lease_until = now + timedelta(seconds=settings.TRAINING["QUEUE_LEASE_SECONDS"])
     job.manifest = {**job.manifest, **_manifest(job, spec)}
     job.save()
-    spec_json, attempt = spec.to_json(), job.attempt
+    attempt = job.attempt
     _mark_in_store(job, lambda store, uri: job_control.mark_attempt_in_store(store, uri, attempt))
-    transaction.on_commit(
-        lambda: current_app.send_task(RUN_JOB, args=[spec_json], kwargs={"attempt": attempt}, queue="gpu")
+    job_send(job=job)
+
+
+def job_send(*, job: TrainingRun | EvaluationRun) -> None:
+    """Send the job's current attempt, as its manifest has it, to the ``gpu`` queue once the transaction commits.
+
+    ``unsent_since`` is cleared once the broker took the message; a broker
+    that cannot be reached leaves it set, and the sweeper sends again.
+    """
+    spec_json, attempt = JobSpec.from_dict(job.manifest["job_spec"]).to_json(), job.attempt
+    sent = type(job).objects.filter(pk=job.pk, attempt=attempt)
+    send_on_commit(
+        RUN_JOB, args=[spec_json], kwargs={"attempt": attempt}, queue="gpu", on_sent=lambda: sent.update(unsent_since=None)
     )
 
 
