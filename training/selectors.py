@@ -1,6 +1,7 @@
 """Reads for the snapshot pages."""
 
 from .models import Snapshot, Withdrawal
+from .services.lineage import snapshot_withdrawn
 
 
 def snapshots_list():
@@ -10,6 +11,12 @@ def snapshots_list():
 def snapshot_runs(snapshot):
     """Training runs made from ``snapshot``: what a withdrawal from it reaches."""
     return snapshot.runs.select_related("base_model").order_by("-created_at")
+
+
+def snapshots_withdrawn():
+    """``[(snapshot, WithdrawnShare)]`` for the ready snapshots holding withdrawn data: what a new run is warned of."""
+    ready = Snapshot.objects.filter(status=Snapshot.Status.READY).order_by("name", "-version")
+    return [(snapshot, held) for snapshot in ready if (held := snapshot_withdrawn(snapshot))]
 
 
 def withdrawals_visible_to(user):

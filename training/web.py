@@ -27,7 +27,7 @@ from .access import (
 )
 from .forms import SnapshotForm, WithdrawalForm
 from .services.hub import snapshot_hub_push_refusal, snapshot_hub_push_request, snapshot_hub_repo_default
-from .services.lineage import snapshot_compare
+from .services.lineage import snapshot_compare, snapshot_withdrawn
 from .services.snapshot_build import SnapshotRefused
 from .services.snapshots import snapshot_create
 from .services.withdrawals import withdrawal_exposure, withdrawal_get_or_create
@@ -88,7 +88,7 @@ def snapshot_new(request):
 def snapshot_detail(request, snapshot_id):
     snapshot = access_snapshot_for_viewing(request.user, snapshot_id)
     context = {"snapshot": snapshot, "lineage": snapshot_lineage_visible_to(request.user, snapshot),
-               "can_download": snapshot_downloadable(request.user, snapshot)}
+               "can_download": snapshot_downloadable(request.user, snapshot), "withdrawn": snapshot_withdrawn(snapshot)}
     if request.user.is_staff:
         context["others"] = selectors.snapshots_list().filter(name=snapshot.name, status="ready").exclude(pk=snapshot.pk)
         context["runs"] = selectors.snapshot_runs(snapshot)

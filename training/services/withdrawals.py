@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from annotation.models import Record, Submission
 from training.models import Snapshot, Withdrawal
 
-from .lineage import snapshot_holds_any
+from .lineage import records_with_edits, snapshot_holds_any
 
 
 def withdrawal_create(*, user, submission: Submission, record: Record | None = None, reason: str = "") -> Withdrawal:
@@ -83,7 +83,7 @@ def snapshots_containing(withdrawal: Withdrawal) -> list[Snapshot]:
     if withdrawal.record_id is not None:
         # A snapshot may hold an accepted edit in the record's place; the edit
         # leaves with the record, so look for the whole chain.
-        record_ids = record_with_edits(withdrawal.record_id)
+        record_ids = records_with_edits([withdrawal.record_id])
         submissions = {withdrawal.submission_id} | _credited_submissions([withdrawal.record_id])
         candidates = ready.filter(lineage__submission__in=submissions).distinct()
         return [s for s in candidates if snapshot_holds_any(s, record_ids=record_ids, language=language)]
@@ -106,15 +106,6 @@ def _credited_submissions(record_ids: list[int]) -> set[int]:
         submissions |= {submission for _, submission in parents}
         frontier = [parent for parent, _ in parents]
     return submissions
-
-
-def record_with_edits(record_id: int) -> list[int]:
-    """``record_id`` and every record that corrects it, edits of edits included."""
-    found, frontier = [record_id], [record_id]
-    while frontier:
-        frontier = list(Record.objects.filter(edit_of__in=frontier).values_list("pk", flat=True))
-        found += frontier
-    return found
 
 
 def withdrawal_exposure(withdrawal: Withdrawal) -> dict:

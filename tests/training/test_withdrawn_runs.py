@@ -1,0 +1,172 @@
+"""Snapshots and runs holding withdrawn data: marked where they show, refused for new runs without a reason."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.db.models import Sum
+from django.urls import reverse
+
+from annotation.models import Record
+from training.models import EvaluationResult, EvaluationRun, EvaluationSuite, TrainingRun
+from training.run_selectors import runs_withdrawn
+from training.services.lineage import snapshot_withdrawn
+from training.services.snapshot_build import snapshot_build
+from training.services.snapshots import snapshot_create
+from training.services.withdrawals import withdrawal_create
+
+from .run_helpers import make_base_model, make_run
+
+pytestmark = pytest.mark.django_db
+
+
+def build(name="held"):
+    snapshot = snapshot_create(name=name, license="CC-BY-4.0", parameters={"languages": ["de", "fr"]}, enqueue=False)
+    return snapshot_build(snapshot_id=snapshot.pk)
+
+
+def published(run):
+    TrainingRun.objects.filter(pk=run.pk).update(published=True, status="succeeded")
+    suite, _ = EvaluationSuite.objects.get_or_create(name="arc-de", path="/suites/arc-de")
+    evaluation = EvaluationRun.objects.create(training_run=run, model_path="/m", status="succeeded")
+    EvaluationResult.objects.create(evaluation=evaluation, suite=suite, provenance=suite.provenance,
+                                    language="de", task="arc", n=20, acc=0.5)  # fmt: skip
+    run.refresh_from_db()
+    return run
+
+
+@pytest.fixture
+def held(corpus, member_a, staff):
+    """A snapshot of the corpus, a published run on it, then Alpha withdraws its German submission."""
+    snapshot = build()
+    run = published(make_run(user=staff, snapshot=snapshot))
+    withdrawal_create(user=member_a, submission=corpus["de"], reason="Rights ended.")
+    return snapshot, run
+
+
+def test_a_snapshot_counts_the_withdrawn_records_it_holds(corpus, member_b):
+    snapshot = build()
+    assert not snapshot_withdrawn(snapshot)
+    fr_record = Record.objects.filter(submission=corpus["fr"], near_duplicate_of__isnull=True).order_by("pk").first()
+    withdrawal_create(user=member_b, submission=corpus["fr"], record=fr_record)
+
+    held = snapshot_withdrawn(snapshot)
+    assert (held.records, held.rows, held.tokens) == (1, 1, fr_record.tokens)
+    assert held.total_rows == snapshot.totals()["records"] and 0 < held.percent < 100
+
+
+def test_the_snapshot_page_says_how_much_withdrawn_data_it_holds(client, held, corpus, staff):
+    snapshot, _ = held
+    client.force_login(staff)
+    page = client.get(reverse("snapshot_detail", args=[snapshot.pk])).content.decode()
+    notice = page.split("data-withdrawn")[1].split("</div>")[0]
+    de = corpus["de"].records.aggregate(n=Sum("tokens"))["n"]
+    assert "60 records" in notice and f"{de:,} tokens" in notice
+
+
+def test_a_snapshot_without_withdrawn_data_has_no_mark(client, corpus, staff):
+    snapshot = build()
+    client.force_login(staff)
+    assert "data-withdrawn" not in client.get(reverse("snapshot_detail", args=[snapshot.pk])).content.decode()
+
+
+def test_a_run_on_withdrawn_data_needs_a_reason_which_it_records(held, staff):
+    snapshot, _ = held
+    with pytest.raises(ValidationError) as refused:
+        make_run(user=staff, snapshot=snapshot)
+    assert snapshot.label in refused.value.messages[0] and "60 withdrawn records" in refused.value.messages[0]
+
+    run = make_run(user=staff, snapshot=snapshot, withdrawn_reason="  Reproducing a published result.  ")
+    assert (run.withdrawn_override_reason, run.withdrawn_override_by) == ("Reproducing a published result.", staff)
+
+
+def test_a_reason_is_not_recorded_for_a_clean_snapshot(corpus, staff):
+    run = make_run(user=staff, snapshot=build(), withdrawn_reason="Just in case.")
+    assert run.withdrawn_override_reason == "" and run.withdrawn_override_by is None
+
+
+def test_the_run_form_warns_then_refuses_without_a_reason(client, held, staff):
+    snapshot, _ = held
+    client.force_login(staff)
+    form = client.get(reverse("run_new")).content.decode()
+    assert "data-withdrawn" in form and snapshot.label in form.split("data-withdrawn")[1].split("</div>")[0]
+
+    fields = {"snapshot": snapshot.pk, "base_model": make_base_model().pk, "method": "cpt", "finetuning": "full",
+              "learning_rate": 1e-3, "max_steps": 2}  # fmt: skip
+    response = client.post(reverse("run_new"), fields)
+    assert response.status_code == 400 and "60 withdrawn records" in response.content.decode()
+    response = client.post(reverse("run_new"), {**fields, "withdrawn_reason": "Audit of the old model."})
+    run = TrainingRun.objects.latest("pk")
+    assert response.status_code == 302 and run.withdrawn_override_reason == "Audit of the old model."
+    page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert "Audit of the old model." in page and f"({staff.username})" in page
+
+
+def test_the_api_refuses_without_a_reason(client, held, staff):
+    snapshot, _ = held
+    client.force_login(staff)
+    body = {"snapshot": snapshot.pk, "base_model": make_base_model().name, "method": "cpt",
+            "hyperparameters": {"max_steps": 2}}  # fmt: skip
+    response = client.post("/api/runs/", body, content_type="application/json")
+    assert response.status_code == 400 and "60 withdrawn records" in response.json()["non_field_errors"][0]
+    response = client.post("/api/runs/", {**body, "withdrawn_reason": "Audit."}, content_type="application/json")
+    assert response.status_code == 201 and response.json()["withdrawn_override_reason"] == "Audit."
+
+
+def test_the_train_command_refuses_without_a_reason(held):
+    snapshot, _ = held
+    make_base_model()
+    arguments = ["train", "--snapshot", snapshot.label, "--base-model", "tiny", "--method", "cpt", "--max-steps", "2"]
+    with pytest.raises(CommandError, match="60 withdrawn records"):
+        call_command(*arguments, stdout=StringIO())
+    out = StringIO()
+    call_command(*arguments, "--withdrawn-reason", "Audit.", stdout=out)
+    run = TrainingRun.objects.get(pk=json.loads(out.getvalue())["run"])
+    assert (run.withdrawn_override_reason, run.withdrawn_override_by) == ("Audit.", None)
+
+
+def test_a_published_run_on_withdrawn_data_is_marked_publicly(client, held):
+    _, run = held
+    page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert 'data-withdrawn="published"' in page and "60 withdrawn records" in page
+    board = client.get(reverse("leaderboard")).content.decode()
+    assert "badge-withdrawn" in board and "trained on withdrawn data" in board
+
+
+def test_a_published_run_on_clean_data_has_no_mark(client, corpus, staff):
+    run = published(make_run(user=staff, snapshot=build()))
+    assert "data-withdrawn" not in client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert "badge-withdrawn" not in client.get(reverse("leaderboard")).content.decode()
+
+
+def test_a_retrained_run_loses_the_public_mark(client, held, staff):
+    snapshot, run = held
+    again = make_run(user=staff, snapshot=build(snapshot.name))
+    assert runs_withdrawn([run])[run.pk].state == "published"  # not succeeded yet
+    TrainingRun.objects.filter(pk=again.pk).update(status="succeeded")
+
+    state = runs_withdrawn([run])[run.pk]
+    assert state.state == "retrained" and state.retrained_by == again and not state.marked
+    page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert 'data-withdrawn="retrained"' in page and str(again) in page
+    assert "badge-withdrawn" not in client.get(reverse("leaderboard")).content.decode()
+
+
+def test_staff_unpublish_a_run_once_they_confirm(client, held, staff, member_a):
+    _, run = held
+    client.force_login(member_a)
+    assert client.post(reverse("run_publish", args=[run.pk]), {"published": "0", "confirm": "1"}).status_code == 403
+    client.force_login(staff)
+    assert "data-unpublish" in client.get(reverse("run_detail", args=[run.pk])).content.decode()
+
+    client.post(reverse("run_publish", args=[run.pk]), {"published": "0"})
+    run.refresh_from_db()
+    assert run.published  # no confirmation, nothing changed
+    client.post(reverse("run_publish", args=[run.pk]), {"published": "0", "confirm": "1"})
+    run.refresh_from_db()
+    assert not run.published and runs_withdrawn([run])[run.pk].state == "unpublished"
+    client.logout()
+    assert client.get(reverse("run_detail", args=[run.pk])).status_code == 404
+    assert "badge-withdrawn" not in client.get(reverse("leaderboard")).content.decode()
