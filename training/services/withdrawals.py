@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from annotation.models import Record, Submission
+from annotation.selectors import records_at_lines
 from training.models import Snapshot, Withdrawal
 
 from .lineage import records_with_edits, snapshot_holds_any
@@ -66,6 +67,21 @@ def withdrawal_get_or_create(
         )
     submission.refresh_from_db(fields=["withdrawn_at", "withdrawn_by", "withdrawn_records", "withdrawn_tokens"])
     return withdrawal, True
+
+
+def withdrawal_get_or_create_lines(
+    *, user, submission: Submission, lines: list, reason: str = ""
+) -> list[tuple[Withdrawal, bool]]:
+    """Withdraw the records at ``lines`` as partners see them (``records_at_lines``), one withdrawal each.
+
+    All or nothing: a line without a record raises ``ValidationError`` naming
+    it, and nothing is withdrawn. Each line answers as ``withdrawal_get_or_create``
+    does, so asking again changes nothing.
+    """
+    records = records_at_lines(submission, lines)
+    with transaction.atomic():
+        return [withdrawal_get_or_create(user=user, submission=submission, record=record, reason=reason)
+                for record in records]
 
 
 def _covering(submission: Submission, record: Record | None) -> Withdrawal | None:
