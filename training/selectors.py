@@ -1,7 +1,9 @@
-"""Reads for the snapshot pages."""
+"""Reads for the snapshot pages, and where a submission's data went."""
 
-from .models import Snapshot, Withdrawal
+from .models import Snapshot, SnapshotSubmission, TrainingRun, Withdrawal
+from .run_selectors import runs_withdrawn
 from .services.lineage import snapshot_withdrawn
+from .services.withdrawals import snapshots_containing
 
 
 def snapshots_list():
@@ -27,3 +29,33 @@ def withdrawals_visible_to(user):
     if user.is_staff:
         return qs
     return qs.filter(partner__memberships__user=user)
+
+
+def submission_data_uses(submission) -> dict:
+    """The ready snapshots holding ``submission``'s data and the runs (models) trained on them, newest first.
+
+    ``{"snapshots": [{"snapshot", "records", "withdrawn"}], "runs": [{"run", "withdrawn", "state"}]}``:
+    ``withdrawn`` says whether it holds what the partner withdrew of this
+    submission; a run's ``state`` is "retrained", "unpublished" or, while it
+    is still public, "published" (marked wherever it shows), and for a run
+    holding nothing withdrawn "public" or "private". The partner sees every
+    run, published or not: it is their data.
+    """
+    lineage = SnapshotSubmission.objects.filter(submission=submission, snapshot__status=Snapshot.Status.READY)
+    records = dict(lineage.values_list("snapshot_id", "records"))
+    withdrawals = submission.withdrawals.all() if submission.withdrawn_records else []
+    affected = {s.pk for withdrawal in withdrawals for s in snapshots_containing(withdrawal)}
+    snapshots = Snapshot.objects.filter(pk__in=set(records) | affected).order_by("-created_at", "-version")
+    runs = list(TrainingRun.objects.filter(snapshot__in=snapshots).select_related("snapshot", "base_model"))
+    marks = runs_withdrawn([run for run in runs if run.snapshot_id in affected])
+    return {
+        "snapshots": [{"snapshot": s, "records": records.get(s.pk), "withdrawn": s.pk in affected} for s in snapshots],
+        "runs": [{"run": run, "withdrawn": marks.get(run.pk), "state": _run_state(run, marks.get(run.pk))}
+                 for run in runs],
+    }
+
+
+def _run_state(run, withdrawn) -> str:
+    if withdrawn is not None:
+        return withdrawn.state
+    return "public" if run.published else "private"

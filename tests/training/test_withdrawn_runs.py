@@ -170,3 +170,41 @@ def test_staff_unpublish_a_run_once_they_confirm(client, held, staff, member_a):
     client.logout()
     assert client.get(reverse("run_detail", args=[run.pk])).status_code == 404
     assert "badge-withdrawn" not in client.get(reverse("leaderboard")).content.decode()
+
+
+def uses_of(client, submission):
+    page = client.get(reverse("submission_detail", args=[submission.pk])).content.decode()
+    return page.split("data-uses")[1].split("</section>")[0] if "data-uses" in page else ""
+
+
+def test_the_partner_sees_where_its_withdrawn_data_went_and_what_was_done(client, held, corpus, member_a, staff):
+    snapshot, run = held
+    client.force_login(member_a)
+    uses = uses_of(client, corpus["de"])
+    assert snapshot.label in uses and "holds what was withdrawn" in uses
+    assert f'data-run="{run.pk}" data-state="published"' in uses and "Still published, marked" in uses
+
+    private = make_run(user=staff, snapshot=snapshot, withdrawn_reason="Audit.")
+    uses = uses_of(client, corpus["de"])
+    assert f'data-run="{private.pk}" data-state="unpublished"' in uses
+    assert reverse("run_detail", args=[private.pk]) not in uses  # a page the partner may not open
+
+    again = make_run(user=staff, snapshot=build(snapshot.name))
+    TrainingRun.objects.filter(pk=again.pk).update(status="succeeded")
+    uses = uses_of(client, corpus["de"])
+    assert f'data-run="{run.pk}" data-state="retrained"' in uses and f"Retrained without it: {again}" in uses
+    # The new version does not hold the withdrawn submission at all.
+    assert f'data-run="{again.pk}"' not in uses
+
+
+def test_a_partner_without_withdrawals_sees_its_snapshots_and_models(client, held, corpus, member_b):
+    snapshot, run = held
+    client.force_login(member_b)
+    uses = uses_of(client, corpus["fr"])
+    assert snapshot.label in uses and "holds what was withdrawn" not in uses
+    assert f'data-run="{run.pk}" data-state="public"' in uses
+
+
+def test_a_submission_in_no_snapshot_shows_no_such_section(client, corpus, member_a):
+    client.force_login(member_a)
+    assert uses_of(client, corpus["de"]) == ""
