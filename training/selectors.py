@@ -23,7 +23,7 @@ def snapshots_withdrawn():
 
 def withdrawals_visible_to(user):
     """A partner's withdrawals for its members; all of them for staff."""
-    qs = Withdrawal.objects.select_related("partner", "submission", "submission__language", "requested_by")
+    qs = Withdrawal.objects.select_related("partner", "submission", "submission__language", "requested_by", "record")
     if not user.is_authenticated:
         return qs.none()
     if user.is_staff:
