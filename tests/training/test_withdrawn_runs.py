@@ -208,3 +208,15 @@ def test_a_partner_without_withdrawals_sees_its_snapshots_and_models(client, hel
 def test_a_submission_in_no_snapshot_shows_no_such_section(client, corpus, member_a):
     client.force_login(member_a)
     assert uses_of(client, corpus["de"]) == ""
+
+
+def test_the_admin_passes_the_reason_and_records_who_gave_it(client, held, staff):
+    snapshot, _ = held
+    client.force_login(staff)
+    response = client.post(reverse("admin:training_trainingrun_add"), {
+        "snapshot": snapshot.pk, "base_model": make_base_model().pk, "method": "cpt", "finetuning": "full",
+        "hyperparameters": json.dumps({"max_steps": 2}), "max_attempts": 3, "withdrawn_override_reason": "Audit.",
+    })  # fmt: skip
+    assert response.status_code == 302
+    run = TrainingRun.objects.latest("pk")
+    assert (run.withdrawn_override_reason, run.withdrawn_override_by) == ("Audit.", staff)
