@@ -63,11 +63,14 @@ class SubmissionWithdraw(APIView):
         lines, reason = incoming.validated_data["lines"], incoming.validated_data["reason"]
         try:
             if lines:
-                results = withdrawal_get_or_create_lines(user=request.user, submission=submission, lines=lines, reason=reason)
+                results = withdrawal_get_or_create_lines(
+                    user=request.user, submission=submission, lines=lines, reason=reason
+                )
             else:
                 results = [withdrawal_get_or_create(user=request.user, submission=submission, reason=reason)]
         except DjangoValidationError as error:
             raise ValidationError({"lines" if error.code == "line" else "non_field_errors": error.messages})
         created = any(made for _, made in results)
         body = {"created": created, "withdrawals": [withdrawal for withdrawal, _ in results], "submission": submission}
-        return Response(WithdrawalResultSerializer(body).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(WithdrawalResultSerializer(body).data, status=answer)

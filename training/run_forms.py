@@ -51,7 +51,8 @@ class TrainingRunForm(forms.Form):
 
     withdrawn_reason = forms.CharField(
         label=_("Reason to train on withdrawn data"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
-        help_text=_("Needed when the snapshot holds data withdrawn since its build; recorded on the run and shown on its page."),
+        help_text=_("Needed when the snapshot holds data withdrawn since its build; "
+                    "recorded on the run and shown on its page."),
     )  # fmt: skip
 
     def __init__(self, *args, **kwargs):

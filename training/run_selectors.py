@@ -195,11 +195,10 @@ def runs_withdrawn(runs) -> dict[int, RunWithdrawn]:
             held[snapshot.pk] = snapshot_withdrawn(snapshot)
         return held[snapshot.pk]
 
-    found = {}
-    for run in runs:
-        if of(run.snapshot):
-            found[run.pk] = RunWithdrawn(held=of(run.snapshot), published=run.published, retrained_by=_retrained_by(run, of))
-    return found
+    return {
+        run.pk: RunWithdrawn(held=of(run.snapshot), published=run.published, retrained_by=_retrained_by(run, of))
+        for run in runs if of(run.snapshot)
+    }
 
 
 def _retrained_by(run: TrainingRun, held_of) -> TrainingRun | None:

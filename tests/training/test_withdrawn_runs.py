@@ -220,3 +220,13 @@ def test_the_admin_passes_the_reason_and_records_who_gave_it(client, held, staff
     assert response.status_code == 302
     run = TrainingRun.objects.latest("pk")
     assert (run.withdrawn_override_reason, run.withdrawn_override_by) == ("Audit.", staff)
+
+
+def test_the_run_form_costs_the_same_queries_however_many_clean_snapshots(client, corpus, staff,
+                                                                          django_assert_max_num_queries):
+    for _ in range(3):
+        build("clean")
+    client.force_login(staff)
+    with django_assert_max_num_queries(8):
+        response = client.get(reverse("run_new"))
+    assert response.status_code == 200 and response.context["withdrawn"] == []
