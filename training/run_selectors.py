@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from training.models import EvaluationResult, EvaluationRun, RunEvent, Snapshot, TrainingRun
-from training.services.lineage import WithdrawnShare, snapshot_withdrawn
+from training.services.lineage import WithdrawnShare, snapshot_withdrawn, snapshots_maybe_withdrawn
 
 METRICS = ("acc", "acc_norm", "word_perplexity", "byte_perplexity", "bits_per_byte")
 
@@ -188,11 +188,14 @@ def runs_withdrawn(runs) -> dict[int, RunWithdrawn]:
     A run counts as retrained once a later version of its snapshot, free of
     withdrawn data, has given a succeeded run of the same base model and method.
     """
+    runs = list(runs)
+    maybe = set(snapshots_maybe_withdrawn(Snapshot.objects.filter(pk__in={run.snapshot_id for run in runs}))
+                .values_list("pk", flat=True))  # fmt: skip
     held: dict[int, WithdrawnShare] = {}
 
     def of(snapshot: Snapshot) -> WithdrawnShare:
         if snapshot.pk not in held:
-            held[snapshot.pk] = snapshot_withdrawn(snapshot)
+            held[snapshot.pk] = snapshot_withdrawn(snapshot) if snapshot.pk in maybe else WithdrawnShare()
         return held[snapshot.pk]
 
     return {

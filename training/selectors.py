@@ -1,10 +1,8 @@
 """Reads for the snapshot pages, and where a submission's data went."""
 
-from annotation.models import Record
-
 from .models import Snapshot, SnapshotSubmission, TrainingRun, Withdrawal
 from .run_selectors import runs_withdrawn
-from .services.lineage import snapshot_withdrawn
+from .services.lineage import snapshot_withdrawn, snapshots_maybe_withdrawn
 from .services.withdrawals import snapshots_containing
 
 
@@ -19,11 +17,7 @@ def snapshot_runs(snapshot):
 
 def snapshots_withdrawn():
     """``[(snapshot, WithdrawnShare)]`` for the ready snapshots holding withdrawn data: what a new run is warned of."""
-    ready = Snapshot.objects.filter(status=Snapshot.Status.READY).order_by("name", "-version")
-    # Only a snapshot with a submission that lost records can hold withdrawn
-    # data, unless an edit was withdrawn: edits are credited to their originals.
-    if not Record.objects.filter(status=Record.Status.WITHDRAWN, edit_of__isnull=False).exists():
-        ready = ready.filter(pk__in=SnapshotSubmission.objects.filter(submission__withdrawn_records__gt=0).values("snapshot"))
+    ready = snapshots_maybe_withdrawn(Snapshot.objects.filter(status=Snapshot.Status.READY)).order_by("name", "-version")
     return [(snapshot, held) for snapshot in ready if (held := snapshot_withdrawn(snapshot))]
 
 

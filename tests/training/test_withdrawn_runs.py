@@ -10,6 +10,7 @@ from django.db.models import Sum
 from django.urls import reverse
 
 from annotation.models import Record
+from tests.web.conftest import add_record, make_submission
 from training.models import EvaluationResult, EvaluationRun, EvaluationSuite, TrainingRun
 from training.run_selectors import runs_withdrawn
 from training.services.lineage import snapshot_withdrawn
@@ -55,6 +56,22 @@ def test_a_snapshot_counts_the_withdrawn_records_it_holds(corpus, member_b):
     held = snapshot_withdrawn(snapshot)
     assert (held.records, held.rows, held.tokens) == (1, 1, fr_record.tokens)
     assert held.total_rows == snapshot.totals()["records"] and 0 < held.percent < 100
+
+
+def test_a_snapshot_counts_withdrawn_edits_and_the_edits_of_withdrawn_records(corpus, staff, member_b, edit):
+    alone = Record.objects.filter(submission=corpus["fr"], near_duplicate_of__isnull=True, near_duplicates__isnull=True)
+    record, other = alone.order_by("id")[:2]
+    fixes = [edit(record, {"text": "Une correction du premier."}), edit(other, {"text": "Une correction du second."})]
+    Record.objects.filter(pk__in=[f.pk for f in fixes]).update(status=Record.Status.ACCEPTED)
+    snapshot = build()
+    assert not snapshot_withdrawn(snapshot)
+
+    # The edit itself withdrawn, by whoever wrote it: credited to the original's submission in the shards.
+    withdrawal_create(user=staff, submission=fixes[0].submission, record=fixes[0])
+    assert snapshot_withdrawn(snapshot).records == 1
+    # The original withdrawn: its accepted edit, which the snapshot holds in its place, goes along.
+    withdrawal_create(user=member_b, submission=corpus["fr"], record=other)
+    assert snapshot_withdrawn(snapshot).records == 2
 
 
 def test_the_snapshot_page_says_how_much_withdrawn_data_it_holds(client, held, corpus, staff):
@@ -230,3 +247,15 @@ def test_the_run_form_costs_the_same_queries_however_many_clean_snapshots(client
     with django_assert_max_num_queries(8):
         response = client.get(reverse("run_new"))
     assert response.status_code == 200 and response.context["withdrawn"] == []
+
+
+def test_the_leaderboard_reads_no_shards_of_clean_snapshots(client, corpus, staff, member_b,
+                                                           django_assert_max_num_queries):
+    for _ in range(3):
+        published(make_run(user=staff, snapshot=build("clean")))
+    # A withdrawn record of a submission these snapshots do not hold.
+    other = make_submission(partner=corpus["fr"].partner, uploader=member_b, language=corpus["fr"].language)
+    withdrawal_create(user=member_b, submission=other, record=add_record(other, 1, "Une ligne."))
+    with django_assert_max_num_queries(6):
+        response = client.get(reverse("leaderboard"))
+    assert len(response.context["rows"]) == 3 and not any(withdrawn for _, withdrawn in response.context["rows"])

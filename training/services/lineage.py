@@ -13,10 +13,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from annotation.models import Record, Submission
-from training.models import Snapshot
+from training.models import Snapshot, SnapshotSubmission
 
 _COLUMNS = ["record_id", "submission_id", "language"]
 _TYPES = {"record_id": pa.int64(), "submission_id": pa.int64(), "language": pa.string(), "tokens": pa.int64()}
@@ -75,6 +75,16 @@ def snapshot_holds_any(snapshot: Snapshot, *, record_ids: list[int], language: s
     return bool(pc.any(pc.is_in(rows["record_id"], value_set=pa.array(record_ids, pa.int64()))).as_py())
 
 
+def credited_submissions(record_ids: list[int]) -> set[int]:
+    """The submissions of the records these edits correct, up their chains: where snapshots credit the edits."""
+    submissions, frontier = set(), record_ids
+    while frontier:
+        parents = list(Record.objects.filter(pk__in=frontier, edit_of__isnull=False).values_list("edit_of", "edit_of__submission"))
+        submissions |= {submission for _, submission in parents}
+        frontier = [parent for parent, _ in parents]
+    return submissions
+
+
 def records_with_edits(record_ids: list[int]) -> list[int]:
     """``record_ids`` and every record that corrects one of them, edits of edits included."""
     found, frontier = list(record_ids), list(record_ids)
@@ -99,6 +109,19 @@ class WithdrawnShare:
     @property
     def percent(self) -> float:
         return 100 * self.rows / self.total_rows if self.total_rows else 0.0
+
+
+def snapshots_maybe_withdrawn(snapshots: QuerySet[Snapshot]) -> QuerySet[Snapshot]:
+    """Those of ``snapshots`` that can hold withdrawn data, however many they are, in a few queries: read only their shards.
+
+    One with a submission that lost records, or one credited with a withdrawn
+    edit: snapshots credit edits to their originals' submissions.
+    """
+    edits = Record.objects.filter(status=Record.Status.WITHDRAWN, edit_of__isnull=False).values_list("pk", flat=True)
+    touched = SnapshotSubmission.objects.filter(
+        Q(submission__withdrawn_records__gt=0) | Q(submission__in=credited_submissions(list(edits)))
+    )
+    return snapshots.filter(pk__in=touched.values("snapshot"))
 
 
 def snapshot_withdrawn(snapshot: Snapshot) -> WithdrawnShare:

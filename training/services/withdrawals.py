@@ -12,7 +12,7 @@ from annotation.models import Record, Submission
 from annotation.selectors import records_at_lines
 from training.models import Snapshot, Withdrawal
 
-from .lineage import records_with_edits, snapshot_holds_any
+from .lineage import credited_submissions, records_with_edits, snapshot_holds_any
 
 
 def withdrawal_create(*, user, submission: Submission, record: Record | None = None, reason: str = "") -> Withdrawal:
@@ -100,7 +100,7 @@ def snapshots_containing(withdrawal: Withdrawal) -> list[Snapshot]:
         # A snapshot may hold an accepted edit in the record's place; the edit
         # leaves with the record, so look for the whole chain.
         record_ids = records_with_edits([withdrawal.record_id])
-        submissions = {withdrawal.submission_id} | _credited_submissions([withdrawal.record_id])
+        submissions = {withdrawal.submission_id} | credited_submissions([withdrawal.record_id])
         candidates = ready.filter(lineage__submission__in=submissions).distinct()
         return [s for s in candidates if snapshot_holds_any(s, record_ids=record_ids, language=language)]
     direct = list(ready.filter(lineage__submission=withdrawal.submission_id).distinct())
@@ -109,19 +109,9 @@ def snapshots_containing(withdrawal: Withdrawal) -> list[Snapshot]:
     edits = list(Record.objects.filter(submission=withdrawal.submission_id, edit_of__isnull=False).values_list("pk", flat=True))
     if not edits:
         return direct
-    others = ready.filter(lineage__submission__in=_credited_submissions(edits)).exclude(pk__in=[s.pk for s in direct])
+    others = ready.filter(lineage__submission__in=credited_submissions(edits)).exclude(pk__in=[s.pk for s in direct])
     found = {s.pk for s in others.distinct() if snapshot_holds_any(s, record_ids=edits, language=language)}
     return list(ready.filter(pk__in={s.pk for s in direct} | found))
-
-
-def _credited_submissions(record_ids: list[int]) -> set[int]:
-    """The submissions of the records these edits correct, up their chains: where snapshots credit the edits."""
-    submissions, frontier = set(), record_ids
-    while frontier:
-        parents = list(Record.objects.filter(pk__in=frontier, edit_of__isnull=False).values_list("edit_of", "edit_of__submission"))
-        submissions |= {submission for _, submission in parents}
-        frontier = [parent for parent, _ in parents]
-    return submissions
 
 
 def withdrawal_exposure(withdrawal: Withdrawal) -> dict:
