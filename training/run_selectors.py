@@ -189,6 +189,8 @@ def runs_withdrawn(runs) -> dict[int, RunWithdrawn]:
     withdrawn data, has given a succeeded run of the same base model and method.
     """
     runs = list(runs)
+    if not runs:
+        return {}
     maybe = set(snapshots_maybe_withdrawn(Snapshot.objects.filter(pk__in={run.snapshot_id for run in runs}))
                 .values_list("pk", flat=True))  # fmt: skip
     held: dict[int, WithdrawnShare] = {}

@@ -199,6 +199,8 @@ def test_the_partner_sees_where_its_withdrawn_data_went_and_what_was_done(client
     client.force_login(member_a)
     uses = uses_of(client, corpus["de"])
     assert snapshot.label in uses and "holds what was withdrawn" in uses
+    done = uses.split("data-withdrawals")[1].split("</table>")[0]
+    assert "<time" in done and "the whole submission" in done and ">60<" in done and snapshot.label in done
     assert f'data-run="{run.pk}" data-state="published"' in uses and "Still published, marked" in uses
 
     private = make_run(user=staff, snapshot=snapshot, withdrawn_reason="Audit.")
@@ -218,8 +220,19 @@ def test_a_partner_without_withdrawals_sees_its_snapshots_and_models(client, hel
     snapshot, run = held
     client.force_login(member_b)
     uses = uses_of(client, corpus["fr"])
-    assert snapshot.label in uses and "holds what was withdrawn" not in uses
+    assert snapshot.label in uses and "holds what was withdrawn" not in uses and "data-withdrawals" not in uses
     assert f'data-run="{run.pk}" data-state="public"' in uses
+
+
+def test_a_withdrawn_line_is_listed_with_the_snapshots_holding_it(client, held, corpus, member_b):
+    snapshot, run = held
+    record = Record.objects.filter(submission=corpus["fr"], near_duplicate_of__isnull=True).order_by("pk").first()
+    withdrawal_create(user=member_b, submission=corpus["fr"], record=record)
+    client.force_login(member_b)
+    uses = uses_of(client, corpus["fr"])
+    done = uses.split("data-withdrawals")[1].split("</table>")[0]
+    assert f"line {record.shown_line}<" in done and snapshot.label in done
+    assert f'data-run="{run.pk}" data-state="published"' in uses
 
 
 def test_a_submission_in_no_snapshot_shows_no_such_section(client, corpus, member_a):
