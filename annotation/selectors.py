@@ -1,10 +1,12 @@
 """Reads: what a user may see, and the figures pages show."""
 
-from django.db.models import Count, F, Sum
+from django.core.exceptions import ValidationError
+from django.db.models import Count, F, Q, Sum
+from django.utils.translation import gettext as _
 
 from occiportal.models import Language, Partner
 
-from .models import Submission
+from .models import Record, Submission
 
 
 def partners_of(user):
@@ -58,3 +60,25 @@ def languages_for_select():
 def records_sample(submission, limit=20):
     """The first records of a submission, in file order, for its page."""
     return list(submission.records.order_by("line")[:limit])
+
+
+def records_at_lines(submission: Submission, lines: list) -> list[Record]:
+    """The records at ``lines`` as the submission's page shows them ("7", or "docs/a.jsonl:7" in an archive).
+
+    In the order given, each once. Raises ``ValidationError`` naming the first
+    line that holds no record of the submission (a rejected line holds none).
+    """
+    wanted = list(dict.fromkeys(_line_key(line) for line in lines))
+    plain = [int(key) for key in wanted if key.isdigit()]
+    found = Record.objects.filter(submission=submission).filter(Q(origin__in=wanted) | Q(origin="", line__in=plain))
+    by_line = {record.shown_line: record for record in found}
+    missing = next((key for key in wanted if key not in by_line), None)
+    if missing is not None:
+        raise ValidationError(_("Line %(line)s holds no record of this submission.") % {"line": missing}, code="line")
+    return [by_line[key] for key in wanted]
+
+
+def _line_key(line) -> str:
+    """"docs/a.jsonl: 7" (as pages show it) → "docs/a.jsonl:7"; 7 → "7"."""
+    member, _sep, number = str(line).rpartition(":")
+    return f"{member.strip()}:{number.strip()}" if member.strip() else number.strip()

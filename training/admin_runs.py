@@ -46,12 +46,13 @@ class TrainingRunAdmin(admin.ModelAdmin):
     list_filter = ("status", "method", "finetuning", "published")
     actions = [cancel_runs, publish_runs]
     readonly_fields = JOB_STATE + ("step", "total_steps", "loss", "learning_rate", "tokens_per_second",
-                                   "eta_seconds", "checkpoint_path", "published")  # fmt: skip
+                                   "eta_seconds", "checkpoint_path", "published", "withdrawn_override_by")  # fmt: skip
 
     def get_readonly_fields(self, request, obj=None):
         # Adding a run is the trigger: choose what to train; afterwards it is the job's record.
         return self.readonly_fields if obj is None else self.readonly_fields + (
-            "snapshot", "base_model", "method", "finetuning", "hyperparameters", "eval_suites", "max_attempts")
+            "snapshot", "base_model", "method", "finetuning", "hyperparameters", "eval_suites", "max_attempts",
+            "withdrawn_override_reason")
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -60,6 +61,7 @@ class TrainingRunAdmin(admin.ModelAdmin):
             created_by=request.user, snapshot=obj.snapshot, base_model=obj.base_model, method=obj.method,
             finetuning=obj.finetuning, hyperparameters=obj.hyperparameters,
             eval_suites=form.cleaned_data.get("eval_suites") or (), max_attempts=obj.max_attempts,
+            withdrawn_reason=obj.withdrawn_override_reason,
         )  # fmt: skip
         obj.pk = run.pk
 

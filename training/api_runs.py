@@ -25,7 +25,8 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         model = TrainingRun
         fields = ["id", "status", "snapshot", "base_model", "method", "finetuning", "hyperparameters", "attempt",
                   "max_attempts", "step", "total_steps", "loss", "tokens_per_second", "eta_seconds",
-                  "checkpoint_path", "failure", "published", "created_at", "started_at", "finished_at"]  # fmt: skip
+                  "checkpoint_path", "failure", "published", "withdrawn_override_reason",
+                  "created_at", "started_at", "finished_at"]  # fmt: skip
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -43,6 +44,10 @@ class TrainingRunCreateSerializer(serializers.Serializer):
     finetuning = serializers.ChoiceField(choices=TrainingRun.Finetuning.choices, default="full")
     hyperparameters = serializers.DictField(required=False, default=dict)
     eval_suites = serializers.SlugRelatedField(slug_field="name", queryset=EvaluationSuite.objects.all(), many=True, required=False)
+    withdrawn_reason = serializers.CharField(
+        required=False, allow_blank=True, default="",
+        help_text="Why to train on a snapshot holding withdrawn data; without it such a snapshot is refused (400).",
+    )
 
 
 class TrainingRunListCreate(generics.ListAPIView):

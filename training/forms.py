@@ -113,9 +113,10 @@ class SnapshotForm(forms.Form):
 
 
 class WithdrawalForm(forms.Form):
-    record = forms.IntegerField(
-        label=_("Record"), required=False,
-        help_text=_("A record's number to withdraw only it; empty for the whole submission."),
+    line = forms.CharField(
+        label=_("Line"), required=False, max_length=400,
+        help_text=_("Only the record at this line, as the submission's page shows it (7, or docs/a.jsonl:7); "
+                    "empty for the whole submission."),
     )  # fmt: skip
     reason = forms.CharField(
         label=_("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 2}),

@@ -49,6 +49,12 @@ class TrainingRunForm(forms.Form):
         help_text=_("Evaluated on these once training succeeds."),
     )  # fmt: skip
 
+    withdrawn_reason = forms.CharField(
+        label=_("Reason to train on withdrawn data"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Needed when the snapshot holds data withdrawn since its build; "
+                    "recorded on the run and shown on its page."),
+    )  # fmt: skip
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name, (field, label, help_text) in SHOWN.items():

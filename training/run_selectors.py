@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from training.models import EvaluationResult, EvaluationRun, RunEvent, TrainingRun
+from training.models import EvaluationResult, EvaluationRun, RunEvent, Snapshot, TrainingRun
+from training.services.lineage import WithdrawnShare, snapshot_withdrawn, snapshots_maybe_withdrawn
 
 METRICS = ("acc", "acc_norm", "word_perplexity", "byte_perplexity", "bits_per_byte")
 
@@ -158,6 +160,58 @@ def leaderboard_languages() -> list[str]:
 
 
 # -- what partners' data went into ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunWithdrawn:
+    """A run trained on a snapshot that holds withdrawn data, and what became of it."""
+
+    held: WithdrawnShare
+    published: bool
+    retrained_by: TrainingRun | None
+
+    @property
+    def state(self) -> str:
+        """"retrained", "unpublished", or "published": still public, so marked wherever it shows."""
+        if self.retrained_by is not None:
+            return "retrained"
+        return "published" if self.published else "unpublished"
+
+    @property
+    def marked(self) -> bool:
+        return self.state == "published"
+
+
+def runs_withdrawn(runs) -> dict[int, RunWithdrawn]:
+    """``{run id: RunWithdrawn}`` for those of ``runs`` whose snapshot holds withdrawn data; each snapshot read once.
+
+    A run counts as retrained once a later version of its snapshot, free of
+    withdrawn data, has given a succeeded run of the same base model and method.
+    """
+    runs = list(runs)
+    if not runs:
+        return {}
+    maybe = set(snapshots_maybe_withdrawn(Snapshot.objects.filter(pk__in={run.snapshot_id for run in runs}))
+                .values_list("pk", flat=True))  # fmt: skip
+    held: dict[int, WithdrawnShare] = {}
+
+    def of(snapshot: Snapshot) -> WithdrawnShare:
+        if snapshot.pk not in held:
+            held[snapshot.pk] = snapshot_withdrawn(snapshot) if snapshot.pk in maybe else WithdrawnShare()
+        return held[snapshot.pk]
+
+    return {
+        run.pk: RunWithdrawn(held=of(run.snapshot), published=run.published, retrained_by=_retrained_by(run, of))
+        for run in runs if of(run.snapshot)
+    }
+
+
+def _retrained_by(run: TrainingRun, held_of) -> TrainingRun | None:
+    later = TrainingRun.objects.filter(
+        base_model=run.base_model_id, method=run.method, status=TrainingRun.Status.SUCCEEDED,
+        snapshot__name=run.snapshot.name, snapshot__version__gt=run.snapshot.version,
+    ).select_related("snapshot").order_by("created_at")  # fmt: skip
+    return next((other for other in later if not held_of(other.snapshot)), None)
 
 
 def runs_with_partner_data(user, partner) -> QuerySet[TrainingRun]:

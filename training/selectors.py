@@ -1,6 +1,9 @@
-"""Reads for the snapshot pages."""
+"""Reads for the snapshot pages, and where a submission's data went."""
 
-from .models import Snapshot, Withdrawal
+from .models import Snapshot, SnapshotSubmission, TrainingRun, Withdrawal
+from .run_selectors import runs_withdrawn
+from .services.lineage import snapshot_withdrawn, snapshots_maybe_withdrawn
+from .services.withdrawals import snapshots_containing
 
 
 def snapshots_list():
@@ -12,11 +15,50 @@ def snapshot_runs(snapshot):
     return snapshot.runs.select_related("base_model").order_by("-created_at")
 
 
+def snapshots_withdrawn():
+    """``[(snapshot, WithdrawnShare)]`` for the ready snapshots holding withdrawn data: what a new run is warned of."""
+    ready = snapshots_maybe_withdrawn(Snapshot.objects.filter(status=Snapshot.Status.READY)).order_by("name", "-version")
+    return [(snapshot, held) for snapshot in ready if (held := snapshot_withdrawn(snapshot))]
+
+
 def withdrawals_visible_to(user):
     """A partner's withdrawals for its members; all of them for staff."""
-    qs = Withdrawal.objects.select_related("partner", "submission", "submission__language", "requested_by")
+    qs = Withdrawal.objects.select_related("partner", "submission", "submission__language", "requested_by", "record")
     if not user.is_authenticated:
         return qs.none()
     if user.is_staff:
         return qs
     return qs.filter(partner__memberships__user=user)
+
+
+def submission_data_uses(submission) -> dict:
+    """The ready snapshots holding ``submission``'s data and the runs (models) trained on them, newest first.
+
+    ``{"withdrawals": [{"withdrawal", "snapshots"}], "snapshots": [{"snapshot", "records", "withdrawn"}],
+    "runs": [{"run", "withdrawn", "state"}]}``: ``withdrawn`` says whether it
+    holds what the partner withdrew of this submission; a run's ``state`` is
+    "retrained", "unpublished" or, while it is still public, "published"
+    (marked wherever it shows), and for a run holding nothing withdrawn
+    "public" or "private". The partner sees every run, published or not: it
+    is their data.
+    """
+    lineage = SnapshotSubmission.objects.filter(submission=submission, snapshot__status=Snapshot.Status.READY)
+    records = dict(lineage.values_list("snapshot_id", "records"))
+    withdrawals = list(submission.withdrawals.select_related("record")) if submission.withdrawn_records else []
+    exposure = {withdrawal.pk: snapshots_containing(withdrawal) for withdrawal in withdrawals}
+    affected = {s.pk for found in exposure.values() for s in found}
+    snapshots = Snapshot.objects.filter(pk__in=set(records) | affected).order_by("-created_at", "-version")
+    runs = list(TrainingRun.objects.filter(snapshot__in=snapshots).select_related("snapshot", "base_model"))
+    marks = runs_withdrawn([run for run in runs if run.snapshot_id in affected])
+    return {
+        "withdrawals": [{"withdrawal": w, "snapshots": exposure[w.pk]} for w in reversed(withdrawals)],
+        "snapshots": [{"snapshot": s, "records": records.get(s.pk), "withdrawn": s.pk in affected} for s in snapshots],
+        "runs": [{"run": run, "withdrawn": marks.get(run.pk), "state": _run_state(run, marks.get(run.pk))}
+                 for run in runs],
+    }
+
+
+def _run_state(run, withdrawn) -> str:
+    if withdrawn is not None:
+        return withdrawn.state
+    return "public" if run.published else "private"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import api_runs, api_snapshots, views_runs, web
+from . import api_runs, api_snapshots, api_withdrawals, views_runs, web
 
 urlpatterns = [
     path("snapshots/", web.snapshot_list, name="snapshot_list"),
@@ -16,6 +16,8 @@ urlpatterns = [
     path("snapshots/<int:snapshot_id>/files/<path:path>", web.snapshot_file, name="snapshot_file"),
     path("withdrawals/", web.withdrawal_list, name="withdrawals"),
     path("submissions/<int:submission_id>/withdraw/", web.submission_withdraw, name="submission_withdraw"),
+    path("api/submissions/<int:submission_id>/withdraw/", api_withdrawals.SubmissionWithdraw.as_view(),
+         name="api_submission_withdraw"),
     path("api/snapshots/", api_snapshots.SnapshotList.as_view(), name="api_snapshot_list"),
     path("api/snapshots/<int:snapshot_id>/", api_snapshots.SnapshotDetail.as_view(), name="api_snapshot_detail"),
     path("api/snapshots/<int:snapshot_id>/files/<path:path>", api_snapshots.SnapshotFileDownload.as_view(), name="api_snapshot_file"),

@@ -21,8 +21,9 @@ from training.run_forms import TrainingRunForm
 from training.run_selectors import (
     access_evaluation, access_partner_for_results, access_training_run, evaluation_table, leaderboard, leaderboard_languages,
     is_staff, loss_curve_svg_points, loss_points, partner_scores, public_results, run_lineage, run_summary_for,
-    runs_visible_to, runs_with_partner_data,
+    runs_visible_to, runs_with_partner_data, runs_withdrawn,
 )  # fmt: skip
+from training.selectors import snapshots_withdrawn
 from training.services.runs import job_cancel, training_run_create, training_run_publish
 from training.services.storage import evaluation_results_stored
 
@@ -43,12 +44,14 @@ def run_new(request):
             run = training_run_create(
                 created_by=request.user, snapshot=data["snapshot"], base_model=data["base_model"], method=data["method"],
                 finetuning=data["finetuning"], hyperparameters=form.hyperparameters(), eval_suites=data["eval_suites"],
+                withdrawn_reason=data["withdrawn_reason"],
             )  # fmt: skip
             messages.success(request, _("Run %(id)s is queued.") % {"id": run.pk})
             return redirect("run_detail", run.pk)
         except ValidationError as error:
             form.add_error(None, error.messages)
-    return render(request, "runs/new.html", {"form": form}, status=400 if form.errors else 200)
+    return render(request, "runs/new.html", {"form": form, "withdrawn": snapshots_withdrawn()},
+                  status=400 if form.errors else 200)
 
 
 def run_detail(request, run_id):
@@ -65,6 +68,7 @@ def run_detail(request, run_id):
         "job_spec": json.dumps(run.manifest.get("job_spec", {}), indent=2, sort_keys=True) if staff else "",
         "evaluation_rows": evaluation_table(run),
         "lineage": run_lineage(run, request.user),
+        "withdrawn": runs_withdrawn([run]).get(run.pk),
     })  # fmt: skip
 
 
@@ -82,11 +86,18 @@ def run_cancel(request, run_id):
 
 @require_POST
 def run_publish(request, run_id):
+    """Staff publish a run, or unpublish it once they tick the confirmation: it leaves the leaderboard."""
     run = access_training_run(request.user, run_id)
+    published = request.POST.get("published") == "1"
     try:
-        training_run_publish(user=request.user, run=run, published=request.POST.get("published") == "1")
+        training_run_publish(
+            user=request.user, run=run, published=published, confirmed=request.POST.get("confirm") == "1"
+        )
     except ValidationError as error:
         messages.error(request, "; ".join(error.messages))
+    else:
+        if not published:
+            messages.success(request, _("The run is unpublished: only staff see it now."))
     return redirect("run_detail", run.pk)
 
 
@@ -120,8 +131,11 @@ def _public_results(evaluation, data: bytes) -> bytes:
 
 def leaderboard_view(request):
     language = request.GET.get("language") or None
+    results = leaderboard(language)
+    withdrawn = runs_withdrawn({r.evaluation.training_run for r in results})
     return render(request, "runs/leaderboard.html", {
-        "results": leaderboard(language), "languages": leaderboard_languages(), "language": language,
+        "rows": [(r, withdrawn.get(r.evaluation.training_run_id)) for r in results],
+        "languages": leaderboard_languages(), "language": language,
     })  # fmt: skip
 
 

@@ -13,7 +13,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from annotation.access import access_submission
-from annotation.models import Record
 from annotation.selectors import submissions_visible_to
 
 from . import selectors
@@ -28,10 +27,10 @@ from .access import (
 )
 from .forms import SnapshotForm, WithdrawalForm
 from .services.hub import snapshot_hub_push_refusal, snapshot_hub_push_request, snapshot_hub_repo_default
-from .services.lineage import snapshot_compare
+from .services.lineage import snapshot_compare, snapshot_withdrawn
 from .services.snapshot_build import SnapshotRefused
 from .services.snapshots import snapshot_create
-from .services.withdrawals import withdrawal_exposure, withdrawal_get_or_create
+from .services.withdrawals import withdrawal_exposure, withdrawal_get_or_create, withdrawal_get_or_create_lines
 from .snapshot_files import snapshot_file_response, snapshot_files
 from .snapshots.estimate import snapshot_estimate
 from .snapshots.mixture import BudgetRefused
@@ -98,7 +97,7 @@ def _budget_refusal(shortfall: dict) -> str:
 def snapshot_detail(request, snapshot_id):
     snapshot = access_snapshot_for_viewing(request.user, snapshot_id)
     context = {"snapshot": snapshot, "lineage": snapshot_lineage_visible_to(request.user, snapshot),
-               "can_download": snapshot_downloadable(request.user, snapshot)}
+               "can_download": snapshot_downloadable(request.user, snapshot), "withdrawn": snapshot_withdrawn(snapshot)}
     if request.user.is_staff:
         context["others"] = selectors.snapshots_list().filter(name=snapshot.name, status="ready").exclude(pk=snapshot.pk)
         context["runs"] = selectors.snapshot_runs(snapshot)
@@ -182,21 +181,20 @@ def _withdraw(request, submission):
     form = WithdrawalForm(request.POST)
     if not form.is_valid():
         raise Http404("Bad request.")
-    record = None
-    if form.cleaned_data["record"]:
-        record = Record.objects.filter(submission=submission, pk=form.cleaned_data["record"]).first()
-        if record is None:
-            raise Http404("No such record.")
+    line, reason = form.cleaned_data["line"], form.cleaned_data["reason"]
     try:
-        withdrawal, created = withdrawal_get_or_create(
-            user=request.user, submission=submission, record=record, reason=form.cleaned_data["reason"]
-        )
+        if line:
+            [(withdrawal, created)] = withdrawal_get_or_create_lines(
+                user=request.user, submission=submission, lines=[line], reason=reason
+            )
+        else:
+            withdrawal, created = withdrawal_get_or_create(user=request.user, submission=submission, reason=reason)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect("submission_detail", submission.pk)
     if created:
         messages.success(request, _("Withdrawn. No later snapshot will contain it."))
-    elif record is not None and withdrawal.record_id == record.pk:
+    elif withdrawal.record_id is not None:
         messages.info(request, _("This record was already withdrawn. Nothing changed."))
     else:
         messages.info(request, _("This submission was already withdrawn. Nothing changed."))

@@ -66,6 +66,23 @@ class Record(models.Model):
     def __str__(self):
         return f"record {self.pk} (submission {self.submission_id}, line {self.line})"
 
+    def shown_at(self) -> dict:
+        """Where partners see the record: ``{"file": archive member or "", "line": n}``.
+
+        "two.jsonl:1" for an archive's member, "5" for a row of a CSV (its own
+        numbering); without an origin, the record's line in the submission's stream.
+        """
+        member, _sep, line = self.origin.rpartition(":")
+        if line.isdigit():
+            return {"file": member, "line": int(line)}
+        return {"file": "", "line": self.line}
+
+    @property
+    def shown_line(self) -> str:
+        """``shown_at`` as one string: "two.jsonl:1", or "5"."""
+        where = self.shown_at()
+        return f"{where['file']}:{where['line']}" if where["file"] else str(where["line"])
+
 
 class RecordBand(models.Model):
     """One MinHash LSH band of a record: records sharing a band are near-duplicate candidates."""

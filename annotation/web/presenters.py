@@ -147,21 +147,9 @@ def record_rows(records):
     """Each record with its preview and where it came from: archive member and line, as problem lines show them."""
     return [
         {"record": record, "preview": Truncator(record_preview(record.content)).chars(PREVIEW_CHARS),
-         **record_origin(record)}
+         **record.shown_at()}
         for record in records
     ]
-
-
-def record_origin(record):
-    """``{"file": member or "", "line": n}`` from the origin ingest kept.
-
-    "two.jsonl:1" for an archive's member, "5" for a row of a CSV (its own
-    numbering); without one, the record's line in the submission's stream.
-    """
-    member, _sep, line = (record.origin or "").rpartition(":")
-    if line.isdigit():
-        return {"file": member, "line": int(line)}
-    return {"file": "", "line": record.line}
 
 
 def _stage(submission) -> str:

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from annotation.models import Record
@@ -117,7 +118,7 @@ def test_partner_withdraws_and_sees_which_snapshots_hold_it(client, member_a, me
     fr_record = Record.objects.filter(submission=corpus["fr"]).first()
     login(client, member_b)
     assert client.get(reverse("withdrawals")).context["submissions"][0] == corpus["fr"]
-    response = client.post(reverse("withdrawals"), {"submission": corpus["fr"].pk, "record": fr_record.pk})
+    response = client.post(reverse("withdrawals"), {"submission": corpus["fr"].pk, "line": fr_record.line})
     assert response.status_code == 302
     fr_record.refresh_from_db()
     assert fr_record.status == Record.Status.WITHDRAWN
@@ -128,8 +129,11 @@ def test_partner_withdraws_and_sees_which_snapshots_hold_it(client, member_a, me
     assert client.post(reverse("submission_withdraw", args=[corpus["de"].pk])).status_code == 404
     seen = client.get(reverse("withdrawals")).context["rows"]
     assert [w.submission_id for w, _ in seen] == [corpus["fr"].pk]
-    record = Record.objects.filter(submission=corpus["de"]).first()
-    assert client.post(reverse("submission_withdraw", args=[corpus["fr"].pk]), {"record": record.pk}).status_code == 404
+    # A line is the submission's own: one it does not have is named, and nothing changes.
+    response = client.post(reverse("submission_withdraw", args=[corpus["fr"].pk]), {"line": "999"})
+    assert response.url == reverse("submission_detail", args=[corpus["fr"].pk])
+    assert [str(m) for m in get_messages(response.wsgi_request)] == ["Line 999 holds no record of this submission."]
+    assert Withdrawal.objects.filter(submission=corpus["fr"]).count() == 1
 
     login(client, staff)
     staff_page = client.get(reverse("snapshot_withdrawals"))

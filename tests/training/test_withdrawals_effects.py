@@ -80,8 +80,9 @@ def test_a_withdrawn_record_leaves_the_totals_but_the_submission_stays(client, m
     fr_tokens = tokens_of(fr.records.all())
     login(client, member_b)
 
-    response = client.post(reverse("withdrawals"), {"submission": fr.pk, "record": record.pk})
+    response = client.post(reverse("withdrawals"), {"submission": fr.pk, "line": record.line})
     assert response.status_code == 302
+    assert f", line {record.line}</td>" in client.get(reverse("withdrawals")).content.decode()
 
     assert public_totals(client)["fr"] == (1, 29, fr_tokens - record.tokens)
     body = client.get(f"/api/submissions/{fr.pk}/").json()
@@ -125,7 +126,7 @@ def test_withdrawing_twice_changes_nothing_and_says_so(client, member_a, corpus)
 
     # A record of a withdrawn submission is withdrawn already.
     record = de.records.first()
-    response = client.post(reverse("withdrawals"), {"submission": de.pk, "record": record.pk})
+    response = client.post(reverse("withdrawals"), {"submission": de.pk, "line": record.line})
     assert any("already withdrawn" in m for m in messages_of(response))
     assert Withdrawal.objects.filter(submission=de).count() == 1
 
@@ -134,8 +135,8 @@ def test_withdrawing_a_record_twice_changes_nothing(client, member_b, corpus):
     fr = corpus["fr"]
     record = fr.records.first()
     login(client, member_b)
-    client.post(reverse("withdrawals"), {"submission": fr.pk, "record": record.pk})
-    response = client.post(reverse("submission_withdraw", args=[fr.pk]), {"record": record.pk})
+    client.post(reverse("withdrawals"), {"submission": fr.pk, "line": record.line})
+    response = client.post(reverse("submission_withdraw", args=[fr.pk]), {"line": record.line})
     assert any("already withdrawn" in m for m in messages_of(response))
     assert Withdrawal.objects.filter(record=record).count() == 1
     fr.refresh_from_db()
@@ -215,3 +216,18 @@ def test_two_withdrawals_at_once_make_one(transactional_db, partner_a, single):
     expected = (1, 7) if single else (40, 280)
     assert (submission.withdrawn_records, submission.withdrawn_tokens) == expected
     assert Record.objects.filter(submission=submission, status=Record.Status.WITHDRAWN).count() == expected[0]
+
+
+def test_the_page_withdraws_a_record_by_the_line_it_shows(client, member_a, partner_a, german):
+    from tests.web.conftest import add_record, make_submission
+
+    archive = make_submission(partner=partner_a, uploader=member_a, language=german, name="docs.zip")
+    first = add_record(archive, 1, "Eins.", origin="one.jsonl:1")
+    second = add_record(archive, 2, "Zwei.", origin="two.jsonl:1")
+    login(client, member_a)
+    page = client.get(reverse("submission_detail", args=[archive.pk])).content.decode()
+    assert 'name="line"' in page.split('id="withdraw-title"')[1]
+
+    client.post(reverse("submission_withdraw", args=[archive.pk]), {"line": "two.jsonl: 1"})
+    first.refresh_from_db(), second.refresh_from_db()
+    assert (first.status, second.status) == ("pending", Record.Status.WITHDRAWN)

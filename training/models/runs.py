@@ -124,6 +124,13 @@ class TrainingRun(GpuJob):
     eta_seconds = models.FloatField(null=True, blank=True)
     checkpoint_path = models.CharField(max_length=500, blank=True, help_text=_("Latest checkpoint; final/ once done."))
     published = models.BooleanField(default=False, help_text=_("Visible to everyone and on the leaderboard."))
+    withdrawn_override_reason = models.TextField(
+        blank=True, help_text=_("Why staff trained on a snapshot holding withdrawn data; empty when it held none.")
+    )
+    withdrawn_override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text=_("Who gave that reason; empty for the command line."),
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from occiportal.broker import send_on_commit
 from training import job_control
@@ -31,6 +32,7 @@ from training.jobs.revision import local_model_revision
 from training.jobs.spec import JobSpec, SpecError, is_local_model, validate_paths
 from training.models import BaseModel, EvaluationRun, EvaluationSuite, Snapshot, TrainingRun
 
+from .lineage import WithdrawnShare, snapshot_withdrawn
 from .storage import job_output_uri, snapshot_location, snapshot_upload, store_connect, store_root
 
 log = logging.getLogger(__name__)
@@ -76,12 +78,20 @@ def evaluation_suite_create(*, path: str, name: str = "", provenance: str = Eval
 
 def training_run_create(
     *, created_by, snapshot: Snapshot, base_model: BaseModel, method: str, finetuning: str = "full",
-    hyperparameters: dict | None = None, eval_suites=(), max_attempts: int = 3,
+    hyperparameters: dict | None = None, eval_suites=(), max_attempts: int = 3, withdrawn_reason: str = "",
 ) -> TrainingRun:  # fmt: skip
-    """Staff (or the CLI, ``created_by=None``) start a run; it is dispatched when the transaction commits."""
+    """Staff (or the CLI, ``created_by=None``) start a run; it is dispatched when the transaction commits.
+
+    A snapshot holding data that partners withdrew after its build is refused
+    unless ``withdrawn_reason`` says why; the run records the reason and who gave it.
+    """
     _require_staff(created_by)
     if snapshot.status != Snapshot.Status.READY:
         raise ValidationError(f"snapshot {snapshot.label} is not ready")
+    held = snapshot_withdrawn(snapshot)
+    withdrawn_reason = withdrawn_reason.strip() if held else ""
+    if held and not withdrawn_reason:
+        raise ValidationError(_withdrawn_refusal(snapshot, held), code="withdrawn")
     hyperparameters = dict(hyperparameters or {})
     checked = _spec_dict("check", "train", base_model.source, "/", method, finetuning, snapshot.uri, hyperparameters)
     _check_spec({**checked, "snapshot_sha256": snapshot.manifest_sha256 or None})
@@ -91,11 +101,19 @@ def training_run_create(
         run = TrainingRun.objects.create(
             created_by=created_by, snapshot=snapshot, base_model=base_model, method=method,
             finetuning=finetuning, hyperparameters=hyperparameters, max_attempts=max_attempts,
+            withdrawn_override_reason=withdrawn_reason, withdrawn_override_by=created_by if withdrawn_reason else None,
         )  # fmt: skip
         run.output_dir = _fresh_folder("runs", run.pk)
         run.eval_suites.set(eval_suites)
         job_dispatch(job=run)
     return run
+
+
+def _withdrawn_refusal(snapshot: Snapshot, held: WithdrawnShare) -> str:
+    return _(
+        "Snapshot %(label)s holds %(records)s withdrawn records (%(tokens)s tokens, %(percent).1f %% of its rows). "
+        "Train on a later version, or give a reason to train on it anyway."
+    ) % {"label": snapshot.label, "records": held.records, "tokens": held.tokens, "percent": held.percent}
 
 
 def training_run_rerun(*, created_by, run: TrainingRun) -> TrainingRun:
@@ -242,10 +260,13 @@ training_run_dispatch = evaluation_run_dispatch = job_dispatch
 training_run_cancel = job_cancel
 
 
-def training_run_publish(*, user, run: TrainingRun, published: bool = True) -> None:
+def training_run_publish(*, user, run: TrainingRun, published: bool = True, confirmed: bool = False) -> None:
+    """Staff publish a succeeded run, or unpublish one (``confirmed``: it leaves the leaderboard and public pages)."""
     _require_staff(user)
     if published and run.status != run.Status.SUCCEEDED:
         raise ValidationError("only a succeeded run can be published")
+    if not published and not confirmed:
+        raise ValidationError(_("Tick the box to confirm that the run is to be unpublished."))
     TrainingRun.objects.filter(pk=run.pk).update(published=published)
 
 

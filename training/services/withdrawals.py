@@ -9,9 +9,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from annotation.models import Record, Submission
+from annotation.selectors import records_at_lines
 from training.models import Snapshot, Withdrawal
 
-from .lineage import snapshot_holds_any
+from .lineage import credited_submissions, records_with_edits, snapshot_holds_any
 
 
 def withdrawal_create(*, user, submission: Submission, record: Record | None = None, reason: str = "") -> Withdrawal:
@@ -68,6 +69,21 @@ def withdrawal_get_or_create(
     return withdrawal, True
 
 
+def withdrawal_get_or_create_lines(
+    *, user, submission: Submission, lines: list, reason: str = ""
+) -> list[tuple[Withdrawal, bool]]:
+    """Withdraw the records at ``lines`` as partners see them (``records_at_lines``), one withdrawal each.
+
+    All or nothing: a line without a record raises ``ValidationError`` naming
+    it, and nothing is withdrawn. Each line answers as ``withdrawal_get_or_create``
+    does, so asking again changes nothing.
+    """
+    records = records_at_lines(submission, lines)
+    with transaction.atomic():
+        return [withdrawal_get_or_create(user=user, submission=submission, record=record, reason=reason)
+                for record in records]
+
+
 def _covering(submission: Submission, record: Record | None) -> Withdrawal | None:
     """The withdrawal that already covers ``record`` (or the whole ``submission``), oldest first."""
     covering = Q(submission=submission, record__isnull=True)
@@ -83,8 +99,8 @@ def snapshots_containing(withdrawal: Withdrawal) -> list[Snapshot]:
     if withdrawal.record_id is not None:
         # A snapshot may hold an accepted edit in the record's place; the edit
         # leaves with the record, so look for the whole chain.
-        record_ids = record_with_edits(withdrawal.record_id)
-        submissions = {withdrawal.submission_id} | _credited_submissions([withdrawal.record_id])
+        record_ids = records_with_edits([withdrawal.record_id])
+        submissions = {withdrawal.submission_id} | credited_submissions([withdrawal.record_id])
         candidates = ready.filter(lineage__submission__in=submissions).distinct()
         return [s for s in candidates if snapshot_holds_any(s, record_ids=record_ids, language=language)]
     direct = list(ready.filter(lineage__submission=withdrawal.submission_id).distinct())
@@ -93,28 +109,9 @@ def snapshots_containing(withdrawal: Withdrawal) -> list[Snapshot]:
     edits = list(Record.objects.filter(submission=withdrawal.submission_id, edit_of__isnull=False).values_list("pk", flat=True))
     if not edits:
         return direct
-    others = ready.filter(lineage__submission__in=_credited_submissions(edits)).exclude(pk__in=[s.pk for s in direct])
+    others = ready.filter(lineage__submission__in=credited_submissions(edits)).exclude(pk__in=[s.pk for s in direct])
     found = {s.pk for s in others.distinct() if snapshot_holds_any(s, record_ids=edits, language=language)}
     return list(ready.filter(pk__in={s.pk for s in direct} | found))
-
-
-def _credited_submissions(record_ids: list[int]) -> set[int]:
-    """The submissions of the records these edits correct, up their chains: where snapshots credit the edits."""
-    submissions, frontier = set(), record_ids
-    while frontier:
-        parents = list(Record.objects.filter(pk__in=frontier, edit_of__isnull=False).values_list("edit_of", "edit_of__submission"))
-        submissions |= {submission for _, submission in parents}
-        frontier = [parent for parent, _ in parents]
-    return submissions
-
-
-def record_with_edits(record_id: int) -> list[int]:
-    """``record_id`` and every record that corrects it, edits of edits included."""
-    found, frontier = [record_id], [record_id]
-    while frontier:
-        frontier = list(Record.objects.filter(edit_of__in=frontier).values_list("pk", flat=True))
-        found += frontier
-    return found
 
 
 def withdrawal_exposure(withdrawal: Withdrawal) -> dict:

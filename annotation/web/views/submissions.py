@@ -19,6 +19,7 @@ from annotation.web.forms import SubmissionForm
 from annotation.web.presenters import (
     failure_text, grand_totals, problem_rows, quality_charts, record_rows, rejection_rows, status_payload,
 )
+from training.selectors import submission_data_uses
 
 SUBMISSIONS_PER_PAGE = 25
 
@@ -72,6 +73,7 @@ def submission_detail(request, submission_id):
         "records": record_rows(selectors.records_sample(submission)),
         "problems": problem_rows(submission.errors),
         "failure": failure_text(submission),
+        "uses": submission_data_uses(submission),
     }
     return render(request, "submissions/detail.html", context)
 

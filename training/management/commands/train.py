@@ -29,6 +29,8 @@ class Command(BaseCommand):
         parser.add_argument("--max-steps", type=int)
         parser.add_argument("--hyperparameters", default="{}", help="JSON object of TrainConfig fields")
         parser.add_argument("--suite", action="append", default=[], help="evaluate on this registered suite afterwards")
+        parser.add_argument("--withdrawn-reason", default="",
+                            help="why to train on a snapshot holding withdrawn data (refused without one)")
         parser.add_argument("--wait", action="store_true", help="wait for the run to finish")
         parser.add_argument("--timeout", type=float, default=7 * 24 * 3600, help="seconds to wait")
 
@@ -42,6 +44,7 @@ class Command(BaseCommand):
             run = training_run_create(
                 created_by=None, snapshot=snapshot_by_label(options["snapshot"]), base_model=base,
                 method=options["method"], finetuning=options["finetuning"], hyperparameters=hyper, eval_suites=suites,
+                withdrawn_reason=options["withdrawn_reason"],
             )  # fmt: skip
         except (BaseModel.DoesNotExist, EvaluationSuite.DoesNotExist) as error:
             raise CommandError(str(error))
