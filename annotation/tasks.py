@@ -9,6 +9,7 @@ import logging
 
 from celery import shared_task
 
+from annotation.ingest.errors import describe_failure
 from annotation.ingest.messages import Message, gettext_noop
 
 from .services import ingest
@@ -22,10 +23,15 @@ INTERNAL_ERROR = Message(
 TASK_OPTIONS = {"bind": True, "acks_late": True, "max_retries": 3}
 
 
+class IngestStepFailed(Exception):
+    """Retried in place of a step's exception: Celery logs it, and the original's text may quote the file."""
+
+
 def _retry_or_fail(task, exc: Exception, submission_id: int, step: str) -> None:
     if task.request.retries < task.max_retries:
-        raise task.retry(exc=exc, countdown=2**task.request.retries)
-    log.exception("%s of submission %s failed", step, submission_id)
+        stand_in = IngestStepFailed(f"{step} of submission {submission_id}: {type(exc).__name__}")
+        raise task.retry(exc=stand_in, countdown=2**task.request.retries)
+    log.error("%s of submission %s failed: %s", step, submission_id, describe_failure(exc))
     ingest.submission_fail(submission_id=submission_id, reason=INTERNAL_ERROR)
 
 

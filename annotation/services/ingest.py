@@ -149,6 +149,7 @@ def _failure_reason(submission) -> Message | None:
 
 
 def _set_failure(submission, reason: Message | None) -> None:
+    reason = reason and reason.redacted()  # it may name an archive member or quote a library's error
     submission.failure = str(reason) if reason else ""
     submission.failure_message = reason.as_dict() if reason else {}
 

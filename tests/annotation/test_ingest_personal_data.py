@@ -1,0 +1,91 @@
+"""No unredacted personal data is kept: not in records' ids and meta, problem lines, failures, logs or files."""
+
+import io
+import json
+import logging
+import tarfile
+
+from annotation.models import Record, Submission
+from annotation.services import ingest_chunk
+from annotation.tasks import ingest_chunk as ingest_chunk_task
+
+from .ingest_helpers import jsonl, submit, zipped
+from .personal_data import email, phone, planted_record
+from .texts import documents
+
+
+def test_id_meta_and_text_are_redacted_and_every_redaction_counts(submit_de):
+    record, planted = planted_record(1, documents(1, seed=21)[0])
+
+    submission = submit_de(jsonl([record]))
+
+    stored = Record.objects.get(submission=submission)
+    assert stored.external_id == "<EMAIL>"
+    assert stored.meta == {"author_email": "<EMAIL>", "phone": "<PHONE>", "contacts": [{"iban": "<IBAN>"}, "Tel. <PHONE>"]}
+    assert stored.content["text"].endswith("Schreiben Sie an <EMAIL> oder rufen Sie <PHONE> an. Konto: <IBAN>.")
+    assert stored.pii_redactions == submission.pii_redactions == len(planted) + 1  # the id's address is the text's
+
+
+def test_an_archive_members_name_is_redacted_in_records_and_problem_lines(submit_de):
+    text = documents(1, seed=22)[0].encode()
+    archive = zipped({f"brief-{email(2)}.txt": text, f"tel {phone(2)}.jsonl": b"not json\n"})
+
+    submission = submit_de(archive, name="briefe.zip")
+
+    assert Record.objects.get(submission=submission).origin == "<EMAIL>:1"  # the address ran into ".txt"
+    assert [(e["file"], e["line"]) for e in submission.errors] == [("tel <PHONE>.jsonl", 1)]
+    assert submission.pii_redactions == 1
+
+
+def test_problem_lines_quote_no_personal_data(submit_de):
+    turns = [{"role": "anna@firma.de", "content": "Wie spät ist es?"}, {"role": "assistant", "content": "Acht Uhr."}]
+    rows = [{"messages": turns}, {"messages": [{"role": "user", "content": "Hallo?"}, {"role": "assistant", "content": "Ja."}]}]
+
+    submission = submit_de(jsonl(rows), kind="conversation")
+
+    assert submission.errors[0]["message"] == "message 1: field 'role' is '<EMAIL>'; use one of system, user, assistant"
+    assert "anna@firma.de" not in json.dumps(submission.errors)
+
+
+def test_a_failure_quotes_no_personal_data(submit_de):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        inner = tarfile.TarInfo(f"kontakt-{email(4)}.zip")
+        inner.size = 4
+        archive.addfile(inner, io.BytesIO(b"PK\x03\x04"))
+
+    submission = submit_de(buffer.getvalue(), name="nested.tar")
+
+    assert submission.status == Submission.Status.FAILED
+    assert submission.failure == "Archive member '<EMAIL>' is itself an archive; nested archives are refused."
+    assert email(4) not in json.dumps(submission.failure_message)
+
+
+def test_a_failed_check_logs_and_keeps_no_record_text(submit_de, monkeypatch, caplog):
+    def quoting(kind, content, **kwargs):
+        raise ValueError(f"cannot check {content['text']!r}")  # as a library's error may quote its input
+
+    monkeypatch.setattr(ingest_chunk, "check_record", quoting)
+    record, planted = planted_record(5, "Ein Satz.")
+
+    with caplog.at_level(logging.INFO):
+        submission = submit_de(jsonl([record]))
+
+    assert submission.rejection_reasons == {"check_failed": 1}
+    assert "ValueError" in caplog.text and "check failed on submission" in caplog.text
+    assert not [value for value in planted if value in caplog.text]
+
+
+def test_a_failed_ingest_step_logs_no_record_text(member_a, partner_a, german, monkeypatch, caplog):
+    submission = submit(user=member_a, partner=partner_a, language=german, content=jsonl([{"text": "Ein Satz."}]))
+
+    def quoting(**kwargs):
+        raise ValueError(f"DETAIL: the row ({email(6)}) was refused")  # as a database error quotes the row
+
+    monkeypatch.setattr("annotation.services.ingest.ingest_chunk_process", quoting)
+    with caplog.at_level(logging.INFO):
+        ingest_chunk_task.apply(args=(1, submission.pk))
+
+    submission.refresh_from_db()
+    assert submission.status == Submission.Status.FAILED
+    assert "ValueError" in caplog.text and email(6) not in caplog.text
