@@ -1,5 +1,8 @@
 """Reads: what a user may see, and the figures pages show."""
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db.models import Count, F, Sum
 
 from occiportal.models import Language, Partner
@@ -58,3 +61,10 @@ def languages_for_select():
 def records_sample(submission, limit=20):
     """The first records of a submission, in file order, for its page."""
     return list(submission.records.order_by("line")[:limit])
+
+
+def original_kept_until(submission) -> datetime | None:
+    """When a failed submission's uploaded file is deleted (originals_expire); None unless one is kept so."""
+    if submission.original_deleted_at or submission.status != Submission.Status.FAILED or not submission.finished_at:
+        return None
+    return submission.finished_at + timedelta(days=settings.INGEST["ORIGINAL_RETENTION_DAYS"])

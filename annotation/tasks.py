@@ -13,6 +13,7 @@ from annotation.ingest.errors import describe_failure
 from annotation.ingest.messages import Message, gettext_noop
 
 from .services import ingest
+from .services.originals import originals_expire
 from .services.uploads import uploads_expire
 
 log = logging.getLogger(__name__)
@@ -68,3 +69,9 @@ def ingest_finalize(self, submission_id: int) -> None:
 def expire_uploads() -> int:
     """Drop resumable uploads nobody touched for UPLOAD_EXPIRE_HOURS (beat, hourly)."""
     return uploads_expire()
+
+
+@shared_task(name="annotation.tasks.originals_expire", time_limit=600)
+def expire_originals() -> int:
+    """Delete uploaded files past their use: failed ones after ORIGINAL_RETENTION_DAYS (beat, hourly)."""
+    return originals_expire()

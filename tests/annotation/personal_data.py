@@ -1,4 +1,9 @@
-"""Planted personal data."""
+"""Planted personal data, and a search for it everywhere the portal writes."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
 
 
 def email(n: int) -> str:
@@ -27,3 +32,19 @@ def planted_record(n: int, text: str) -> tuple[dict, list[str]]:
     }  # fmt: skip
     return record, [email(n), phone(n), iban(n), email(n + 1000), phone(n + 1000), iban(n + 1000), phone(n + 2000)]
 
+
+def stored_hits(planted: list[str]) -> list[str]:
+    """Where each planted string is kept: every row of every table, every file in the data folders."""
+    hits = []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        for (table,) in cursor.fetchall():
+            cursor.execute(f'SELECT t::text FROM "{table}" AS t')  # the whole row, every column as text
+            rows = "\n".join(row for (row,) in cursor.fetchall())
+            hits += [f"{table}: {value}" for value in planted if value in rows]
+    for folder in {Path(settings.MEDIA_ROOT), Path(settings.UPLOAD_INCOMING_DIR), Path(settings.DATA_DIR)}:
+        for path in folder.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                hits += [f"{path}: {value}" for value in planted if value.encode() in data]
+    return hits

@@ -72,6 +72,7 @@ def submission_detail(request, submission_id):
         "records": record_rows(selectors.records_sample(submission)),
         "problems": problem_rows(submission.errors),
         "failure": failure_text(submission),
+        "original_kept_until": selectors.original_kept_until(submission),
     }
     return render(request, "submissions/detail.html", context)
 
