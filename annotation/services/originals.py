@@ -16,8 +16,6 @@ from django.utils import timezone
 
 from annotation.models import Submission
 
-Reason = Submission.OriginalDeleted
-
 
 def original_delete(*, submission_id: int, reason: str) -> bool:
     """Delete the submission's uploaded file and spools, and record when and ``reason``.
@@ -53,9 +51,9 @@ def originals_expire(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(days=settings.INGEST["ORIGINAL_RETENTION_DAYS"])
     kept = Submission.objects.filter(original_deleted_at__isnull=True).exclude(file="")
     due = {
-        Reason.WITHDRAWN: kept.filter(withdrawn_at__isnull=False),
-        Reason.INGESTED: kept.filter(status=Submission.Status.READY),
-        Reason.RETENTION: kept.filter(status=Submission.Status.FAILED, finished_at__lt=cutoff),
+        Submission.OriginalDeleted.WITHDRAWN: kept.filter(withdrawn_at__isnull=False),
+        Submission.OriginalDeleted.INGESTED: kept.filter(status=Submission.Status.READY),
+        Submission.OriginalDeleted.RETENTION: kept.filter(status=Submission.Status.FAILED, finished_at__lt=cutoff),
     }
     deleted = 0
     for reason, submissions in due.items():
