@@ -1,5 +1,8 @@
 """Reads: what a user may see, and the figures pages show."""
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, Q, Sum
 from django.utils.translation import gettext as _
@@ -82,3 +85,9 @@ def _line_key(line) -> str:
     """"docs/a.jsonl: 7" (as pages show it) → "docs/a.jsonl:7"; 7 → "7"."""
     member, _sep, number = str(line).rpartition(":")
     return f"{member.strip()}:{number.strip()}" if member.strip() else number.strip()
+
+def original_kept_until(submission) -> datetime | None:
+    """When a failed submission's uploaded file is deleted (originals_expire); None unless one is kept so."""
+    if submission.original_deleted_at or submission.status != Submission.Status.FAILED or not submission.finished_at:
+        return None
+    return submission.finished_at + timedelta(days=settings.INGEST["ORIGINAL_RETENTION_DAYS"])

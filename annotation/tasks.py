@@ -9,10 +9,12 @@ import logging
 
 from celery import shared_task
 
+from annotation.ingest.errors import describe_failure
 from annotation.ingest.messages import Message, gettext_noop
 
 from .services import ingest
 from .services.ingest_sweep import ingest_sweep as sweep
+from .services.originals import originals_expire
 from .services.uploads import uploads_expire
 
 log = logging.getLogger(__name__)
@@ -23,10 +25,15 @@ INTERNAL_ERROR = Message(
 TASK_OPTIONS = {"bind": True, "acks_late": True, "max_retries": 3}
 
 
+class IngestStepFailed(Exception):
+    """Retried in place of a step's exception: Celery logs it, and the original's text may quote the file."""
+
+
 def _retry_or_fail(task, exc: Exception, submission_id: int, step: str) -> None:
     if task.request.retries < task.max_retries:
-        raise task.retry(exc=exc, countdown=2**task.request.retries)
-    log.exception("%s of submission %s failed", step, submission_id)
+        stand_in = IngestStepFailed(f"{step} of submission {submission_id}: {type(exc).__name__}")
+        raise task.retry(exc=stand_in, countdown=2**task.request.retries)
+    log.error("%s of submission %s failed: %s", step, submission_id, describe_failure(exc))
     ingest.submission_fail(submission_id=submission_id, reason=INTERNAL_ERROR)
 
 
@@ -76,3 +83,9 @@ def ingest_sweep() -> int:
 def expire_uploads() -> int:
     """Drop resumable uploads nobody touched for UPLOAD_EXPIRE_HOURS (beat, hourly)."""
     return uploads_expire()
+
+
+@shared_task(name="annotation.tasks.originals_expire", time_limit=600)
+def expire_originals() -> int:
+    """Delete uploaded files past their use: failed ones after ORIGINAL_RETENTION_DAYS (beat, hourly)."""
+    return originals_expire()

@@ -263,6 +263,9 @@ INGEST = {
     "MAX_ERRORS_KEPT": 100,
     # "regex" counts GPT-style pre-tokens; a path to a tokenizer.json uses it.
     "TOKENIZER": env("OCCIPORTAL_TOKENIZER", "regex"),
+    # The uploaded file is deleted once its records are stored (redacted); a
+    # failed submission's is kept this many days, for the partner to see why.
+    "ORIGINAL_RETENTION_DAYS": env_int("OCCIPORTAL_ORIGINAL_RETENTION", 7),
 }
 
 # ------------------------------------------------------------------------------
@@ -320,6 +323,7 @@ CELERY_BEAT_SCHEDULE = {
     "ingest-sweep": {"task": "annotation.tasks.ingest_sweep", "schedule": 60.0},
     "argilla-pull": {"task": "annotation.argilla_tasks.argilla_pull_all", "schedule": 300.0},
     "uploads-expire": {"task": "annotation.tasks.uploads_expire", "schedule": 3600.0},
+    "originals-expire": {"task": "annotation.tasks.originals_expire", "schedule": 3600.0},
 }
 
 # Argilla bridge (annotation/argilla.py); unset, the bridge is off.

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def test_withdrawals_made_before_the_counters_are_counted_by_the_migration():
+def migrated(script: str):
+    """Run ``tests/migrations_data/<script>`` on a fresh database; what it printed last, as JSON."""
     name = f"occiportal_migrations_{os.environ.get('OCCIPORTAL_TEST_SLOT', '0')}"
     with psycopg.connect(SERVER, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -24,11 +25,26 @@ def test_withdrawals_made_before_the_counters_are_counted_by_the_migration():
     try:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "occiportal.settings",
                "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}"}  # fmt: skip
-        script = (ROOT / "tests" / "migrations_data" / "withdrawn_backfill.py").read_text()
-        done = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env,
+        code = (ROOT / "tests" / "migrations_data" / script).read_text()
+        done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
-        assert json.loads(done.stdout.strip().splitlines()[-1]) == [2, 30, True, True]
+        return json.loads(done.stdout.strip().splitlines()[-1])
     finally:
         with psycopg.connect(SERVER, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_withdrawals_made_before_the_counters_are_counted_by_the_migration():
+    assert migrated("withdrawn_backfill.py") == [2, 30, True, True]
+
+
+def test_ids_meta_and_problem_lines_stored_before_they_were_redacted_are_redacted_by_the_migration():
+    external_id, origin, meta, record_found, submission_found, errors, stats = migrated("redact_stored.py")
+
+    assert (external_id, origin) == ("<EMAIL>", "<EMAIL>:1")
+    assert meta == {"phone": "<PHONE>", "contacts": [{"iban": "<IBAN>"}], "pages": 3}
+    assert (record_found, submission_found) == (1 + 4, 1 + 4)  # the id, the member, a phone and an IBAN
+    redacted = {"line": 2, "message": "field 'role' is '<EMAIL>'", "template": "field 'role' is %(role)s",
+                "params": {"role": "'<EMAIL>'"}, "file": "<EMAIL>"}  # fmt: skip
+    assert errors == [redacted] and stats == {"errors": [redacted]}

@@ -86,6 +86,8 @@ class SubmissionSerializer(serializers.ModelSerializer):
             "chunks_done",
             *FIGURE_FIELDS,
             *WITHDRAWAL_FIELDS,
+            "original_deleted_at",
+            "original_deleted_reason",
             "created_at",
             "started_at",
             "finished_at",

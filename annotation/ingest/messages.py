@@ -13,6 +13,8 @@ inside a sentence), translated the same way.
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .pii import redact
+
 
 def gettext_noop(message: str) -> str:
     """Mark ``message`` for extraction (``makemessages`` looks for this name); translate nothing."""
@@ -36,6 +38,15 @@ class Message:
         """Plain JSON: ``{"template": …, "params": …}``, nested messages as dicts too."""
         params = {key: value.as_dict() if isinstance(value, Message) else value for key, value in self.params.items()}
         return {"template": self.template, "params": params}
+
+    def redacted(self) -> "Message":
+        """This message with personal data in its parameters (nested ones too) replaced; templates stay.
+
+        A parameter may be an archive member's name, a quoted value or a library's error text.
+        """
+        params = {key: value.redacted() if isinstance(value, Message) else redact(value)[0] if isinstance(value, str)
+                  else value for key, value in self.params.items()}
+        return Message(self.template, params)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Message":

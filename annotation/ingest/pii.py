@@ -77,6 +77,27 @@ def redact(text: str) -> tuple[str, int]:
     return text, total
 
 
+def redact_data(value):
+    """``redact`` every string in a JSON value: lists, objects (keys too), nested to any depth.
+
+    Returns the redacted copy and the number of replacements; numbers,
+    booleans and null are kept as they are.
+    """
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        pairs = [redact_data(item) for item in value]
+        return [item for item, _count in pairs], sum(count for _item, count in pairs)
+    if isinstance(value, dict):
+        redacted, total = {}, 0
+        for key, item in value.items():
+            key, key_count = redact_data(key)
+            redacted[key], item_count = redact_data(item)
+            total += key_count + item_count
+        return redacted, total
+    return value, 0
+
+
 def _emails(text: str) -> tuple[str, int]:
     """Replace e-mail addresses, found from their "@".
 
@@ -99,7 +120,8 @@ def _local_part_start(text: str, at: int) -> int:
     start = at
     while start > 0 and (text[start - 1].isalnum() or text[start - 1] in _ATOM_CHARS):
         start -= 1
-    while start < at and text[start] == ".":
+    # A dot cannot start a local part; an apostrophe there is a quotation mark ('anna@example.org').
+    while start < at and text[start] in ".'":
         start += 1
     return start
 

@@ -3,7 +3,7 @@
 from collections import Counter
 from dataclasses import dataclass, field
 
-from . import quality
+from . import pii, quality
 from .messages import Message
 
 
@@ -26,10 +26,12 @@ class ChunkStats:
         """Count a rejection; keep the first ones as ``{"line", "message", "template", "params"[, "file"]}``.
 
         "message" is the English text (what the API and the command line show); the
-        portal's pages translate "template" and fill in "params".
+        portal's pages translate "template" and fill in "params". What a message
+        quotes is kept redacted; ``origin`` is the caller's to redact.
         """
         self.rejections[reason] += 1
         if message and len(self.errors) < self.max_errors:
+            message = message.redacted() if isinstance(message, Message) else pii.redact(message)[0]
             error = {"line": line, "message": str(message)}
             if isinstance(message, Message):
                 error.update(message.as_dict())

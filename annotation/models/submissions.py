@@ -32,6 +32,13 @@ class Submission(models.Model):
         READY = "ready", _("Ready")
         FAILED = "failed", _("Failed")
 
+    class OriginalDeleted(models.TextChoices):
+        """Why the uploaded file was deleted (annotation.services.originals)."""
+
+        INGESTED = "ingested", _("its records are stored, redacted")
+        RETENTION = "retention", _("the time it was kept after the failure ran out")
+        WITHDRAWN = "withdrawn", _("the submission was withdrawn")
+
     uuid = models.UUIDField(unique=True, editable=False)
     partner = models.ForeignKey("occiportal.Partner", on_delete=models.PROTECT, related_name="submissions")
     uploader = models.ForeignKey(
@@ -85,6 +92,15 @@ class Submission(models.Model):
     )
     withdrawn_tokens = models.BigIntegerField(default=0, help_text=_("Tokens of the withdrawn records."))
 
+    # The upload holds personal data that ingest redacts; the file does not
+    # outlive its use (annotation.services.originals).
+    original_deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the uploaded file was deleted; empty while it is kept.")
+    )
+    original_deleted_reason = models.CharField(
+        max_length=16, choices=OriginalDeleted.choices, blank=True, help_text=_("Why the uploaded file was deleted.")
+    )
+
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -92,6 +108,13 @@ class Submission(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["partner", "-created_at"]), models.Index(fields=["language", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(original_deleted_at__isnull=True, original_deleted_reason="")
+                | (models.Q(original_deleted_at__isnull=False) & ~models.Q(original_deleted_reason="")),
+                name="original_deleted_says_why",
+            )
+        ]
 
     def __str__(self):
         return f"#{self.pk} {self.original_name} ({self.partner}, {self.language.code})"

@@ -24,6 +24,7 @@ from annotation.ingest.stats import sum_stats
 from annotation.models import IngestChunk, Submission
 
 from .ingest_chunk import near_duplicates_mark, process_chunk_records
+from .originals import original_delete, spools_delete
 
 log = logging.getLogger(__name__)
 
@@ -70,23 +71,33 @@ def ingest_start(*, submission_id: int) -> list[int]:
         unplanned.update(status=Submission.Status.RECEIVED)
         raise
 
-    with transaction.atomic():
-        submission = Submission.objects.select_for_update().get(pk=submission_id)
-        path = spool_name or submission.file.name
-        IngestChunk.objects.bulk_create(
-            [
-                IngestChunk(submission=submission, index=i, path=path, spooled=spool_name is not None,
-                            start=p.start, end=p.end, first_line=p.first_line)
-                for i, p in enumerate(plans)
-            ],
-            ignore_conflicts=True,
-        )
-        submission.chunks_total = len(plans)
-        submission.save(update_fields=["chunks_total"])
-        paths = set(submission.chunks.values_list("path", flat=True))
+    try:
+        paths = _chunks_create(submission_id, plans, spool_name)
+    except Exception:
+        if spool_name:  # the retry plans again; no chunk would ever name this spool, which holds the file's text
+            default_storage.delete(spool_name)
+        raise
     if spool_name and spool_name not in paths:
         default_storage.delete(spool_name)  # a concurrent plan of the same upload won
-    return list(submission.chunks.values_list("id", flat=True))
+    return list(IngestChunk.objects.filter(submission_id=submission_id).values_list("id", flat=True))
+
+
+@transaction.atomic
+def _chunks_create(submission_id: int, plans, spool_name: str | None) -> set[str]:
+    """Store the planned chunks (a concurrent plan's stay); return the paths the chunks read."""
+    submission = Submission.objects.select_for_update().get(pk=submission_id)
+    path = spool_name or submission.file.name
+    IngestChunk.objects.bulk_create(
+        [
+            IngestChunk(submission=submission, index=i, path=path, spooled=spool_name is not None,
+                        start=p.start, end=p.end, first_line=p.first_line)
+            for i, p in enumerate(plans)
+        ],
+        ignore_conflicts=True,
+    )
+    submission.chunks_total = len(plans)
+    submission.save(update_fields=["chunks_total"])
+    return set(submission.chunks.values_list("path", flat=True))
 
 
 def _plan(submission):
@@ -189,7 +200,10 @@ def ingest_finish(*, submission_id: int) -> None:
         submission.status = Submission.Status.FAILED if submission.failure else Submission.Status.READY
         submission.finished_at = timezone.now()
         submission.save()
-    _drop_spool(submission)
+    if submission.status == Submission.Status.READY:
+        original_delete(submission_id=submission_id, reason=Submission.OriginalDeleted.INGESTED)
+    else:  # kept a while, for the partner to see what went wrong (originals_expire)
+        spools_delete(submission)
 
 
 def _failure_reason(submission) -> Message | None:
@@ -208,6 +222,7 @@ def _failure_reason(submission) -> Message | None:
 
 
 def _set_failure(submission, reason: Message | None) -> None:
+    reason = reason and reason.redacted()  # it may name an archive member or quote a library's error
     submission.failure = str(reason) if reason else ""
     submission.failure_message = reason.as_dict() if reason else {}
 
@@ -222,10 +237,4 @@ def submission_fail(*, submission_id: int, reason: Message) -> None:
         _set_failure(submission, reason)
         submission.finished_at = timezone.now()
         submission.save(update_fields=["status", "failure", "failure_message", "finished_at"])
-    _drop_spool(submission)
-
-
-def _drop_spool(submission) -> None:
-    names = set(submission.chunks.filter(spooled=True).values_list("path", flat=True))
-    for name in names:
-        default_storage.delete(name)
+    spools_delete(submission)

@@ -14,8 +14,9 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
-from annotation.ingest import quality
+from annotation.ingest import pii, quality
 from annotation.ingest.checks import Checked, check_record, is_blank
+from annotation.ingest.errors import describe_failure
 from annotation.ingest.formats import Item, parse_json_line, too_long
 from annotation.ingest.messages import Message, stored_message
 from annotation.ingest.messages import gettext_noop as _
@@ -38,6 +39,7 @@ class _Row:
     checked: Checked
     external_id: str
     meta: dict
+    pii_redactions: int
 
 
 def iter_chunk_items(chunk: IngestChunk):
@@ -109,6 +111,7 @@ def _beat(chunk: IngestChunk) -> None:
 
 
 def _check(item: Item, line: int, origin: str, submission, stats: ChunkStats, tokenizer: str):
+    origin, found = pii.redact(origin)  # an archive member's name may hold personal data
     if item.error:
         stats.reject("unreadable", item.line, item.error, origin)
         return None
@@ -119,14 +122,18 @@ def _check(item: Item, line: int, origin: str, submission, stats: ChunkStats, to
         return None
     try:
         checked = check_record(submission.kind, content, language=submission.language.code, tokenizer=tokenizer)
-    except Exception:  # a check must never take the worker down; say which line
-        log.exception("check failed on submission %s line %s", submission.pk, item.line)
+        # The checks redact the texts; the record's other strings are stored too.
+        external_id, found_in_id = pii.redact(external_id)
+        meta, found_in_meta = pii.redact_data(meta)
+    except Exception as exc:  # a check must never take the worker down; say which line
+        log.error("check failed on submission %s line %s: %s", submission.pk, item.line, describe_failure(exc))
         stats.reject("check_failed", item.line, CHECK_FAILED, origin)
         return None
     if is_blank(submission.kind, checked.content):
         stats.reject("empty", item.line, EMPTY, origin)
         return None
-    return _Row(line=line, origin=origin, checked=checked, external_id=external_id, meta=meta)
+    found += checked.pii_redactions + found_in_id + found_in_meta
+    return _Row(line=line, origin=origin, checked=checked, external_id=external_id, meta=meta, pii_redactions=found)
 
 
 def _flush(batch: list[_Row], submission, stats: ChunkStats) -> None:
@@ -154,7 +161,7 @@ def _flush(batch: list[_Row], submission, stats: ChunkStats) -> None:
     for row in ours:
         stats.records_accepted += 1
         stats.language_mismatches += row.checked.language_mismatch
-        stats.pii_redactions += row.checked.pii_redactions
+        stats.pii_redactions += row.pii_redactions
         stats.tokens += row.checked.tokens
         quality.histogram_add(stats.histograms, row.checked.quality)
 
@@ -180,7 +187,7 @@ def _record_row(row: _Row, submission) -> dict:
         "detected_language": checked.detected_language,
         "language_score": checked.language_score,
         "language_mismatch": checked.language_mismatch,
-        "pii_redactions": checked.pii_redactions,
+        "pii_redactions": row.pii_redactions,
         "tokens": checked.tokens,
         "quality": checked.quality,
     }

@@ -61,9 +61,10 @@ def test_a_file_sent_in_pieces_becomes_a_submission_with_every_record(api, setti
         response = api.post("/api/submissions/", {**FIELDS, "upload": created.json()["id"]}, content_type="application/json")
 
     assert response.status_code == 201, response.json()
-    submission = ingest_now(Submission.objects.get(pk=response.json()["id"]))
+    submission = Submission.objects.get(pk=response.json()["id"])
+    assert submission.file.read() == content  # until ingest has stored the records
+    submission = ingest_now(submission)
     assert submission.original_name == "zeitungen.jsonl" and submission.size_bytes == len(content)
-    assert submission.file.read() == content
     assert submission.records_accepted == 60 == Record.objects.filter(submission=submission).count()
     assert not Upload.objects.exists()  # used up, its part file moved into place
     assert not list(settings.UPLOAD_INCOMING_DIR.iterdir())  # nor its staged name

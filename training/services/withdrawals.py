@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from annotation.models import Record, Submission
 from annotation.selectors import records_at_lines
+from annotation.services.originals import original_delete
 from training.models import Snapshot, Withdrawal
 
 from .lineage import credited_submissions, records_with_edits, snapshot_holds_any
@@ -65,6 +66,8 @@ def withdrawal_get_or_create(
             partner=locked.partner, submission=locked, record=record, reason=reason,
             requested_by=user, records_withdrawn=changed,
         )
+    if record is None:  # the partner took it all back: the original goes at once
+        original_delete(submission_id=submission.pk, reason=Submission.OriginalDeleted.WITHDRAWN)
     submission.refresh_from_db(fields=["withdrawn_at", "withdrawn_by", "withdrawn_records", "withdrawn_tokens"])
     return withdrawal, True
 

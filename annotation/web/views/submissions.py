@@ -74,6 +74,7 @@ def submission_detail(request, submission_id):
         "problems": problem_rows(submission.errors),
         "failure": failure_text(submission),
         "uses": submission_data_uses(submission),
+        "original_kept_until": selectors.original_kept_until(submission),
     }
     return render(request, "submissions/detail.html", context)
 

@@ -129,3 +129,39 @@ def test_clean_text_is_unchanged():
 def test_malformed_addresses_are_kept():
     text = "x..y@z.fr, trail.@x.de, @handle, name@, a@localhost"
     assert redact(text) == (text, 0)
+
+
+def test_every_string_of_a_json_value_is_redacted_and_counted():
+    from annotation.ingest.pii import redact_data
+
+    meta = {
+        "author_email": "anna.schulz@beispiel-firma.de",
+        "contacts": [{"phone": "+49 40 5550123"}, "IBAN DE89 3704 0044 0532 0130 00", 7, None, True],
+        "max@beispiel.de": "key",
+        "pages": 12,
+    }
+
+    redacted, count = redact_data(meta)
+
+    assert redacted == {
+        "author_email": "<EMAIL>",
+        "contacts": [{"phone": "<PHONE>"}, "IBAN <IBAN>", 7, None, True],
+        "<EMAIL>": "key",
+        "pages": 12,
+    }
+    assert count == 4
+    assert redact_data("kontakt-anna.schulz@beispiel-firma.de") == ("<EMAIL>", 1)
+
+
+def test_a_quote_before_an_address_is_kept():
+    assert redact("field 'role' is 'anna@beispiel.de'")[0] == "field 'role' is '<EMAIL>'"
+
+
+def test_a_message_keeps_its_template_and_redacts_what_it_quotes():
+    from annotation.ingest.messages import Message
+
+    inner = Message("field 'role' is %(role)s", {"role": "'anna@beispiel.de'"})
+    message = Message("%(name)s: line %(line)s: %(problem)s", {"name": "an +49 40 5550123.txt", "line": 3, "problem": inner})
+
+    assert str(message.redacted()) == "an <PHONE>.txt: line 3: field 'role' is '<EMAIL>'"
+    assert message.redacted().template == message.template

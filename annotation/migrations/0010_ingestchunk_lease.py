@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0008_submission_failure_message'),
+        ('annotation', '0009_submission_original_deleted'),
     ]
 
     operations = [
