@@ -62,6 +62,10 @@ CSRF_TRUSTED_ORIGINS = [o for o in env("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# An idle timeout: each request pushes the expiry on, so only a session left
+# alone this long ends (eight hours by default: a working day, not a fortnight).
+SESSION_COOKIE_AGE = env_int("OCCIPORTAL_SESSION_IDLE_SECONDS", 8 * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -131,7 +135,9 @@ TEMPLATES = [
 # Database
 # ------------------------------------------------------------------------------
 if env("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL"), conn_max_age=60)}
+    # Health checks: a persistent connection the server dropped (a restart,
+    # a failover) is replaced before use instead of failing one request per thread.
+    DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL"), conn_max_age=60, conn_health_checks=True)}
 else:
     DATABASES = {
         "default": {

@@ -6,6 +6,7 @@ import secrets
 import subprocess
 import sys
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from django.conf import settings as django_settings
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
+from django.utils import timezone
 
 from annotation.models import Record, Submission
 
@@ -184,3 +186,31 @@ def test_record_text_is_escaped_in_the_admin(client, staff, partner_a, german):
         assert "<script>alert(" not in html
         assert "<b>bold</b>" not in html
         assert "&lt;script&gt;alert(" in html
+
+
+# Sessions and connections ---------------------------------------------------------
+
+
+def test_a_session_ends_after_hours_idle_not_weeks(client, member_a):
+    client.post(reverse("login"), {"username": member_a.username, "password": PASSWORD})
+
+    session = Session.objects.get(session_key=client.cookies[django_settings.SESSION_COOKIE_NAME].value)
+
+    assert session.expire_date - timezone.now() <= timedelta(hours=8)
+
+
+def test_each_request_pushes_the_idle_expiry_on(client, member_a):
+    client.force_login(member_a)
+    key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    Session.objects.filter(session_key=key).update(expire_date=timezone.now() + timedelta(minutes=1))
+
+    assert client.get(reverse("dashboard")).status_code == 200
+
+    renewed = Session.objects.get(session_key=key).expire_date
+    assert renewed - timezone.now() > timedelta(minutes=django_settings.SESSION_COOKIE_AGE // 60 - 1)
+
+
+def test_dropped_database_connections_are_checked_before_use(monkeypatch):
+    module = load_settings(monkeypatch, DATABASE_URL="postgres://portal:portal@127.0.0.1:5432/portal")
+
+    assert module["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is True
