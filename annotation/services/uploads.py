@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
@@ -58,8 +59,12 @@ def upload_create(*, owner, filename: str, length: int) -> Upload:
         raise UploadTooLarge(
             _("The file is %(size)s bytes; the limit is %(limit)s bytes.") % {"size": length, "limit": limit}
         )
-    _make_room(owner)
-    upload = Upload.objects.create(owner=owner, filename=filename.strip()[:255] or "upload", length=length)
+    with transaction.atomic():
+        # The owner's row is the lock: requests racing to create count and
+        # insert one after another, so none sees a count the others are about to pass.
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+        _make_room(owner)
+        upload = Upload.objects.create(owner=owner, filename=filename.strip()[:255] or "upload", length=length)
     upload.part_path.parent.mkdir(parents=True, exist_ok=True)
     upload.part_path.touch()
     return upload
