@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotation.models import Record, Submission
+from occiportal.sessions import RENEW_AFTER_SECONDS, RENEWED_AT
 
 from ..conftest import PASSWORD
 
@@ -199,15 +200,29 @@ def test_a_session_ends_after_hours_idle_not_weeks(client, member_a):
     assert session.expire_date - timezone.now() <= timedelta(hours=8)
 
 
-def test_each_request_pushes_the_idle_expiry_on(client, member_a):
-    client.force_login(member_a)
+def test_use_pushes_the_idle_expiry_on_every_few_minutes(client, member_a):
+    client.post(reverse("login"), {"username": member_a.username, "password": PASSWORD})
     key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    session = client.session
+    stamped = session[RENEWED_AT]
+    session[RENEWED_AT] = stamped - RENEW_AFTER_SECONDS  # last pushed on a while ago
+    session.save()
     Session.objects.filter(session_key=key).update(expire_date=timezone.now() + timedelta(minutes=1))
 
     assert client.get(reverse("dashboard")).status_code == 200
 
     renewed = Session.objects.get(session_key=key).expire_date
-    assert renewed - timezone.now() > timedelta(minutes=django_settings.SESSION_COOKIE_AGE // 60 - 1)
+    assert renewed - timezone.now() > timedelta(seconds=django_settings.SESSION_COOKIE_AGE - 60)
+
+
+def test_a_session_pushed_on_lately_is_not_written_again(client, member_a):
+    client.post(reverse("login"), {"username": member_a.username, "password": PASSWORD})
+    key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    before = Session.objects.get(session_key=key).expire_date
+
+    client.get(reverse("dashboard"))
+
+    assert Session.objects.get(session_key=key).expire_date == before
 
 
 def test_dropped_database_connections_are_checked_before_use(monkeypatch):
