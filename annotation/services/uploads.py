@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from annotation.models import Submission, Upload
+from occiportal.input_guard import CONTROL
 
 from .submissions import submission_create
 
@@ -55,6 +56,8 @@ def upload_create(*, owner, filename: str, length: int) -> Upload:
     limit = settings.INGEST["MAX_UPLOAD_BYTES"]
     if length <= 0:
         raise UploadError(_("The file is empty."))
+    if CONTROL.search(filename):
+        raise UploadError(_("The file name holds a control character (such as NUL)."))
     if length > limit:
         raise UploadTooLarge(
             _("The file is %(size)s bytes; the limit is %(limit)s bytes.") % {"size": length, "limit": limit}
