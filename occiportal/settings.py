@@ -163,6 +163,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # ------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # Refuses the published demo passwords (seed_demo) in production, before any password is checked.
+    "occiportal.demo.DemoPasswordBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -182,7 +184,28 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 
-EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Password-reset requests per hour, from one address and for one e-mail address.
+PASSWORD_RESET_LIMITS = {
+    "ip": env_int("OCCIPORTAL_RESET_LIMIT_PER_IP", 10),
+    "email": env_int("OCCIPORTAL_RESET_LIMIT_PER_EMAIL", 3),
+}
+# Counters for those limits: shared by every web process through Redis in production.
+if env("OCCIPORTAL_CACHE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("OCCIPORTAL_CACHE_URL")}}
+
+# Mail carries password-reset links, which are credentials: the console backend
+# (printing them to the web log) is for development only, and production
+# defaults to SMTP. occiportal/checks.py refuses a production set-up without a mail server.
+EMAIL_BACKEND = env(
+    "DJANGO_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 30
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", "occiportal@localhost")
 
 # ------------------------------------------------------------------------------

@@ -11,12 +11,15 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
+from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 from django.utils import timezone
 
 from annotation.models import Record, Submission
+from occiportal.demo import DEMO_ADMIN
 from occiportal.sessions import RENEW_AFTER_SECONDS, RENEWED_AT
 
 from ..conftest import PASSWORD
@@ -27,7 +30,7 @@ SETTINGS = ROOT / "occiportal" / "settings.py"
 SETTINGS_VARIABLES = [
     "DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "OCCIPORTAL_ENV",
     "OCCIPORTAL_DATA_DIR", "OCCIPORTAL_TEST_DB_NAME", "CELERY_BROKER_URL", "OCCIPORTAL_S3_BUCKET",
-    "DJANGO_SECURE_SSL_REDIRECT", "DJANGO_SECURE_HSTS_SECONDS",
+    "DJANGO_SECURE_SSL_REDIRECT", "DJANGO_SECURE_HSTS_SECONDS", "DJANGO_EMAIL_BACKEND", "EMAIL_HOST",
 ]
 
 
@@ -41,6 +44,7 @@ def production_env(tmp_path, **extra):
         DATABASE_URL="postgres://portal:portal@127.0.0.1:5432/portal",
         CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
         OCCIPORTAL_DATA_DIR=str(tmp_path / "data"),
+        EMAIL_HOST="smtp.example.org",
     )
     env.update(extra)
     return env
@@ -58,13 +62,35 @@ def load_settings(monkeypatch, **variables):
 
 
 def test_production_settings_pass_the_deploy_checks(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=production_env(tmp_path), capture_output=True, text=True, timeout=60,
-    )
+    result = deploy_check(tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def deploy_check(tmp_path, **extra):
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=production_env(tmp_path, **extra), capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.mark.parametrize("mail", [
+    {"EMAIL_HOST": ""}, {"DJANGO_EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"},
+])  # fmt: skip
+def test_production_without_a_mail_server_fails_its_checks(tmp_path, mail):
+    result = deploy_check(tmp_path, **mail)
+
+    assert result.returncode != 0
+    assert "occiportal.E001" in result.stderr
+
+
+def test_production_mail_goes_out_by_smtp_not_to_the_log(monkeypatch, tmp_path):
+    module = load_settings(
+        monkeypatch, OCCIPORTAL_ENV="production", DJANGO_SECRET_KEY="k" * 64, OCCIPORTAL_DATA_DIR=str(tmp_path)
+    )
+
+    assert module["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
 
 
 def test_production_without_a_secret_key_refuses_to_start(monkeypatch, tmp_path):
@@ -119,6 +145,35 @@ def test_the_sixth_attempt_is_refused_even_with_the_right_password(client, staff
 
     assert response.status_code == 429
     assert "_auth_user_id" not in client.session
+
+
+@pytest.fixture
+def demo_admin(db):
+    return get_user_model().objects.create_superuser(DEMO_ADMIN[0], "admin@example.org", DEMO_ADMIN[1])
+
+
+def test_a_published_demo_password_is_refused_in_production(client, settings, demo_admin):
+    settings.PRODUCTION = True
+
+    for page in LOGIN_PAGES:
+        client.post(reverse(page), {"username": DEMO_ADMIN[0], "password": DEMO_ADMIN[1]})
+        assert "_auth_user_id" not in client.session
+
+
+def test_a_published_demo_password_still_works_in_development(client, demo_admin):
+    response = client.post(reverse("login"), {"username": DEMO_ADMIN[0], "password": DEMO_ADMIN[1]})
+
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(demo_admin.pk)
+
+
+def test_production_checks_name_demo_accounts_with_published_passwords(settings, demo_admin):
+    settings.PRODUCTION = True
+
+    assert [e.id for e in run_checks(tags=["database"], databases=["default"])] == ["occiportal.E002"]
+    demo_admin.set_password("a-private-passphrase")
+    demo_admin.save()
+    assert run_checks(tags=["database"], databases=["default"]) == []
 
 
 def test_four_failures_do_not_lock(client, staff):
