@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -66,6 +67,20 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # a session left alone this long ends (eight hours: a working day, not a fortnight).
 SESSION_COOKIE_AGE = env_int("OCCIPORTAL_SESSION_IDLE_SECONDS", 8 * 3600)
 X_FRAME_OPTIONS = "DENY"
+# Scripts, styles and everything else from the portal only: no inline script or
+# style, nothing from a CDN (the API docs relax styles for Redoc, occiportal/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
@@ -91,6 +106,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Redoc's files, served by the portal
     "axes",
     "occiportal",
     "annotation",
@@ -99,6 +115,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -380,6 +397,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Submit text, instruction and evaluation data per language; read its checks.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {
