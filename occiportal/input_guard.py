@@ -1,11 +1,10 @@
 """Requests the portal refuses before any view reads them, and NUL-free request bodies for the API.
 
-PostgreSQL cannot store NUL (U+0000) in text or JSON: a NUL that reaches a
-query or an insert is a 500. Control characters have no place in an
-address, a query string or a header, so the middleware answers 400 for
-them; JSON and form bodies may hold newlines and tabs, so the API's parsers
-refuse NUL only. Forms refuse NUL in their own fields (Django's CharField
-does); a field that decodes JSON itself checks with ``holds_nul``.
+Control characters in an address, a query string or a header answer 400
+(occiportal/controls.py says why); JSON and form bodies may hold newlines
+and tabs, so the API's parsers refuse NUL only. Forms refuse NUL in their
+own fields (Django's CharField does); a field that decodes JSON itself
+checks with ``holds_nul``.
 """
 
 import re
@@ -17,23 +16,9 @@ from django.utils.translation import gettext as _
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+from .controls import CONTROL, holds_nul, nul_message
+
 HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab may fold a header value
-
-
-def holds_nul(value) -> bool:
-    """Whether ``value`` (text, or lists and dicts of it, keys included) holds a NUL."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(holds_nul(item) for item in value)
-    return False
-
-
-def nul_message() -> str:
-    return _("Text cannot hold NUL characters (\\u0000).")
 
 
 def _refusal(request, status: int, message: str) -> HttpResponse:
@@ -46,8 +31,9 @@ def _refusal(request, status: int, message: str) -> HttpResponse:
 class InputGuardMiddleware:
     """Refuse control characters in the address, query and headers (400) and oversize multipart bodies (413).
 
-    First after SecurityMiddleware: the CSRF middleware reads a form's body,
-    so the size is judged by Content-Length before any byte is read. Under
+    Before the CSRF middleware, which reads a form's body: the size is
+    judged by Content-Length before any byte is read; after the locale
+    middleware, so that the refusal speaks the reader's language. Under
     WSGI no more than Content-Length bytes can be read, so the check bounds
     what reaches the temporary folder.
     """

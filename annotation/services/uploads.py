@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from annotation.models import Submission, Upload
-from occiportal.input_guard import CONTROL
+from occiportal.controls import CONTROL
 
 from .submissions import submission_create
 

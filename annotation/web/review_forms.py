@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from annotation.models import Annotation
 from annotation.models.review import RATING_MAX, RATING_MIN, Flag
 from annotation.models.submissions import Kind
-from occiportal.input_guard import holds_nul, nul_message
+from occiportal.controls import holds_nul, nul_message
 
 RATING_CHOICES = [(str(n), str(n)) for n in range(RATING_MIN, RATING_MAX + 1)]
 # Fields of a record's content a person corrects as text; the rest (messages,
