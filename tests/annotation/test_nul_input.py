@@ -67,3 +67,14 @@ def test_a_json_edit_on_the_work_page_holding_nul_is_refused(client, queue_de, s
     assert response.status_code == 400
     assert "NUL" in response.text
     assert not Annotation.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["/api/submissions/", reverse("submission_new")])
+def test_a_multipart_file_name_holding_nul_is_no_500(client, member_a, german, upload, url):
+    client.force_login(member_a)
+    fields = {"partner": "alpha", "language": "de", "kind": "pretraining", "license": "CC-BY-4.0",
+              "source": "Zeitungen", "consent": "true", "file": upload('{"text": "Hallo"}\n', name="a\x00b.jsonl")}  # fmt: skip
+
+    response = client.post(url, fields)
+
+    assert response.status_code < 500
