@@ -25,9 +25,10 @@ SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 def check_mail_backend(app_configs, **kwargs):
     if not settings.PRODUCTION:
         return []
-    if settings.EMAIL_BACKEND in UNSENT_MAIL_BACKENDS or (settings.EMAIL_BACKEND == SMTP_BACKEND and not settings.EMAIL_HOST):
+    backend = settings.EMAIL_BACKEND
+    if backend in UNSENT_MAIL_BACKENDS or (backend == SMTP_BACKEND and not settings.EMAIL_HOST):
         return [Error(
-            f"EMAIL_BACKEND is {settings.EMAIL_BACKEND} without a mail server: password-reset links would be "
+            f"EMAIL_BACKEND is {backend} without a mail server: password-reset links would be "
             "printed to the log or lost.",
             hint="Set EMAIL_HOST (and EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD) for SMTP, or "
                  "DJANGO_EMAIL_BACKEND to another backend that delivers mail.",

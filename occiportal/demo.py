@@ -26,5 +26,6 @@ class DemoPasswordBackend:
 
 def demo_accounts_with_published_passwords() -> list[str]:
     """The usernames of demo accounts whose password is still the published one."""
-    users = {user.username: user for user in get_user_model().objects.filter(username__in=[u for u, _ in DEMO_LOGINS])}
-    return [username for username, password in DEMO_LOGINS if username in users and users[username].check_password(password)]
+    users = get_user_model().objects.filter(username__in=[username for username, _ in DEMO_LOGINS])
+    passwords = dict(DEMO_LOGINS)
+    return [user.username for user in users if user.check_password(passwords[user.username])]

@@ -208,7 +208,9 @@ PASSWORD_RESET_LIMITS = {
 }
 # Counters for those limits: shared by every web process through Redis in production.
 if env("OCCIPORTAL_CACHE_URL"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("OCCIPORTAL_CACHE_URL")}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("OCCIPORTAL_CACHE_URL")}
+    }
 
 # Mail carries password-reset links, which are credentials: the console backend
 # (printing them to the web log) is for development only, and production

@@ -85,6 +85,16 @@ def test_production_without_a_mail_server_fails_its_checks(tmp_path, mail):
     assert "occiportal.E001" in result.stderr
 
 
+def test_production_without_a_mail_server_does_not_migrate_so_the_stack_does_not_start(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT, env=production_env(tmp_path, EMAIL_HOST=""), capture_output=True, text=True, timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "occiportal.E001" in result.stderr
+
+
 def test_production_mail_goes_out_by_smtp_not_to_the_log(monkeypatch, tmp_path):
     module = load_settings(
         monkeypatch, OCCIPORTAL_ENV="production", DJANGO_SECRET_KEY="k" * 64, OCCIPORTAL_DATA_DIR=str(tmp_path)
