@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -62,7 +63,24 @@ CSRF_TRUSTED_ORIGINS = [o for o in env("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# An idle timeout: use pushes the expiry on (occiportal/sessions.py), so only
+# a session left alone this long ends (eight hours: a working day, not a fortnight).
+SESSION_COOKIE_AGE = env_int("OCCIPORTAL_SESSION_IDLE_SECONDS", 8 * 3600)
 X_FRAME_OPTIONS = "DENY"
+# Scripts, styles and everything else from the portal only: no inline script or
+# style, nothing from a CDN (the API docs relax styles for Redoc, occiportal/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
@@ -88,6 +106,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Redoc's files, served by the portal
     "axes",
     "occiportal",
     "annotation",
@@ -96,12 +115,16 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Before anything reads the body (CSRF reads a form's): control characters, oversize uploads.
+    "occiportal.input_guard.InputGuardMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "occiportal.sessions.IdleSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it answers locked-out logins.
@@ -131,7 +154,9 @@ TEMPLATES = [
 # Database
 # ------------------------------------------------------------------------------
 if env("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL"), conn_max_age=60)}
+    # Health checks: a persistent connection the server dropped (a restart,
+    # a failover) is replaced before use instead of failing one request per thread.
+    DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL"), conn_max_age=60, conn_health_checks=True)}
 else:
     DATABASES = {
         "default": {
@@ -155,6 +180,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # ------------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # Refuses the published demo passwords (seed_demo) in production, before any password is checked.
+    "occiportal.demo.DemoPasswordBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -174,7 +201,30 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
 
-EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Password-reset requests per hour, from one address and for one e-mail address.
+PASSWORD_RESET_LIMITS = {
+    "ip": env_int("OCCIPORTAL_RESET_LIMIT_PER_IP", 10),
+    "email": env_int("OCCIPORTAL_RESET_LIMIT_PER_EMAIL", 3),
+}
+# Counters for those limits: shared by every web process through Redis in production.
+if env("OCCIPORTAL_CACHE_URL"):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("OCCIPORTAL_CACHE_URL")}
+    }
+
+# Mail carries password-reset links, which are credentials: the console backend
+# (printing them to the web log) is for development only, and production
+# defaults to SMTP. occiportal/checks.py refuses a production set-up without a mail server.
+EMAIL_BACKEND = env(
+    "DJANGO_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = 30
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", "occiportal@localhost")
 
 # ------------------------------------------------------------------------------
@@ -350,6 +400,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's own parsers, refusing NUL, which PostgreSQL cannot store.
+    "DEFAULT_PARSER_CLASSES": [
+        "occiportal.input_guard.JSONParser",
+        "occiportal.input_guard.FormParser",
+        "occiportal.input_guard.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
 }
@@ -358,6 +414,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Submit text, instruction and evaluation data per language; read its checks.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

@@ -57,6 +57,13 @@ def test_portal_services_share_one_anchor(text, services):
         assert services[name]["environment"]["OCCIPORTAL_ENV"] == "production", name
 
 
+def test_the_portal_sends_mail_and_shares_rate_limit_counters(services):
+    for name in ["migrate", "web", "worker"]:
+        environment = services[name]["environment"]
+        assert environment["EMAIL_HOST"].startswith("${EMAIL_HOST:?"), name
+        assert environment["OCCIPORTAL_CACHE_URL"] == "redis://redis:6379/1", name
+
+
 @pytest.mark.parametrize("name", ["postgres", "redis", "web"])
 def test_healthchecks(services, name):
     check = services[name]["healthcheck"]

@@ -6,13 +6,13 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from annotation.access import access_partner_for_submitting, access_submission
 from annotation.selectors import languages_for_select, partners_of, submissions_visible_to
 from annotation.services.submissions import submission_create
 from annotation.services.uploads import submission_create_from_upload, upload_of
+from occiportal.input_guard import FormParser, JSONParser, MultiPartParser
 from occiportal.models import Language
 
 from .serializers import (

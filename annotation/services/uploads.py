@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
@@ -26,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from annotation.models import Submission, Upload
+from occiportal.controls import CONTROL
 
 from .submissions import submission_create
 
@@ -54,12 +56,18 @@ def upload_create(*, owner, filename: str, length: int) -> Upload:
     limit = settings.INGEST["MAX_UPLOAD_BYTES"]
     if length <= 0:
         raise UploadError(_("The file is empty."))
+    if CONTROL.search(filename):
+        raise UploadError(_("The file name holds a control character (such as NUL)."))
     if length > limit:
         raise UploadTooLarge(
             _("The file is %(size)s bytes; the limit is %(limit)s bytes.") % {"size": length, "limit": limit}
         )
-    _make_room(owner)
-    upload = Upload.objects.create(owner=owner, filename=filename.strip()[:255] or "upload", length=length)
+    with transaction.atomic():
+        # The owner's row is the lock: requests racing to create count and
+        # insert one after another, so none sees a count the others are about to pass.
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+        _make_room(owner)
+        upload = Upload.objects.create(owner=owner, filename=filename.strip()[:255] or "upload", length=length)
     upload.part_path.parent.mkdir(parents=True, exist_ok=True)
     upload.part_path.touch()
     return upload

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from annotation.models import Annotation
 from annotation.models.review import RATING_MAX, RATING_MIN, Flag
 from annotation.models.submissions import Kind
+from occiportal.controls import holds_nul, nul_message
 
 RATING_CHOICES = [(str(n), str(n)) for n in range(RATING_MIN, RATING_MAX + 1)]
 # Fields of a record's content a person corrects as text; the rest (messages,
@@ -65,10 +66,14 @@ class AnswerForm(forms.Form):
     def _edited(self):
         if not self.text_fields:
             try:
-                return json.loads(self.cleaned_data.get("edit_json") or "")
+                edited = json.loads(self.cleaned_data.get("edit_json") or "")
             except ValueError:
                 self.add_error("edit_json", _("This is not valid JSON."))
                 return None
+            if holds_nul(edited):  # "\u0000" decodes to a NUL the CharField never saw
+                self.add_error("edit_json", nul_message())
+                return None
+            return edited
         return {**self.content, **{key: self.cleaned_data.get(f"edit_{key}", "") for key in self.text_fields}}
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import public, review, submissions
+from .views import accounts, public, review, submissions
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -27,6 +27,9 @@ urlpatterns = [
     path("review/leaderboard/<str:code>/", review.leaderboard, name="review_leaderboard"),
     path("review/leaderboard/<str:code>/me/", review.leaderboard_preference, name="review_leaderboard_preference"),
     path("review/items/<int:assignment_id>/", review.item_work, name="review_item"),
-    # login, logout (POST only), password_change, password_reset and its steps.
+    # Throttled: failed old passwords count as failed sign-ins; reset requests per hour.
+    path("accounts/password_change/", accounts.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password_reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
+    # login, logout (POST only), the other password steps.
     path("accounts/", include("django.contrib.auth.urls")),
 ]

@@ -37,9 +37,18 @@ def browser():
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    refused = refused_by_policy(context)
     page = context.new_page()
     yield page
     context.close()
+    assert not refused, refused
+
+
+def refused_by_policy(context):
+    """What the Content-Security-Policy refused on this context's pages, as the console reports it."""
+    refused = []
+    context.on("console", lambda message: "Content Security Policy" in message.text and refused.append(message.text))
+    return refused
 
 
 def screenshot(page, name):

@@ -6,15 +6,21 @@ import secrets
 import subprocess
 import sys
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
+from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
+from django.utils import timezone
 
 from annotation.models import Record, Submission
+from occiportal.demo import DEMO_ADMIN
+from occiportal.sessions import RENEW_AFTER_SECONDS, RENEWED_AT
 
 from ..conftest import PASSWORD
 
@@ -24,7 +30,7 @@ SETTINGS = ROOT / "occiportal" / "settings.py"
 SETTINGS_VARIABLES = [
     "DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "OCCIPORTAL_ENV",
     "OCCIPORTAL_DATA_DIR", "OCCIPORTAL_TEST_DB_NAME", "CELERY_BROKER_URL", "OCCIPORTAL_S3_BUCKET",
-    "DJANGO_SECURE_SSL_REDIRECT", "DJANGO_SECURE_HSTS_SECONDS",
+    "DJANGO_SECURE_SSL_REDIRECT", "DJANGO_SECURE_HSTS_SECONDS", "DJANGO_EMAIL_BACKEND", "EMAIL_HOST",
 ]
 
 
@@ -38,6 +44,7 @@ def production_env(tmp_path, **extra):
         DATABASE_URL="postgres://portal:portal@127.0.0.1:5432/portal",
         CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
         OCCIPORTAL_DATA_DIR=str(tmp_path / "data"),
+        EMAIL_HOST="smtp.example.org",
     )
     env.update(extra)
     return env
@@ -55,13 +62,45 @@ def load_settings(monkeypatch, **variables):
 
 
 def test_production_settings_pass_the_deploy_checks(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=production_env(tmp_path), capture_output=True, text=True, timeout=60,
-    )
+    result = deploy_check(tmp_path)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def deploy_check(tmp_path, **extra):
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=production_env(tmp_path, **extra), capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.mark.parametrize("mail", [
+    {"EMAIL_HOST": ""}, {"DJANGO_EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"},
+])  # fmt: skip
+def test_production_without_a_mail_server_fails_its_checks(tmp_path, mail):
+    result = deploy_check(tmp_path, **mail)
+
+    assert result.returncode != 0
+    assert "occiportal.E001" in result.stderr
+
+
+def test_production_without_a_mail_server_does_not_migrate_so_the_stack_does_not_start(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT, env=production_env(tmp_path, EMAIL_HOST=""), capture_output=True, text=True, timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "occiportal.E001" in result.stderr
+
+
+def test_production_mail_goes_out_by_smtp_not_to_the_log(monkeypatch, tmp_path):
+    module = load_settings(
+        monkeypatch, OCCIPORTAL_ENV="production", DJANGO_SECRET_KEY="k" * 64, OCCIPORTAL_DATA_DIR=str(tmp_path)
+    )
+
+    assert module["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
 
 
 def test_production_without_a_secret_key_refuses_to_start(monkeypatch, tmp_path):
@@ -116,6 +155,35 @@ def test_the_sixth_attempt_is_refused_even_with_the_right_password(client, staff
 
     assert response.status_code == 429
     assert "_auth_user_id" not in client.session
+
+
+@pytest.fixture
+def demo_admin(db):
+    return get_user_model().objects.create_superuser(DEMO_ADMIN[0], "admin@example.org", DEMO_ADMIN[1])
+
+
+def test_a_published_demo_password_is_refused_in_production(client, settings, demo_admin):
+    settings.PRODUCTION = True
+
+    for page in LOGIN_PAGES:
+        client.post(reverse(page), {"username": DEMO_ADMIN[0], "password": DEMO_ADMIN[1]})
+        assert "_auth_user_id" not in client.session
+
+
+def test_a_published_demo_password_still_works_in_development(client, demo_admin):
+    response = client.post(reverse("login"), {"username": DEMO_ADMIN[0], "password": DEMO_ADMIN[1]})
+
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(demo_admin.pk)
+
+
+def test_production_checks_name_demo_accounts_with_published_passwords(settings, demo_admin):
+    settings.PRODUCTION = True
+
+    assert [e.id for e in run_checks(tags=["database"], databases=["default"])] == ["occiportal.E002"]
+    demo_admin.set_password("a-private-passphrase")
+    demo_admin.save()
+    assert run_checks(tags=["database"], databases=["default"]) == []
 
 
 def test_four_failures_do_not_lock(client, staff):
@@ -184,3 +252,45 @@ def test_record_text_is_escaped_in_the_admin(client, staff, partner_a, german):
         assert "<script>alert(" not in html
         assert "<b>bold</b>" not in html
         assert "&lt;script&gt;alert(" in html
+
+
+# Sessions and connections ---------------------------------------------------------
+
+
+def test_a_session_ends_after_hours_idle_not_weeks(client, member_a):
+    client.post(reverse("login"), {"username": member_a.username, "password": PASSWORD})
+
+    session = Session.objects.get(session_key=client.cookies[django_settings.SESSION_COOKIE_NAME].value)
+
+    assert session.expire_date - timezone.now() <= timedelta(hours=8)
+
+
+def test_use_pushes_the_idle_expiry_on_every_few_minutes(client, member_a):
+    client.post(reverse("login"), {"username": member_a.username, "password": PASSWORD})
+    key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    session = client.session
+    stamped = session[RENEWED_AT]
+    session[RENEWED_AT] = stamped - RENEW_AFTER_SECONDS  # last pushed on a while ago
+    session.save()
+    Session.objects.filter(session_key=key).update(expire_date=timezone.now() + timedelta(minutes=1))
+
+    assert client.get(reverse("dashboard")).status_code == 200
+
+    renewed = Session.objects.get(session_key=key).expire_date
+    assert renewed - timezone.now() > timedelta(seconds=django_settings.SESSION_COOKIE_AGE - 60)
+
+
+def test_a_session_pushed_on_lately_is_not_written_again(client, member_a):
+    client.post(reverse("login"), {"username": member_a.username, "password": PASSWORD})
+    key = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    before = Session.objects.get(session_key=key).expire_date
+
+    client.get(reverse("dashboard"))
+
+    assert Session.objects.get(session_key=key).expire_date == before
+
+
+def test_dropped_database_connections_are_checked_before_use(monkeypatch):
+    module = load_settings(monkeypatch, DATABASE_URL="postgres://portal:portal@127.0.0.1:5432/portal")
+
+    assert module["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is True

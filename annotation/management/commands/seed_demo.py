@@ -9,13 +9,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from annotation.services.submissions import submission_create
+from occiportal.demo import DEMO_ADMIN, DEMO_MEMBER
 from occiportal.models import Language, LanguageRole, Partner
 from occiportal.services import partner_create, partner_member_add
 
 SAMPLE = Path(__file__).resolve().parents[2] / "demo" / "sample.jsonl"
 PARTNER = ("demo-archive", "Demo Archive")
-MEMBER = ("demo", "occiportal-demo")
-ADMIN = ("admin", "occiportal-admin")
 MEMBER_LANGUAGES = ["de", "fr"]
 MEMBER_ROLES = [LanguageRole.Role.ANNOTATOR, LanguageRole.Role.LEAD]
 
@@ -38,8 +37,8 @@ class Command(BaseCommand):
             raise CommandError("Refusing to create users with published passwords in production.")
         with transaction.atomic():
             partner = Partner.objects.filter(slug=PARTNER[0]).first() or partner_create(slug=PARTNER[0], name=PARTNER[1])
-            member = _user(*MEMBER)
-            _user(*ADMIN, staff=True)
+            member = _user(*DEMO_MEMBER)
+            _user(*DEMO_ADMIN, staff=True)
             partner_member_add(partner=partner, user=member)
             for code in MEMBER_LANGUAGES:
                 language = Language.objects.get(code=code)
