@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
 from annotation.ingest import quality
-from annotation.ingest.checks import Checked, check_record, is_blank
+from annotation.ingest.checks import Checked, check_records, is_blank
 from annotation.ingest.formats import Item, parse_json_line, too_long
 from annotation.ingest.messages import Message, stored_message
 from annotation.ingest.messages import gettext_noop as _
@@ -34,9 +34,11 @@ EMPTY = Message(_("nothing is left after normalisation"))
 class _Row:
     line: int
     origin: str
-    checked: Checked
+    checked: Checked | None  # None until the batch is checked
     external_id: str
     meta: dict
+    content: dict  # as validated, before the checks
+    item_line: int  # the line rejections name (a spooled archive member's own line)
 
 
 def iter_chunk_items(chunk: IngestChunk):
@@ -90,18 +92,18 @@ def process_chunk_records(chunk: IngestChunk) -> ChunkStats:
     batch: list[_Row] = []
     for line, origin, item in iter_chunk_items(chunk):
         stats.records_read += 1
-        row = _check(item, line, origin, submission, stats, config["TOKENIZER"])
+        row = _validate(item, line, origin, submission, stats)
         if row is not None:
             batch.append(row)
         if len(batch) >= config["BATCH_RECORDS"]:
-            _flush(batch, submission, stats)
+            _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
             batch = []
     if batch:
-        _flush(batch, submission, stats)
+        _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
     return stats
 
 
-def _check(item: Item, line: int, origin: str, submission, stats: ChunkStats, tokenizer: str):
+def _validate(item: Item, line: int, origin: str, submission, stats: ChunkStats) -> _Row | None:
     if item.error:
         stats.reject("unreadable", item.line, item.error, origin)
         return None
@@ -110,19 +112,35 @@ def _check(item: Item, line: int, origin: str, submission, stats: ChunkStats, to
     except RecordError as exc:
         stats.reject("wrong_schema", item.line, exc.message, origin)
         return None
+    return _Row(
+        line=line, origin=origin, checked=None, external_id=external_id, meta=meta, content=content, item_line=item.line
+    )
+
+
+def _check(batch: list[_Row], submission, stats: ChunkStats, tokenizer: str) -> list[_Row]:
+    """The rows of ``batch`` checked in one call; a failing batch is checked row by row to find the culprit."""
+    kind, language = submission.kind, submission.language.code
     try:
-        checked = check_record(submission.kind, content, language=submission.language.code, tokenizer=tokenizer)
-    except Exception:  # a check must never take the worker down; say which line
-        log.exception("check failed on submission %s line %s", submission.pk, item.line)
-        stats.reject("check_failed", item.line, CHECK_FAILED, origin)
-        return None
-    if is_blank(submission.kind, checked.content):
-        stats.reject("empty", item.line, EMPTY, origin)
-        return None
-    return _Row(line=line, origin=origin, checked=checked, external_id=external_id, meta=meta)
+        checked = check_records(kind, [row.content for row in batch], language=language, tokenizer=tokenizer)
+    except Exception:
+        if len(batch) == 1:  # a check must never take the worker down; say which line
+            log.exception("check failed on submission %s line %s", submission.pk, batch[0].item_line)
+            stats.reject("check_failed", batch[0].item_line, CHECK_FAILED, batch[0].origin)
+            return []
+        return [row for one in batch for row in _check([one], submission, stats, tokenizer)]
+    kept = []
+    for row, result in zip(batch, checked):
+        if is_blank(kind, result.content):
+            stats.reject("empty", row.item_line, EMPTY, row.origin)
+        else:
+            row.checked = result
+            kept.append(row)
+    return kept
 
 
 def _flush(batch: list[_Row], submission, stats: ChunkStats) -> None:
+    if not batch:
+        return
     batch.sort(key=lambda r: r.checked.content_hash)  # one lock order for concurrent chunks
     hashes = [r.checked.content_hash for r in batch]
     stored = Record.objects.filter(content_hash__in=hashes).values_list("content_hash", "submission_id", "line")
