@@ -15,7 +15,7 @@ import fasttext
 # on at most WINDOW characters: three spread slices (start, middle, end)
 # of a longer text. bench/checks.py measures the agreement with the
 # whole text's label per window size; see WINDOW_AGREEMENT.
-WINDOW = 300
+WINDOW = 200
 MIN_CHARS = 40
 MIN_SCORE = 0.5
 _LABEL = "__label__"

@@ -1,7 +1,7 @@
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
-from annotation.ingest.tokens import get_counter
+from annotation.ingest.tokens import count_batch, get_counter
 
 
 def test_regex_counter_counts_gpt2_pretokens():
@@ -41,3 +41,10 @@ def test_missing_tokenizer_file_names_the_path(tmp_path):
     missing = tmp_path / "nope" / "tokenizer.json"
     with pytest.raises(ValueError, match=str(missing)):
         get_counter(str(missing))
+
+
+def test_batch_counts_equal_one_by_one_counts(tmp_path):
+    texts = ["hello world hello", "", "world", "I'm here."]
+    path = str(_save_tokenizer(tmp_path / "tokenizer.json", truncate=True))
+    for spec in ("regex", path):
+        assert count_batch(spec, texts) == [get_counter(spec)(text) for text in texts]
