@@ -13,6 +13,8 @@ text is below 10**-9. Only positions whose (n-1)-gram and following
 those: on ordinary prose a few per cent of the words past n = 3.
 """
 
+from itertools import chain
+
 import numpy as np
 
 from annotation.ingest.words import MULTIPLIER, Words
@@ -31,14 +33,15 @@ def ngram_signals_batch(splits: list[Words], chars: list[int]) -> list[dict[int,
     """
     results = [dict.fromkeys(NGRAM_SIGNALS, 0.0) for _ in splits]
     hashes = np.concatenate([words.hashes for words in splits] + [np.zeros(0, np.uint64)])
-    sizes = np.array([len(words.words) for words in splits], dtype=np.int64)
+    sizes = np.fromiter(map(len, (words.words for words in splits)), dtype=np.int64, count=len(splits))
     text_of = np.repeat(np.arange(len(splits)), sizes)
     ends = np.repeat(np.cumsum(sizes), sizes)  # the end of each word's text
-    lengths = np.concatenate([words.lengths for words in splits] + [np.zeros(0, np.int64)])
-    offsets = np.concatenate([[0], np.cumsum(lengths)])  # characters before each word
+    all_words = chain.from_iterable(words.words for words in splits)
+    offsets = np.zeros(len(hashes) + 1, dtype=np.int64)  # characters before each word
+    np.cumsum(np.fromiter(map(len, all_words), dtype=np.int64, count=len(hashes)), out=offsets[1:])
     keys = hashes * MULTIPLIER + text_of.astype(np.uint64)
     positions = np.arange(len(hashes))
-    repeated = _counts(keys) > 1
+    repeated = np.ones(len(keys), dtype=bool)  # every 2-gram is a candidate
     for n in range(2, DUPLICATE_NGRAMS[-1] + 1):
         keys = keys[:-1] * MULTIPLIER + hashes[n - 1 :]
         # A repeated n-gram is a repeated (n-1)-gram followed by one.

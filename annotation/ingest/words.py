@@ -31,10 +31,6 @@ class Words:
     hashes: np.ndarray  # uint64, one per word: xxh64 of its UTF-8
     folded: np.ndarray  # the same of each case-folded word
 
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.words))
-
 
 def split(text: str) -> Words:
     """The tokens and words of ``text`` (see the module docstring), with word hashes."""
