@@ -130,7 +130,8 @@ def langid_agreement(docs) -> dict:
     out = {}
     for name, sample in (("1kB", docs), ("3kB", long_docs)):
         whole = [langid.identify(text, window=None)[0] for _, text in sample]
-        out[name] = {"texts": len(sample), "whole_text_is_declared": round(sum(w == c for w, (c, _) in zip(whole, sample)) / len(sample), 4)}
+        declared = sum(w == c for w, (c, _) in zip(whole, sample))
+        out[name] = {"texts": len(sample), "whole_text_is_declared": round(declared / len(sample), 4)}
         for window in WINDOWS:
             labels = [langid.identify(text, window=window)[0] for _, text in sample]
             out[name][window] = round(sum(a == b for a, b in zip(labels, whole)) / len(sample), 4)

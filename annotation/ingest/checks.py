@@ -76,8 +76,9 @@ def check_records(kind: str, contents: list[dict], *, language: str, tokenizer: 
 
 
 def stored_bands(records: list[tuple[str, dict]]) -> list[list[int]]:
-    """The band hashes of stored ``(kind, content)`` records (already normalised and redacted), as checks make them."""
-    return minhash.band_hashes_batch([words.split("\n\n".join(text_fields(kind, content))) for kind, content in records])
+    """The band hashes of stored ``(kind, content)`` records (normalised and redacted), as check_records makes them."""
+    texts = ["\n\n".join(text_fields(kind, content)) for kind, content in records]
+    return minhash.band_hashes_batch([words.split(text) for text in texts])
 
 
 def _clean(kind: str, content: dict) -> tuple[dict, int]:

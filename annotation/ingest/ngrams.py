@@ -40,12 +40,12 @@ def ngram_signals_batch(splits: list[Words], chars: list[int]) -> list[dict[int,
     offsets = np.zeros(len(hashes) + 1, dtype=np.int64)  # characters before each word
     np.cumsum(np.fromiter(map(len, all_words), dtype=np.int64, count=len(hashes)), out=offsets[1:])
     keys = hashes * MULTIPLIER + text_of.astype(np.uint64)
-    positions = np.arange(len(hashes))
     repeated = np.ones(len(keys), dtype=bool)  # every 2-gram is a candidate
     for n in range(2, DUPLICATE_NGRAMS[-1] + 1):
         keys = keys[:-1] * MULTIPLIER + hashes[n - 1 :]
         # A repeated n-gram is a repeated (n-1)-gram followed by one.
-        candidates = positions[: len(keys)][repeated[:-1] & repeated[1:] & (positions[: len(keys)] + n <= ends[: len(keys)])]
+        inside = np.arange(len(keys)) + n <= ends[: len(keys)]
+        candidates = np.flatnonzero(repeated[:-1] & repeated[1:] & inside)
         counts = _counts(keys[candidates])
         starts = candidates[counts > 1]
         if not len(starts):

@@ -38,6 +38,6 @@ def _replace_bands(batch: list[tuple[int, str, dict]]) -> None:
     bands = stored_bands([(kind, content) for _, kind, content in batch])
     RecordBand.objects.filter(record_id__in=ids).delete()
     RecordBand.objects.bulk_create(
-        [RecordBand(record_id=pk, band=band, hash=value) for pk, hashes in zip(ids, bands) for band, value in enumerate(hashes)]
+        [RecordBand(record_id=pk, band=band, hash=value) for pk, row in zip(ids, bands) for band, value in enumerate(row)]
     )
     Record.objects.filter(pk__in=ids).update(band_scheme=BAND_SCHEME)

@@ -54,7 +54,8 @@ def test_batch_counts_equal_one_by_one_counts(tmp_path):
 
 def test_batch_regex_count_equals_the_regex_on_generated_text():
     # Contractions, spaces of every kind, digits of other scripts, marks, emoji, edges of texts.
-    pieces = list("abcsdtmlrevxyAB  \n\n\t'’.,;!?-09²½ⅣßΑθή\u0301\u00a0\u2003😀_#") + ["'s", "'re", "'ll", "'ve", "'d", " '"]
+    pieces = list("abcsdtmlrevxyAB  \n\n\t'’.,;!?-09²½ⅣßΑθή\u0301\u00a0\u2003😀_#")
+    pieces += ["'s", "'re", "'ll", "'ve", "'d", " '"]
     rng = random.Random(0)
     texts = ["", " ", "'s", " 's", "\n's", "x 's", "don't", "'sa", "'s1", "''s", "a\n\nb", "a  b", "a \n b ", "' s"]
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
