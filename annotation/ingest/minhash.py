@@ -47,19 +47,35 @@ def band_hashes_batch(splits: list[Words]) -> list[list[int]]:
     """
     if not splits:
         return []
-    shingles = [_shingles(words.folded) for words in splits]
-    offsets = np.zeros(len(shingles) + 1, dtype=np.uint64)
-    np.cumsum([len(s) for s in shingles], out=offsets[1:])
-    matrix = RMinHash.digest_matrix_from_flat_token_hashes(np.concatenate(shingles), offsets, NUM_PERM, SEED)
+    shingles, counts = _shingles([words.folded for words in splits])
+    offsets = np.zeros(len(splits) + 1, dtype=np.uint64)
+    np.cumsum(counts, out=offsets[1:])
+    matrix = RMinHash.digest_matrix_from_flat_token_hashes(shingles, offsets, NUM_PERM, SEED)
     rows = np.array(matrix.to_rows(), dtype=np.uint64).reshape(len(splits), NUM_BANDS, ROWS_PER_BAND)
     return _band_keys(rows).view(np.int64).tolist()
 
 
-def _shingles(hashes: np.ndarray) -> np.ndarray:
-    # Repeated shingles need no removal: they cannot change a minimum.
-    if len(hashes) == 0:
-        return _EMPTY
-    return ngram_keys(hashes, min(SHINGLE_WORDS, len(hashes)))
+def _shingles(hashes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The shingle keys of all texts, one after the other, and how many each text has.
+
+    The keys are computed over the concatenated word hashes at once, and those
+    that straddle two texts dropped. Repeated shingles need no removal: they
+    cannot change a minimum.
+    """
+    sizes = np.fromiter(map(len, hashes), dtype=np.int64, count=len(hashes))
+    words = np.concatenate(hashes)
+    counts = np.maximum(sizes - SHINGLE_WORDS + 1, 1)
+    shingles = np.empty(counts.sum(), dtype=np.uint64)
+    long = sizes >= SHINGLE_WORDS
+    if len(words) >= SHINGLE_WORDS:
+        ends = np.repeat(np.cumsum(sizes), sizes)[: len(words) - SHINGLE_WORDS + 1]
+        inside = np.arange(len(ends)) + SHINGLE_WORDS <= ends
+        shingles[np.repeat(long, counts)] = ngram_keys(words, SHINGLE_WORDS)[inside]
+    starts = np.cumsum(counts) - counts
+    for index in np.flatnonzero(~long).tolist():
+        short = hashes[index]
+        shingles[starts[index]] = ngram_keys(short, len(short))[0] if len(short) else _EMPTY[0]
+    return shingles, counts
 
 
 def _band_keys(rows: np.ndarray) -> np.ndarray:
