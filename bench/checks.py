@@ -94,10 +94,14 @@ def run_new(docs):
     return out
 
 
-def cpu(function, *args):
-    started = time.process_time()
-    result = function(*args)
-    return time.process_time() - started, result
+def cpu(function, *args, repeats: int = 1):
+    """Best process CPU time of ``repeats`` calls, and the last result."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        result = function(*args)
+        best = min(best, time.process_time() - started)
+    return best, result
 
 
 def compare(old_results, new_results) -> dict:
@@ -109,17 +113,17 @@ def compare(old_results, new_results) -> dict:
             "mismatch_flag_changes": mismatch_flags}
 
 
-def step_times(docs) -> dict:
+def step_times(docs, repeats: int) -> dict:
     """CPU µs per record of each step of the new path, run as check_records runs them."""
     texts = [text for _, text in docs]
     times = {}
-    times["normalise"], cleaned = cpu(lambda: [normalise.normalise_text(t) for t in texts])
-    times["pii"], _ = cpu(lambda: [pii.redact(t) for t in cleaned])
-    times["split"], splits = cpu(lambda: [words.split(t) for t in cleaned])
-    times["langid"], _ = cpu(lambda: [langid.identify(t) for t in cleaned])
-    times["quality"], _ = cpu(quality.quality_signals_batch, cleaned, splits, "de")
-    times["minhash"], _ = cpu(minhash.band_hashes_batch, splits)
-    times["tokens"], _ = cpu(tokens.count_batch, "regex", cleaned)
+    times["normalise"], cleaned = cpu(lambda: [normalise.normalise_text(t) for t in texts], repeats=repeats)
+    times["pii"], _ = cpu(lambda: [pii.redact(t) for t in cleaned], repeats=repeats)
+    times["split"], splits = cpu(lambda: [words.split(t) for t in cleaned], repeats=repeats)
+    times["langid"], _ = cpu(lambda: [langid.identify(t) for t in cleaned], repeats=repeats)
+    times["quality"], _ = cpu(quality.quality_signals_batch, cleaned, splits, "de", repeats=repeats)
+    times["minhash"], _ = cpu(minhash.band_hashes_batch, splits, repeats=repeats)
+    times["tokens"], _ = cpu(tokens.count_batch, "regex", cleaned, repeats=repeats)
     return {name: round(seconds / len(docs) * 1e6, 1) for name, seconds in times.items()}
 
 
@@ -139,24 +143,25 @@ def langid_agreement(docs) -> dict:
 
 
 def near_duplicates(docs, rng) -> dict:
-    """Pairs at Jaccard ≥ 0.9 (one word in 60 replaced) must share a band; unrelated pairs must not."""
+    """Pairs at Jaccard ≥ 0.9 (one word in 120 replaced) must share a band; neighbours in the corpus must not."""
     texts = [text for _, text in docs[:300]]
     edited = []
     for text in texts:
         tokens_ = text.split()
-        for _ in range(max(1, len(tokens_) // 60)):
+        for _ in range(max(1, len(tokens_) // 120)):
             tokens_[rng.randrange(len(tokens_))] = "Zzyzx"
         edited.append(" ".join(tokens_))
     splits = [words.split(t) for t in texts + edited]
     bands = minhash.band_hashes_batch(splits)
-    jaccard, shared = [], 0
+    similar, shared = 0, 0
     for i in range(len(texts)):
         a, b = set(_shingles(splits[i])), set(_shingles(splits[len(texts) + i]))
-        jaccard.append(len(a & b) / len(a | b))
-        shared += jaccard[-1] < 0.9 or any(x == y for x, y in zip(bands[i], bands[len(texts) + i]))
+        if len(a & b) / len(a | b) >= 0.9:
+            similar += 1
+            shared += any(x == y for x, y in zip(bands[i], bands[len(texts) + i]))
     unrelated = sum(any(x == y for x, y in zip(bands[i], bands[i + 1])) for i in range(len(texts) - 1))
-    return {"pairs": len(texts), "min_jaccard": round(min(jaccard), 3), "similar_pairs_sharing_a_band": shared,
-            "unrelated_pairs_sharing_a_band": unrelated}
+    return {"pairs_at_jaccard_0_9": similar, "of_which_share_a_band": shared,
+            "unrelated_pairs": len(texts) - 1, "unrelated_pairs_sharing_a_band": unrelated}
 
 
 def _shingles(split):
@@ -189,7 +194,7 @@ def main() -> int:
         "old_records_per_s": round(len(docs) / min(old_times)),
         "new_records_per_s": round(len(docs) / min(new_times)),
         "speedup": round(min(old_times) / min(new_times), 2),
-        "new_steps_us": step_times(docs),
+        "new_steps_us": step_times(docs, args.repeats),
         **compare(old_results, new_results),
         "langid_window": langid.WINDOW,
         "langid_agreement": langid_agreement(docs[: min(len(docs), 1100)]),
@@ -199,7 +204,7 @@ def main() -> int:
         print(f"{name}: {value}")
     print(json.dumps(figures))
     near = figures["near_duplicates"]
-    broken = any(figures["differ"].values()) or near["similar_pairs_sharing_a_band"] < near["pairs"]
+    broken = any(figures["differ"].values()) or near["of_which_share_a_band"] < near["pairs_at_jaccard_0_9"]
     return 1 if broken and args.smoke else 0
 
 
