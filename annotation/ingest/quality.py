@@ -4,30 +4,28 @@ The definitions follow datatrove's GopherQualityFilter,
 GopherRepetitionFilter and FineWebQualityFilter. This module measures
 only; thresholds are a later choice. Where it differs from datatrove:
 
-- Words are whitespace tokens of the lower-cased text, split at apostrophes
-  ("l'homme" → "l", "homme", so elisions meet the stop-word lists) and
-  stripped of surrounding punctuation; a token of punctuation only is a
-  symbol, not a word. This treats Latin, Greek and Cyrillic alike and runs
-  in C string methods (a word regex alone would cost more than all the rest).
+- Words are those of the shared split (annotation.ingest.words): tokens of
+  the lower-cased text split at apostrophes, stripped of punctuation.
 - ``stop_words`` counts distinct words of the language's stopwords-iso list,
   not occurrences of Gopher's eight English words.
 - ``symbol_word_ratio`` adds "#" and ellipses; Gopher bounds each alone.
 - Lines are the non-empty lines.
-- Top n-grams: see _top_ngram_chars.
+- Top n-grams: see annotation.ingest.ngrams.
 """
 
 import string
 import unicodedata
 from bisect import bisect_right
-from collections import Counter
 from functools import lru_cache
-from itertools import accumulate, compress, repeat
+from itertools import compress
 from operator import itemgetter
 
 import stopwordsiso
 
-_PUNCTUATION = string.punctuation + "«»„“”‚‘’‹›‐‑‒–—―…·•‣◦▪●■□►➢→←§¶°€£¥¢©®™‰†‡′″¡¿¦¬±×÷"
-_NOT_LETTERS = _PUNCTUATION + string.digits
+from annotation.ingest.ngrams import NGRAM_SIGNALS, ngram_signals_batch
+from annotation.ingest.words import PUNCTUATION, Words, split
+
+_NOT_LETTERS = PUNCTUATION + string.digits
 _ELLIPSES = ("...", "…")
 _BULLETS = ("•", "-", "*", "·", "‣", "◦", "▪", "●", "►", "➢")
 _TERMINAL = (".", "!", "?", '"', "'", "…", "»", "«", "”", "“", "’")
@@ -35,11 +33,6 @@ _TERMINAL = (".", "!", "?", '"', "'", "…", "»", "«", "”", "“", "’")
 # ends code, not sentences.
 _TERMINAL_BY_LANGUAGE = {"el": _TERMINAL + (";",)}
 _DIGITS = b"0123456789"
-_TOP_NGRAMS = (2, 3, 4)
-_DUPLICATE_NGRAMS = (5, 6, 7, 8, 9, 10)
-_NGRAM_SIGNALS = {n: f"top_{n}gram_char_fraction" for n in _TOP_NGRAMS} | {
-    n: f"duplicate_{n}gram_char_fraction" for n in _DUPLICATE_NGRAMS
-}
 
 HISTOGRAM_BINS: dict[str, list[float]] = {
     "words": [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 100000],
@@ -52,25 +45,32 @@ HISTOGRAM_BINS: dict[str, list[float]] = {
 
 
 def quality_signals(text: str, language: str) -> dict:
-    """Measure ``text`` (normalised) for the Gopher, C4 and FineWeb filters.
+    """The signals of one text: see quality_signals_batch."""
+    return quality_signals_batch([text], [split(text)], language)[0]
+
+
+def quality_signals_batch(texts: list[str], splits: list[Words], language: str) -> list[dict]:
+    """Measure each of ``texts`` (normalised; ``splits`` their word splits) for the Gopher, C4 and FineWeb filters.
 
     ``language`` is an ISO 639 code, possibly with a region ("pt-BR");
     only its base picks the stop-word list. Ratios are rounded to four
     places; ``stop_words`` (distinct stop words found) is None where
     stopwords-iso has no list for the language. An empty text scores 0
-    throughout.
+    throughout. The repeated n-gram signals are computed for the whole
+    batch at once (annotation.ingest.ngrams).
     """
     base = language.replace("_", "-").split("-")[0].lower()
-    tokens = text.lower().replace("'", " ").replace("’", " ").split()
-    words = list(filter(None, map(str.strip, tokens, repeat(_PUNCTUATION))))
-    lines = [line for line in text.split("\n") if line.strip()]
-    return {
-        "chars": len(text),
-        **_word_signals(text, tokens, words),
-        "stop_words": _stop_word_count(words, base),
-        **_line_signals(text, lines, base),
-        **_ngram_signals(words, len(text)),
-    }
+    ngrams = ngram_signals_batch(splits, [len(text) for text in texts])
+    return [
+        {
+            "chars": len(text),
+            **_word_signals(text, words.tokens, words.words),
+            "stop_words": _stop_word_count(words.words, base),
+            **_line_signals(text, [line for line in text.split("\n") if line.strip()], base),
+            **{NGRAM_SIGNALS[n]: value for n, value in repeats.items()},
+        }
+        for text, words, repeats in zip(texts, splits, ngrams)
+    ]
 
 
 def _word_signals(text: str, tokens: list[str], words: list[str]) -> dict:
@@ -117,58 +117,6 @@ def _duplicate_lines(lines: list[str]) -> tuple[int, int]:
         else:
             seen.add(line)
     return count, chars
-
-
-def _ngram_signals(words: list[str], chars: int) -> dict:
-    """Gopher repetition over word n-grams, each n-gram reduced to a hash key.
-
-    The key of an n-gram hashes the key of its (n-1)-gram prefix with its
-    last word. Python's string hash is salted per process, but the signals
-    only ask which n-grams are equal, so they do not depend on the salt.
-    """
-    signals = dict.fromkeys(_NGRAM_SIGNALS.values(), 0.0)
-    lengths = list(accumulate(map(len, words), initial=0))
-    keys = words
-    for n in range(2, _DUPLICATE_NGRAMS[-1] + 1):
-        keys = list(map(hash, zip(keys, words[n - 1 :])))
-        counts = Counter(keys)
-        # A repeated (n+1)-gram contains a repeated n-gram: once none repeats, none will.
-        if len(counts) == len(keys):
-            break
-        if n in _TOP_NGRAMS:
-            chars_in_ngrams = _top_ngram_chars(keys, counts, lengths, n)
-        else:
-            chars_in_ngrams = _duplicate_ngram_chars(keys, lengths, n)
-        signals[_NGRAM_SIGNALS[n]] = _ratio(chars_in_ngrams, chars)
-    return signals
-
-
-def _top_ngram_chars(keys: list[int], counts: Counter, lengths: list[int], n: int) -> int:
-    """Characters covered by the most frequent n-gram (length with spaces × count).
-
-    Called only when some n-gram repeats: unlike datatrove, a text without
-    repeats scores 0, not the share of whichever n-gram comes first (which
-    makes every short text look repetitive). Among equally frequent n-grams
-    the longest counts, so the result does not depend on hash order.
-    """
-    top = max(counts.values())
-    starts = map(keys.index, compress(counts, map(top.__eq__, counts.values())))
-    longest = max(lengths[start + n] - lengths[start] for start in starts)
-    return (longest + n - 1) * top
-
-
-def _duplicate_ngram_chars(keys: list[int], lengths: list[int], n: int) -> int:
-    """Characters (spaces excluded) in n-grams that repeat an earlier one, skipping past each repeat."""
-    seen, chars, index = set(), 0, 0
-    while index < len(keys):
-        key = keys[index]
-        if key in seen:
-            chars += lengths[index + n] - lengths[index]
-            index += n
-        else:
-            seen.add(key)
-            index += 1
-    return chars
 
 
 def _stop_word_count(words: list[str], base: str) -> int | None:

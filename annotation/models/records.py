@@ -47,6 +47,10 @@ class Record(models.Model):
     pii_redactions = models.PositiveIntegerField(default=0)
     tokens = models.PositiveIntegerField(default=0)
     quality = models.JSONField(default=dict, blank=True, help_text=_("Quality signals (Gopher, C4, FineWeb)."))
+    band_scheme = models.CharField(
+        max_length=64, blank=True,
+        help_text=_("The MinHash band scheme of the record's bands; empty for bands made before schemes were stored."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation.ingest import pii, quality
-from annotation.ingest.checks import Checked, check_record, is_blank
+from annotation.ingest.checks import Checked, check_records, is_blank
 from annotation.ingest.errors import describe_failure
 from annotation.ingest.formats import Item, parse_json_line, too_long
 from annotation.ingest.messages import Message, stored_message
@@ -36,10 +36,12 @@ EMPTY = Message(_("nothing is left after normalisation"))
 class _Row:
     line: int
     origin: str
-    checked: Checked
+    checked: Checked | None  # None until the batch is checked
     external_id: str
     meta: dict
-    pii_redactions: int
+    content: dict  # as validated, before the checks
+    item_line: int  # the line rejections name (a spooled archive member's own line)
+    pii_redactions: int  # in origin, id and meta so far; the checks add the texts'
 
 
 def iter_chunk_items(chunk: IngestChunk):
@@ -93,15 +95,15 @@ def process_chunk_records(chunk: IngestChunk) -> ChunkStats:
     batch: list[_Row] = []
     for line, origin, item in iter_chunk_items(chunk):
         stats.records_read += 1
-        row = _check(item, line, origin, submission, stats, config["TOKENIZER"])
+        row = _validate(item, line, origin, submission, stats)
         if row is not None:
             batch.append(row)
         if len(batch) >= config["BATCH_RECORDS"]:
-            _flush(batch, submission, stats)
+            _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
             _beat(chunk)
             batch = []
     if batch:
-        _flush(batch, submission, stats)
+        _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
     return stats
 
 
@@ -110,7 +112,7 @@ def _beat(chunk: IngestChunk) -> None:
     IngestChunk.objects.filter(pk=chunk.pk).update(heartbeat_at=timezone.now())
 
 
-def _check(item: Item, line: int, origin: str, submission, stats: ChunkStats, tokenizer: str):
+def _validate(item: Item, line: int, origin: str, submission, stats: ChunkStats) -> _Row | None:
     origin, found = pii.redact(origin)  # an archive member's name may hold personal data
     if item.error:
         stats.reject("unreadable", item.line, item.error, origin)
@@ -120,23 +122,41 @@ def _check(item: Item, line: int, origin: str, submission, stats: ChunkStats, to
     except RecordError as exc:
         stats.reject("wrong_schema", item.line, exc.message, origin)
         return None
+    # The checks redact the texts; the record's other strings are stored too.
+    external_id, found_in_id = pii.redact(external_id)
+    meta, found_in_meta = pii.redact_data(meta)
+    return _Row(
+        line=line, origin=origin, checked=None, external_id=external_id, meta=meta, content=content,
+        item_line=item.line, pii_redactions=found + found_in_id + found_in_meta,
+    )
+
+
+def _check(batch: list[_Row], submission, stats: ChunkStats, tokenizer: str) -> list[_Row]:
+    """The rows of ``batch`` checked in one call; a failing batch is checked row by row to find the culprit."""
+    kind, language = submission.kind, submission.language.code
     try:
-        checked = check_record(submission.kind, content, language=submission.language.code, tokenizer=tokenizer)
-        # The checks redact the texts; the record's other strings are stored too.
-        external_id, found_in_id = pii.redact(external_id)
-        meta, found_in_meta = pii.redact_data(meta)
-    except Exception as exc:  # a check must never take the worker down; say which line
-        log.error("check failed on submission %s line %s: %s", submission.pk, item.line, describe_failure(exc))
-        stats.reject("check_failed", item.line, CHECK_FAILED, origin)
-        return None
-    if is_blank(submission.kind, checked.content):
-        stats.reject("empty", item.line, EMPTY, origin)
-        return None
-    found += checked.pii_redactions + found_in_id + found_in_meta
-    return _Row(line=line, origin=origin, checked=checked, external_id=external_id, meta=meta, pii_redactions=found)
+        checked = check_records(kind, [row.content for row in batch], language=language, tokenizer=tokenizer)
+    except Exception as exc:
+        if len(batch) == 1:  # a check must never take the worker down; say which line
+            # The exception's text may quote the record: log where it failed, not what it said.
+            log.error("check failed on submission %s line %s: %s", submission.pk, batch[0].item_line, describe_failure(exc))
+            stats.reject("check_failed", batch[0].item_line, CHECK_FAILED, batch[0].origin)
+            return []
+        return [row for one in batch for row in _check([one], submission, stats, tokenizer)]
+    kept = []
+    for row, result in zip(batch, checked):
+        if is_blank(kind, result.content):
+            stats.reject("empty", row.item_line, EMPTY, row.origin)
+        else:
+            row.checked = result
+            row.pii_redactions += result.pii_redactions
+            kept.append(row)
+    return kept
 
 
 def _flush(batch: list[_Row], submission, stats: ChunkStats) -> None:
+    if not batch:
+        return
     batch.sort(key=lambda r: r.checked.content_hash)  # one lock order for concurrent chunks
     hashes = [r.checked.content_hash for r in batch]
     stored = Record.objects.filter(content_hash__in=hashes).values_list("content_hash", "submission_id", "line")

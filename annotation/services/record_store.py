@@ -11,12 +11,13 @@ from django.db import connection
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from annotation.ingest.minhash import BAND_SCHEME
 from annotation.models import Record, RecordBand
 
 COLUMNS = (
     "submission_id", "line", "origin", "language_id", "kind", "content", "external_id", "meta",
     "content_hash", "status", "detected_language", "language_score", "language_mismatch",
-    "pii_redactions", "tokens", "quality", "created_at",
+    "pii_redactions", "tokens", "quality", "band_scheme", "created_at",
 )
 JSON_COLUMNS = {"content", "meta", "quality"}
 
@@ -25,16 +26,16 @@ CREATE TEMPORARY TABLE IF NOT EXISTS ingest_record_stage (
     submission_id bigint, line bigint, origin varchar(300), language_id bigint, kind varchar(16),
     content jsonb, external_id varchar(200), meta jsonb, content_hash varchar(32), status varchar(16),
     detected_language varchar(35), language_score double precision, language_mismatch boolean,
-    pii_redactions integer, tokens integer, quality jsonb, created_at timestamptz
+    pii_redactions integer, tokens integer, quality jsonb, band_scheme varchar(64), created_at timestamptz
 ) ON COMMIT DELETE ROWS
 """
 
 
 def records_insert(rows: list[dict], bands: dict[int, list[int]]) -> dict[int, int]:
-    """Insert rows (dicts of COLUMNS minus ``created_at``) not stored yet.
+    """Insert rows (dicts of COLUMNS minus ``band_scheme`` and ``created_at``) not stored yet.
 
-    ``bands`` maps a row's line to its band hashes. Returns ``{line: id}``
-    for the rows inserted now. Call inside a transaction.
+    ``bands`` maps a row's line to its band hashes, of minhash.BAND_SCHEME.
+    Returns ``{line: id}`` for the rows inserted now. Call inside a transaction.
     """
     if not rows:
         return {}
@@ -64,7 +65,7 @@ def _copy_records(rows, now) -> dict[int, int]:
         raw.execute(_STAGE)
         with raw.copy(f"COPY ingest_record_stage ({columns}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([Jsonb(row[c]) if c in JSON_COLUMNS else (now if c == "created_at" else row[c]) for c in COLUMNS])
+                copy.write_row([_value(row, c, now) for c in COLUMNS])
         raw.execute(
             f"INSERT INTO annotation_record ({columns}) SELECT {columns} FROM ingest_record_stage "
             "ON CONFLICT DO NOTHING RETURNING line, id"
@@ -72,6 +73,14 @@ def _copy_records(rows, now) -> dict[int, int]:
         inserted = dict(raw.fetchall())
         raw.execute("TRUNCATE ingest_record_stage")
     return inserted
+
+
+def _value(row: dict, column: str, now):
+    if column == "created_at":
+        return now
+    if column == "band_scheme":
+        return BAND_SCHEME
+    return Jsonb(row[column]) if column in JSON_COLUMNS else row[column]
 
 
 def _copy_bands(inserted: dict[int, int], bands) -> None:
@@ -86,6 +95,8 @@ def _bulk_create_records(rows, now) -> dict[int, int]:
     lines = [row["line"] for row in rows]
     submission_id = rows[0]["submission_id"]
     before = set(Record.objects.filter(submission_id=submission_id, line__in=lines).values_list("line", flat=True))
-    Record.objects.bulk_create([Record(**row, created_at=now) for row in rows], ignore_conflicts=True, batch_size=1000)
+    Record.objects.bulk_create(
+        [Record(**row, band_scheme=BAND_SCHEME, created_at=now) for row in rows], ignore_conflicts=True, batch_size=1000
+    )
     stored = dict(Record.objects.filter(submission_id=submission_id, line__in=lines).values_list("line", "id"))
     return {line: i for line, i in stored.items() if line not in before}

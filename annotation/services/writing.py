@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from annotation.ingest import schemas
 from annotation.ingest.checks import check_record
+from annotation.ingest.minhash import BAND_SCHEME
 from annotation.models import Record, RecordBand, Submission
 from annotation.review_selectors import is_certified
 from occiportal.models import Partner
@@ -53,7 +54,7 @@ def writing_create(*, author, language, kind: str, content: dict, source_record=
         submission=submission, line=line, language=language, kind=kind, content=checked.content, meta=meta,
         edit_of=edit_of, content_hash=checked.content_hash, detected_language=checked.detected_language,
         language_score=checked.language_score, language_mismatch=checked.language_mismatch,
-        pii_redactions=checked.pii_redactions, quality=checked.quality, tokens=checked.tokens,
+        pii_redactions=checked.pii_redactions, quality=checked.quality, tokens=checked.tokens, band_scheme=BAND_SCHEME,
     )
     RecordBand.objects.bulk_create([RecordBand(record=record, band=b, hash=h) for b, h in enumerate(checked.bands)])
     Submission.objects.filter(pk=submission.pk).update(

@@ -70,10 +70,10 @@ def test_a_failure_quotes_no_personal_data(submit_de):
 
 
 def test_a_failed_check_logs_and_keeps_no_record_text(submit_de, monkeypatch, caplog):
-    def quoting(kind, content, **kwargs):
-        raise ValueError(f"cannot check {content['text']!r}")  # as a library's error may quote its input
+    def quoting(kind, contents, **kwargs):
+        raise ValueError(f"cannot check {contents[0]['text']!r}")  # as a library's error may quote its input
 
-    monkeypatch.setattr(ingest_chunk, "check_record", quoting)
+    monkeypatch.setattr(ingest_chunk, "check_records", quoting)
     record, planted = planted_record(5, "Ein Satz.")
 
     with caplog.at_level(logging.INFO):

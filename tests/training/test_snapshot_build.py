@@ -113,9 +113,10 @@ def test_lineage_lists_submissions_partners_and_counts(corpus, partner_a, partne
     snapshot = build()
     lineage = {row.submission_id: row for row in SnapshotSubmission.objects.filter(snapshot=snapshot)}
     assert set(lineage) == {corpus["de"].pk, corpus["fr"].pk}
-    assert lineage[corpus["de"].pk].partner == partner_a and lineage[corpus["de"].pk].records == 60
+    assert lineage[corpus["de"].pk].partner == partner_a and lineage[corpus["de"].pk].records == clusters(corpus["de"])
     assert lineage[corpus["fr"].pk].partner == partner_b and lineage[corpus["fr"].pk].records == clusters(corpus["fr"])
-    assert lineage[corpus["de"].pk].tokens == sum(Record.objects.filter(submission=corpus["de"]).values_list("tokens", flat=True))
+    standing = Record.objects.filter(submission=corpus["de"], near_duplicate_of__isnull=True)
+    assert lineage[corpus["de"].pk].tokens == sum(standing.values_list("tokens", flat=True))
 
 
 def test_a_rejected_original_leaves_one_near_duplicate_standing(corpus):
@@ -127,17 +128,20 @@ def test_a_rejected_original_leaves_one_near_duplicate_standing(corpus):
 
 
 def test_only_accepted_by_default_and_filters_apply(corpus):
-    pending = list(Record.objects.filter(submission=corpus["de"]).order_by("id")[:10].values_list("pk", flat=True))
+    # Records in no cluster: leaving them out changes no other record's standing
+    # (which German texts MinHash pairs by chance depends on the band scheme).
+    alone = Record.objects.filter(near_duplicate_of__isnull=True, near_duplicates__isnull=True).order_by("id")
+    pending = list(alone.filter(submission=corpus["de"])[:10].values_list("pk", flat=True))
     Record.objects.filter(pk__in=pending).update(status=Record.Status.PENDING)
-    mismatched = Record.objects.filter(submission=corpus["fr"], near_duplicate_of__isnull=True, near_duplicates__isnull=True).first()
+    mismatched = alone.filter(submission=corpus["fr"]).first()
     Record.objects.filter(pk=mismatched.pk).update(language_mismatch=True)
     snapshot = build()
     ids = {r["record_id"] for r in rows(snapshot)}
     assert not ids & set(pending) and mismatched.pk not in ids
-    assert len(ids) == 50 + clusters(corpus["fr"]) - 1
+    assert len(ids) == clusters(corpus["de"]) - 10 + clusters(corpus["fr"]) - 1
 
     wider = build(statuses=["accepted", "pending"], drop_language_mismatch=False, languages=["de"])
-    assert len(rows(wider)) == 60
+    assert len(rows(wider)) == clusters(corpus["de"])
 
 
 def test_quality_threshold_filters(corpus):

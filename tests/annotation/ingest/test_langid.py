@@ -1,5 +1,6 @@
 import pytest
 
+from annotation.ingest import langid
 from annotation.ingest.langid import identify, is_mismatch, supported
 
 SENTENCES = {
@@ -65,3 +66,12 @@ def test_interchangeable_languages_are_not_a_mismatch(expected, detected):
 
 def test_bokmal_is_checked_like_norwegian():
     assert is_mismatch("nb", "da", 0.99, 500)
+
+
+def test_language_id_reads_a_bounded_window():
+    long = SENTENCES["fi"] + " " + SENTENCES["de"] * 100 + " " + SENTENCES["fi"]
+    assert len(langid._sample(long, langid.WINDOW)) <= langid.WINDOW + 2
+    assert langid._sample(SENTENCES["de"], langid.WINDOW) == SENTENCES["de"]
+    # Only start, middle and end are read; the whole text is German but for its ends.
+    assert identify(long) == identify(langid._sample(long, langid.WINDOW), window=None)
+    assert identify(long, window=None)[0] == "de"

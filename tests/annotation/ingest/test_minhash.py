@@ -1,6 +1,7 @@
 import random
 
-from annotation.ingest.minhash import NUM_BANDS, band_hashes
+from annotation.ingest.minhash import NUM_BANDS, band_hashes, band_hashes_batch
+from annotation.ingest.words import ngram_keys, split
 
 VOCABULARY = (
     "die der das und ist nicht ein eine Haus Stadt Fluss Brücke Zeit Jahr Tag Nacht Weg Buch Land "
@@ -53,4 +54,25 @@ def test_hashes_are_stable_across_calls_and_releases():
     assert band_hashes(_text(4)) == band_hashes(_text(4))
 
 
-PINNED = [-1862151478120533631, 1063766155902582865, -4459449010629217927]
+PINNED = [-6345159515746302490, -6202502305483387628, 2735256748917160522]
+
+
+def test_a_batch_gives_each_text_its_own_bands():
+    texts = [_text(1), "", "Hallo Welt", _text(2)]
+    assert band_hashes_batch([split(text) for text in texts]) == [band_hashes(text) for text in texts]
+
+
+def test_pairs_at_jaccard_090_share_a_band_and_unrelated_texts_do_not():
+    for seed in range(20):
+        words = _text(seed, words=400).split()
+        edited = list(words)
+        for index in range(7, len(words), 120):  # one word in 120: Jaccard of the 5-gram sets ≥ 0.9
+            edited[index] = "Zeppelin"
+        a, b = (set(ngram_keys(split(" ".join(w)).folded, 5).tolist()) for w in (words, edited))
+        assert len(a & b) / len(a | b) >= 0.9
+        assert _shared_bands(" ".join(words), " ".join(edited)) >= 1
+        assert _shared_bands(" ".join(words), _text(seed + 100, words=400)) == 0
+
+
+def test_case_folding_makes_sharp_s_meet_its_capitals():
+    assert band_hashes("Die Straße ist groß und schön") == band_hashes("DIE STRASSE IST GROSS UND SCHÖN")

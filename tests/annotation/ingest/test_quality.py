@@ -1,6 +1,12 @@
+import random
+from collections import Counter
+
 import pytest
 
-from annotation.ingest.quality import HISTOGRAM_BINS, histogram_add, histogram_merge, quality_signals
+from annotation.ingest.quality import (
+    HISTOGRAM_BINS, histogram_add, histogram_merge, quality_signals, quality_signals_batch,
+)
+from annotation.ingest.words import split
 
 
 def test_repeated_line_and_ngrams():
@@ -117,3 +123,41 @@ def test_histograms_count_every_signal_of_a_record():
     histogram_add(hist, quality_signals("Ein kurzer Satz.", "de"))
     assert set(hist) == set(HISTOGRAM_BINS)
     assert all(sum(counts) == 1 for counts in hist.values())
+
+
+def _reference_ngram_signals(words: list[str], chars: int) -> dict:
+    """Gopher's repetition signals the plain way (datatrove's loops over joined n-grams), for comparison."""
+    signals = {}
+    for n in (2, 3, 4):
+        ngrams = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+        counts = Counter(ngrams)
+        top = max(counts.values(), default=1)
+        value = max((len(g) for g, c in counts.items() if c == top), default=0) * top if top > 1 else 0
+        signals[f"top_{n}gram_char_fraction"] = round(value / chars, 4) if chars else 0.0
+    for n in range(5, 11):
+        seen, repeated, index = set(), 0, 0
+        while index < len(words) - n + 1:
+            ngram = "".join(words[index : index + n])
+            if ngram in seen:
+                repeated += len(ngram)
+                index += n
+            else:
+                seen.add(ngram)
+                index += 1
+        signals[f"duplicate_{n}gram_char_fraction"] = round(repeated / chars, 4) if chars else 0.0
+    return signals
+
+
+def test_repeated_ngram_signals_equal_the_plain_definitions_for_a_batch():
+    rng = random.Random(0)
+    vocabulary = "a b c Haus l'homme don't 12 ... # — «x» über".split()
+    texts = ["", "a", "a a", "a b a b a b", "x\nx\ny"]
+    for _ in range(400):
+        some = vocabulary[: rng.randint(2, len(vocabulary))]
+        text = " ".join(rng.choice(some) for _ in range(rng.randint(0, rng.choice([6, 40, 300]))))
+        texts.append((text + "\n") * rng.randint(1, 3))
+    signals = quality_signals_batch(texts, [split(text) for text in texts], "de")
+    for text, measured in zip(texts, signals):
+        expected = _reference_ngram_signals(split(text).words, len(text))
+        assert {name: measured[name] for name in expected} == expected
+        assert measured == quality_signals(text, "de")

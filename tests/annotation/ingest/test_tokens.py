@@ -1,7 +1,9 @@
+import random
+
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
-from annotation.ingest.tokens import get_counter
+from annotation.ingest.tokens import count_batch, get_counter
 
 
 def test_regex_counter_counts_gpt2_pretokens():
@@ -41,3 +43,20 @@ def test_missing_tokenizer_file_names_the_path(tmp_path):
     missing = tmp_path / "nope" / "tokenizer.json"
     with pytest.raises(ValueError, match=str(missing)):
         get_counter(str(missing))
+
+
+def test_batch_counts_equal_one_by_one_counts(tmp_path):
+    texts = ["hello world hello", "", "world", "I'm here."]
+    path = str(_save_tokenizer(tmp_path / "tokenizer.json", truncate=True))
+    for spec in ("regex", path):
+        assert count_batch(spec, texts) == [get_counter(spec)(text) for text in texts]
+
+
+def test_batch_regex_count_equals_the_regex_on_generated_text():
+    # Contractions, spaces of every kind, digits of other scripts, marks, emoji, edges of texts.
+    pieces = list("abcsdtmlrevxyAB  \n\n\t'’.,;!?-09²½ⅣßΑθή\u0301\u00a0\u2003😀_#")
+    pieces += ["'s", "'re", "'ll", "'ve", "'d", " '"]
+    rng = random.Random(0)
+    texts = ["", " ", "'s", " 's", "\n's", "x 's", "don't", "'sa", "'s1", "''s", "a\n\nb", "a  b", "a \n b ", "' s"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(3000)]
+    assert count_batch("regex", texts) == [get_counter("regex")(text) for text in texts]
