@@ -17,12 +17,13 @@ def free_socket() -> socket.socket:
 
 
 def start_gunicorn(*, env: dict, args: list[str], probe: str, headers: dict | None = None) -> tuple[subprocess.Popen, int]:
-    """gunicorn ``args`` with ``env`` on top of ours, once ``GET probe`` answers 2xx (30 s at most); returns it and its port.
+    """gunicorn ``args`` with ``env`` on top of ours, once ``GET probe`` answers 2xx; returns it and its port.
 
     The socket is bound here and handed to gunicorn (``--bind fd://``), so
     nothing else can answer on that port: a benchmark once measured another
-    server's 401s because its fixed port was taken. Exits if gunicorn dies
-    or the probe does not answer 2xx in time.
+    server's 401s because its fixed port was taken. Exits, saying why, if
+    gunicorn dies, the probe answers anything but 2xx, or nothing answers
+    in 30 s.
     """
     listener = free_socket()
     port = listener.getsockname()[1]
@@ -33,17 +34,21 @@ def start_gunicorn(*, env: dict, args: list[str], probe: str, headers: dict | No
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "occiportal.settings", "OCCIPORTAL_LOG_LEVEL": "WARNING", **env},
     )  # fmt: skip
     listener.close()  # gunicorn holds its own copy
-    status, deadline = None, time.monotonic() + 30
+    why, deadline = "no answer in 30 s", time.monotonic() + 30
     while time.monotonic() < deadline and server.poll() is None:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", probe, headers=headers or {})
             status = conn.getresponse().status
-            if 200 <= status < 300:
-                return server, port
         except OSError:
-            pass
-        time.sleep(0.2)
+            time.sleep(0.2)
+            continue
+        if 200 <= status < 300:
+            return server, port
+        why = f"GET {probe} answered HTTP {status}"  # our own socket: the answer is the portal's
+        break
+    if server.poll() is not None:
+        why = f"it exited with status {server.returncode}"
     server.terminate()
     server.wait()
-    raise SystemExit(f"gunicorn did not start: exit status {server.returncode}, GET {probe} answered {status}")
+    raise SystemExit(f"gunicorn did not start: {why}")
