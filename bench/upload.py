@@ -26,6 +26,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -76,7 +77,8 @@ def request(conn, method, path, token, body=None, headers=None):
     response = conn.getresponse()
     data = response.read()
     if not 200 <= response.status < 300:
-        raise Failed(f"{method} {path.rsplit('/', 2)[0]}/…: HTTP {response.status} {data[:200]!r}")
+        print(f"{method} {path}: HTTP {response.status} {data[:300]!r}", file=sys.stderr)
+        raise Failed(f"{method} /api/{path.split('/')[2]}/: HTTP {response.status}")  # no ids: counted together
     return response, data
 
 
