@@ -10,9 +10,12 @@ Generates a multilingual JSONL file (100,000 records, about 100 MB, and a
   processes working on chunks in parallel.
 
 Prints records/s, MB/s and peak RSS (MiB) of each, the time ratio
-pipeline/baseline, and, last, one JSON object with everything.
+pipeline/baseline, and, last, one JSON object with everything. A submission
+that is not ready at the end, or accepts no record, is an error: named, and
+the exit status 1.
 
     .venv/bin/python bench/ingest.py [--records 100000] [--workers 2] [--repeats 1]
+    .venv/bin/python bench/ingest.py --smoke   # 400 records: does it run
 """
 
 import argparse
@@ -27,11 +30,12 @@ import time
 from pathlib import Path
 
 from fresh_database import fresh_database
+from outcome import Errors, finish
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 DB = "occiportal_bench"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
+SMOKE_RECORDS = 400
 
 WORDS = {
     "de": "der die und in den von zu das mit sich des auf für ist im dem nicht ein eine als auch es an werden aus er hat dass sie nach wird bei einer um am sind noch wie einem über einen so zum war haben nur oder aber vor zur bis mehr durch man sehr Stadt Wasser Haus Schule Arbeit Menschen Jahre Zeit".split(),
@@ -58,7 +62,7 @@ def phase_baseline(path: Path) -> dict:
     import psycopg
 
     started = time.perf_counter()
-    with psycopg.connect(DATABASE_URL.replace("postgres://", "postgresql://")) as conn:
+    with psycopg.connect(os.environ["DATABASE_URL"].replace("postgres://", "postgresql://")) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_rows")
         conn.execute("CREATE UNLOGGED TABLE bench_rows (line bigint, text text)")
         with conn.cursor().copy("COPY bench_rows (line, text) FROM STDIN") as copy, path.open("rb") as f:
@@ -70,7 +74,6 @@ def phase_baseline(path: Path) -> dict:
 
 
 def _django():
-    os.environ["DATABASE_URL"] = DATABASE_URL
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "occiportal.settings")
     os.environ.setdefault("OCCIPORTAL_DATA_DIR", str(OUT / "data"))
     sys.path.insert(0, str(ROOT))
@@ -127,10 +130,10 @@ def phase_pipeline(path: Path, workers: int) -> dict:
 
 
 def run_phase(phase: str, path: Path, workers: int) -> dict:
-    """Run a phase in a fresh process; add its peak RSS (itself and its children)."""
+    """Run a phase in a fresh process on the database in DATABASE_URL; add its peak RSS (itself and its children)."""
     result = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--file", str(path), "--workers", str(workers)],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "DATABASE_URL": DATABASE_URL},
+        cwd=ROOT, capture_output=True, text=True,
     )
     if result.returncode:
         sys.exit(f"{phase} failed:\n{result.stderr[-3000:]}")
@@ -144,7 +147,10 @@ def main():
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--phase")
     parser.add_argument("--file")
+    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_RECORDS} records: does it run, no figures to read")
     args = parser.parse_args()
+    if args.smoke:
+        args.records = SMOKE_RECORDS
 
     if args.phase:
         figures = phase_baseline(Path(args.file)) if args.phase == "baseline" else phase_pipeline(Path(args.file), args.workers)
@@ -154,7 +160,8 @@ def main():
         return
 
     OUT.mkdir(parents=True, exist_ok=True)
-    fresh_database(DB)
+    os.environ["DATABASE_URL"] = fresh_database(DB, smoke=args.smoke)
+    errors = Errors()
     report = {"records": args.records, "workers": args.workers, "cpus": os.cpu_count(), "files": {}}
     for label, records in (("small", max(args.records // 10, 1)), ("large", args.records)):
         path = OUT / f"ingest-{records}.jsonl"
@@ -165,6 +172,9 @@ def main():
         for _ in range(args.repeats):
             for phase in runs:
                 runs[phase].append(run_phase(phase, path, args.workers))
+        for result in runs["pipeline"]:
+            errors.check(result["status"] == "ready", f"{label} file: submission {result['status']}")
+            errors.check(result["records"] > 0, f"{label} file: no record accepted")
         entry = {"megabytes": round(megabytes, 1)}
         for phase, results in runs.items():
             seconds = statistics.median(r["seconds"] for r in results)
@@ -181,7 +191,7 @@ def main():
     small, large = report["files"]["small"], report["files"]["large"]
     report["pipeline_peak_rss_ratio_large_to_small"] = round(large["pipeline"]["peak_rss_mib"] / small["pipeline"]["peak_rss_mib"], 2)
     report["target_time_ratio"] = 3.0
-    print(json.dumps(report))
+    finish(report, errors, smoke=args.smoke)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,11 @@ submit run (counted in-process, BEGIN/COMMIT not counted), the database
 sessions gunicorn opened (persistent connections: about one per thread),
 and the number of over-assigned records (more live leases + answers than
 the overlap, or one annotator twice on a record), which must be 0; last,
-one JSON line.
+one JSON line. Any answer that is not 2xx, a request that got no answer or
+an over-assigned record is an error: counted, named, and the exit status 1.
 
     .venv/bin/python bench/review_queue.py [--clients 32] [--seconds 30] [--records 20000] [--workers 4] [--threads 8]
+    .venv/bin/python bench/review_queue.py --smoke   # 4 clients, 2 s, 300 records: does it run
 """
 
 import argparse
@@ -27,18 +29,15 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
-from fresh_database import fresh_database
+from fresh_database import django_setup, fresh_database
 from gunicorn_server import start_gunicorn
+from outcome import Errors, finish
 
-ROOT = Path(__file__).resolve().parent.parent
 DB = "occiportal_bench_queue"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
-PORT = 8765
+SMOKE = {"clients": 4, "seconds": 2, "records": 300, "workers": 1, "threads": 4}
 BASELINE_PATH = "/api/partners/"  # an annotator belongs to no partner: one indexed query, an empty list
 
 
@@ -83,7 +82,7 @@ def analyze() -> None:
         cursor.execute("ANALYZE")
 
 
-def queries_per_request(queue_id: int, first: str, second: str) -> dict:
+def queries_per_request(queue_id: int, first: str, second: str, errors: Errors) -> dict:
     """SQL statements of next-item and submit, through the whole middleware stack, in this process.
 
     Two annotators answer the same record: the first answer only counts, the
@@ -98,9 +97,13 @@ def queries_per_request(queue_id: int, first: str, second: str) -> dict:
         counts = {}
         for client, submit in zip(clients, ("submit_first_vote", "submit_deciding")):
             with CaptureQueriesContext(connection) as claimed:
-                item = client.post(f"/api/review/queues/{queue_id}/claim/").json()
+                claim = client.post(f"/api/review/queues/{queue_id}/claim/")
+            if not errors.status("counting queries: claim", claim.status_code) or claim.status_code == 204:
+                return {}
             with CaptureQueriesContext(connection) as submitted:
-                client.post(f"/api/review/assignments/{item['id']}/submit/", {"action": "accept"}, format="json")
+                path = f"/api/review/assignments/{claim.json()['id']}/submit/"
+                answered = client.post(path, {"action": "accept"}, format="json")
+            errors.status("counting queries: submit", answered.status_code)
             counts.setdefault("claim", statements(claimed))
             counts[submit] = statements(submitted)
     return counts
@@ -116,22 +119,23 @@ def database_sessions() -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", [DB])
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
         return cursor.fetchone()[0]
 
 
-def start_server(workers: int, threads: int, token: str) -> subprocess.Popen:
-    return start_gunicorn(port=PORT, env={"DATABASE_URL": DATABASE_URL}, args=["-w", str(workers), "--threads", str(threads)],
-                          probe=BASELINE_PATH, headers={"Authorization": f"Token {token}"})  # fmt: skip
+def start_server(workers: int, threads: int, token: str) -> tuple[subprocess.Popen, int]:
+    return start_gunicorn(env={"DATABASE_URL": os.environ["DATABASE_URL"]}, probe=BASELINE_PATH,
+                          args=["-w", str(workers), "--threads", str(threads)],
+                          headers={"Authorization": f"Token {token}"})  # fmt: skip
 
 
 class Client:
-    """One annotator's keep-alive connection; records each call's latency by kind."""
+    """One annotator's keep-alive connection; records each call's latency by kind, and any answer but 2xx as an error."""
 
-    def __init__(self, token, timings, counts):
-        self.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    def __init__(self, port, token, timings, counts, errors):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
-        self.timings, self.counts = timings, counts
+        self.timings, self.counts, self.errors = timings, counts, errors
 
     def call(self, kind, method, path, body=None):
         for attempt in (1, 2):  # gunicorn closes a keep-alive connection idle for 2 s: open it again, once
@@ -145,7 +149,9 @@ class Client:
                 self.conn.close()
                 if attempt == 2:  # counted, not lost in the thread
                     self.counts[type(error).__name__] = self.counts.get(type(error).__name__, 0) + 1
+                    self.errors[f"{kind or 'warm-up'}: {type(error).__name__}"] += 1
                     return None, b""
+        self.errors.status(kind or "warm-up", response.status)
         if kind:
             self.timings[kind].append(time.perf_counter() - started)
             self.counts[response.status] = self.counts.get(response.status, 0) + 1
@@ -172,11 +178,11 @@ def queue_loop(client, queue_id, start, seconds):
         client.call("submit", "POST", f"/api/review/assignments/{item['id']}/submit/", json.dumps({"action": "accept"}))
 
 
-def phase(loop, kinds, queue_id, tokens, seconds) -> dict:
+def phase(loop, kinds, queue_id, port, tokens, seconds, errors) -> dict:
     """Run ``loop`` on one thread per token, all starting at once; timings per kind, statuses, seconds."""
     timings, counts = {kind: [] for kind in kinds}, {}
     start = threading.Barrier(len(tokens))
-    threads = [threading.Thread(target=loop, args=(Client(t, timings, counts), queue_id, start, seconds))
+    threads = [threading.Thread(target=loop, args=(Client(port, t, timings, counts, errors), queue_id, start, seconds))
                for t in tokens]
     started = time.monotonic()
     for thread in threads:
@@ -227,23 +233,21 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE}: does it run, no figures to read")
     args = parser.parse_args()
+    if args.smoke:
+        vars(args).update(SMOKE)
 
-    fresh_database(DB)
-    os.environ["DATABASE_URL"] = DATABASE_URL
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "occiportal.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    django_setup(fresh_database(DB, smoke=args.smoke))
+    errors = Errors()
     queue_id, tokens = seed(args.records, args.clients)
-    queries = queries_per_request(queue_id, tokens.pop(), tokens.pop())
+    queries = queries_per_request(queue_id, tokens.pop(), tokens.pop(), errors)
     analyze()  # after the probe's answers, so the review tables are not empty to the planner
-    server = start_server(args.workers, args.threads, tokens[0])
+    server, port = start_server(args.workers, args.threads, tokens[0])
     try:
         sessions_before = database_sessions()
-        baseline = phase(baseline_loop, ["baseline"], queue_id, tokens, args.seconds)
-        queue = phase(queue_loop, ["claim", "submit"], queue_id, tokens, args.seconds)
+        baseline = phase(baseline_loop, ["baseline"], queue_id, port, tokens, args.seconds, errors)
+        queue = phase(queue_loop, ["claim", "submit"], queue_id, port, tokens, args.seconds, errors)
         sessions = database_sessions() - sessions_before
     finally:
         server.terminate()
@@ -268,11 +272,13 @@ def main() -> None:
     print(f"queue: {requests} requests in {queue['seconds']:.1f} s: {result['requests_per_s']} requests/s")
     for kind, figures in (("claim", claim), ("submit", submit)):
         print(f"{kind:>7}: p50 {figures['p50']} ms, p95 {figures['p95']} ms, p99 {figures['p99']} ms")
-    print(f"SQL statements: next-item {queries['claim']}, submit {queries['submit_first_vote']} "
-          f"(first vote) / {queries['submit_deciding']} (deciding vote)")
+    print(f"SQL statements: next-item {queries.get('claim')}, submit {queries.get('submit_first_vote')} "
+          f"(first vote) / {queries.get('submit_deciding')} (deciding vote)")
     print(f"claim / baseline: p50 ×{result['claim_vs_baseline']['p50']}, p99 ×{result['claim_vs_baseline']['p99']}")
     print(f"database sessions opened by gunicorn: {sessions}; over-assigned records: {result['over_assigned']}")
-    print(json.dumps(result))
+    errors.check(result["over_assigned"] == 0, "over-assigned records")
+    errors.check(bool(queue["timings"]["submit"]), "queue: no item submitted")
+    finish(result, errors, smoke=args.smoke)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python bench/train.py                 # CPU: a tiny Mistral
     python bench/train.py --gpu           # CUDA: a 125M-parameter Mistral in bf16, with MFU
+    python bench/train.py --smoke         # 4 steps, one repeat: does it run (nothing downloaded)
 
 Both loops train the same freshly made model on the same packed batches with
 the same optimizer (fused AdamW on CUDA), schedule, precision, attention
@@ -14,7 +15,8 @@ Throughput is steady state: tokens/s over the steps after the first
 ``log_every`` (compilation, allocator and cuBLAS heuristics excluded), for
 both loops alike. Evaluation speed is multiple-choice items/s and perplexity
 documents/s of the evaluation job's scorer. The last line printed is one JSON
-object with every figure.
+object with every figure; a job that does not finish its steps or a loss that
+is not finite is an error, named, and the exit status 1.
 
 MFU (``--gpu``) counts FLOPs per trained token as 6·N (N: the parameters that
 multiply, i.e. all but the input embedding) plus attention's 12·L·H·T (L
@@ -25,7 +27,7 @@ card's peak dense bf16 FLOP/s (``--peak-flops``; H100 SXM: 989e12).
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import random
 import statistics
 import sys
@@ -40,6 +42,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
+from outcome import Errors, finish  # noqa: E402
 from training.jobs.data import Batches, load_examples  # noqa: E402
 from training.jobs.evaluate import Scorer, score_multiple_choice, score_perplexity  # noqa: E402
 from training.jobs.spec import JobSpec, TrainConfig  # noqa: E402
@@ -79,7 +82,7 @@ def make_fixture(root: Path, args) -> tuple[Path, Path]:
     return model, snapshot
 
 
-def job_tokens_per_second(model: Path, snapshot: Path, out: Path, cfg: TrainConfig) -> float:
+def job_tokens_per_second(model: Path, snapshot: Path, out: Path, cfg: TrainConfig, errors: Errors) -> float:
     events = []
     run_training(
         JobSpec(
@@ -88,11 +91,13 @@ def job_tokens_per_second(model: Path, snapshot: Path, out: Path, cfg: TrainConf
         ),  # fmt: skip
         lambda event, **fields: events.append({"event": event, **fields}),
     )
+    done = [e for e in events if e["event"] == "done"]
+    errors.check(bool(done) and done[0]["steps"] == cfg.max_steps, "job: did not finish its steps")
     windows = [e["tokens_per_second"] for e in events if e["event"] == "progress"][1:]
     return statistics.fmean(windows)
 
 
-def plain_tokens_per_second(model_dir: Path, snapshot: Path, cfg: TrainConfig) -> float:
+def plain_tokens_per_second(model_dir: Path, snapshot: Path, cfg: TrainConfig, errors: Errors) -> float:
     """What a reader would write with transformers alone: model(**batch, labels=...).loss.backward()."""
     device, dtype = pick_device(cfg.bf16)
     enable_tf32(device)
@@ -122,7 +127,7 @@ def plain_tokens_per_second(model_dir: Path, snapshot: Path, cfg: TrainConfig) -
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         tokens += int(batch["attention_mask"].sum())
-    loss.item()
+    errors.check(math.isfinite(loss.item()), "plain loop: loss not finite")
     return tokens / (time.perf_counter() - started)
 
 
@@ -175,16 +180,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
+    parser.add_argument("--smoke", action="store_true", help="4 steps, 1 repeat, 1 thread: does it run")
     args = parser.parse_args()
     if args.gpu and not torch.cuda.is_available():
         parser.error("--gpu needs CUDA")
-    torch.set_num_threads(args.threads)
+    # One thread for a smoke run: on a busy CI machine two threads wait on each other several times longer.
+    torch.set_num_threads(1 if args.smoke else args.threads)
     gpu = args.gpu
     args.seq_len = 1024 if gpu else 128
     args.docs, args.words = (4000, 200) if gpu else (600, 60)
     args.vocab = 8000 if gpu else 1024
     args.eval_items, args.eval_batch = (256, 32) if gpu else (32, 8)
     steps = args.steps or (40 if gpu else 24)
+    if args.smoke:
+        args.repeats, args.eval_items, steps = 1, 4, 4
     log_every = max(1, steps // 4)
     cfg = TrainConfig(
         learning_rate=3e-4, max_steps=steps, batch_size=16 if gpu else 8, seq_len=args.seq_len, warmup_ratio=0.1,
@@ -195,10 +204,10 @@ def main() -> None:
         root = Path(scratch)
         model, snapshot = make_fixture(root, args)
         parameters, flops, formula = flops_per_token(model, cfg.seq_len)
-        job, plain = [], []
+        job, plain, errors = [], [], Errors()
         for repeat in range(args.repeats):
-            job.append(job_tokens_per_second(model, snapshot, root / f"run-{repeat}", cfg))
-            plain.append(plain_tokens_per_second(model, snapshot, cfg))
+            job.append(job_tokens_per_second(model, snapshot, root / f"run-{repeat}", cfg, errors))
+            plain.append(plain_tokens_per_second(model, snapshot, cfg, errors))
             print(f"repeat {repeat}: job {job[-1]:.0f} tok/s, plain {plain[-1]:.0f} tok/s", file=sys.stderr)
         evaluation = eval_items_per_second(model, synthetic_docs(args.eval_items, args.words, seed=9), args)
 
@@ -229,7 +238,7 @@ def main() -> None:
         result["plain_mfu"] = round(flops * plain_tps / args.peak_flops, 4)
         print(f"MFU = ({formula}) FLOP/token * tokens/s / {args.peak_flops:.4g} FLOP/s: "
               f"job {result['job_mfu']:.1%}, plain {result['plain_mfu']:.1%}", file=sys.stderr)  # fmt: skip
-    print(json.dumps(result))
+    finish(result, errors, smoke=args.smoke)
 
 
 if __name__ == "__main__":

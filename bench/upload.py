@@ -13,8 +13,11 @@ times each, from the file on disk to a stored submission:
 
 Prints MB/s of each (medians) and the time ratio resumable/baseline; last,
 one JSON line. Ingest is not run (no worker): only the transfer is measured.
+An answer that is not 2xx fails that transfer; failed transfers are counted
+and named, their times left out, and the exit status is 1.
 
     .venv/bin/python bench/upload.py [--megabytes 256] [--piece-mib 8] [--repeats 3]
+    .venv/bin/python bench/upload.py --smoke   # 2 MB in 1 MiB pieces, once: does it run
 """
 
 import argparse
@@ -28,25 +31,19 @@ import time
 import uuid
 from pathlib import Path
 
-from fresh_database import fresh_database
+from fresh_database import django_setup, fresh_database
 from gunicorn_server import start_gunicorn
+from outcome import Errors, finish
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 DB = "occiportal_bench_upload"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
-PORT = 8766
+SMOKE = {"megabytes": 2, "piece_mib": 1, "repeats": 1}
 FIELDS = {"partner": "bench", "language": "de", "kind": "pretraining", "license": "CC-BY-4.0",
           "source": "benchmark", "consent": "true"}  # fmt: skip
 
 
 def seed() -> str:
-    os.environ["DATABASE_URL"] = DATABASE_URL
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "occiportal.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
@@ -66,21 +63,26 @@ def write_file(path: Path, megabytes: int) -> None:
             out.write(block)
 
 
-def start_server(data_dir: Path) -> subprocess.Popen:
-    return start_gunicorn(port=PORT, env={"DATABASE_URL": DATABASE_URL, "OCCIPORTAL_DATA_DIR": str(data_dir)},
+def start_server(data_dir: Path) -> tuple[subprocess.Popen, int]:
+    return start_gunicorn(env={"DATABASE_URL": os.environ["DATABASE_URL"], "OCCIPORTAL_DATA_DIR": str(data_dir)},
                           args=["-w", "2", "--threads", "4", "--timeout", "600"], probe="/api/schema/")  # fmt: skip
+
+
+class Failed(Exception):
+    """A request of a transfer answered with something other than 2xx."""
 
 
 def request(conn, method, path, token, body=None, headers=None):
     conn.request(method, path, body=body, headers={"Authorization": f"Token {token}", **(headers or {})})
     response = conn.getresponse()
     data = response.read()
-    if response.status >= 300:
-        raise SystemExit(f"{method} {path}: {response.status} {data[:300]!r}")
+    if not 200 <= response.status < 300:
+        print(f"{method} {path}: HTTP {response.status} {data[:300]!r}", file=sys.stderr)
+        raise Failed(f"{method} /api/{path.split('/')[2]}/: HTTP {response.status}")  # no ids: counted together
     return response, data
 
 
-def multipart_post(path: Path, token: str) -> float:
+def multipart_post(path: Path, token: str, port: int) -> float:
     boundary = uuid.uuid4().hex
     head = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in FIELDS.items())
     head += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
@@ -96,16 +98,16 @@ def multipart_post(path: Path, token: str) -> float:
         yield tail
 
     started = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=600)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     request(conn, "POST", "/api/submissions/", token, body(), {
         "Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(size)})  # fmt: skip
     return time.perf_counter() - started
 
 
-def resumable(path: Path, token: str, piece: int) -> float:
+def resumable(path: Path, token: str, piece: int, port: int) -> float:
     tus = {"Tus-Resumable": "1.0.0"}
     started = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=600)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     created, data = request(conn, "POST", "/api/uploads/", token, b"", {**tus, "Upload-Length": str(path.stat().st_size)})
     location, offset = created.getheader("Location"), 0
     with path.open("rb") as f:
@@ -123,33 +125,43 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=256)
     parser.add_argument("--piece-mib", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE}: does it run, no figures to read")
     args = parser.parse_args()
+    if args.smoke:
+        vars(args).update(SMOKE)
 
     OUT.mkdir(parents=True, exist_ok=True)
-    fresh_database(DB)
+    django_setup(fresh_database(DB, smoke=args.smoke))
     token = seed()
     path = OUT / f"upload-{args.megabytes}mb.jsonl"
     if not path.exists():
         write_file(path, args.megabytes)
     megabytes = path.stat().st_size / 1e6
-    data_dir = OUT / "upload-data"
+    data_dir = OUT / ("upload-data-smoke" if args.smoke else "upload-data")
     subprocess.run(["rm", "-rf", str(data_dir)], check=True)
-    server = start_server(data_dir)
-    times = {"baseline": [], "resumable": []}
+    server, port = start_server(data_dir)
+    transfers = {"baseline": lambda: multipart_post(path, token, port),
+                 "resumable": lambda: resumable(path, token, args.piece_mib << 20, port)}  # fmt: skip
+    times, errors = {name: [] for name in transfers}, Errors()
     try:
         for _ in range(args.repeats):  # interleaved, so both meet the same noise
-            times["baseline"].append(multipart_post(path, token))
-            times["resumable"].append(resumable(path, token, args.piece_mib << 20))
+            for name, transfer in transfers.items():
+                try:
+                    times[name].append(transfer())
+                except (Failed, OSError, http.client.HTTPException) as error:
+                    errors[f"{name}: {error}"] += 1
     finally:
         server.terminate()
         server.wait()
     report = {"megabytes": round(megabytes, 1), "piece_mib": args.piece_mib, "repeats": args.repeats}
     for name, values in times.items():
-        seconds = statistics.median(values)
-        report[name] = {"seconds": round(seconds, 2), "mb_per_s": round(megabytes / seconds, 1)}
-        print(f"{name}: {seconds:.2f} s, {megabytes / seconds:.1f} MB/s", flush=True)
-    report["time_ratio_resumable_to_baseline"] = round(report["resumable"]["seconds"] / report["baseline"]["seconds"], 2)
-    print(json.dumps(report))
+        if values:
+            seconds = statistics.median(values)
+            report[name] = {"seconds": round(seconds, 2), "mb_per_s": round(megabytes / seconds, 1)}
+            print(f"{name}: {seconds:.2f} s, {megabytes / seconds:.1f} MB/s", flush=True)
+    if not errors:
+        report["time_ratio_resumable_to_baseline"] = round(report["resumable"]["seconds"] / report["baseline"]["seconds"], 2)
+    finish(report, errors, smoke=args.smoke)
 
 
 if __name__ == "__main__":
