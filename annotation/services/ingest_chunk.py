@@ -15,7 +15,8 @@ from django.db import connection, transaction
 
 from annotation.ingest import quality
 from annotation.ingest.checks import Checked, check_record, is_blank
-from annotation.ingest.formats import Item, parse_json_line, too_long
+from annotation.ingest.formats import parse_json_line
+from annotation.ingest.items import Item, too_long
 from annotation.ingest.messages import Message, stored_message
 from annotation.ingest.messages import gettext_noop as _
 from annotation.ingest.schemas import RecordError, validate
