@@ -39,11 +39,17 @@ def conversation_bomb(*, compression: str) -> bytes:
     return parquet_bytes(pa.table({"messages": pa.ListArray.from_arrays(pa.array([0, 600], pa.int32()), turns)}), compression)
 
 
+# Arrow buffers point at the pool that allocated them: a proxy pool freed
+# while one of its buffers lives on would crash the process later.
+_POOLS_KEPT = []
+
+
 @pytest.fixture
 def peak_memory():
     """The most memory Python and Arrow held at once while the test ran (bytes)."""
-    pool = pa.proxy_memory_pool(pa.default_memory_pool())
     previous = pa.default_memory_pool()
+    pool = pa.proxy_memory_pool(previous)
+    _POOLS_KEPT.append(pool)
     pa.set_memory_pool(pool)
     tracemalloc.start()
     try:
