@@ -5,7 +5,7 @@ columns' dictionaries fall back to plain pages, as real text does): flat
 documents of about 2 kB, and two-turn conversations. Each is read to
 items by ``annotation.ingest.parquet.parquet_items`` and, as the baseline,
 by ``iter_batches(1000)`` + ``to_pylist`` (how ingest read Parquet before
-it counted bytes). Interleaved repeats, medians. Then the 556-byte
+it counted bytes). Interleaved repeats, medians. Then the few-hundred-byte
 dictionary bomb (1.2 GiB decoded) is refused and the peak memory of that
 refusal is reported (Python + Arrow allocations).
 """

@@ -1,17 +1,17 @@
 """Read a Parquet member into items within the upload's expansion budget.
 
-Parquet compresses inside the file, and a dictionary-encoded column more
-than any codec: one stored value can stand for every row, so a file of a
-few hundred bytes can decode to gigabytes. Hence, before a row becomes a
-Python object:
+Parquet compresses inside the file, and encodes inside it too: a
+dictionary value can stand for any number of rows through run-length
+encoded indices that take a few bytes, so a file of a few hundred bytes
+can decode to gigabytes. Hence, before a row becomes a Python object:
 
-- the metadata's uncompressed column sizes must fit the budget;
-- rows are decoded in batches small enough that even rows that all repeat
-  a column's largest dictionary value (bounded by its dictionary page) fit
-  ``BATCH_BYTES``, and each batch is charged the bytes it decodes to;
-- a repeated (list) column can hold any number of dictionary values in one
-  row, so it is read as a dictionary, never expanded, and charged what its
-  values stand for;
+- every column chunk's page headers bound what it decodes to
+  (``parquet_pages.py``), and the bounds must fit the budget;
+- a string column whose dictionary-encoded values could pass
+  ``DICTIONARY_BYTES`` is read as a dictionary, never expanded, and each
+  batch is charged what its values stand for; the rest is read as plain
+  values, in batches small enough for fixed-width values as wide as a
+  writer likes and for delta-encoded strings;
 - a single row past the record limit becomes an error item, never built.
 """
 
@@ -28,13 +28,14 @@ from .errors import SubmissionRefused
 from .items import Item, too_long
 from .messages import Message
 from .messages import gettext_noop as _
+from .parquet_pages import FIXED_WIDTHS, chunk_bound
 
 BATCH_ROWS = 1024
-# What one batch may decode to at most: rows are cheap to read in small
-# batches, and a worker holds this much besides the records it builds.
-BATCH_BYTES = 16 * 1024**2
-# Values of these types are at most 12 bytes, whatever their dictionary holds.
-FIXED_WIDTH = {"BOOLEAN", "INT32", "INT64", "INT96", "FLOAT", "DOUBLE"}
+# What one batch may decode to from dictionary values, and what a column
+# chunk's dictionary-encoded values may decode to before it is read as a
+# dictionary (slower, and kept whole for the row group, where a writer fell
+# back to plain pages).
+BATCH_BYTES = DICTIONARY_BYTES = 16 * 1024**2
 
 
 def parquet_items(member: Member, max_bytes: int) -> Iterator[Item]:
@@ -42,15 +43,12 @@ def parquet_items(member: Member, max_bytes: int) -> Iterator[Item]:
     stream = _spooled(member.stream) if member.in_archive or not member.stream.seekable() else member.stream
     try:
         parquet = pq.ParquetFile(stream)
-        metadata = parquet.metadata
-        member.budget.require(_uncompressed_bytes(metadata), member.name)
-        repeated = _repeated_dictionary_columns(parquet)
-        if repeated:
-            parquet = pq.ParquetFile(stream, metadata=metadata, read_dictionary=repeated)
+        plans = [_group_plan(stream, parquet, group) for group in range(parquet.metadata.num_row_groups)]
+        member.budget.require(sum(bound for bound, _columns, _rows in plans), member.name)
         row = 1
-        for group in range(metadata.num_row_groups):
-            rows = _batch_rows(stream, metadata.row_group(group), repeated)
-            for batch in parquet.iter_batches(batch_size=rows, row_groups=[group]):
+        for group, (_bound, dictionary_columns, rows) in enumerate(plans):
+            reader = pq.ParquetFile(stream, metadata=parquet.metadata, read_dictionary=dictionary_columns or None)
+            for batch in reader.iter_batches(batch_size=rows, row_groups=[group]):
                 size = _batch_bytes(batch)
                 member.budget.spend(size, member.name)
                 yield from _rows(batch, size, row, max_bytes)
@@ -64,71 +62,30 @@ def parquet_items(member: Member, max_bytes: int) -> Iterator[Item]:
         raise SubmissionRefused(Message(template, {"detail": detail})) from None
 
 
+def _group_plan(stream, parquet: pq.ParquetFile, index: int) -> tuple[int, list[str], int]:
+    """A row group's bound (what must fit the budget before reading), the
+    columns to read as dictionaries, and the rows per batch."""
+    group, bound, dictionary_columns, widest = parquet.metadata.row_group(index), 0, [], 0
+    for i in range(group.num_columns):
+        chunk, column = group.column(i), parquet.schema.column(i)
+        width = column.length if column.physical_type == "FIXED_LEN_BYTE_ARRAY" else FIXED_WIDTHS.get(column.physical_type)
+        chunk_size = chunk_bound(stream, chunk, width)
+        if width is None and chunk_size.dictionary > DICTIONARY_BYTES:
+            dictionary_columns.append(column.path)
+            bound += chunk_size.plain + chunk_size.stored
+        else:
+            bound += chunk_size.plain + chunk_size.dictionary
+        # A string column read plain decodes to DICTIONARY_BYTES at most from its dictionary, whatever the batch.
+        widest += chunk_size.widest
+    return bound, dictionary_columns, max(1, min(BATCH_ROWS, BATCH_BYTES // max(widest, 1)))
+
+
 def _spooled(stream):
     # An archive member may call itself seekable and still be a stream.
     spooled = tempfile.TemporaryFile()
     shutil.copyfileobj(stream, spooled, 1 << 20)
     spooled.seek(0)
     return spooled
-
-
-def _chunks(metadata: pq.FileMetaData):
-    for group in map(metadata.row_group, range(metadata.num_row_groups)):
-        yield from map(group.column, range(group.num_columns))
-
-
-def _uncompressed_bytes(metadata: pq.FileMetaData) -> int:
-    return sum(chunk.total_uncompressed_size for chunk in _chunks(metadata))
-
-
-def _repeated_dictionary_columns(parquet: pq.ParquetFile) -> list[str]:
-    repeated = {
-        parquet.schema.column(i).path for i in range(len(parquet.schema))
-        if parquet.schema.column(i).max_repetition_level > 0 and parquet.schema.column(i).physical_type == "BYTE_ARRAY"
-    }
-    return sorted({c.path_in_schema for c in _chunks(parquet.metadata) if c.has_dictionary_page} & repeated)
-
-
-def _batch_rows(stream, group: pq.RowGroupMetaData, repeated: list[str]) -> int:
-    """Rows per batch such that rows all holding their columns' largest
-    dictionary value fit ``BATCH_BYTES``; one where a page header is unreadable."""
-    sizes = [
-        _dictionary_page_bytes(stream, chunk)
-        for chunk in map(group.column, range(group.num_columns))
-        if chunk.has_dictionary_page and chunk.physical_type not in FIXED_WIDTH and chunk.path_in_schema not in repeated
-    ]
-    if None in sizes:
-        return 1
-    return max(1, min(BATCH_ROWS, BATCH_BYTES // max(sum(sizes), 1)))
-
-
-def _dictionary_page_bytes(stream, chunk: pq.ColumnChunkMetaData) -> int | None:
-    """The dictionary page's uncompressed size as its header says (the size
-    the reader will decompress to; the footer's totals are not checked)."""
-    stream.seek(chunk.dictionary_page_offset)
-    fields = _leading_i32_fields(stream.read(16), 2)
-    return fields[1] if fields else None
-
-
-def _leading_i32_fields(header: bytes, count: int) -> list[int] | None:
-    """Fields 1…``count`` of a Thrift compact struct, when they come first and
-    are i32s (a page header: its type, then its uncompressed size)."""
-    values, position = [], 0
-    for _ in range(count):
-        if header[position:position + 1] != b"\x15":  # field id + 1, type i32
-            return None
-        value, shift, position = 0, 0, position + 1
-        while True:
-            if position >= len(header):
-                return None
-            byte = header[position]
-            position += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if not byte & 0x80:
-                break
-        values.append((value >> 1) ^ -(value & 1))  # zigzag
-    return values
 
 
 def _rows(batch: pa.RecordBatch, size: int, first_row: int, max_bytes: int) -> Iterator[Item]:
