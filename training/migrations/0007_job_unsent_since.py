@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('training', '0005_snapshot_hub_push'),
+        ('training', '0006_snapshot_max_epochs'),
     ]
 
     operations = [
