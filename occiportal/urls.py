@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("annotation.api.urls")),
     path("", include("annotation.web.urls")),
+    path("", include("occiportal.web.urls")),
     path("", include("training.urls")),
 ]
