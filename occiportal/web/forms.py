@@ -31,6 +31,11 @@ class InvitationForm(forms.Form):
         self.fields["role"].choices = roles
         self.fields["partner"].queryset = partners
         self.fields["languages"].queryset = languages
+        # Offer only what the inviter can give: a partner admin who leads no language sees no language list.
+        if not partners.exists():
+            del self.fields["partner"]
+        if not languages.exists():
+            del self.fields["languages"]
 
     def clean(self):
         data = super().clean()

@@ -39,8 +39,8 @@ def invitation_new(request):
         return _people_page(request, invite_form=form, status=400)
     data = form.cleaned_data
     invitation_create(
-        inviter=request.user, email=data["email"], role=data["role"], partner=data["partner"],
-        languages=list(data["languages"]), mail_language=data["mail_language"], base_url=_base_url(request),
+        inviter=request.user, email=data["email"], role=data["role"], partner=data.get("partner"),
+        languages=list(data.get("languages", [])), mail_language=data["mail_language"], base_url=_base_url(request),
     )  # fmt: skip
     messages.success(request, _("Invitation sent to %(email)s.") % {"email": data["email"]})
     return redirect("people")

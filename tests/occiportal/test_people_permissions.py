@@ -125,3 +125,12 @@ def test_plain_members_cannot_make_leads(client, member_a, german):
     client.force_login(member_a)
     assert client.post(reverse("lead_new"), {"username": "anna", "language": "de"}).status_code == 404
     assert not LanguageRole.objects.exists()
+
+
+def test_the_invite_form_offers_only_what_the_inviter_can_give(client, admin_a, lead_de):
+    client.force_login(admin_a)
+    form = client.get(reverse("people")).context["invite_form"]
+    assert "languages" not in form.fields and [c for c, _ in form.fields["role"].choices] == ["member", "admin"]
+    client.force_login(lead_de)
+    form = client.get(reverse("people")).context["invite_form"]
+    assert "partner" not in form.fields and [c for c, _ in form.fields["role"].choices] == ["annotator", "lead"]
