@@ -21,10 +21,13 @@ def partners_administered_by(user):
 
 
 def may_manage_people(user) -> bool:
-    """Staff, partner admins and language leads have a People page."""
-    return user.is_authenticated and (
-        partners_administered_by(user).exists() or languages_led_by(user).exists()
+    """Staff, partner admins and language leads have a People page. One query: every page's navigation asks."""
+    if not user.is_authenticated or user.is_staff:
+        return user.is_authenticated
+    admin_or_lead = Q(partner_memberships__role=PartnerMembership.Role.ADMIN) | Q(
+        language_roles__role=LanguageRole.Role.LEAD
     )
+    return get_user_model().objects.filter(admin_or_lead, pk=user.pk).exists()
 
 
 def members_of(partners):
