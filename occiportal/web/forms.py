@@ -23,19 +23,19 @@ class InvitationForm(forms.Form):
 
     def __init__(self, *args, partners, languages, **kwargs):
         super().__init__(*args, **kwargs)
+        # Offer only what the inviter can give: a partner admin who leads no language sees no language list.
         roles = []
         if partners.exists():
             roles += [choice for choice in Invitation.Role.choices if choice[0] in Invitation.PARTNER_ROLES]
+            self.fields["partner"].queryset = partners
+        else:
+            del self.fields["partner"]
         if languages.exists():
             roles += [choice for choice in Invitation.Role.choices if choice[0] not in Invitation.PARTNER_ROLES]
-        self.fields["role"].choices = roles
-        self.fields["partner"].queryset = partners
-        self.fields["languages"].queryset = languages
-        # Offer only what the inviter can give: a partner admin who leads no language sees no language list.
-        if not partners.exists():
-            del self.fields["partner"]
-        if not languages.exists():
+            self.fields["languages"].queryset = languages
+        else:
             del self.fields["languages"]
+        self.fields["role"].choices = roles
 
     def clean(self):
         data = super().clean()

@@ -134,3 +134,14 @@ def test_the_invite_form_offers_only_what_the_inviter_can_give(client, admin_a, 
     client.force_login(lead_de)
     form = client.get(reverse("people")).context["invite_form"]
     assert "partner" not in form.fields and [c for c, _ in form.fields["role"].choices] == ["annotator", "lead"]
+
+
+def test_the_people_page_query_count_does_not_grow(client, staff, partner_a, german, django_assert_max_num_queries):
+    for i in range(15):
+        make_user(f"m{i}", partner=partner_a)
+        invite(staff, email=f"i{i}@example.org", role="annotator", languages=[german])
+        certification_grant(granter=staff, user=make_user(f"c{i}"), language_code="de")
+    client.force_login(staff)
+    with django_assert_max_num_queries(14):
+        response = client.get(reverse("people"))
+    assert len(response.context["invitations"]) == 15
