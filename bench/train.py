@@ -43,19 +43,12 @@ import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from outcome import Errors, finish  # noqa: E402
+from training.jobs.contract import JobSpec, TrainConfig  # noqa: E402
 from training.jobs.data import Batches, load_examples  # noqa: E402
 from training.jobs.evaluate import Scorer, score_multiple_choice, score_perplexity  # noqa: E402
-from training.jobs.spec import JobSpec, TrainConfig  # noqa: E402
+from training.jobs.loading import attention_implementation, pick_device  # noqa: E402
 from training.jobs.tiny import create_tiny_model  # noqa: E402
-from training.jobs.train import (  # noqa: E402
-    attention_implementation,
-    compile_wanted,
-    enable_tf32,
-    make_optimizer,
-    make_scheduler,
-    pick_device,
-    run_training,
-)
+from training.jobs.train import compile_wanted, enable_tf32, make_optimizer, make_scheduler, run_training  # noqa: E402
 
 CPU_MODEL = {"hidden_size": 128, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2, "max_position_embeddings": 512}
 GPU_MODEL = {

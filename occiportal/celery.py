@@ -5,8 +5,9 @@ Queues:
   submissions, snapshot builds, Hub pushes, the Argilla push and pull,
   recording job events, and the sweepers (ingest, runs) that beat starts
   every minute. Idempotent tasks that take ids.
-- ``gpu``: training and evaluation jobs. Workers on this queue take one job
-  at a time (prefetch 1) and run it as a child process.
+- ``gpu``: training and evaluation jobs, served by the GPU worker's own
+  Django-free app (training/gpu_worker.py), one job at a time (prefetch 1),
+  each run as a child process. This app only sends to it, by task name.
 """
 
 import os
@@ -14,14 +15,15 @@ import os
 from celery import Celery
 from kombu import Queue
 
+from training.jobs.contract import EVENTS_QUEUE, GPU_QUEUE, RUN_JOB_TASK
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "occiportal.settings")
 
 app = Celery("occiportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = (Queue("default"), Queue("gpu"))
-app.conf.task_default_queue = "default"
-app.conf.task_routes = {"training.gpu_worker.run_job": {"queue": "gpu"}}
-# Task modules not named tasks.py: run events and sweeper (default), the GPU job
-# (gpu), the Argilla push and pull (default).
-app.conf.include = ["training.run_tasks", "training.gpu_worker", "annotation.argilla_tasks"]
+app.conf.task_queues = (Queue(EVENTS_QUEUE), Queue(GPU_QUEUE))
+app.conf.task_default_queue = EVENTS_QUEUE
+app.conf.task_routes = {RUN_JOB_TASK: {"queue": GPU_QUEUE}}
+# Task modules not named tasks.py: run events and sweeper, the Argilla push and pull.
+app.conf.include = ["training.run_tasks", "annotation.argilla_tasks"]
 app.autodiscover_tasks()

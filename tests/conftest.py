@@ -98,7 +98,7 @@ def celery_worker_session():
 
 @pytest.fixture(scope="session")
 def gpu_worker_session():
-    """A second worker thread, on the ``gpu`` queue.
+    """A second worker thread, on the ``gpu`` queue: the GPU worker's own Django-free app, as in production.
 
     Session-scoped, like the ``default`` worker: stopping an embedded worker
     sets a process-wide flag that stops every worker thread. It polls the
@@ -107,9 +107,8 @@ def gpu_worker_session():
     """
     from celery.contrib.testing.worker import TestWorkController, start_worker
 
-    import training.gpu_worker  # noqa: F401  (registers the gpu task before the worker starts)
-    import training.run_tasks  # noqa: F401
-    from occiportal.celery import app
+    from occiportal.celery import app as portal_app
+    from training.gpu_worker import app
 
     class PollingWorker(TestWorkController):
         def should_use_eventloop(self):
@@ -119,6 +118,9 @@ def gpu_worker_session():
         app, pool="threads", concurrency=1, perform_ping_check=False, queues=["gpu"], shutdown_timeout=30,
         hostname="gpu@tests", WorkController=PollingWorker,
     ) as worker:  # fmt: skip
+        # Starting a worker makes its app the current one; the portal's code sends through the portal's.
+        portal_app.set_current()
+        portal_app.set_default()
         yield worker
 
 

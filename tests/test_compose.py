@@ -113,8 +113,14 @@ def test_gpu_worker_reserves_a_gpu_and_holds_no_database_credentials(services):
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
     assert "DATABASE_URL" not in gpu["environment"]
+    assert not [name for name in gpu["environment"] if name.startswith("DJANGO_")]  # no key, no hosts
     assert set(gpu["depends_on"]) == {"redis", "minio-init"}
     assert gpu["build"]["dockerfile"] == "Dockerfile.gpu"
+
+
+def test_the_gpu_queue_is_served_by_the_django_free_app(services):
+    assert command(services["gpu-worker"]).startswith("celery -A training.gpu_worker worker -Q gpu ")
+    assert 'CMD ["celery", "-A", "training.gpu_worker", "worker", "-Q", "gpu"' in (ROOT / "Dockerfile.gpu").read_text()
 
 
 def test_flower_is_not_open(services):

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from training.jobs import storage
-from training.jobs.spec import SpecError, confine_uri
+from training import run_store
+from training.jobs.contract import SpecError, confine_uri
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,12 @@ def mark_cancelled(output_dir: str) -> None:
     (folder / CANCELLED).touch()
 
 
-def mark_attempt_in_store(store: storage.Store, output_uri: str, attempt: int) -> None:
-    store.write_bytes(storage.join_uri(output_uri, CONTROL, ATTEMPT), str(attempt).encode())
+def mark_attempt_in_store(store: run_store.Store, output_uri: str, attempt: int) -> None:
+    store.write_bytes(run_store.join_uri(output_uri, CONTROL, ATTEMPT), str(attempt).encode())
 
 
-def mark_cancelled_in_store(store: storage.Store, output_uri: str) -> None:
-    store.write_bytes(storage.join_uri(output_uri, CONTROL, CANCELLED), b"")
+def mark_cancelled_in_store(store: run_store.Store, output_uri: str) -> None:
+    store.write_bytes(run_store.join_uri(output_uri, CONTROL, CANCELLED), b"")
 
 
 def should_stop(output_dir: str, attempt: int) -> bool:
@@ -86,7 +86,7 @@ class StopCheck:
 
     def __init__(
         self, output_dir: str, attempt: int, *, output_uri: str | None = None,
-        interval: float = STORE_CHECK_SECONDS, store: storage.Store | None = None,
+        interval: float = STORE_CHECK_SECONDS, store: run_store.Store | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:  # fmt: skip
         self.output_dir, self.attempt, self.output_uri = output_dir, attempt, output_uri
@@ -106,19 +106,19 @@ class StopCheck:
         return self._checked_at is None or self.clock() - self._checked_at >= self.interval
 
     def _store_says_stop(self) -> bool:
-        control = storage.join_uri(self.output_uri, CONTROL)
+        control = run_store.join_uri(self.output_uri, CONTROL)
         # Anything that goes wrong here is logged, never raised: the runner
         # kills the child when its cancel check raises, and a job of days
         # must not die because the store was away for a minute.
         try:
             if self._store is None:
-                root = storage.store_root_from_env()
+                root = run_store.store_root_from_env()
                 confine_uri("output_uri", self.output_uri, [root] if root else [])
                 # One quick try: the next poll is the retry.
-                self._store = storage.Store.from_env(max_attempts=1, timeout=STORE_TIMEOUT_SECONDS)
-            if self._store.read_bytes(storage.join_uri(control, CANCELLED)) is not None:
+                self._store = run_store.Store.from_env(max_attempts=1, timeout=STORE_TIMEOUT_SECONDS)
+            if self._store.read_bytes(run_store.join_uri(control, CANCELLED)) is not None:
                 return True
-            marker = self._store.read_bytes(storage.join_uri(control, ATTEMPT))
+            marker = self._store.read_bytes(run_store.join_uri(control, ATTEMPT))
             return marker is not None and _superseded(marker.decode(errors="replace"), self.attempt)
         except SpecError as error:
             log.warning("not reading stop markers from the object store: %s", error)

@@ -1,11 +1,11 @@
-"""The form staff start a training run with; defaults are TrainConfig's (training/jobs/spec.py)."""
+"""The form staff start a training run with; defaults are TrainConfig's (training/jobs/contract.py)."""
 
 import dataclasses
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from training.jobs.spec import TrainConfig
+from training.jobs.contract import TrainConfig
 from training.models import BaseModel, EvaluationSuite, Snapshot, TrainingRun
 
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from training.jobs.contract import METRICS
 from training.models import EvaluationResult, EvaluationRun, RunEvent, Snapshot, TrainingRun
 from training.services.lineage import WithdrawnShare, snapshot_withdrawn, snapshots_maybe_withdrawn
-
-METRICS = ("acc", "acc_norm", "word_perplexity", "byte_perplexity", "bits_per_byte")
 
 
 def runs_visible_to(user) -> QuerySet[TrainingRun]:

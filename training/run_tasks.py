@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from training.jobs.storage import StoreError, StoreUnavailable
+from training.jobs.contract import RECORD_EVENT_TASK
+from training.run_store import StoreError, StoreUnavailable
 
 from .services.run_events import run_event_record
 from .services.run_events import runs_sweep as sweep
@@ -10,7 +11,7 @@ from .services.runs import job_markers_write
 
 
 # Idempotent on (job, attempt, seq): a redelivered message is recorded once.
-@shared_task(name="training.run_tasks.record_event", acks_late=True, time_limit=60)
+@shared_task(name=RECORD_EVENT_TASK, acks_late=True, time_limit=60)
 def record_event(run_id: str, seq: int, event: dict) -> None:
     run_event_record(run_id=run_id, seq=seq, event=event)
 

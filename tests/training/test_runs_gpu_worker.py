@@ -4,6 +4,7 @@ Stop markers in the object store are read from moto's S3 server (tests/training/
 """
 
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -14,65 +15,80 @@ import pytest
 from tests.training.jobs.object_store import KEYS, object_store, s3_endpoint  # noqa: F401 - fixtures
 from training import job_control
 from training.gpu_worker import final_event, library_versions
-from training.jobs import storage
+from training import run_store
+from training.jobs.contract import RECORD_EVENT_TASK, RUN_JOB_TASK, Done, Error, JobSpec, Progress, Start, event_from_dict
 from training.jobs.runner import JobResult
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Imports the worker's app as `celery -A training.gpu_worker worker` does, and
+# reads the configuration its worker would start with, on a host where Django
+# cannot be imported at all (kombu's JSON encoder would otherwise probe it).
 GPU_WORKER = """
 import sys
-import training.gpu_worker  # noqa
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "transformers", "peft"}
-                or m.startswith(("training.models", "django.db", "annotation")))
+
+class NoDjango:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "django":
+            raise ImportError(name)
+
+sys.meta_path.insert(0, NoDjango())
+from training.gpu_worker import app
+app.loader.import_default_modules()
+assert app.conf.broker_url and app.tasks[RUN_JOB_TASK]
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {"django", "torch", "transformers", "peft", "occiportal"})
 assert not loaded, loaded
-"""
+""".replace("RUN_JOB_TASK", repr(RUN_JOB_TASK))
 
 
-def test_the_gpu_worker_module_loads_neither_torch_nor_the_database():
-    result = subprocess.run([sys.executable, "-c", GPU_WORKER], cwd=ROOT, capture_output=True, text=True)
+def test_the_gpu_worker_app_loads_no_django_and_needs_no_secret_key_nor_database(tmp_path):
+    # The environment of compose's gpu-worker: the broker and the store, nothing of the portal's.
+    env = {"PATH": os.environ["PATH"], "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15", "OCCIPORTAL_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", GPU_WORKER], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_a_killed_child_becomes_a_resumable_error_with_its_log():
     result = JobResult(exit_code=-9, last_event={"event": "progress", "step": 3}, log_tail=["loading", '{"event": "heartbeat"}'])
     event = final_event(result, None)
-    assert event["event"] == "error" and event["resumable"] is True
-    assert "exit code -9" in event["message"] and event["log_tail"] == ["loading"]
+    assert isinstance(event, Error) and event.resumable is True
+    assert "exit code -9" in event.message and event.log_tail == ["loading"]
 
 
 def test_an_oom_is_resumable_and_a_bad_spec_is_not():
-    oom = {"event": "error", "message": "CUDA out of memory", "error_type": "OutOfMemoryError"}
-    bad = {"event": "error", "message": "SpecError: unknown field", "error_type": "SpecError"}
-    assert final_event(JobResult(1, oom, ["Traceback"]), oom)["resumable"] is True
-    assert final_event(JobResult(1, bad, ["Traceback"]), bad)["resumable"] is False
+    oom = Error(message="CUDA out of memory", error_type="OutOfMemoryError")
+    bad = Error(message="SpecError: unknown field", error_type="SpecError")
+    assert final_event(JobResult(1, oom.to_dict(), ["Traceback"]), oom).resumable is True
+    assert final_event(JobResult(1, bad.to_dict(), ["Traceback"]), bad).resumable is False
 
 
 def test_done_carries_the_summary_and_versions_come_from_metadata():
-    done = {"event": "done", "steps": 4, "final_loss": 1.0, "checkpoint": "/x"}
-    assert final_event(JobResult(0, done, []), done)["steps"] == 4
+    done = Done(steps=4, final_loss=1.0, checkpoint="/x")
+    assert final_event(JobResult(0, done.to_dict(), []), done).steps == 4
     assert "torch" in library_versions()
 
 
 def test_run_job_numbers_events_and_sends_the_final_one_last(monkeypatch, tmp_path):
     from training import gpu_worker
-    from training.jobs.spec import JobSpec
 
     sent = []
     monkeypatch.setattr(gpu_worker.app, "send_task", lambda name, args, queue: sent.append((name, queue, *args)))
 
     def fake_child(spec, on_event, cancel_check):
-        for event in ({"event": "start"}, {"event": "done", "steps": 2}, {"event": "progress", "step": 2}):
-            on_event(event)
+        for event in (Start(kind="evaluate"), Done(steps=2), Progress(step=2)):
+            on_event(event.to_dict())
+        on_event({"event": "progress", "schema": 1, "step": "two"})  # refused by the contract: not forwarded
         assert not cancel_check()
-        return JobResult(0, {"event": "done", "steps": 2}, ["ok"])
+        return JobResult(0, Done(steps=2).to_dict(), ["ok"])
 
     monkeypatch.setattr(gpu_worker, "run_in_child", fake_child)
     spec = JobSpec.from_dict({"run_id": "run-7", "kind": "evaluate", "base_model": str(tmp_path),
                               "output_dir": str(tmp_path / "out"), "eval": {"suites": [str(tmp_path)]}})  # fmt: skip
     gpu_worker.run_job(spec.to_json(), attempt=2)
-    assert [(s[0], s[1], s[2], s[3]) for s in sent] == [(gpu_worker.RECORD_EVENT, "default", "run-7", n) for n in range(3)]
+    assert [(s[0], s[1], s[2], s[3]) for s in sent] == [(RECORD_EVENT_TASK, "default", "run-7", n) for n in range(3)]
     assert [s[4]["event"] for s in sent] == ["start", "progress", "done"]
     assert all(s[4]["attempt"] == 2 for s in sent) and sent[0][4]["versions"] and sent[2][4]["log_tail"] == ["ok"]
+    assert all(event_from_dict(s[4]) for s in sent)  # what the portal reads
 
 
 def test_an_unreadable_spec_is_refused_back_to_the_portal(monkeypatch):
@@ -87,11 +103,11 @@ def test_an_unreadable_spec_is_refused_back_to_the_portal(monkeypatch):
 # -- stop markers in the object store: a GPU host that shares no folder with the portal ---------------
 
 
-class CountingStore(storage.Store):
+class CountingStore(run_store.Store):
     """The real store (moto's), counting the objects read."""
 
     def __init__(self) -> None:
-        super().__init__(storage.Store.from_env().client)
+        super().__init__(run_store.Store.from_env().client)
         self.reads: list[str] = []
 
     def read_bytes(self, uri: str) -> bytes | None:
@@ -133,7 +149,7 @@ def test_an_unreachable_store_never_stops_a_job_and_the_local_markers_still_coun
 
 
 def test_an_output_uri_outside_this_hosts_bucket_is_not_read(object_store, monkeypatch, tmp_path, caplog):  # noqa: F811
-    monkeypatch.setattr(storage.Store, "from_env", classmethod(lambda cls, **options: pytest.fail("connected")))
+    monkeypatch.setattr(run_store.Store, "from_env", classmethod(lambda cls, **options: pytest.fail("connected")))
     caplog.set_level(logging.WARNING, logger="training.job_control")
     elsewhere = "s3://someone-elses-bucket/training/runs/7"
     should_stop = job_control.StopCheck(str(tmp_path), 1, output_uri=elsewhere, interval=0)
@@ -144,7 +160,6 @@ def test_an_output_uri_outside_this_hosts_bucket_is_not_read(object_store, monke
 
 def test_run_job_never_starts_a_job_the_store_says_was_cancelled(object_store, monkeypatch, tmp_path):  # noqa: F811
     from training import gpu_worker
-    from training.jobs.spec import JobSpec
 
     monkeypatch.setattr(gpu_worker.app, "send_task", lambda *args, **kwargs: pytest.fail("nothing to report"))
     monkeypatch.setattr(gpu_worker, "run_in_child", lambda *args, **kwargs: pytest.fail("the child started"))

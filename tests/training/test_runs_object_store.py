@@ -16,8 +16,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from tests.training.jobs.object_store import KEYS, object_store, s3_endpoint  # noqa: F401 - fixtures
-from training import job_control
-from training.jobs import storage
+from training import job_control, run_store
 from training.models import EvaluationRun, EvaluationSuite, TrainingRun
 from training.services import storage as portal_storage
 from training.services.run_events import runs_sweep
@@ -67,12 +66,12 @@ def test_a_run_reads_its_snapshot_from_the_store_where_it_was_put_once(staff, st
         "fr/train-00000.parquet", "fr/test-00000.parquet")}  # fmt: skip
     assert not {KEYS["AWS_ACCESS_KEY_ID"], KEYS["AWS_SECRET_ACCESS_KEY"]} & set(json.dumps(spec).split('"'))
     # What the portal put there is what a job fetches and checks.
-    fetched = storage.fetch_snapshot(spec["snapshot_dir"], spec["snapshot_sha256"], cache=tmp_path / "gpu-host")
+    fetched = run_store.fetch_snapshot(spec["snapshot_dir"], spec["snapshot_sha256"], cache=tmp_path / "gpu-host")
     assert (fetched / "fr" / "train-00000.parquet").read_bytes() == (Path(snapshot.uri) / "fr" / "train-00000.parquet").read_bytes()
 
     # A second run, and the sweeper's retries, find it there: nothing is sent again.
     sent = []
-    monkeypatch.setattr(storage, "upload_folder", lambda *args, **kwargs: sent.append(args))
+    monkeypatch.setattr(run_store, "upload_folder", lambda *args, **kwargs: sent.append(args))
     make_run(user=staff, snapshot=snapshot)
     assert sent == []
 
@@ -85,7 +84,7 @@ def test_the_build_task_uploads_a_ready_snapshot_so_starting_a_run_sends_nothing
 
     assert f"snapshots/corpus/1-{snapshot.manifest_sha256[:12]}/COMPLETE" in store_on.keys("snapshots/")
     sent = []
-    monkeypatch.setattr(storage, "upload_folder", lambda *args, **kwargs: sent.append(args))
+    monkeypatch.setattr(run_store, "upload_folder", lambda *args, **kwargs: sent.append(args))
     make_run(user=staff, snapshot=snapshot)
     assert sent == []
 
@@ -224,7 +223,7 @@ def test_a_cancel_the_store_did_not_take_is_written_by_a_retried_task_once_it_is
         monkeypatch.setattr(module, "current_app", SimpleNamespace(send_task=lambda name, **kwargs: sent.append((name, kwargs))))
     with django_capture_on_commit_callbacks(execute=True):
         run = make_run(user=staff)
-    away = storage.Store.connect(
+    away = run_store.Store.connect(
         endpoint_url="http://127.0.0.1:1", access_key_id=KEYS["AWS_ACCESS_KEY_ID"],
         secret_access_key=KEYS["AWS_SECRET_ACCESS_KEY"], max_attempts=1,
     )  # fmt: skip
@@ -243,7 +242,7 @@ def test_a_cancel_the_store_did_not_take_is_written_by_a_retried_task_once_it_is
     should_stop = worker_on_another_host(tmp_path, run, 1)
     assert not should_stop()  # the GPU host has not heard yet
 
-    with pytest.raises(storage.StoreUnavailable):
+    with pytest.raises(run_store.StoreUnavailable):
         runs.job_markers_write(job_id=run.job_id)  # still away: the task retries later
     monkeypatch.setattr(runs, "store_connect", reachable)
     runs.job_markers_write(job_id=run.job_id)

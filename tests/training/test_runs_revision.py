@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from training.jobs.revision import local_model_revision
+from training.jobs.contract import Start, local_model_revision
 from training.models import EvaluationSuite
 from training.services.run_events import run_event_record
 from training.services.runs import base_model_create, evaluation_run_create
@@ -73,7 +73,7 @@ def test_the_run_page_shows_the_revision_the_job_loaded(settings, client, staff)
     client.force_login(staff)
     assert 'title="v0.1"' in client.get(reverse("run_detail", args=[run.pk])).content.decode()
 
-    run_event_record(run_id=run.job_id, seq=0, event={"event": "start", "attempt": 1, "base_model_revision": COMMIT})
+    run_event_record(run_id=run.job_id, seq=0, event=Start(kind="train", attempt=1, base_model_revision=COMMIT).to_dict())
     run.refresh_from_db()
     assert run.manifest["start"]["base_model_revision"] == COMMIT
     assert f'title="{COMMIT}"' in client.get(reverse("run_detail", args=[run.pk])).content.decode()

@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from occiportal import broker
 from training import job_control
+from training.jobs.contract import GPU_QUEUE, RUN_JOB_TASK, Heartbeat, Start
 from training.models import TrainingRun
 from training.services.run_events import run_event_record, runs_sweep
-from training.services.runs import RUN_JOB
 
 from .run_helpers import make_run
 
@@ -25,7 +25,7 @@ def go_quiet(run):
 
 def test_a_quiet_run_is_resumed_then_given_up_after_max_attempts():
     run = make_run(max_attempts=2)
-    run_event_record(run_id=run.job_id, seq=0, event={"event": "start", "attempt": 1, "total_steps": 4})
+    run_event_record(run_id=run.job_id, seq=0, event=Start(kind="train", attempt=1, total_steps=4).to_dict())
     go_quiet(run)
     assert runs_sweep() == 1
     run.refresh_from_db()
@@ -44,7 +44,7 @@ def test_a_quiet_run_is_resumed_then_given_up_after_max_attempts():
 
 def test_a_run_with_a_live_lease_is_left_alone():
     run = make_run()
-    run_event_record(run_id=run.job_id, seq=0, event={"event": "heartbeat", "attempt": 1})
+    run_event_record(run_id=run.job_id, seq=0, event=Heartbeat(attempt=1).to_dict())
     assert runs_sweep() == 0
     run.refresh_from_db()
     assert run.attempt == 1 and run.lease_until > timezone.now()
@@ -70,7 +70,7 @@ def test_a_run_the_broker_did_not_take_is_committed_queued_and_sent_by_the_sweep
 
     spec = run.manifest["job_spec"]
     assert [(name, json.loads(kwargs["args"][0]), kwargs["kwargs"], kwargs["queue"]) for name, kwargs in sent] == [
-        (RUN_JOB, spec, {"attempt": 1}, "gpu")
+        (RUN_JOB_TASK, spec, {"attempt": 1}, GPU_QUEUE)
     ]
     run.refresh_from_db()
     assert (run.status, run.attempt, run.unsent_since) == (TrainingRun.Status.QUEUED, 1, None)

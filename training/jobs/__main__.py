@@ -23,17 +23,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+    from training.jobs.contract import Error, JobSpec, validate_paths, validate_store_uris
     from training.jobs.events import EventWriter
-    from training.jobs.spec import JobSpec, validate_paths, validate_store_uris
-    from training.jobs.storage import store_root_from_env
+    from training.run_store import store_root_from_env
 
     emit = EventWriter(events_stream)
     if len(argv) != 1:
-        emit("error", message="usage: python -m training.jobs SPEC.json")
+        emit(Error(message="usage: python -m training.jobs SPEC.json"))
         return 1
     try:
         spec = JobSpec.load(argv[0])
-        emit.common["run_id"] = spec.run_id
+        emit.run_id = spec.run_id
         roots = [root for root in os.environ.get("OCCIPORTAL_JOB_ROOTS", "").split(os.pathsep) if root]
         store_roots = list(filter(None, [store_root_from_env()]))
         if roots:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(spec, emit)
     except BaseException as exc:  # noqa: BLE001 - the contract is an error event, whatever broke
         traceback.print_exc(file=sys.stderr)
-        emit("error", message=f"{type(exc).__name__}: {exc}"[:2000], error_type=type(exc).__name__)
+        emit(Error(message=f"{type(exc).__name__}: {exc}"[:2000], error_type=type(exc).__name__))
         return 1
 
 

@@ -38,11 +38,11 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoTokenizer
 
-from training.jobs import storage
+from training import run_store
+from training.jobs.contract import METRICS, MODEL_FILES, MULTIPLE_CHOICE_METRICS, Done, JobSpec, Progress, Start, is_store_uri
 from training.jobs.events import Emit, EventWriter, heartbeat
-from training.jobs.revision import MODEL_FILES, hub_revision, resolve_revision
-from training.jobs.spec import JobSpec, is_store_uri
-from training.jobs.train import check_model_reference, load_causal_lm, pick_device
+from training.jobs.loading import check_model_reference, load_causal_lm, pick_device
+from training.jobs.revision import hub_revision, resolve_revision
 
 TASK_VERSION = 1.0
 
@@ -292,10 +292,7 @@ def evaluate_suites(scorer: Scorer, suites: list[Suite], emit: Emit | None = Non
     for suite in suites:
         for (language, task), data in sorted(suite.tasks.items()):
             started = time.perf_counter()
-            entry: dict = {
-                "acc": None, "acc_norm": None, "word_perplexity": None,
-                "byte_perplexity": None, "bits_per_byte": None,
-            }  # fmt: skip
+            entry: dict = dict.fromkeys(METRICS)
             if data.items:
                 entry.update(score_multiple_choice(scorer, data.items))
             if data.docs:
@@ -306,10 +303,10 @@ def evaluate_suites(scorer: Scorer, suites: list[Suite], emit: Emit | None = Non
             scores.setdefault(language, {})[task] = entry
             if emit:
                 seconds = time.perf_counter() - started
-                emit(
-                    "progress", language=language, task=task, n=entry["n"],
+                emit(Progress(
+                    language=language, task=task, n=entry["n"],
                     items_per_second=round(entry["n"] / max(seconds, 1e-9), 2),
-                )  # fmt: skip
+                ))  # fmt: skip
     return scores
 
 
@@ -327,7 +324,7 @@ def run_evaluation(spec: JobSpec, emit: Emit | None = None) -> dict:
         torch.manual_seed(spec.train.seed)
         device, dtype = pick_device(spec.train.bf16)
         uses_store = bool(spec.output_uri) or is_store_uri(spec.base_model)
-        store = storage.Store.from_env() if uses_store else None
+        store = run_store.Store.from_env() if uses_store else None
         source = local_model(spec.base_model, store)
         check_model_reference(source)
         revision = resolve_revision(source, spec.base_model_revision)
@@ -341,8 +338,8 @@ def run_evaluation(spec: JobSpec, emit: Emit | None = None) -> dict:
             model, tokenizer, max_length=max_length,
             batch_size=spec.eval.batch_size, add_bos_token=spec.eval.add_bos_token,
         )  # fmt: skip
-        emit("start", kind="evaluate", model=spec.base_model, base_model_revision=revision, device=str(device),
-             max_length=max_length, tasks=sum(len(s.tasks) for s in suites))  # fmt: skip
+        emit(Start(kind="evaluate", model=spec.base_model, base_model_revision=revision, device=str(device),
+                   max_length=max_length, tasks=sum(len(s.tasks) for s in suites)))  # fmt: skip
         started = time.time()
         scores = evaluate_suites(scorer, suites, emit)
         meta = {
@@ -360,17 +357,17 @@ def run_evaluation(spec: JobSpec, emit: Emit | None = None) -> dict:
         (out / "results.json").write_text(json.dumps(results, indent=2))
         (out / "scores.json").write_text(json.dumps(scores, indent=2))
         if spec.output_uri:
-            storage.upload_folder(store, out, spec.output_uri, names=["results.json", "scores.json"])
+            run_store.upload_folder(store, out, spec.output_uri, names=["results.json", "scores.json"])
         summary = {"scores": scores, "results_path": str(out / "results.json"),
-                   "results_uri": storage.join_uri(spec.output_uri, "results.json") if spec.output_uri else None}
-        emit("done", **summary)
+                   "results_uri": run_store.join_uri(spec.output_uri, "results.json") if spec.output_uri else None}
+        emit(Done(**summary))
         return summary
 
 
-def local_model(reference: str, store: storage.Store | None) -> str:
+def local_model(reference: str, store: run_store.Store | None) -> str:
     """A local folder or hub id as it is; an ``s3://`` model fetched into the cache (no pickle, no code)."""
     if is_store_uri(reference):
-        return str(storage.fetch_model(reference, MODEL_FILES, store=store))
+        return str(run_store.fetch_model(reference, MODEL_FILES, store=store))
     return reference
 
 
@@ -386,9 +383,6 @@ def model_max_length(model, tokenizer) -> int:
 
 
 # -- lm-evaluation-harness results layout --------------------------------------------
-
-_MC_METRICS = ("acc", "acc_norm")
-_PPL_METRICS = ("word_perplexity", "byte_perplexity", "bits_per_byte")
 
 
 def to_lm_eval_results(
@@ -409,7 +403,7 @@ def to_lm_eval_results(
     for language, tasks in sorted(scores.items()):
         for task, entry in sorted(tasks.items()):
             name = f"{task}_{language}"
-            metrics = [m for m in _MC_METRICS + _PPL_METRICS if entry.get(m) is not None]
+            metrics = [m for m in METRICS if entry.get(m) is not None]
             row: dict = {"alias": name}
             for metric in metrics:
                 row[f"{metric},none"] = entry[metric]
@@ -425,12 +419,12 @@ def to_lm_eval_results(
                 "output_type": "multiple_choice" if is_mc else "loglikelihood_rolling",
                 "target_delimiter": " ",
                 "num_fewshot": 0,
-                "metric_list": [{"metric": m, "higher_is_better": m in _MC_METRICS} for m in metrics],
+                "metric_list": [{"metric": m, "higher_is_better": m in MULTIPLE_CHOICE_METRICS} for m in metrics],
                 "metadata": {"version": TASK_VERSION, "language": language},
             }
             versions[name] = TASK_VERSION
             n_shot[name] = 0
-            higher[name] = {m: m in _MC_METRICS for m in metrics}
+            higher[name] = {m: m in MULTIPLE_CHOICE_METRICS for m in metrics}
             n_samples[name] = {"original": entry["n"], "effective": entry["n"]}
             hashes[name] = entry.get("data_sha256")
     now = time.time()

@@ -1,34 +1,36 @@
 """JSON-line events: the only thing a job says on stdout.
 
-One object per line, always with ``event`` and ``time``. The runner (and the
-portal-side worker behind it) parses these; everything else a job or its
-libraries print goes to stderr and ends up only in the log tail.
+One contract event (training/jobs/contract.py) per line, stamped with the
+job's ``run_id`` and the ``time``. The runner (and the GPU worker behind it)
+parses these; everything else a job or its libraries print goes to stderr and
+ends up only in the log tail.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator, Protocol, TextIO
+from typing import Callable, Iterator, TextIO
 
+from training.jobs.contract import Event, Heartbeat
 
-class Emit(Protocol):
-    def __call__(self, event: str, /, **fields) -> None: ...
+Emit = Callable[[Event], None]
 
 
 class EventWriter:
     """Writes events to a text stream, one flushed line each; safe across threads."""
 
-    def __init__(self, stream: TextIO | None = None, **common) -> None:
+    def __init__(self, stream: TextIO | None = None, *, run_id: str = "") -> None:
         self.stream = stream or sys.stdout
-        self.common = common  # e.g. run_id, added to every event
+        self.run_id = run_id
         self._lock = threading.Lock()
 
-    def __call__(self, event: str, /, **fields) -> None:
-        record = {"event": event, "time": round(time.time(), 3), **self.common, **fields}
+    def __call__(self, event: Event) -> None:
+        record = dataclasses.replace(event, run_id=self.run_id, time=round(time.time(), 3)).to_dict()
         line = json.dumps(record, default=str)
         with self._lock:
             self.stream.write(line + "\n")
@@ -36,8 +38,8 @@ class EventWriter:
 
 
 @contextmanager
-def heartbeat(emit: Callable[..., None], every_seconds: float) -> Iterator[None]:
-    """Emit ``{"event": "heartbeat"}`` every ``every_seconds`` from a daemon thread.
+def heartbeat(emit: Emit, every_seconds: float) -> Iterator[None]:
+    """Emit a :class:`Heartbeat` every ``every_seconds`` from a daemon thread.
 
     A thread rather than a check in the loop: loading a 7B model or one long
     step must not look like a dead worker.
@@ -46,7 +48,7 @@ def heartbeat(emit: Callable[..., None], every_seconds: float) -> Iterator[None]
 
     def beat() -> None:
         while not stop.wait(every_seconds):
-            emit("heartbeat")
+            emit(Heartbeat())
 
     thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
     thread.start()

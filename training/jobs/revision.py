@@ -6,41 +6,20 @@ no commit, so its revision is ``sha256:<hex>`` over the names and SHA-256s of
 the files ``from_pretrained`` reads: config, safetensors weights and tokenizer.
 A job given a pinned local revision refuses a folder whose files changed.
 
-The portal hashes a folder when it is registered (``create_base_model``), so
-this module imports the standard library alone; only the hub lookup imports
+How a local folder is hashed is the contract's (training/jobs/contract.py,
+``local_model_revision``): the portal hashes a folder when it is registered
+(``create_base_model``) and the job checks it. Only the hub lookup imports
 ``huggingface_hub``, inside the job.
 """
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
-from training.jobs.spec import is_local_model
-from training.jobs.storage import sha256_of
-
-# What AutoConfig, AutoModelForCausalLM (safetensors only) and AutoTokenizer read.
-MODEL_FILES = (
-    "config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json",
-    "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "chat_template.jinja",
-)  # fmt: skip
-PREFIX = "sha256:"
-
+from training.jobs.contract import is_local_model, local_model_revision
 
 class RevisionMismatch(ValueError):
     """The model found is not the one the spec pinned."""
-
-
-def local_model_revision(folder: str | Path) -> str:
-    """``sha256:<hex>`` of a model folder's config, weights and tokenizer files (names included)."""
-    folder = Path(folder)
-    files = sorted({path for pattern in MODEL_FILES for path in folder.glob(pattern) if path.is_file()})
-    if not (folder / "config.json").is_file() or not any(path.suffix == ".safetensors" for path in files):
-        raise FileNotFoundError(f"no config.json and *.safetensors in model folder {folder}")
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(f"{path.name} {sha256_of(path)}\n".encode())
-    return PREFIX + digest.hexdigest()
 
 
 def resolve_revision(reference: str, pinned: str = "") -> str:

@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from training.jobs.spec import JobSpec
+from training.jobs.contract import JobSpec
 
 LOG_TAIL_LINES = 200
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # All the child sees of the worker's environment: what Python, the GPU stack,
-# the hub and the object store need. The rest (DJANGO_SECRET_KEY, the broker
-# URL, DATABASE_URL where one worker serves both queues) stays with the worker:
-# the job runs data and models from outside, and needs none of it.
+# the hub and the object store need. The rest (the broker URL, and whatever
+# else a host's environment holds) stays with the worker: the job runs data
+# and models from outside, and needs none of it.
 CHILD_ENV_NAMES = frozenset({
     "PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "PYTHONPATH", "LD_LIBRARY_PATH",
     "CC",  # triton compiles kernels with it (training/jobs/train.py)
@@ -38,7 +38,7 @@ CHILD_ENV_NAMES = frozenset({
 })
 CHILD_ENV_PREFIXES = (
     "LC_", "CUDA_", "NVIDIA_", "NCCL_", "HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "TRITON_",
-    "AWS_",  # the object store's keys and region (training/jobs/storage.py)
+    "AWS_",  # the object store's keys and region (training/run_store.py)
     "OCCIPORTAL_S3_", "OCCIPORTAL_RUN_STORE_", "OCCIPORTAL_JOB_",
 )
 

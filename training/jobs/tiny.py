@@ -5,10 +5,16 @@ may be downloaded from a hub. ``create_tiny_model`` trains a byte-level BPE
 tokenizer on the texts it is given and initialises a small ``MistralForCausalLM``
 with random weights; the result is a folder that ``AutoTokenizer`` and
 ``AutoModelForCausalLM`` load like any hub checkpoint.
+
+The portal's ``create_base_model --tiny`` runs it as a job, in a child process
+(``python -m training.jobs.tiny``), so the portal never imports torch or this code.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -123,3 +129,21 @@ def create_tiny_model(
 
 def _round_up(value: int, multiple: int) -> int:
     return (value + multiple - 1) // multiple * multiple
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.jobs.tiny OUT TEXTS.json [CONFIG.json]``: texts a JSON list of strings;
+    config the keyword arguments of :func:`create_tiny_model` (vocab_size, hidden_size, num_layers, ...)."""
+    parser = argparse.ArgumentParser(prog="python -m training.jobs.tiny")
+    parser.add_argument("out")
+    parser.add_argument("texts")
+    parser.add_argument("config", nargs="?")
+    args = parser.parse_args(argv)
+    texts = json.loads(Path(args.texts).read_text(encoding="utf-8"))
+    config = json.loads(Path(args.config).read_text(encoding="utf-8")) if args.config else {}
+    create_tiny_model(args.out, texts, **config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,14 +15,13 @@ Reads straight through, nanoGPT-style:
 A checkpoint folder is written under a temporary name and renamed when
 complete, so a job killed while saving leaves nothing that resume would trust.
 With ``spec.output_uri`` each checkpoint and the final model are also copied
-to the object store (training/jobs/storage.py), and an attempt on another
+to the object store (training/run_store.py), and an attempt on another
 host resumes from the newest complete one there.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import math
 import os
@@ -33,15 +32,16 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
 
-from training.jobs import storage
+from training import run_store
+from training.jobs.contract import Checkpoint, Done, JobSpec, Progress, Start, TrainConfig, is_store_uri
 from training.jobs.data import IGNORE_INDEX, Batches, load_examples, verify_snapshot
 from training.jobs.events import Emit, EventWriter, heartbeat
+from training.jobs.loading import check_model_reference, load_causal_lm, pick_device
 from training.jobs.revision import hub_revision, resolve_revision
-from training.jobs.spec import JobSpec, TrainConfig, is_local_model, is_store_uri
 
-CHECKPOINT = storage.CHECKPOINT  # checkpoint-<step>, here and in the object store
+CHECKPOINT = run_store.CHECKPOINT  # checkpoint-<step>, here and in the object store
 TRAINER_STATE = "trainer_state.pt"  # written last: its presence marks a complete checkpoint
 SUMMARY = "summary.json"
 
@@ -62,12 +62,12 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     out = Path(spec.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     uses_store = bool(spec.output_uri) or is_store_uri(spec.snapshot_dir)
-    store = storage.Store.from_env() if uses_store else None
+    store = run_store.Store.from_env() if uses_store else None
 
     # Idempotent: a job whose final model exists reports it again and stops.
     summary = finished_summary(out, store, spec.output_uri)
     if summary is not None:
-        emit("done", **summary, already_done=True)
+        emit(Done(**summary, already_done=True))
         return summary
 
     device, dtype = pick_device(cfg.bf16)
@@ -80,7 +80,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     check_model_reference(spec.base_model)
     resume_from = latest_checkpoint(out)
     if spec.output_uri:  # a host that went away may have got further than this one
-        restored = storage.restore_checkpoint(store, spec.output_uri, out, newer_than=checkpoint_step(resume_from))
+        restored = run_store.restore_checkpoint(store, spec.output_uri, out, newer_than=checkpoint_step(resume_from))
         resume_from = restored or resume_from
     # A later attempt loads what the first one did, even if a hub tag moved since.
     revision = resolve_revision(spec.base_model, spec.base_model_revision or checkpoint_revision(resume_from))
@@ -106,8 +106,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     scheduler = make_scheduler(optimizer, cfg, total_steps)
     step = load_trainer_state(resume_from, optimizer, scheduler) if resume_from else 0
 
-    emit(
-        "start",
+    emit(Start(
         kind="train",
         method=spec.method,
         finetuning=spec.finetuning,
@@ -124,7 +123,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         base_model_revision=revision,
         compiled=compiled,
         loss_chunk_tokens=cfg.loss_chunk_tokens,
-    )
+    ))
 
     # -- 3. the loop ----------------------------------------------------------
     model.train()
@@ -160,15 +159,14 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
             if not math.isfinite(last_loss):
                 raise FloatingPointError(f"loss is {last_loss} at step {step}")
             elapsed = time.perf_counter() - window_started
-            emit(
-                "progress",
+            emit(Progress(
                 step=step,
                 total_steps=total_steps,
                 loss=round(last_loss, 6),  # mean over the steps since the last progress event
                 lr=scheduler.get_last_lr()[0],
                 tokens_per_second=round(window_tokens / elapsed, 1),
                 eta_seconds=round((total_steps - step) * elapsed / window_steps, 1),
-            )
+            ))
             run_tokens += window_tokens
             window_loss.zero_()
             window_steps, window_tokens, window_started = 0, 0, time.perf_counter()
@@ -176,8 +174,8 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         if step % cfg.save_every == 0 and step < total_steps:
             path = save_checkpoint(out, step, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256)
             if spec.output_uri:
-                path = storage.upload_checkpoint(store, path, spec.output_uri, keep=cfg.keep_checkpoints)
-            emit("checkpoint", step=step, path=str(path))
+                path = run_store.upload_checkpoint(store, path, spec.output_uri, keep=cfg.keep_checkpoints)
+            emit(Checkpoint(step=step, path=str(path)))
             window_started = time.perf_counter()  # saving is not training time
 
     train_seconds = time.perf_counter() - run_started
@@ -190,47 +188,36 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         "train_seconds": round(train_seconds, 3),
     }
     final = save_final(out, model, tokenizer, spec, snapshot_sha256, summary)
-    final_uri = storage.join_uri(spec.output_uri, final.name) if spec.output_uri else None
+    final_uri = run_store.join_uri(spec.output_uri, final.name) if spec.output_uri else None
     summary["checkpoint"] = final_uri or str(final)
     (final / SUMMARY).write_text(json.dumps(summary, indent=2))
     if final_uri:
-        storage.upload_folder(store, final, final_uri)
-    emit("done", **summary)
+        run_store.upload_folder(store, final, final_uri)
+    emit(Done(**summary))
     return summary
 
 
-def local_snapshot(spec: JobSpec, store: storage.Store | None) -> Path:
+def local_snapshot(spec: JobSpec, store: run_store.Store | None) -> Path:
     """The snapshot as a local folder: from the object store (each file checked) when the spec names a URI."""
     if is_store_uri(spec.snapshot_dir):
-        return storage.fetch_snapshot(spec.snapshot_dir, spec.snapshot_sha256, store=store)
+        return run_store.fetch_snapshot(spec.snapshot_dir, spec.snapshot_sha256, store=store)
     return Path(spec.snapshot_dir)
 
 
-def finished_summary(out: Path, store: storage.Store | None, output_uri: str | None) -> dict | None:
+def finished_summary(out: Path, store: run_store.Store | None, output_uri: str | None) -> dict | None:
     """The summary of a job whose final model is saved (and, with ``output_uri``, in the store); else None."""
     local = out / "final" / SUMMARY
     if not output_uri:
         return json.loads(local.read_text()) if local.is_file() else None
-    final_uri = storage.join_uri(output_uri, "final")
-    if storage.read_complete(store, final_uri) is None:
+    final_uri = run_store.join_uri(output_uri, "final")
+    if run_store.read_complete(store, final_uri) is None:
         if not local.is_file():
             return None
-        storage.upload_folder(store, out / "final", final_uri)  # saved here, but the upload never finished
-    return json.loads(store.read_bytes(storage.join_uri(final_uri, SUMMARY)))
+        run_store.upload_folder(store, out / "final", final_uri)  # saved here, but the upload never finished
+    return json.loads(store.read_bytes(run_store.join_uri(final_uri, SUMMARY)))
 
 
 # -- device and precision --------------------------------------------------------
-
-
-def pick_device(bf16: bool | str = "auto") -> tuple[torch.device, torch.dtype]:
-    """CUDA in bf16 where the card supports it (litgpt's "bf16-true"); else CPU in fp32."""
-    if torch.cuda.is_available():
-        device = torch.device("cuda")
-        use_bf16 = torch.cuda.is_bf16_supported() if bf16 == "auto" else bool(bf16)
-    else:
-        device = torch.device("cpu")
-        use_bf16 = bf16 is True
-    return device, torch.bfloat16 if use_bf16 else torch.float32
 
 
 def enable_tf32(device: torch.device) -> None:
@@ -246,12 +233,6 @@ def compile_wanted(setting: bool | str, device: torch.device) -> bool:
         compilers = (os.environ.get("CC"), "cc", "gcc", "clang")
         return device.type == "cuda" and any(shutil.which(cc) for cc in compilers if cc)
     return bool(setting)
-
-
-def attention_implementation(device: torch.device) -> str:
-    if device.type == "cuda" and importlib.util.find_spec("flash_attn") is not None:
-        return "flash_attention_2"
-    return "sdpa"
 
 
 def seed_everything(seed: int) -> None:
@@ -276,24 +257,6 @@ def load_model(spec: JobSpec, resume_from: Path | None, device: torch.device, dt
         if spec.finetuning == "lora":
             model.enable_input_require_grads()
     return model.to(device)
-
-
-def load_causal_lm(source: str, pin: dict, *, device: torch.device, dtype: torch.dtype):
-    """Every model the jobs load: safetensors only and never remote code, since a checkpoint is data, not a program."""
-    return AutoModelForCausalLM.from_pretrained(
-        source,
-        **pin,
-        dtype=dtype,
-        attn_implementation=attention_implementation(device),
-        use_safetensors=True,
-        trust_remote_code=False,
-    )
-
-
-def check_model_reference(reference: str) -> None:
-    """Fail with a plain message when a local model folder is missing."""
-    if is_local_model(reference) and not Path(reference).is_dir():
-        raise FileNotFoundError(f"base model folder not found: {reference}")
 
 
 def wrap_lora(model, cfg: TrainConfig, resume_from: Path | None):

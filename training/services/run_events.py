@@ -4,7 +4,9 @@ Events arrive as ``record_event`` tasks on the ``default`` queue, maybe twice,
 maybe out of order (two portal workers). So: one row per ``(job, attempt,
 seq)``; state only moves forward (queued → running → a final status);
 progress never goes back to an earlier step; events of an older attempt, a
-cancelled job or an unknown job are refused and logged.
+cancelled job or an unknown job are refused and logged, and so is an event
+the contract (training/jobs/contract.py) does not read: unknown kind or
+schema version, unknown field, a value of the wrong type.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from training.jobs.contract import METRICS, Checkpoint, Done, Error, Event, EventError, Progress, Start, event_from_dict
 from training.models import EvaluationResult, EvaluationRun, RunEvent, TrainingRun
 from training.models.runs import ACTIVE, JobStatus
 
@@ -26,22 +29,27 @@ log = logging.getLogger(__name__)
 
 
 def run_event_record(*, run_id: str, seq: int, event: dict) -> bool:
-    """Record one event of job ``run_id`` ("run-<pk>" or "eval-<pk>"); False when refused or a repeat."""
+    """Record one event of job ``run_id`` ("run-<pk>" or "eval-<pk>") as JSON gives it; False when refused or a repeat."""
+    try:
+        parsed = event_from_dict(event)
+    except EventError as error:
+        log.warning("refused event %s of %s: %s", seq, run_id, error)
+        return False
     with transaction.atomic():
         job = job_by_id(run_id, for_update=True)
         if job is None:
             log.warning("refused event %s of unknown job %s", seq, run_id)
             return False
-        attempt = int(event.get("attempt") or job.attempt)
+        attempt = parsed.attempt or job.attempt
         if job.status == JobStatus.CANCELLED or attempt != job.attempt:
             log.warning("refused event %s of %s: job is %s, attempt %s of %s", seq, run_id, job.status, attempt, job.attempt)
             return False
         field = "run" if isinstance(job, TrainingRun) else "evaluation"
         _, created = RunEvent.objects.get_or_create(
-            **{field: job}, attempt=attempt, seq=seq, defaults={"kind": str(event.get("event", ""))[:32], "payload": event}
+            **{field: job}, attempt=attempt, seq=seq, defaults={"kind": parsed.name, "payload": parsed.to_dict()}
         )
         if created:
-            _apply(job, event)
+            _apply(job, parsed)
         return created
 
 
@@ -100,54 +108,54 @@ def _unsent_sent(now) -> int:
 # -- applying one event ------------------------------------------------------------
 
 
-def _apply(job, event: dict) -> None:
-    kind, now = event.get("event"), timezone.now()
+def _apply(job, event: Event) -> None:
+    now = timezone.now()
     if not job.is_active:  # a late event of a finished job: kept as a row, changes nothing
         return
-    if kind == "done":
+    if isinstance(event, Done):
         _succeeded(job, event, now)
-    elif kind == "error":
-        job.log_tail = "\n".join(event.get("log_tail") or [])
-        _attempt_failed(job, event.get("message") or "the job failed", resumable=bool(event.get("resumable")))
+    elif isinstance(event, Error):
+        job.log_tail = "\n".join(event.log_tail)
+        _attempt_failed(job, event.message or "the job failed", resumable=event.resumable)
         return
     else:
         job.heartbeat_at = now
         job.lease_until = now + timedelta(seconds=settings.TRAINING["HEARTBEAT_TIMEOUT_SECONDS"])
-        if kind == "start":
+        if isinstance(event, Start):
             job.status = JobStatus.RUNNING
             job.started_at = job.started_at or now
-            job.manifest = {**job.manifest, "versions": event.get("versions", {}), "start": event}
+            job.manifest = {**job.manifest, "versions": event.versions, "start": event.to_dict()}
         if isinstance(job, TrainingRun):
-            _training_progress(job, kind, event)
+            _training_progress(job, event)
     job.save()
 
 
-def _training_progress(run: TrainingRun, kind: str, event: dict) -> None:
-    if kind == "start":
-        run.total_steps = event.get("total_steps") or run.total_steps
-        run.step = max(run.step, event.get("start_step") or 0)
-    elif kind == "progress" and event.get("step", 0) >= run.step:
-        run.step, run.total_steps = event["step"], event.get("total_steps", run.total_steps)
-        run.loss, run.learning_rate = event.get("loss"), event.get("lr")
-        run.tokens_per_second, run.eta_seconds = event.get("tokens_per_second"), event.get("eta_seconds")
-    elif kind == "checkpoint":
-        run.checkpoint_path = event.get("path", run.checkpoint_path)
+def _training_progress(run: TrainingRun, event: Event) -> None:
+    if isinstance(event, Start):
+        run.total_steps = event.total_steps or run.total_steps
+        run.step = max(run.step, event.start_step or 0)
+    elif isinstance(event, Progress) and event.step is not None and event.step >= run.step:
+        run.step, run.total_steps = event.step, event.total_steps or run.total_steps
+        run.loss, run.learning_rate = event.loss, event.lr
+        run.tokens_per_second, run.eta_seconds = event.tokens_per_second, event.eta_seconds
+    elif isinstance(event, Checkpoint):
+        run.checkpoint_path = event.path
 
 
-def _succeeded(job, event: dict, now) -> None:
+def _succeeded(job, event: Done, now) -> None:
     job.status, job.finished_at, job.lease_until = JobStatus.SUCCEEDED, now, None
-    job.log_tail = "\n".join(event.get("log_tail") or [])
+    job.log_tail = "\n".join(event.log_tail)
     if isinstance(job, TrainingRun):
-        job.step = event.get("steps", job.step)
-        job.loss = event.get("final_loss", job.loss)
-        job.tokens_per_second = event.get("tokens_per_second", job.tokens_per_second)
-        job.checkpoint_path = event.get("checkpoint", job.checkpoint_path)
+        job.step = job.step if event.steps is None else event.steps
+        job.loss = job.loss if event.final_loss is None else event.final_loss
+        job.tokens_per_second = event.tokens_per_second or job.tokens_per_second
+        job.checkpoint_path = event.checkpoint or job.checkpoint_path
         job.eta_seconds = 0
         job.save()
         _evaluate_after_training(job)
     else:
-        _store_results(job, event.get("scores") or {})
-        job.manifest = {**job.manifest, "results_path": event.get("results_path"), "results_uri": event.get("results_uri")}
+        _store_results(job, event.scores)
+        job.manifest = {**job.manifest, "results_path": event.results_path, "results_uri": event.results_uri}
 
 
 def _evaluate_after_training(run: TrainingRun) -> None:
@@ -176,7 +184,7 @@ def _store_results(evaluation: EvaluationRun, scores: dict) -> None:
     for language, tasks in scores.items():
         for task, entry in tasks.items():
             suite = by_folder.get(entry.get("suite")) or suites.get(entry.get("suite"))
-            metrics = {key: entry.get(key) for key in ("acc", "acc_norm", "word_perplexity", "byte_perplexity", "bits_per_byte")}
+            metrics = {key: entry.get(key) for key in METRICS}
             EvaluationResult.objects.update_or_create(
                 evaluation=evaluation, language=language, task=task,
                 defaults={**metrics, "suite": suite, "n": entry.get("n", 0), "data_sha256": entry.get("data_sha256") or "",

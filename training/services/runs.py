@@ -1,6 +1,6 @@
 """Base models, training and evaluation runs: create, dispatch, cancel.
 
-The portal builds a self-contained job spec (training/jobs/spec.py, standard
+The portal builds a self-contained job spec (training/jobs/contract.py, standard
 library only) and sends it to the ``gpu`` queue by task name; it never
 imports the job code that imports torch. What the job reports back is
 recorded by services/run_events.py. With the object store on
@@ -26,18 +26,17 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from occiportal.broker import send_on_commit
-from training import job_control
-from training.jobs import storage
-from training.jobs.revision import local_model_revision
-from training.jobs.spec import JobSpec, SpecError, confine_path, is_local_model, train_config, validate_paths
+from training import job_control, run_store
+from training.jobs.contract import (
+    FINETUNING, GPU_QUEUE, METHODS, RUN_JOB_TASK, JobSpec, SpecError, confine_path, is_local_model, local_model_revision,
+    train_config, validate_paths,
+)
 from training.models import BaseModel, EvaluationRun, EvaluationSuite, Snapshot, TrainingRun
 
 from .lineage import WithdrawnShare, snapshot_withdrawn
 from .storage import job_output_uri, snapshot_location, snapshot_upload, store_connect, store_root
 
 log = logging.getLogger(__name__)
-
-RUN_JOB = "training.gpu_worker.run_job"
 
 
 def base_model_create(*, name: str, source: str, revision: str = "", tokenizer: str = "", is_tiny: bool = False) -> BaseModel:
@@ -101,8 +100,8 @@ def training_run_create(
     except SpecError as exc:
         raise ValidationError({"hyperparameters": str(exc)}) from exc
     _check_suites(eval_suites)
-    checked = _spec_dict("check", "train", base_model.source, "/", method, finetuning, snapshot.uri, hyperparameters)
-    _check_spec({**checked, "snapshot_sha256": snapshot.manifest_sha256 or None})
+    if method not in METHODS or finetuning not in FINETUNING:  # the rest of the spec is checked by job_dispatch
+        raise ValidationError(f"method must be one of {', '.join(METHODS)} and finetuning one of {', '.join(FINETUNING)}")
     # A first upload may take minutes: done before the transaction, so no row waits on it.
     snapshot_upload(snapshot=snapshot)
     with transaction.atomic():
@@ -163,11 +162,7 @@ def job_dispatch(*, job: TrainingRun | EvaluationRun) -> None:
     """
     # The snapshot is in the store already: uploaded by its build task and, at
     # the latest, before the run was created; never here, under a row lock.
-    spec = JobSpec.from_dict(_job_spec(job))
-    try:
-        validate_paths(spec, _storage_roots(), [root for root in [store_root()] if root])
-    except SpecError as exc:
-        raise ValidationError(str(exc)) from exc
+    spec = job_spec(job)
     job_control.mark_attempt(job.output_dir, job.attempt)
     now = timezone.now()
     job.status, job.unsent_since = job.Status.QUEUED, now
@@ -188,7 +183,8 @@ def job_send(*, job: TrainingRun | EvaluationRun) -> None:
     spec_json, attempt = JobSpec.from_dict(job.manifest["job_spec"]).to_json(), job.attempt
     sent = type(job).objects.filter(pk=job.pk, attempt=attempt)
     send_on_commit(
-        RUN_JOB, args=[spec_json], kwargs={"attempt": attempt}, queue="gpu", on_sent=lambda: sent.update(unsent_since=None)
+        RUN_JOB_TASK, args=[spec_json], kwargs={"attempt": attempt}, queue=GPU_QUEUE,
+        on_sent=lambda: sent.update(unsent_since=None),
     )
 
 
@@ -209,7 +205,7 @@ def job_cancel(*, user, job: TrainingRun | EvaluationRun) -> bool:
     return True
 
 
-def _mark_in_store(job: TrainingRun | EvaluationRun, mark: Callable[[storage.Store, str], None]) -> None:
+def _mark_in_store(job: TrainingRun | EvaluationRun, mark: Callable[[run_store.Store, str], None]) -> None:
     """Once committed, ``mark(store, output_uri)``: the control marker for a GPU host that shares no folder.
 
     After the commit, so a rolled-back cancel never stops a live job and no
@@ -224,7 +220,7 @@ def _mark_in_store(job: TrainingRun | EvaluationRun, mark: Callable[[storage.Sto
     def write() -> None:
         try:
             mark(store_connect(), output_uri)
-        except (storage.StoreError, storage.StoreUnavailable) as error:
+        except (run_store.StoreError, run_store.StoreUnavailable) as error:
             log.warning("%s: the stop marker could not be written to the object store (%s); retrying in a task",
                         job.job_id, error)  # fmt: skip
             current_app.send_task(WRITE_MARKERS, args=[job.job_id], countdown=30)
@@ -280,31 +276,34 @@ def training_run_publish(*, user, run: TrainingRun, published: bool = True, conf
 # -- specs and manifests ---------------------------------------------------------
 
 
-def _job_spec(job) -> dict:
+def job_spec(job: TrainingRun | EvaluationRun) -> JobSpec:
+    """The spec of the job's current attempt: the one place the portal builds one.
+
+    Raises ValidationError when the contract refuses it or a location lies
+    outside the storage roots (or the object store's bucket and prefix).
+    """
     if isinstance(job, TrainingRun):
-        spec = _spec_dict(
-            job.job_id, "train", job.base_model.source, job.output_dir, job.method, job.finetuning,
-            snapshot_location(job.snapshot), job.hyperparameters,
-        )  # fmt: skip
         partners = job.snapshot.lineage.values_list("partner__name", flat=True).distinct().order_by("partner__name")
-        return {**spec, "base_model_revision": job.base_model.revision,
-                "snapshot_sha256": job.snapshot.manifest_sha256 or None, "output_uri": job_output_uri(job.output_dir),
-                "snapshot_name": job.snapshot.label, "partners": list(partners)}  # fmt: skip
-    suites = [suite.path for suite in job.suites.order_by("name")]
-    # A checkpoint is not pinned beforehand: the job records the hash of what it loads.
-    pinned = job.base_model.revision if job.base_model and job.model_path == job.base_model.source else ""
-    return {
-        "run_id": job.job_id, "kind": "evaluate", "base_model": job.model_path, "base_model_revision": pinned,
-        "output_dir": job.output_dir, "output_uri": job_output_uri(job.output_dir),
-        "eval": {"suites": suites, "max_items": job.max_items},
-    }  # fmt: skip
-
-
-def _spec_dict(run_id, kind, base_model, output_dir, method, finetuning, snapshot_dir, hyperparameters) -> dict:
-    return {
-        "run_id": run_id, "kind": kind, "base_model": base_model, "output_dir": output_dir, "method": method,
-        "finetuning": finetuning, "snapshot_dir": snapshot_dir, "train": hyperparameters,
-    }  # fmt: skip
+        fields = {
+            "kind": "train", "base_model": job.base_model.source, "base_model_revision": job.base_model.revision,
+            "method": job.method, "finetuning": job.finetuning, "train": job.hyperparameters,
+            "snapshot_dir": snapshot_location(job.snapshot), "snapshot_sha256": job.snapshot.manifest_sha256 or None,
+            "snapshot_name": job.snapshot.label, "partners": list(partners),
+        }  # fmt: skip
+    else:
+        # A checkpoint is not pinned beforehand: the job records the hash of what it loads.
+        pinned = job.base_model.revision if job.base_model and job.model_path == job.base_model.source else ""
+        suites = [suite.path for suite in job.suites.order_by("name")]
+        fields = {"kind": "evaluate", "base_model": job.model_path, "base_model_revision": pinned,
+                  "eval": {"suites": suites, "max_items": job.max_items}}  # fmt: skip
+    try:
+        spec = JobSpec.from_dict(
+            {**fields, "run_id": job.job_id, "output_dir": job.output_dir, "output_uri": job_output_uri(job.output_dir)}
+        )
+        validate_paths(spec, _storage_roots(), [root for root in [store_root()] if root])
+    except SpecError as exc:
+        raise ValidationError(str(exc)) from exc
+    return spec
 
 
 def _storage_roots() -> list:
@@ -317,13 +316,6 @@ def _check_suites(suites) -> None:
             confine_path(f"evaluation suite {suite.name!r}", suite.path, _storage_roots())
         except SpecError as exc:
             raise ValidationError({"eval_suites": str(exc)}) from exc
-
-
-def _check_spec(data: dict) -> None:
-    try:
-        JobSpec.from_dict(data)
-    except SpecError as exc:
-        raise ValidationError(str(exc)) from exc
 
 
 def _manifest(job, spec: JobSpec) -> dict:

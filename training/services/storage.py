@@ -9,7 +9,7 @@ Off unless ``settings.TRAINING_STORE["BUCKET"]`` is set. Then, under
 
 and a job spec may name no other ``s3://`` location (runs.py checks, and the
 job checks again against its own environment). The transfers, and boto3,
-belong to training/jobs/storage.py; boto3 is imported only when something is
+belong to training/run_store.py; boto3 is imported only when something is
 sent, never when a portal process starts.
 """
 
@@ -22,8 +22,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from training.jobs import storage
-from training.jobs.spec import STORE_SCHEME, SpecError, confine_uri, is_store_uri
+from training import run_store
+from training.jobs.contract import STORE_SCHEME, SpecError, confine_uri, is_store_uri
 from training.models import Snapshot
 
 
@@ -35,9 +35,9 @@ def store_root() -> str | None:
     return f"{STORE_SCHEME}{bucket}/{prefix}" if prefix else f"{STORE_SCHEME}{bucket}"
 
 
-def store_connect() -> storage.Store:
+def store_connect() -> run_store.Store:
     conf = settings.TRAINING_STORE
-    return storage.Store.connect(
+    return run_store.Store.connect(
         endpoint_url=conf["ENDPOINT_URL"], region=conf["REGION"],
         access_key_id=conf["ACCESS_KEY_ID"], secret_access_key=conf["SECRET_ACCESS_KEY"],
     )  # fmt: skip
@@ -49,7 +49,7 @@ def snapshot_location(snapshot: Snapshot) -> str:
     if root is None or is_store_uri(snapshot.uri):
         return snapshot.uri
     # The manifest's hash in the name: a rebuilt database reusing name@version never meets an old upload.
-    return storage.join_uri(root, "snapshots", snapshot.name, f"{snapshot.version}-{snapshot.manifest_sha256[:12]}")
+    return run_store.join_uri(root, "snapshots", snapshot.name, f"{snapshot.version}-{snapshot.manifest_sha256[:12]}")
 
 
 def job_output_uri(output_dir: str) -> str | None:
@@ -62,7 +62,7 @@ def job_output_uri(output_dir: str) -> str | None:
         relative = folder.resolve().relative_to(Path(settings.DATA_DIR).resolve())
     except ValueError:  # a folder under another storage root
         relative = Path(folder.parent.name, folder.name)
-    return storage.join_uri(root, relative.as_posix())
+    return run_store.join_uri(root, relative.as_posix())
 
 
 def snapshot_upload(*, snapshot: Snapshot) -> str:
@@ -80,28 +80,28 @@ def snapshot_upload(*, snapshot: Snapshot) -> str:
         return uri
     try:
         store = store_connect()
-        found = storage.read_complete(store, uri)
+        found = run_store.read_complete(store, uri)
         if found is None or found[0].get("manifest_sha256") != snapshot.manifest_sha256:
             expected = _expected_files(Path(snapshot.uri), snapshot.manifest_sha256)
-            storage.upload_folder(
+            run_store.upload_folder(
                 store, Path(snapshot.uri), uri, names=list(expected), expected=expected,
                 manifest_sha256=snapshot.manifest_sha256, snapshot=snapshot.label,
             )  # fmt: skip
-    except (storage.StoreError, storage.StoreUnavailable) as error:
+    except (run_store.StoreError, run_store.StoreUnavailable) as error:
         raise ValidationError(f"snapshot {snapshot.label} could not be put in the object store: {error}") from error
     return uri
 
 
 def _expected_files(folder: Path, manifest_sha256: str) -> dict[str, str]:
     """``{name: sha256}`` of what the manifest lists, the manifest last; the manifest checked against the row."""
-    data = (folder / storage.MANIFEST).read_bytes()
+    data = (folder / run_store.MANIFEST).read_bytes()
     found = hashlib.sha256(data).hexdigest()
     if found != manifest_sha256:
-        raise storage.StoreError(
-            f"{folder / storage.MANIFEST} has sha256 {found}, the snapshot records {manifest_sha256}"
+        raise run_store.StoreError(
+            f"{folder / run_store.MANIFEST} has sha256 {found}, the snapshot records {manifest_sha256}"
         )
-    listed = storage.snapshot_files(json.loads(data))
-    return {**{name: entry["sha256"] for name, entry in listed.items()}, storage.MANIFEST: manifest_sha256}
+    listed = run_store.snapshot_files(json.loads(data))
+    return {**{name: entry["sha256"] for name, entry in listed.items()}, run_store.MANIFEST: manifest_sha256}
 
 
 def evaluation_results_stored(evaluation) -> bytes | None:

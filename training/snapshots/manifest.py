@@ -10,7 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from training.jobs.storage import sha256_of
+from training.jobs.contract import sha256_of
 
 FORMAT = 1
 NAME = "manifest.json"

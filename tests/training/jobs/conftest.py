@@ -17,7 +17,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
 from tests.training.jobs.object_store import object_store, s3_endpoint  # noqa: E402,F401 - fixtures
-from training.jobs.spec import JobSpec, TrainConfig  # noqa: E402
+from training.jobs.contract import JobSpec, TrainConfig  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -106,8 +106,8 @@ def make_spec(tiny_model, snapshot, output_dir, **train):
 class Recorder(list):
     """An ``emit`` that keeps the events, for in-process runs."""
 
-    def __call__(self, event, **fields):
-        self.append({"event": event, **fields})
+    def __call__(self, event):
+        self.append(event.to_dict())
 
     def of(self, kind):
         return [e for e in self if e["event"] == kind]

@@ -19,7 +19,7 @@ from training.jobs.evaluate import (
     score_perplexity,
     to_lm_eval_results,
 )
-from training.jobs.spec import EvalConfig, JobSpec
+from training.jobs.contract import EvalConfig, JobSpec
 
 ITEMS = [
     {"question": "Die Hauptstadt von Deutschland ist", "choices": ["Berlin", "Rom", "eine sehr lange Antwort"], "answer": 0},

@@ -7,7 +7,7 @@ from transformers import AutoModelForCausalLM
 
 from tests.training.jobs.conftest import Recorder, make_spec
 from training.jobs.data import IGNORE_INDEX
-from training.jobs.spec import TrainConfig
+from training.jobs.contract import TrainConfig
 from training.jobs.train import chunked_cross_entropy, make_loss, run_training, split_head, wrap_lora
 
 

@@ -9,8 +9,9 @@ from safetensors.torch import load_file, save_file
 
 from tests.training.jobs.conftest import Recorder, make_spec
 from training.jobs.evaluate import run_evaluation
-from training.jobs.revision import RevisionMismatch, hub_revision, local_model_revision, resolve_revision
-from training.jobs.spec import EvalConfig, JobSpec
+from training.jobs.contract import local_model_revision
+from training.jobs.revision import RevisionMismatch, hub_revision, resolve_revision
+from training.jobs.contract import EvalConfig, JobSpec
 from training.jobs.train import run_training
 
 

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from training.jobs.spec import EvalConfig, JobSpec, SpecError, TrainConfig, validate_paths
+from training.jobs.contract import EvalConfig, JobSpec, SpecError, TrainConfig, validate_paths
 
 
 def spec_in(root, **changes):

@@ -12,10 +12,10 @@ import pytest
 
 from tests.training.jobs.conftest import Recorder, make_spec
 from tests.training.jobs.object_store import KEYS
-from training.jobs import storage
+from training import run_store
 from training.jobs.evaluate import run_evaluation
 from training.jobs.runner import run_in_child
-from training.jobs.spec import EvalConfig, JobSpec
+from training.jobs.contract import EvalConfig, JobSpec
 from training.jobs.train import run_training
 
 
@@ -23,7 +23,7 @@ def put_snapshot(object_store, snapshot, name="snapshots/s1"):
     folder, sha256 = snapshot
     manifest = json.loads((folder / "manifest.json").read_text())
     names = [shard["path"] for shard in manifest["shards"]] + ["manifest.json"]
-    storage.upload_folder(storage.Store.from_env(), folder, f"{object_store.root}/{name}", names=names)
+    run_store.upload_folder(run_store.Store.from_env(), folder, f"{object_store.root}/{name}", names=names)
     return f"{object_store.root}/{name}", sha256
 
 
@@ -34,22 +34,22 @@ class Host(RuntimeError):
 def test_a_snapshot_is_fetched_checked_and_then_reused_from_the_cache(object_store, cpt_snapshot):
     uri, sha256 = put_snapshot(object_store, cpt_snapshot)
 
-    folder = storage.fetch_snapshot(uri, sha256)
+    folder = run_store.fetch_snapshot(uri, sha256)
 
     assert folder == object_store.cache / "snapshots" / sha256
     for name in ("manifest.json", "de/train-00000.parquet", "pt/train-00000.parquet"):
         assert (folder / name).read_bytes() == (cpt_snapshot[0] / name).read_bytes()
     # Reused: the store is not asked again, even once the objects are gone.
     object_store.client.delete_object(Bucket=object_store.bucket, Key="training/snapshots/s1/de/train-00000.parquet")
-    assert storage.fetch_snapshot(uri, sha256) == folder
+    assert run_store.fetch_snapshot(uri, sha256) == folder
 
 
 def test_a_tampered_object_is_refused_by_name(object_store, cpt_snapshot):
     uri, sha256 = put_snapshot(object_store, cpt_snapshot)
     object_store.write("snapshots/s1/pt/train-00000.parquet", b"PAR1 not the shard the manifest lists PAR1")
 
-    with pytest.raises(storage.StoreError, match=r"snapshot file pt/train-00000\.parquet does not match"):
-        storage.fetch_snapshot(uri, sha256)
+    with pytest.raises(run_store.StoreError, match=r"snapshot file pt/train-00000\.parquet does not match"):
+        run_store.fetch_snapshot(uri, sha256)
 
     assert not (object_store.cache / "snapshots" / sha256).exists()
     assert not any(path.name.endswith(".partial") for path in (object_store.cache / "snapshots").iterdir())
@@ -58,8 +58,8 @@ def test_a_tampered_object_is_refused_by_name(object_store, cpt_snapshot):
 def test_a_manifest_other_than_the_pinned_one_is_refused(object_store, cpt_snapshot):
     uri, _ = put_snapshot(object_store, cpt_snapshot)
 
-    with pytest.raises(storage.StoreError, match=r"manifest\.json does not match.*the spec expects " + "0" * 64):
-        storage.fetch_snapshot(uri, "0" * 64)
+    with pytest.raises(run_store.StoreError, match=r"manifest\.json does not match.*the spec expects " + "0" * 64):
+        run_store.fetch_snapshot(uri, "0" * 64)
 
 
 def test_a_folder_is_complete_only_once_its_marker_is_written_last(object_store, tmp_path):
@@ -67,14 +67,14 @@ def test_a_folder_is_complete_only_once_its_marker_is_written_last(object_store,
     (folder / "sub").mkdir(parents=True)
     (folder / "model.safetensors").write_bytes(b"weights" * 1000)
     (folder / "sub" / "state.pt").write_bytes(b"state")
-    store, order = storage.Store.from_env(), []
+    store, order = run_store.Store.from_env(), []
     store.upload_file = lambda path, uri, send=store.upload_file: (order.append(uri), send(path, uri))
     store.write_bytes = lambda uri, data, send=store.write_bytes: (order.append(uri), send(uri, data))
 
-    marker = storage.upload_folder(store, folder, f"{object_store.root}/runs/1/checkpoint-2")
+    marker = run_store.upload_folder(store, folder, f"{object_store.root}/runs/1/checkpoint-2")
 
     assert [uri.rsplit("/", 1)[-1] for uri in order] == ["model.safetensors", "state.pt", "COMPLETE"]
-    assert marker["files"]["model.safetensors"] == {"bytes": 7000, "sha256": storage.sha256_of(folder / "model.safetensors")}
+    assert marker["files"]["model.safetensors"] == {"bytes": 7000, "sha256": run_store.sha256_of(folder / "model.safetensors")}
     assert json.loads(object_store.read("runs/1/checkpoint-2/COMPLETE")) == marker
 
 
@@ -95,7 +95,7 @@ def test_checkpoints_go_to_the_store_as_they_are_saved(object_store, tiny_model,
     marker = json.loads(object_store.read("runs/1/checkpoint-2/COMPLETE"))
     local = tmp_path / "run" / "checkpoint-2"
     assert {"model.safetensors", "trainer_state.pt", "job.json"} <= set(marker["files"])
-    assert all(marker["files"][name]["sha256"] == storage.sha256_of(local / name) for name in marker["files"])
+    assert all(marker["files"][name]["sha256"] == run_store.sha256_of(local / name) for name in marker["files"])
     assert json.loads(object_store.read("runs/1/final/summary.json"))["steps"] == 3
     assert "runs/1/final/COMPLETE" in stored
 
@@ -106,9 +106,9 @@ def test_an_attempt_on_a_new_host_resumes_from_the_store_not_from_zero(object_st
     spec.output_uri = f"{object_store.root}/runs/1"
     events = Recorder()
 
-    def host_goes_away(event, **fields):
-        events(event, **fields)
-        if event == "checkpoint":
+    def host_goes_away(event):
+        events(event)
+        if event.name == "checkpoint":
             raise Host("gone after its first checkpoint")
 
     with pytest.raises(Host):
@@ -160,7 +160,7 @@ def test_an_evaluation_loads_a_model_from_the_store_weights_and_tokenizer_only(o
         (model / path.name).write_bytes(path.read_bytes())
     (model / "modeling_evil.py").write_text("raise SystemExit('remote code ran')\n")
     (model / "pytorch_model.bin").write_bytes(b"a pickle is a program")
-    storage.upload_folder(storage.Store.from_env(), model, f"{object_store.root}/runs/1/final")
+    run_store.upload_folder(run_store.Store.from_env(), model, f"{object_store.root}/runs/1/final")
     suite = tmp_path / "suites" / "mini"
     suite.mkdir(parents=True)
     (suite / "de.jsonl").write_text(json.dumps({"text": "Die Katze sitzt auf der Matte."}) + "\n")
@@ -181,5 +181,5 @@ def test_an_evaluation_loads_a_model_from_the_store_weights_and_tokenizer_only(o
 
 def test_a_model_without_its_marker_is_refused(object_store, tmp_path):
     object_store.write("runs/1/final/config.json", b"{}")
-    with pytest.raises(storage.StoreError, match="no complete model at .*runs/1/final"):
-        storage.fetch_model(f"{object_store.root}/runs/1/final", ["*.json"])
+    with pytest.raises(run_store.StoreError, match="no complete model at .*runs/1/final"):
+        run_store.fetch_model(f"{object_store.root}/runs/1/final", ["*.json"])

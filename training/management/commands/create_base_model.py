@@ -1,10 +1,13 @@
 """Register a base model: a hub id (nothing is downloaded) or a tiny local Mistral built here.
 
 Its revision is pinned for every run: the commit or tag given for a hub id, the
-hash of the files for a local folder (training/jobs/revision.py).
+hash of the files for a local folder (``local_model_revision`` in training/jobs/contract.py).
 """
 
 import json
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -47,15 +50,22 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(fields))
 
     def _build_tiny(self, options) -> Path:
-        # This command is a CLI, not the web process: importing torch here is fine.
-        from training.jobs.tiny import create_tiny_model
-
+        # A job in a child process: this process loads neither torch nor the job code.
         out = Path(options["out"] or Path(settings.DATA_DIR) / "models" / options["name"]).resolve()
         config = {
-            "hidden_size": options["hidden_size"], "num_layers": options["layers"], "num_heads": options["heads"],
-            "num_kv_heads": options["kv_heads"], "max_position_embeddings": options["max_positions"],
+            "vocab_size": options["vocab_size"], "hidden_size": options["hidden_size"], "num_layers": options["layers"],
+            "num_heads": options["heads"], "num_kv_heads": options["kv_heads"],
+            "max_position_embeddings": options["max_positions"],
         }  # fmt: skip
-        return create_tiny_model(out, portal_texts() or demo_texts(), vocab_size=options["vocab_size"], **config)
+        with tempfile.TemporaryDirectory(prefix="occiportal-tiny-") as scratch:
+            texts, config_file = Path(scratch) / "texts.json", Path(scratch) / "config.json"
+            texts.write_text(json.dumps(portal_texts() or demo_texts()), encoding="utf-8")
+            config_file.write_text(json.dumps(config), encoding="utf-8")
+            command = [sys.executable, "-m", "training.jobs.tiny", str(out), str(texts), str(config_file)]
+            result = subprocess.run(command, cwd=settings.BASE_DIR, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise CommandError(f"building the tiny model failed:\n{result.stderr[-2000:]}")
+        return out
 
 
 def portal_texts() -> list[str]:

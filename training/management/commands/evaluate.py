@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from training.jobs.spec import is_store_uri
+from training.jobs.contract import is_store_uri
 from training.management.commands.train import snapshot_by_label
 from training.models import BaseModel, EvaluationSuite, TrainingRun
 from training.run_selectors import evaluation_summary, job_wait

@@ -1,16 +1,29 @@
-"""The job spec: everything a GPU host needs to run one training or evaluation job.
+"""The job contract: all that passes between the portal and a GPU job, typed and versioned.
 
-A spec is self-contained (no database, no portal URLs): the portal writes it as
-JSON, the worker hands it to ``python -m training.jobs SPEC.json``, and the job
-saves it again next to every checkpoint so a checkpoint says how it was made.
+The portal imports nothing else from training/jobs, and the jobs nothing from
+the portal (tests/test_boundaries.py). Two halves:
 
-This module imports only the standard library, so the portal may build specs
-without pulling in torch.
+- the **spec** (:class:`JobSpec`): everything a GPU host needs to run one
+  training or evaluation job. It is self-contained (no database, no portal
+  URLs): the portal writes it as JSON, the worker hands it to
+  ``python -m training.jobs SPEC.json``, and the job saves it again next to
+  every checkpoint so a checkpoint says how it was made;
+- the **events** (:class:`Start`, :class:`Progress`, :class:`Checkpoint`,
+  :class:`Heartbeat`, :class:`Done`, :class:`Error`): what a job reports, one
+  JSON line each, forwarded by the worker to the portal's ``record_event``.
+  :func:`event_from_dict` is the one way to read one back.
+
+Both carry ``schema``: a reader refuses a version it does not know rather than
+guess at its fields, and refuses unknown fields and values of the wrong type.
+The metric names an evaluation reports are :data:`METRICS`.
+
+Standard library only, so the portal and the GPU worker use it without torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import types
@@ -19,6 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+SCHEMA_VERSION = 1  # of specs and events; raise it when a field changes meaning or goes away
+# The wire: the portal sends a spec (as JSON, and the attempt) to RUN_JOB_TASK on
+# GPU_QUEUE; the GPU worker sends each event, numbered, to RECORD_EVENT_TASK on
+# EVENTS_QUEUE. By task name: neither side imports the other's tasks.
+RUN_JOB_TASK = "training.gpu_worker.run_job"
+RECORD_EVENT_TASK = "training.run_tasks.record_event"
+GPU_QUEUE = "gpu"
+EVENTS_QUEUE = "default"
 KINDS = ("train", "evaluate")
 STORE_SCHEME = "s3://"  # an object-store location: s3://bucket/key-prefix (S3, MinIO)
 METHODS = ("cpt", "sft")
@@ -27,8 +48,16 @@ FINETUNING = ("full", "lora")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-class SpecError(ValueError):
+class ContractError(ValueError):
+    """Something read across the contract is malformed: unknown version, field or type."""
+
+
+class SpecError(ContractError):
     """The spec is malformed or points outside the storage it may use."""
+
+
+class EventError(ContractError):
+    """An event is malformed: not an object, an unknown kind or version, an unknown or mistyped field."""
 
 
 @dataclass
@@ -80,12 +109,20 @@ class EvalConfig:
 
 
 @dataclass
+class Resources:
+    """What one job runs on. The worker that takes the job is expected to provide it."""
+
+    gpus_per_node: int = 1
+    nodes: int = 1
+
+
+@dataclass
 class JobSpec:
     """One job.
 
     ``snapshot_dir`` and, for an evaluation, ``base_model`` are local paths or
     ``s3://`` URIs, which the job fetches into its cache and checks
-    (training/jobs/storage.py). ``output_dir`` is always local: the job's
+    (training/run_store.py). ``output_dir`` is always local: the job's
     working folder, and the folder through which the portal signals
     (training/job_control.py). With ``output_uri``, every checkpoint and the
     final model are copied there, so another host can resume from them.
@@ -109,8 +146,15 @@ class JobSpec:
     languages: list[str] | None = None  # None = every language folder of the snapshot
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    resources: Resources = field(default_factory=Resources)
+    # Specs stored before the contract was versioned have none: they are version 1.
+    schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
+        if self.schema != SCHEMA_VERSION:
+            raise SpecError(f"spec schema {self.schema!r} is not {SCHEMA_VERSION}, the one this code reads")
+        if self.resources.gpus_per_node < 1 or self.resources.nodes < 1:
+            raise SpecError("resources.gpus_per_node and resources.nodes must be 1 or more")
         if not self.run_id:
             raise SpecError("run_id is required")
         _check_choice("kind", self.kind, KINDS)
@@ -145,7 +189,8 @@ class JobSpec:
         data = dict(data)
         train = train_config(data.pop("train", None) or {})
         evaluation = _build(EvalConfig, data.pop("eval", None) or {})
-        return _build(cls, {**data, "train": train, "eval": evaluation})
+        resources = _build(Resources, data.pop("resources", None) or {})
+        return _build(cls, {**data, "train": train, "eval": evaluation, "resources": resources})
 
     @classmethod
     def from_json(cls, text: str) -> JobSpec:
@@ -172,29 +217,33 @@ def train_config(data: dict[str, Any]) -> TrainConfig:
     return _build(TrainConfig, data)
 
 
-def _build(klass: type, data: dict[str, Any]):
+def _build(klass: type, data: dict[str, Any], error: type[ContractError] = SpecError):
     # Unknown keys are an error rather than silently ignored: a typo in a
     # hyper-parameter name would otherwise train with the default. A value of
     # the wrong type is one too, here and not as a TypeError on the GPU host.
     names = {f.name for f in dataclasses.fields(klass)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise SpecError(f"unknown {klass.__name__} fields: {', '.join(unknown)}")
+        raise error(f"unknown {klass.__name__} fields: {', '.join(unknown)}")
     hints = typing.get_type_hints(klass)
     for name, value in data.items():
         if not _has_type(value, hints[name]):
-            raise SpecError(f"{name} must be {_type_name(hints[name])}; got {value!r}"[:300])
+            raise error(f"{name} must be {_type_name(hints[name])}; got {value!r}"[:300])
     if "adam_betas" in data:
         data = {**data, "adam_betas": tuple(data["adam_betas"])}
     try:
         return klass(**data)
     except TypeError as exc:
-        raise SpecError(str(exc)) from exc
+        raise error(str(exc)) from exc
 
 
 def _has_type(value: Any, hint: Any) -> bool:
     """``value`` read from JSON fits the annotation ``hint`` (a JSON list stands for a tuple; an int for a float)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) and _has_type(v, args[1]) for k, v in value.items())
     if origin in (types.UnionType, typing.Union):
         return any(_has_type(value, arg) for arg in args)
     if origin is list:
@@ -304,3 +353,173 @@ def confine_path(name: str, raw: str, allowed_roots: Iterable[str | Path]) -> No
     resolved = path.resolve()
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
         raise SpecError(f"{name} is outside the allowed storage roots: {raw}")
+
+
+# -- checksums: snapshot_sha256, base_model_revision ------------------------------
+
+# What AutoConfig, AutoModelForCausalLM (safetensors only) and AutoTokenizer read.
+MODEL_FILES = (
+    "config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json",
+    "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "chat_template.jinja",
+)  # fmt: skip
+REVISION_PREFIX = "sha256:"  # a local folder's revision; a hub revision is a commit or tag
+
+
+def sha256_of(path: str | Path) -> str:
+    """A file's SHA-256, read in blocks: the one checksum of shards, manifests, checkpoints and weights."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def local_model_revision(folder: str | Path) -> str:
+    """``sha256:<hex>`` of a model folder's config, weights and tokenizer files (names included)."""
+    folder = Path(folder)
+    files = sorted({path for pattern in MODEL_FILES for path in folder.glob(pattern) if path.is_file()})
+    if not (folder / "config.json").is_file() or not any(path.suffix == ".safetensors" for path in files):
+        raise FileNotFoundError(f"no config.json and *.safetensors in model folder {folder}")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(f"{path.name} {sha256_of(path)}\n".encode())
+    return REVISION_PREFIX + digest.hexdigest()
+
+
+# -- metrics -----------------------------------------------------------------------
+
+# lm-evaluation-harness's names. Multiple choice reports the first two, with a
+# "<name>_stderr" beside each; documents reported for perplexity the rest.
+MULTIPLE_CHOICE_METRICS = ("acc", "acc_norm")
+PERPLEXITY_METRICS = ("word_perplexity", "byte_perplexity", "bits_per_byte")
+METRICS = MULTIPLE_CHOICE_METRICS + PERPLEXITY_METRICS
+
+
+# -- events ------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class Event:
+    """What every event carries. The job's writer sets ``run_id`` and ``time``; the worker, ``attempt``."""
+
+    name: typing.ClassVar[str]
+    schema: int = SCHEMA_VERSION
+    run_id: str = ""
+    time: float = 0.0
+    attempt: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.name, **dataclasses.asdict(self)}
+
+
+@dataclass(kw_only=True)
+class Start(Event):
+    """The job has loaded its model and data. Which fields are set depends on ``kind``."""
+
+    name = "start"
+    kind: str
+    base_model_revision: str | None = None
+    device: str | None = None
+    # training
+    method: str | None = None
+    finetuning: str | None = None
+    dtype: str | None = None
+    attn_implementation: str | None = None
+    parameters: int | None = None
+    trainable_parameters: int | None = None
+    examples: int | None = None
+    total_steps: int | None = None
+    start_step: int | None = None
+    resumed_from: str | None = None
+    snapshot_sha256: str | None = None
+    compiled: bool | None = None
+    loss_chunk_tokens: int | None = None
+    # evaluation
+    model: str | None = None
+    max_length: int | None = None
+    tasks: int | None = None
+    # added by the worker: installed library versions (package metadata)
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class Progress(Event):
+    """Training: an optimizer step reached. Evaluation: one (language, task) scored."""
+
+    name = "progress"
+    step: int | None = None
+    total_steps: int | None = None
+    loss: float | None = None  # mean over the steps since the last progress event
+    lr: float | None = None
+    tokens_per_second: float | None = None
+    eta_seconds: float | None = None
+    language: str | None = None
+    task: str | None = None
+    n: int | None = None
+    items_per_second: float | None = None
+
+
+@dataclass(kw_only=True)
+class Checkpoint(Event):
+    name = "checkpoint"
+    step: int
+    path: str
+
+
+@dataclass(kw_only=True)
+class Heartbeat(Event):
+    """Still alive: sent every ``train.heartbeat_seconds`` whatever the job is doing."""
+
+    name = "heartbeat"
+
+
+@dataclass(kw_only=True)
+class Done(Event):
+    """The job's last word when it succeeded. The worker adds ``exit_code`` and ``log_tail``.
+
+    ``scores`` (evaluation): ``{language: {task: {<METRICS>, <metric>_stderr, n, suite, data_sha256}}}``.
+    """
+
+    name = "done"
+    # training
+    steps: int | None = None
+    final_loss: float | None = None
+    tokens: int | None = None
+    tokens_per_second: float | None = None
+    train_seconds: float | None = None
+    checkpoint: str | None = None
+    already_done: bool = False
+    # evaluation
+    scores: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    results_path: str | None = None
+    results_uri: str | None = None
+    # the worker's
+    exit_code: int | None = None
+    log_tail: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class Error(Event):
+    """The job's last word when it failed. ``resumable``: the worker's verdict, worth another attempt."""
+
+    name = "error"
+    message: str
+    error_type: str | None = None
+    resumable: bool = False
+    exit_code: int | None = None
+    log_tail: list[str] = field(default_factory=list)
+
+
+EVENTS: dict[str, type[Event]] = {kind.name: kind for kind in (Start, Progress, Checkpoint, Heartbeat, Done, Error)}
+FINAL_EVENTS = (Done, Error)
+
+
+def event_from_dict(data: Any) -> Event:
+    """An event as JSON gives it → its typed class; EventError for an unknown kind or schema, or a bad field."""
+    if not isinstance(data, dict):
+        raise EventError("an event must be a JSON object")
+    data = dict(data)
+    name = data.pop("event", None)
+    kind = EVENTS.get(name) if isinstance(name, str) else None
+    if kind is None:
+        raise EventError(f"unknown event kind {str(name)[:40]!r}")
+    if data.get("schema") != SCHEMA_VERSION:
+        raise EventError(f"event schema {str(data.get('schema'))[:20]!r} is not {SCHEMA_VERSION}, the one this code reads")
+    return _build(kind, data, EventError)

@@ -16,9 +16,10 @@ that resume or evaluation would trust. Everything fetched is checked against
 a SHA-256 before it is used, and lands in the cache under a temporary name,
 renamed when whole.
 
-Only this module imports boto3, and only when it first talks to the store:
-the portal imports it to name locations and to upload snapshots
-(training/services/storage.py). The endpoint and the keys come from the
+One client for both sides, outside training/jobs so the portal needs nothing
+else from there: the jobs fetch and keep with it, the portal names locations,
+uploads snapshots (training/services/storage.py) and writes stop markers. No
+Django. Only this module imports boto3, and only when it first talks to the store. The endpoint and the keys come from the
 environment of whoever calls :meth:`Store.from_env` (the GPU worker's), never
 from a spec: ``OCCIPORTAL_S3_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``.
@@ -37,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
 
-from training.jobs.spec import STORE_SCHEME, is_store_uri
+from training.jobs.contract import STORE_SCHEME, is_store_uri, sha256_of
 
 COMPLETE = "COMPLETE"  # written last under a folder's prefix: {"files": {name: {"bytes", "sha256"}}, ...}
 MANIFEST = "manifest.json"
@@ -202,12 +203,6 @@ def _store_errors(uri: str, *, missing_ok: bool = False) -> Iterator[None]:
 
 
 # -- folders: files first, COMPLETE last ------------------------------------------------
-
-
-def sha256_of(path: str | Path) -> str:
-    """A file's SHA-256, read in blocks: the one checksum of shards, manifests, checkpoints and weights."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def upload_folder(
