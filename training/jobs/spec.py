@@ -69,6 +69,22 @@ class TrainConfig:
 
 
 @dataclass
+class Resources:
+    """Where a job runs: ``nodes`` hosts with ``gpus_per_node`` processes each (training/jobs/runner.py).
+
+    One process per GPU; more than one in all starts the job under ``torchrun``,
+    more than one node through a Slurm batch job.
+    """
+
+    gpus_per_node: int = 1
+    nodes: int = 1
+
+    @property
+    def world_size(self) -> int:
+        return self.gpus_per_node * self.nodes
+
+
+@dataclass
 class EvalConfig:
     """What an evaluation job reads and how much of it."""
 
@@ -109,6 +125,7 @@ class JobSpec:
     languages: list[str] | None = None  # None = every language folder of the snapshot
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    resources: Resources = field(default_factory=Resources)
 
     def __post_init__(self) -> None:
         if not self.run_id:
@@ -131,6 +148,8 @@ class JobSpec:
             raise SpecError("train.torch_compile must be true, false or \"auto\"")
         if self.train.loss_chunk_tokens < 0:
             raise SpecError("train.loss_chunk_tokens must be 0 (full logits) or more")
+        if self.resources.gpus_per_node < 1 or self.resources.nodes < 1:
+            raise SpecError("resources.gpus_per_node and resources.nodes must be 1 or more")
 
     # -- JSON -----------------------------------------------------------------
 
@@ -145,7 +164,8 @@ class JobSpec:
         data = dict(data)
         train = train_config(data.pop("train", None) or {})
         evaluation = _build(EvalConfig, data.pop("eval", None) or {})
-        return _build(cls, {**data, "train": train, "eval": evaluation})
+        resources = _build(Resources, data.pop("resources", None) or {})
+        return _build(cls, {**data, "train": train, "eval": evaluation, "resources": resources})
 
     @classmethod
     def from_json(cls, text: str) -> JobSpec:
