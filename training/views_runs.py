@@ -43,16 +43,26 @@ def run_new(request):
         try:
             run = training_run_create(
                 created_by=request.user, snapshot=data["snapshot"], base_model=data["base_model"], method=data["method"],
-                finetuning=data["finetuning"], hyperparameters=form.hyperparameters(), eval_suites=data["eval_suites"],
-                withdrawn_reason=data["withdrawn_reason"],
+                finetuning=data["finetuning"], hyperparameters=form.hyperparameters(), resources=form.resources(),
+                eval_suites=data["eval_suites"], withdrawn_reason=data["withdrawn_reason"],
             )  # fmt: skip
-            messages.success(request, _("Run %(id)s is queued.") % {"id": run.pk})
+            messages.success(request, run_queued_message(run))
             return redirect("run_detail", run.pk)
         except ValidationError as error:
             for field, problems in getattr(error, "message_dict", {None: error.messages}).items():
                 form.add_error(field if field in form.fields else None, problems)
     return render(request, "runs/new.html", {"form": form, "withdrawn": snapshots_withdrawn()},
                   status=400 if form.errors else 200)
+
+
+def run_queued_message(run) -> str:
+    """What staff read once a run is queued: with the estimate, when there is one (services/run_fit.py)."""
+    estimate = run.manifest.get("estimate")
+    if not estimate:
+        return _("Run %(id)s is queued.") % {"id": run.pk}
+    return _("Run %(id)s is queued; estimate: about %(memory)s GB per GPU and %(hours)s hours.") % {
+        "id": run.pk, "memory": estimate["memory_gb_per_gpu"], "hours": estimate["hours"],
+    }
 
 
 def run_detail(request, run_id):

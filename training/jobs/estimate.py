@@ -49,6 +49,7 @@ class ModelShape:
 
     @classmethod
     def from_config(cls, config: dict) -> ModelShape:
+        """Raises ``KeyError`` naming the first size the config lacks."""
         heads = config["num_attention_heads"]
         return cls(
             hidden_size=config["hidden_size"],
@@ -133,14 +134,14 @@ def estimate(
 
 
 def advice(result: Estimate, *, finetuning: str, gradient_checkpointing: bool, hardware: Hardware = Hardware()) -> str:
-    """What to change so that a run that does not fit does: the first of these that applies."""
+    """What to change so that a run that does not fit does, the first that applies, as a code.
+
+    "lora" or "smaller_model" (the weights and optimizer state alone are too
+    large), "gradient_checkpointing", else "smaller_batch".
+    """
     if result.state_gb > hardware.memory_gb:
-        if finetuning == "full":
-            return "fine-tune with LoRA, or use a smaller model"
-        return "use a smaller model"
-    if not gradient_checkpointing:
-        return "turn on gradient checkpointing, or lower the batch size or sequence length"
-    return "lower the batch size or sequence length (raise gradient accumulation to keep the global batch)"
+        return "lora" if finetuning == "full" else "smaller_model"
+    return "smaller_batch" if gradient_checkpointing else "gradient_checkpointing"
 
 
 def steps_for(examples: int, *, epochs: float, batch_size: int, grad_accum: int, gpus: int) -> int:

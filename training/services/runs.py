@@ -33,6 +33,7 @@ from training.jobs.spec import JobSpec, SpecError, confine_path, is_local_model,
 from training.models import BaseModel, EvaluationRun, EvaluationSuite, Snapshot, TrainingRun
 
 from .lineage import WithdrawnShare, snapshot_withdrawn
+from .run_fit import estimate_summary, training_run_fit_check
 from .storage import job_output_uri, snapshot_location, snapshot_upload, store_connect, store_root
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,8 @@ def evaluation_suite_create(*, path: str, name: str = "", provenance: str = Eval
 
 def training_run_create(
     *, created_by, snapshot: Snapshot, base_model: BaseModel, method: str, finetuning: str = "full",
-    hyperparameters: dict | None = None, eval_suites=(), max_attempts: int = 3, withdrawn_reason: str = "",
+    hyperparameters: dict | None = None, resources: dict | None = None, eval_suites=(), max_attempts: int = 3,
+    withdrawn_reason: str = "",
 ) -> TrainingRun:  # fmt: skip
     """Staff (or the CLI, ``created_by=None``) start a run; it is dispatched when the transaction commits.
 
@@ -86,7 +88,10 @@ def training_run_create(
     unless ``withdrawn_reason`` says why; the run records the reason and who gave it.
     Raises ``ValidationError``: under ``hyperparameters`` for a name TrainConfig
     lacks or a value of the wrong type, under ``eval_suites`` for a suite outside
-    the storage roots (its evaluation would otherwise be refused after training).
+    the storage roots (its evaluation would otherwise be refused after training),
+    and without a field for a snapshot with no data for ``method`` or a run that
+    does not fit its GPUs (services/run_fit.py); the estimate is kept in the manifest.
+    ``resources``: Resources fields (``gpus_per_node``, ``nodes``); empty: one GPU.
     """
     _require_staff(created_by)
     if snapshot.status != Snapshot.Status.READY:
@@ -101,14 +106,18 @@ def training_run_create(
     except SpecError as exc:
         raise ValidationError({"hyperparameters": str(exc)}) from exc
     _check_suites(eval_suites)
+    resources = dict(resources or {})
     checked = _spec_dict("check", "train", base_model.source, "/", method, finetuning, snapshot.uri, hyperparameters)
-    _check_spec({**checked, "snapshot_sha256": snapshot.manifest_sha256 or None})
+    spec = _check_spec({**checked, "snapshot_sha256": snapshot.manifest_sha256 or None, "resources": resources})
+    fit = training_run_fit_check(snapshot=snapshot, base_model=base_model, method=method, finetuning=finetuning,
+                                 config=spec.train, resources=spec.resources)  # fmt: skip
     # A first upload may take minutes: done before the transaction, so no row waits on it.
     snapshot_upload(snapshot=snapshot)
     with transaction.atomic():
         run = TrainingRun.objects.create(
             created_by=created_by, snapshot=snapshot, base_model=base_model, method=method,
-            finetuning=finetuning, hyperparameters=hyperparameters, max_attempts=max_attempts,
+            finetuning=finetuning, hyperparameters=hyperparameters, resources=resources, max_attempts=max_attempts,
+            manifest={"estimate": estimate_summary(fit)} if fit else {},
             withdrawn_override_reason=withdrawn_reason, withdrawn_override_by=created_by if withdrawn_reason else None,
         )  # fmt: skip
         run.output_dir = _fresh_folder("runs", run.pk)
@@ -130,7 +139,7 @@ def training_run_rerun(*, created_by, run: TrainingRun) -> TrainingRun:
     return training_run_create(
         created_by=created_by, snapshot=run.snapshot, base_model=run.base_model, method=spec.get("method", run.method),
         finetuning=spec.get("finetuning", run.finetuning), hyperparameters=spec.get("train", run.hyperparameters),
-        eval_suites=run.eval_suites.all(), max_attempts=run.max_attempts,
+        resources=spec.get("resources", run.resources), eval_suites=run.eval_suites.all(), max_attempts=run.max_attempts,
     )  # fmt: skip
 
 
@@ -286,6 +295,7 @@ def _job_spec(job) -> dict:
             job.job_id, "train", job.base_model.source, job.output_dir, job.method, job.finetuning,
             snapshot_location(job.snapshot), job.hyperparameters,
         )  # fmt: skip
+        spec["resources"] = job.resources
         partners = job.snapshot.lineage.values_list("partner__name", flat=True).distinct().order_by("partner__name")
         return {**spec, "base_model_revision": job.base_model.revision,
                 "snapshot_sha256": job.snapshot.manifest_sha256 or None, "output_uri": job_output_uri(job.output_dir),
@@ -319,9 +329,9 @@ def _check_suites(suites) -> None:
             raise ValidationError({"eval_suites": str(exc)}) from exc
 
 
-def _check_spec(data: dict) -> None:
+def _check_spec(data: dict) -> JobSpec:
     try:
-        JobSpec.from_dict(data)
+        return JobSpec.from_dict(data)
     except SpecError as exc:
         raise ValidationError(str(exc)) from exc
 

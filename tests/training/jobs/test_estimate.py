@@ -21,7 +21,7 @@ def test_a_7b_full_fine_tune_holds_16_bytes_per_parameter_and_does_not_fit_one_8
     result = estimate(ModelShape.from_config(MISTRAL_7B), finetuning="full", seq_len=2048, batch_size=1, steps=1)
     assert result.state_gb == pytest.approx(115.9, abs=0.1)
     assert not result.fits
-    assert "LoRA" in advice(result, finetuning="full", gradient_checkpointing=False)
+    assert advice(result, finetuning="full", gradient_checkpointing=False) == "lora"
 
 
 def test_sharding_over_eight_gpus_fits_a_7b_full_fine_tune():
@@ -43,7 +43,8 @@ def test_activations_without_checkpointing_are_what_does_not_fit_and_the_advice_
     plain = estimate(shape, finetuning="lora", seq_len=4096, batch_size=16, steps=1)
     checkpointed = estimate(shape, finetuning="lora", seq_len=4096, batch_size=16, steps=1, gradient_checkpointing=True)
     assert not plain.fits and checkpointed.activations_gb < plain.activations_gb / 10
-    assert "gradient checkpointing" in advice(plain, finetuning="lora", gradient_checkpointing=False)
+    assert advice(plain, finetuning="lora", gradient_checkpointing=False) == "gradient_checkpointing"
+    assert advice(checkpointed, finetuning="lora", gradient_checkpointing=True) == "smaller_batch"
 
 
 def test_time_is_six_n_tokens_over_the_gpus_peak_at_the_assumed_mfu():

@@ -28,6 +28,8 @@ class Command(BaseCommand):
         parser.add_argument("--finetuning", default="full", choices=["full", "lora"])
         parser.add_argument("--max-steps", type=int)
         parser.add_argument("--hyperparameters", default="{}", help="JSON object of TrainConfig fields")
+        parser.add_argument("--gpus", type=int, default=1, help="GPUs per node; more than one runs under torchrun")
+        parser.add_argument("--nodes", type=int, default=1, help="hosts; more than one runs as a Slurm batch job")
         parser.add_argument("--suite", action="append", default=[], help="evaluate on this registered suite afterwards")
         parser.add_argument("--withdrawn-reason", default="",
                             help="why to train on a snapshot holding withdrawn data (refused without one)")
@@ -43,13 +45,16 @@ class Command(BaseCommand):
             suites = [EvaluationSuite.objects.get(name=name) for name in options["suite"]]
             run = training_run_create(
                 created_by=None, snapshot=snapshot_by_label(options["snapshot"]), base_model=base,
-                method=options["method"], finetuning=options["finetuning"], hyperparameters=hyper, eval_suites=suites,
+                method=options["method"], finetuning=options["finetuning"], hyperparameters=hyper,
+                resources={"gpus_per_node": options["gpus"], "nodes": options["nodes"]}, eval_suites=suites,
                 withdrawn_reason=options["withdrawn_reason"],
             )  # fmt: skip
         except (BaseModel.DoesNotExist, EvaluationSuite.DoesNotExist) as error:
             raise CommandError(str(error))
         except ValidationError as error:
             raise CommandError("; ".join(error.messages))
+        if estimate := run.manifest.get("estimate"):
+            self.stderr.write(f"estimate: {json.dumps(estimate, sort_keys=True)}")
         if options["wait"]:
             run = job_wait(job=run, timeout=options["timeout"])
         self.stdout.write(json.dumps(run_summary(run), sort_keys=True))
