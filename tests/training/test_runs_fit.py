@@ -84,3 +84,25 @@ def test_a_base_model_whose_config_lacks_the_sizes_is_not_estimated(staff):
     base = make_base_model("stub")
     (Path(base.source) / "config.json").write_text('{"model_type": "mistral"}')
     assert "estimate" not in make_run(user=staff, base_model=base).manifest
+
+
+def test_the_form_estimates_without_creating_a_run(client, staff, mistral_7b):
+    client.force_login(staff)
+    data = {"snapshot": make_snapshot().pk, "base_model": mistral_7b.pk, "method": "cpt", "finetuning": "lora",
+            "learning_rate": "0.001", "seq_len": "2048", "batch_size": "4", "max_steps": "1000",
+            "gradient_checkpointing": "on", "estimate": "1"}  # fmt: skip
+    answer = client.post(reverse("run_new"), data)
+    assert answer.status_code == 200 and not TrainingRun.objects.exists()
+    page = answer.content.decode()
+    assert "data-estimate" in page and "GB per GPU" in page and "8192000 tokens" in page
+    assert answer.context["estimate"].parameters == 7_241_732_096
+
+
+def test_the_train_command_estimates_without_creating_a_run(staff, mistral_7b):
+    out = StringIO()
+    call_command("train", "--snapshot", make_snapshot().label, "--base-model", "mistral-7b", "--method", "cpt",
+                 "--finetuning", "lora", "--gpus", "4", "--max-steps", "1000", "--estimate",
+                 "--hyperparameters", json.dumps({"gradient_checkpointing": True}), stdout=out)  # fmt: skip
+    printed = json.loads(out.getvalue())
+    assert printed["parameters"] == 7_241_732_096 and printed["tokens"] == 1000 * 8 * 2048 * 4
+    assert printed["hours"] > 0 and not TrainingRun.objects.exists()

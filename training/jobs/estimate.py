@@ -102,6 +102,10 @@ class Estimate:
     tokens: int
     seconds: float
 
+    @property
+    def hours(self) -> float:
+        return self.seconds / 3600
+
 
 def estimate(
     shape: ModelShape, *, finetuning: str, seq_len: int, batch_size: int, steps: int, grad_accum: int = 1,

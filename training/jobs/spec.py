@@ -164,7 +164,7 @@ class JobSpec:
         data = dict(data)
         train = train_config(data.pop("train", None) or {})
         evaluation = _build(EvalConfig, data.pop("eval", None) or {})
-        resources = _build(Resources, data.pop("resources", None) or {})
+        resources = resources_config(data.pop("resources", None) or {})
         return _build(cls, {**data, "train": train, "eval": evaluation, "resources": resources})
 
     @classmethod
@@ -190,6 +190,11 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 def train_config(data: dict[str, Any]) -> TrainConfig:
     """Hyper-parameters as JSON gives them → a TrainConfig; SpecError names the first unknown or mistyped one."""
     return _build(TrainConfig, data)
+
+
+def resources_config(data: dict[str, Any]) -> Resources:
+    """``resources`` as JSON gives them → Resources; SpecError as :func:`train_config`."""
+    return _build(Resources, data)
 
 
 def _build(klass: type, data: dict[str, Any]):

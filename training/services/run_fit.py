@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from training.jobs.estimate import Estimate, Hardware, ModelShape, advice, estimate, steps_for
-from training.jobs.spec import Resources, TrainConfig
+from training.jobs.spec import Resources, SpecError, TrainConfig, resources_config, train_config
 from training.models import BaseModel, Snapshot
 
 # The record kinds (annotation/ingest/schemas.py) each method trains on (training/jobs/data.py).
@@ -29,15 +29,31 @@ ADVICE = {
 }
 
 
-def training_run_fit_check(
-    *, snapshot: Snapshot, base_model: BaseModel, method: str, finetuning: str, config: TrainConfig, resources: Resources
+def training_run_estimate(
+    *, snapshot: Snapshot, base_model: BaseModel, method: str, finetuning: str, hyperparameters: dict, resources: dict
 ) -> Estimate | None:
     """The run's estimate; None where the base model's ``config.json`` is not on this server or lacks a size.
 
-    Raises ``ValidationError`` when the snapshot holds no records for ``method``,
-    or when the run needs more memory per GPU than ``TRAINING["GPU_MEMORY_GB"]``;
-    the message says what to change.
+    Raises ``ValidationError``: under ``hyperparameters`` or ``resources`` for
+    a field their classes (training/jobs/spec.py) lack or a mistyped value;
+    without a field when the snapshot holds no records for ``method`` or the
+    run needs more memory per GPU than ``TRAINING["GPU_MEMORY_GB"]``, with a
+    message that says what to change.
     """
+    return _fit_check(snapshot, base_model, method, finetuning, _parsed("hyperparameters", train_config, hyperparameters),
+                      _parsed("resources", resources_config, resources))  # fmt: skip
+
+
+def _parsed(name: str, parse, data: dict):
+    try:
+        return parse(data)
+    except SpecError as exc:
+        raise ValidationError({name: str(exc)}) from exc
+
+
+def _fit_check(
+    snapshot: Snapshot, base_model: BaseModel, method: str, finetuning: str, config: TrainConfig, resources: Resources
+) -> Estimate | None:
     _check_method_data(snapshot, method)
     shape = _model_shape(Path(base_model.source))
     if shape is None:
@@ -61,7 +77,7 @@ def training_run_fit_check(
 def estimate_summary(result: Estimate) -> dict:
     """The figures a run records and ``manage.py train`` prints."""
     return {"parameters": result.parameters, "memory_gb_per_gpu": round(result.memory_gb, 1),
-            "tokens": result.tokens, "hours": round(result.seconds / 3600, 2)}  # fmt: skip
+            "tokens": result.tokens, "hours": round(result.hours, 2)}  # fmt: skip
 
 
 def _check_method_data(snapshot: Snapshot, method: str) -> None:

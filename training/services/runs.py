@@ -29,11 +29,11 @@ from occiportal.broker import send_on_commit
 from training import job_control
 from training.jobs import storage
 from training.jobs.revision import local_model_revision
-from training.jobs.spec import JobSpec, SpecError, confine_path, is_local_model, train_config, validate_paths
+from training.jobs.spec import JobSpec, SpecError, confine_path, is_local_model, validate_paths
 from training.models import BaseModel, EvaluationRun, EvaluationSuite, Snapshot, TrainingRun
 
 from .lineage import WithdrawnShare, snapshot_withdrawn
-from .run_fit import estimate_summary, training_run_fit_check
+from .run_fit import estimate_summary, training_run_estimate
 from .storage import job_output_uri, snapshot_location, snapshot_upload, store_connect, store_root
 
 log = logging.getLogger(__name__)
@@ -100,17 +100,12 @@ def training_run_create(
     withdrawn_reason = withdrawn_reason.strip() if held else ""
     if held and not withdrawn_reason:
         raise ValidationError(_withdrawn_refusal(snapshot, held), code="withdrawn")
-    hyperparameters = dict(hyperparameters or {})
-    try:
-        train_config(hyperparameters)
-    except SpecError as exc:
-        raise ValidationError({"hyperparameters": str(exc)}) from exc
+    hyperparameters, resources = dict(hyperparameters or {}), dict(resources or {})
+    fit = training_run_estimate(snapshot=snapshot, base_model=base_model, method=method, finetuning=finetuning,
+                                hyperparameters=hyperparameters, resources=resources)  # fmt: skip
     _check_suites(eval_suites)
-    resources = dict(resources or {})
     checked = _spec_dict("check", "train", base_model.source, "/", method, finetuning, snapshot.uri, hyperparameters)
-    spec = _check_spec({**checked, "snapshot_sha256": snapshot.manifest_sha256 or None, "resources": resources})
-    fit = training_run_fit_check(snapshot=snapshot, base_model=base_model, method=method, finetuning=finetuning,
-                                 config=spec.train, resources=spec.resources)  # fmt: skip
+    _check_spec({**checked, "snapshot_sha256": snapshot.manifest_sha256 or None, "resources": resources})
     # A first upload may take minutes: done before the transaction, so no row waits on it.
     snapshot_upload(snapshot=snapshot)
     with transaction.atomic():
@@ -329,9 +324,9 @@ def _check_suites(suites) -> None:
             raise ValidationError({"eval_suites": str(exc)}) from exc
 
 
-def _check_spec(data: dict) -> JobSpec:
+def _check_spec(data: dict) -> None:
     try:
-        return JobSpec.from_dict(data)
+        JobSpec.from_dict(data)
     except SpecError as exc:
         raise ValidationError(str(exc)) from exc
 
