@@ -106,3 +106,13 @@ def test_the_train_command_estimates_without_creating_a_run(staff, mistral_7b):
     printed = json.loads(out.getvalue())
     assert printed["parameters"] == 7_241_732_096 and printed["tokens"] == 1000 * 8 * 2048 * 4
     assert printed["hours"] > 0 and not TrainingRun.objects.exists()
+
+
+def test_the_api_takes_resources_and_names_a_mistyped_one(client, staff):
+    client.force_login(staff)
+    body = {"snapshot": make_snapshot().pk, "base_model": make_base_model().name, "method": "cpt", "hyperparameters": FAST}
+    refused = client.post(reverse("api_run_list"), {**body, "resources": {"gpus_per_node": "two"}}, content_type="application/json")
+    assert refused.status_code == 400 and refused.json() == {"resources": ["gpus_per_node must be int; got 'two'"]}
+    accepted = client.post(reverse("api_run_list"), {**body, "resources": {"gpus_per_node": 2, "nodes": 3}},
+                           content_type="application/json")  # fmt: skip
+    assert accepted.status_code == 201 and accepted.json()["resources"] == {"gpus_per_node": 2, "nodes": 3}

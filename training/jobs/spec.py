@@ -39,7 +39,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1  # cosine decays to learning_rate * min_lr_ratio
     epochs: float = 1.0
     max_steps: int | None = None  # optimizer steps; overrides epochs when set
-    batch_size: int = 8  # sequences per micro-batch
+    batch_size: int = 8  # sequences per micro-batch on each GPU (the global batch: × GPUs × grad_accum)
     grad_accum: int = 1  # micro-batches per optimizer step
     seq_len: int = 2048
     warmup_ratio: float = 0.03
