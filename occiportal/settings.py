@@ -32,6 +32,11 @@ def env_int(name, default):
     return default if value in (None, "") else int(value)
 
 
+def env_float(name, default):
+    value = os.environ.get(name)
+    return default if value in (None, "") else float(value)
+
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env("OCCIPORTAL_DATA_DIR", BASE_DIR / "data")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -343,6 +348,10 @@ TRAINING = {
     "UNSENT_GRACE_SECONDS": env_int("OCCIPORTAL_RUN_UNSENT_GRACE", 120),  # then the sweeper sends a job again
     "HEARTBEAT_TIMEOUT_SECONDS": env_int("OCCIPORTAL_RUN_HEARTBEAT_TIMEOUT", 600),
     "EVALUATE_BASE_MODEL": True,  # after training, also measure the base model on suites it has no results for
+    # The GPUs runs are checked against before dispatch (training/fit_estimate.py): an H100 SXM's defaults.
+    "GPU_MEMORY_GB": env_float("OCCIPORTAL_GPU_MEMORY_GB", 80.0),
+    "GPU_PEAK_TFLOPS": env_float("OCCIPORTAL_GPU_PEAK_TFLOPS", 989.0),  # dense bf16
+    "GPU_MFU": env_float("OCCIPORTAL_GPU_MFU", 0.4),  # share of the peak a run is assumed to reach
 }
 # The object store for runs (docs/runs.md, "Where data and checkpoints live").
 # With a bucket, snapshots are uploaded to s3://BUCKET/PREFIX/snapshots/ once

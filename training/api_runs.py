@@ -23,7 +23,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = TrainingRun
-        fields = ["id", "status", "snapshot", "base_model", "method", "finetuning", "hyperparameters", "attempt",
+        fields = ["id", "status", "snapshot", "base_model", "method", "finetuning", "hyperparameters", "resources", "attempt",
                   "max_attempts", "step", "total_steps", "loss", "tokens_per_second", "eta_seconds",
                   "checkpoint_path", "failure", "published", "withdrawn_override_reason",
                   "created_at", "started_at", "finished_at"]  # fmt: skip
@@ -43,6 +43,9 @@ class TrainingRunCreateSerializer(serializers.Serializer):
     method = serializers.ChoiceField(choices=TrainingRun.Method.choices)
     finetuning = serializers.ChoiceField(choices=TrainingRun.Finetuning.choices, default="full")
     hyperparameters = serializers.DictField(required=False, default=dict)
+    resources = serializers.DictField(
+        required=False, default=dict, help_text="gpus_per_node and nodes (Resources, training/jobs/contract.py); empty: one GPU."
+    )
     eval_suites = serializers.SlugRelatedField(slug_field="name", queryset=EvaluationSuite.objects.all(), many=True, required=False)
     withdrawn_reason = serializers.CharField(
         required=False, allow_blank=True, default="",

@@ -49,6 +49,18 @@ class TrainingRunForm(forms.Form):
         help_text=_("Evaluated on these once training succeeds."),
     )  # fmt: skip
 
+    gradient_checkpointing = forms.BooleanField(
+        label=_("Gradient checkpointing"), required=False, initial=DEFAULTS["gradient_checkpointing"],
+        help_text=_("Recompute activations in the backward pass: far less memory for about a third more time."),
+    )  # fmt: skip
+    gpus_per_node = forms.IntegerField(
+        label=_("GPUs per node"), min_value=1, initial=1, required=False,
+        help_text=_("One training process per GPU; several run under torchrun."),
+    )  # fmt: skip
+    nodes = forms.IntegerField(
+        label=_("Nodes"), min_value=1, initial=1, required=False, help_text=_("Hosts; more than one runs as a Slurm batch job."),
+    )  # fmt: skip
+
     withdrawn_reason = forms.CharField(
         label=_("Reason to train on withdrawn data"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Needed when the snapshot holds data withdrawn since its build; "
@@ -63,4 +75,9 @@ class TrainingRunForm(forms.Form):
             )
 
     def hyperparameters(self) -> dict:
-        return {name: self.cleaned_data[name] for name in SHOWN if self.cleaned_data.get(name) is not None}
+        shown = {name: self.cleaned_data[name] for name in SHOWN if self.cleaned_data.get(name) is not None}
+        return {**shown, "gradient_checkpointing": self.cleaned_data["gradient_checkpointing"]}
+
+    def resources(self) -> dict:
+        """Resources fields (training/jobs/contract.py); one GPU on one node where left empty."""
+        return {"gpus_per_node": self.cleaned_data["gpus_per_node"] or 1, "nodes": self.cleaned_data["nodes"] or 1}

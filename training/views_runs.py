@@ -24,6 +24,7 @@ from training.run_selectors import (
     runs_visible_to, runs_with_partner_data, runs_withdrawn,
 )  # fmt: skip
 from training.selectors import snapshots_withdrawn
+from training.services.run_fit import training_run_estimate
 from training.services.runs import job_cancel, training_run_create, training_run_publish
 from training.services.storage import evaluation_results_stored
 
@@ -34,25 +35,43 @@ def run_list(request):
 
 
 def run_new(request):
-    """Staff only (others: 404): the form, with TrainConfig's defaults; POST dispatches the run."""
+    """Staff only (others: 404): the form, with TrainConfig's defaults; POST dispatches the run.
+
+    The "Estimate" button checks the run and shows its memory and time instead, creating nothing.
+    """
     if not request.user.is_staff:
         raise Http404("No such page.")
     form = TrainingRunForm(request.POST or None)
+    estimated, estimate = "estimate" in request.POST, None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        run_fields = {"snapshot": data["snapshot"], "base_model": data["base_model"], "method": data["method"],
+                      "finetuning": data["finetuning"], "hyperparameters": form.hyperparameters(),
+                      "resources": form.resources()}  # fmt: skip
         try:
-            run = training_run_create(
-                created_by=request.user, snapshot=data["snapshot"], base_model=data["base_model"], method=data["method"],
-                finetuning=data["finetuning"], hyperparameters=form.hyperparameters(), eval_suites=data["eval_suites"],
-                withdrawn_reason=data["withdrawn_reason"],
-            )  # fmt: skip
-            messages.success(request, _("Run %(id)s is queued.") % {"id": run.pk})
-            return redirect("run_detail", run.pk)
+            if estimated:
+                estimate = training_run_estimate(**run_fields)
+            else:
+                run = training_run_create(created_by=request.user, **run_fields, eval_suites=data["eval_suites"],
+                                          withdrawn_reason=data["withdrawn_reason"])  # fmt: skip
+                messages.success(request, run_queued_message(run))
+                return redirect("run_detail", run.pk)
         except ValidationError as error:
             for field, problems in getattr(error, "message_dict", {None: error.messages}).items():
                 form.add_error(field if field in form.fields else None, problems)
-    return render(request, "runs/new.html", {"form": form, "withdrawn": snapshots_withdrawn()},
-                  status=400 if form.errors else 200)
+    context = {"form": form, "estimated": estimated and not form.errors, "estimate": estimate,
+               "withdrawn": snapshots_withdrawn()}  # fmt: skip
+    return render(request, "runs/new.html", context, status=400 if form.errors else 200)
+
+
+def run_queued_message(run) -> str:
+    """What staff read once a run is queued: with the estimate, when there is one (services/run_fit.py)."""
+    estimate = run.manifest.get("estimate")
+    if not estimate:
+        return _("Run %(id)s is queued.") % {"id": run.pk}
+    return _("Run %(id)s is queued; estimate: about %(memory)s GB per GPU and %(hours)s hours.") % {
+        "id": run.pk, "memory": estimate["memory_gb_per_gpu"], "hours": estimate["hours"],
+    }
 
 
 def run_detail(request, run_id):

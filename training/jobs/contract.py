@@ -68,7 +68,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1  # cosine decays to learning_rate * min_lr_ratio
     epochs: float = 1.0
     max_steps: int | None = None  # optimizer steps; overrides epochs when set
-    batch_size: int = 8  # sequences per micro-batch
+    batch_size: int = 8  # sequences per micro-batch on each GPU (the global batch: × GPUs × grad_accum)
     grad_accum: int = 1  # micro-batches per optimizer step
     seq_len: int = 2048
     warmup_ratio: float = 0.03
@@ -98,6 +98,22 @@ class TrainConfig:
 
 
 @dataclass
+class Resources:
+    """Where a job runs: ``nodes`` hosts with ``gpus_per_node`` processes each (training/jobs/runner.py).
+
+    One process per GPU; more than one in all starts the job under ``torchrun``,
+    more than one node through a Slurm batch job.
+    """
+
+    gpus_per_node: int = 1
+    nodes: int = 1
+
+    @property
+    def world_size(self) -> int:
+        return self.gpus_per_node * self.nodes
+
+
+@dataclass
 class EvalConfig:
     """What an evaluation job reads and how much of it."""
 
@@ -106,14 +122,6 @@ class EvalConfig:
     batch_size: int = 8
     max_length: int | None = None  # context window; default: the model's
     add_bos_token: bool = False  # lm-eval's HFLM default
-
-
-@dataclass
-class Resources:
-    """What one job runs on. The worker that takes the job is expected to provide it."""
-
-    gpus_per_node: int = 1
-    nodes: int = 1
 
 
 @dataclass
@@ -175,6 +183,8 @@ class JobSpec:
             raise SpecError("train.torch_compile must be true, false or \"auto\"")
         if self.train.loss_chunk_tokens < 0:
             raise SpecError("train.loss_chunk_tokens must be 0 (full logits) or more")
+        if self.resources.gpus_per_node < 1 or self.resources.nodes < 1:
+            raise SpecError("resources.gpus_per_node and resources.nodes must be 1 or more")
 
     # -- JSON -----------------------------------------------------------------
 
@@ -189,7 +199,7 @@ class JobSpec:
         data = dict(data)
         train = train_config(data.pop("train", None) or {})
         evaluation = _build(EvalConfig, data.pop("eval", None) or {})
-        resources = _build(Resources, data.pop("resources", None) or {})
+        resources = resources_config(data.pop("resources", None) or {})
         return _build(cls, {**data, "train": train, "eval": evaluation, "resources": resources})
 
     @classmethod
@@ -215,6 +225,11 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 def train_config(data: dict[str, Any]) -> TrainConfig:
     """Hyper-parameters as JSON gives them → a TrainConfig; SpecError names the first unknown or mistyped one."""
     return _build(TrainConfig, data)
+
+
+def resources_config(data: dict[str, Any]) -> Resources:
+    """``resources`` as JSON gives them → Resources; SpecError as :func:`train_config`."""
+    return _build(Resources, data)
 
 
 def _build(klass: type, data: dict[str, Any], error: type[ContractError] = SpecError):

@@ -173,29 +173,36 @@ class Batches:
     """Deterministic shuffled micro-batches, addressable by position for resume.
 
     Epoch ``e`` is shuffled with ``seed + e``, so micro-batch ``k`` is the same
-    whether the run started at 0 or resumed from a checkpoint.
+    whether the run started at 0 or resumed from a checkpoint. Under data
+    parallelism a micro-batch holds ``batch_size`` sequences for each of
+    ``world_size`` ranks and this rank collates its own share: together the
+    ranks see what one process with ``batch_size * world_size`` would.
     """
 
     examples: list[dict]
-    batch_size: int
+    batch_size: int  # per rank
     seed: int
     pad_id: int
+    rank: int = 0
+    world_size: int = 1
 
     @property
     def per_epoch(self) -> int:
-        return max(1, len(self.examples) // self.batch_size)
+        return max(1, len(self.examples) // (self.batch_size * self.world_size))
 
     def iterate(self, start: int = 0) -> Iterator[dict]:
-        """Micro-batches from global micro-batch index ``start`` on, forever."""
+        """This rank's share of the micro-batches from global micro-batch index ``start`` on, forever."""
+        width = self.batch_size * self.world_size
+        mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         epoch, offset = divmod(start, self.per_epoch)
         while True:
             order = list(range(len(self.examples)))
             random.Random(self.seed + epoch).shuffle(order)
             for index in range(offset, self.per_epoch):
-                chosen = order[index * self.batch_size : (index + 1) * self.batch_size]
-                if len(chosen) < self.batch_size:  # fewer examples than one batch
-                    chosen = (order * self.batch_size)[: self.batch_size]
-                yield collate([self.examples[i] for i in chosen], self.pad_id)
+                chosen = order[index * width : (index + 1) * width]
+                if len(chosen) < width:  # fewer examples than one batch
+                    chosen = (order * width)[:width]
+                yield collate([self.examples[i] for i in chosen[mine]], self.pad_id)
             epoch, offset = epoch + 1, 0
 
 

@@ -6,6 +6,7 @@ Both jobs import this; neither imports the other.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import torch
@@ -17,7 +18,8 @@ from training.jobs.contract import is_local_model
 def pick_device(bf16: bool | str = "auto") -> tuple[torch.device, torch.dtype]:
     """CUDA in bf16 where the card supports it (litgpt's "bf16-true"); else CPU in fp32."""
     if torch.cuda.is_available():
-        device = torch.device("cuda")
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per rank under torchrun
+        torch.cuda.set_device(device)
         use_bf16 = torch.cuda.is_bf16_supported() if bf16 == "auto" else bool(bf16)
     else:
         device = torch.device("cpu")

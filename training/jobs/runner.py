@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shlex
 import signal
+import string
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,9 @@ from training.jobs.contract import JobSpec
 
 LOG_TAIL_LINES = 200
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SBATCH_TEMPLATE = Path(__file__).with_name("templates") / "torchrun.sbatch"
+RENDEZVOUS_PORT = 29500
+TORCHRUN_STOP_SECONDS = 60  # torchrun gives its ranks 30 s after SIGTERM, then kills them
 
 # All the child sees of the worker's environment: what Python, the GPU stack,
 # the hub and the object store need. The rest (the broker URL, and whatever
@@ -40,6 +46,7 @@ CHILD_ENV_PREFIXES = (
     "LC_", "CUDA_", "NVIDIA_", "NCCL_", "HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "TRITON_",
     "AWS_",  # the object store's keys and region (training/run_store.py)
     "OCCIPORTAL_S3_", "OCCIPORTAL_RUN_STORE_", "OCCIPORTAL_JOB_",
+    "SLURM_",  # sbatch's cluster and account settings, for runs on several nodes
 )
 
 
@@ -67,15 +74,16 @@ def run_in_child(
     env: dict[str, str] | None = None,
     poll_seconds: float = 0.5,
 ) -> JobResult:
-    """Start ``python -m training.jobs``, pass each JSON event to ``on_event`` as it arrives.
+    """Start ``python -m training.jobs`` (:func:`launch_command`), pass each JSON event to ``on_event`` as it arrives.
 
     The child's environment is :func:`child_environment` of this process's,
     plus ``env``.
 
     ``cancel_check`` is polled while the child runs; when it returns True the
     child's whole process group is killed (SIGKILL: checkpoints are written
-    atomically, so there is nothing to flush) and the result is marked
-    cancelled. Non-JSON output goes only to the log tail. If ``on_event`` or
+    atomically, so there is nothing to flush; torchrun is first asked with
+    SIGTERM to stop its ranks, a Slurm job is cancelled) and the result is
+    marked cancelled. Non-JSON output goes only to the log tail. If ``on_event`` or
     ``cancel_check`` raises, the child is killed and the exception propagates.
     """
     tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
@@ -86,9 +94,10 @@ def run_in_child(
         spec_path.write_text(spec.to_json())
         child_env = {**child_environment(os.environ), **(env or {}), "PYTHONUNBUFFERED": "1"}
         child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), child_env.get("PYTHONPATH")]))
+        command, output_file = launch_command(spec, spec_path, python)
         try:
             child = subprocess.Popen(
-                [python, "-m", "training.jobs", str(spec_path)],
+                command,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -101,7 +110,8 @@ def run_in_child(
             return JobResult(exit_code=127, last_event=None, log_tail=[f"cannot start the job: {exc}"])
 
         lines: queue.Queue[str | None] = queue.Queue()
-        reader = threading.Thread(target=_pump, args=(child.stdout, lines), daemon=True)
+        source = (_follow, (output_file, child, lines)) if output_file else (_pump, (child.stdout, lines))
+        reader = threading.Thread(target=source[0], args=source[1], daemon=True)
         reader.start()
         try:
             while True:
@@ -119,9 +129,9 @@ def run_in_child(
                         on_event(event)
                 if cancel_check is not None and not cancelled and cancel_check():
                     cancelled = True
-                    _kill_group(child)
+                    _kill_group(child, spec)
         except BaseException:
-            _kill_group(child)  # never leave an orphaned GPU job behind
+            _kill_group(child, spec)  # never leave an orphaned GPU job behind
             raise
         finally:
             exit_code = child.wait()
@@ -129,6 +139,50 @@ def run_in_child(
     if exit_code != 0 and (last_event or {}).get("event") != "error":
         tail.append(f"job exited with code {exit_code}" + (" (cancelled)" if cancelled else ""))
     return JobResult(exit_code=exit_code, last_event=last_event, log_tail=list(tail), cancelled=cancelled)
+
+
+def launch_command(spec: JobSpec, spec_path: Path, python: str) -> tuple[list[str], Path | None]:
+    """The command that starts ``spec``'s job, and the file its output goes to (None: its stdout).
+
+    One process: ``python -m training.jobs SPEC``. Several GPUs on one host:
+    the same entry point as ranks 0..N-1 under ``torchrun --standalone``.
+    Several hosts: a Slurm batch job (:func:`write_sbatch_script`) submitted
+    with ``sbatch --wait``, whose output file is followed; the spec and script
+    lie in ``output_dir``, which every node must see (a shared filesystem).
+    """
+    entry = ["-m", "training.jobs", str(spec_path)]
+    resources = spec.resources
+    if resources.nodes > 1:
+        folder = Path(spec.output_dir) / "slurm"
+        folder.mkdir(parents=True, exist_ok=True)
+        shared_spec = folder / "spec.json"
+        shared_spec.write_text(spec.to_json())
+        script, output = write_sbatch_script(spec, shared_spec, python, folder)
+        return ["sbatch", "--wait", "--parsable", str(script)], output
+    if resources.gpus_per_node > 1:
+        torchrun = ["-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+                    "--nproc-per-node", str(resources.gpus_per_node)]  # fmt: skip
+        return [python, *torchrun, *entry], None
+    return [python, *entry], None
+
+
+def write_sbatch_script(spec: JobSpec, spec_path: Path, python: str, folder: Path) -> tuple[Path, Path]:
+    """``folder/job.sbatch`` from templates/torchrun.sbatch: ``srun torchrun`` on every node, c10d rendezvous."""
+    output = folder / "job.out"
+    output.unlink(missing_ok=True)  # only this attempt's lines are followed
+    values = {
+        "run_id": spec.run_id, "job_name": slurm_job_name(spec), "nodes": spec.resources.nodes,
+        "gpus_per_node": spec.resources.gpus_per_node, "port": RENDEZVOUS_PORT,
+        "output": shlex.quote(str(output)), "workdir": shlex.quote(os.getcwd()),
+        "pythonpath": shlex.quote(str(REPO_ROOT)), "python": shlex.quote(python), "spec_path": shlex.quote(str(spec_path)),
+    }  # fmt: skip
+    script = folder / "job.sbatch"
+    script.write_text(string.Template(SBATCH_TEMPLATE.read_text()).substitute(values))
+    return script, output
+
+
+def slurm_job_name(spec: JobSpec) -> str:
+    return "occiportal-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in spec.run_id)
 
 
 def child_environment(environ) -> dict[str, str]:
@@ -143,6 +197,35 @@ def _pump(stream, lines: queue.Queue) -> None:
     lines.put(None)
 
 
+def _follow(path: Path, child: subprocess.Popen, lines: queue.Queue, poll_seconds: float = 0.5) -> None:
+    """The lines of the batch job's output file as they are written, until ``sbatch --wait`` returns."""
+    position, pending = 0, ""
+    while True:
+        finished = child.poll() is not None
+        if path.is_file():
+            with path.open(errors="replace") as stream:
+                stream.seek(position)
+                pending += stream.read()
+                position = stream.tell()
+            *complete, pending = pending.split("\n")
+            for line in complete:
+                lines.put(line)
+        if finished:
+            break
+        time.sleep(poll_seconds)
+    child.stdout.read()  # sbatch's own words (the job id) go nowhere
+    if pending:
+        lines.put(pending)
+    lines.put(None)
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(child.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _parse_event(line: str) -> dict | None:
     if not line.startswith("{"):
         return None
@@ -153,8 +236,15 @@ def _parse_event(line: str) -> dict | None:
     return event if isinstance(event, dict) and "event" in event else None
 
 
-def _kill_group(child: subprocess.Popen) -> None:
-    try:
-        os.killpg(child.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _kill_group(child: subprocess.Popen, spec: JobSpec) -> None:
+    # torchrun starts each rank in a session of its own, out of reach of a kill
+    # of its group; on SIGTERM it stops them itself (SIGTERM, then SIGKILL).
+    if spec.resources.world_size > 1:
+        _signal_group(child, signal.SIGTERM)
+        try:
+            child.wait(timeout=TORCHRUN_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+    _signal_group(child, signal.SIGKILL)
+    if spec.resources.nodes > 1:  # killing sbatch --wait leaves the batch job running
+        subprocess.run(["scancel", "--name", slurm_job_name(spec)], check=False, capture_output=True)

@@ -12,6 +12,14 @@ Reads straight through, nanoGPT-style:
              JSON-line events, a checkpoint every ``save_every`` steps
 4. final   - ``output_dir/final/``: a plain transformers model (LoRA merged)
 
+Under ``torchrun`` (training/jobs/runner.py: ``resources.gpus_per_node`` ×
+``nodes`` > 1) the same code runs as ranks 0..N-1, data-parallel: each rank
+takes its share of every micro-batch, the summed gradients are all-reduced
+once per optimizer step, so N ranks compute what one process would on the
+same global batch. Only rank 0 emits events and writes checkpoints (the full
+state, identical on every rank) and the final model; the others wait for it,
+and any number of ranks resumes from it.
+
 A checkpoint folder is written under a temporary name and renamed when
 complete, so a job killed while saving leaves nothing that resume would trust.
 With ``spec.output_uri`` each checkpoint and the final model are also copied
@@ -28,9 +36,11 @@ import os
 import random
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from transformers import AutoTokenizer
 
@@ -53,8 +63,10 @@ def run_training(spec: JobSpec, emit: Emit | None = None) -> dict:
     ``error`` event and exit code 1.
     """
     emit = EventWriter(run_id=spec.run_id) if emit is None else emit
-    with heartbeat(emit, spec.train.heartbeat_seconds):
-        return _train(spec, emit)
+    with process_group():
+        emit = emit if rank() == 0 else _silent
+        with heartbeat(emit, spec.train.heartbeat_seconds):
+            return _train(spec, emit)
 
 
 def _train(spec: JobSpec, emit: Emit) -> dict:
@@ -75,13 +87,14 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     seed_everything(cfg.seed)
 
     # -- 1. data ----------------------------------------------------------------
-    snapshot_dir = local_snapshot(spec, store)
+    with rank_zero_first():  # one download into the shared cache; the others find it there
+        snapshot_dir = local_snapshot(spec, store)
+        resume_from = latest_checkpoint(out)
+        if spec.output_uri:  # a host that went away may have got further than this one
+            restored = run_store.restore_checkpoint(store, spec.output_uri, out, newer_than=checkpoint_step(resume_from))
+            resume_from = restored or resume_from
     snapshot_sha256 = verify_snapshot(snapshot_dir, spec.snapshot_sha256)
     check_model_reference(spec.base_model)
-    resume_from = latest_checkpoint(out)
-    if spec.output_uri:  # a host that went away may have got further than this one
-        restored = run_store.restore_checkpoint(store, spec.output_uri, out, newer_than=checkpoint_step(resume_from))
-        resume_from = restored or resume_from
     # A later attempt loads what the first one did, even if a hub tag moved since.
     revision = resolve_revision(spec.base_model, spec.base_model_revision or checkpoint_revision(resume_from))
     spec = dataclasses.replace(spec, base_model_revision=revision)  # so every job.json pins it
@@ -91,7 +104,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     examples = load_examples(tokenizer, snapshot_dir, spec.method, cfg.seq_len, spec.languages)
-    batches = Batches(examples, cfg.batch_size, cfg.seed, tokenizer.pad_token_id)
+    batches = Batches(examples, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, rank(), world_size())
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * batches.per_epoch / cfg.grad_accum))
 
     # -- 2. model, optimizer, schedule; resume from the latest checkpoint -------
@@ -136,7 +149,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         micro_batches = [next(stream) for _ in range(cfg.grad_accum)]
         # Normalise by the number of predicted tokens across all micro-batches,
         # so accumulation gives the same gradient as one big batch.
-        targets = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro_batches)
+        targets = all_ranks_sum(sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro_batches))
         for batch in micro_batches:
             window_tokens += int(batch["attention_mask"].sum())
             # Padding is always on the right, where causal attention never looks
@@ -147,6 +160,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
             loss = loss_of(input_ids, labels) / max(targets, 1)
             loss.backward()
             window_loss += loss.detach()
+        all_reduce_gradients(model)
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
@@ -155,6 +169,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         window_steps += 1
 
         if step % cfg.log_every == 0 or step == total_steps:
+            window_loss, window_tokens = all_ranks_sum(window_loss), all_ranks_sum(window_tokens)
             last_loss = window_loss.item() / window_steps  # .item() waits for the GPU
             if not math.isfinite(last_loss):
                 raise FloatingPointError(f"loss is {last_loss} at step {step}")
@@ -172,10 +187,12 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
             window_steps, window_tokens, window_started = 0, 0, time.perf_counter()
 
         if step % cfg.save_every == 0 and step < total_steps:
-            path = save_checkpoint(out, step, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256)
-            if spec.output_uri:
-                path = run_store.upload_checkpoint(store, path, spec.output_uri, keep=cfg.keep_checkpoints)
-            emit(Checkpoint(step=step, path=str(path)))
+            if rank() == 0:  # the state is the same on every rank
+                path = save_checkpoint(out, step, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256)
+                if spec.output_uri:
+                    path = run_store.upload_checkpoint(store, path, spec.output_uri, keep=cfg.keep_checkpoints)
+                emit(Checkpoint(step=step, path=str(path)))
+            barrier()  # no rank runs on past a checkpoint that is not yet complete
             window_started = time.perf_counter()  # saving is not training time
 
     train_seconds = time.perf_counter() - run_started
@@ -187,6 +204,8 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         "tokens_per_second": round(run_tokens / train_seconds, 1),
         "train_seconds": round(train_seconds, 3),
     }
+    if rank() != 0:
+        return summary
     final = save_final(out, model, tokenizer, spec, snapshot_sha256, summary)
     final_uri = run_store.join_uri(spec.output_uri, final.name) if spec.output_uri else None
     summary["checkpoint"] = final_uri or str(final)
@@ -215,6 +234,72 @@ def finished_summary(out: Path, store: run_store.Store | None, output_uri: str |
             return None
         run_store.upload_folder(store, out / "final", final_uri)  # saved here, but the upload never finished
     return json.loads(store.read_bytes(run_store.join_uri(final_uri, SUMMARY)))
+
+
+# -- data parallelism ---------------------------------------------------------------
+
+
+@contextmanager
+def process_group():
+    """Join torchrun's process group (gloo on CPU, NCCL on CUDA) when there is more than one rank."""
+    if world_size() == 1:
+        yield
+        return
+    dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun
+
+
+@contextmanager
+def rank_zero_first():
+    """Rank 0 runs the block, then the others: for downloads and writes they must find complete."""
+    if rank() == 0:
+        yield
+    barrier()
+    if rank() != 0:
+        yield
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def all_ranks_sum(value):
+    """``value`` (a number or a tensor) summed over the ranks; itself with one rank."""
+    if not dist.is_initialized():
+        return value
+    tensor = torch.as_tensor(value, dtype=torch.float64 if isinstance(value, int) else None).clone()
+    dist.all_reduce(tensor)
+    return int(tensor.item()) if isinstance(value, int) else tensor
+
+
+def all_reduce_gradients(model) -> None:
+    """Sum the trainable parameters' gradients over the ranks.
+
+    Each rank's loss is already divided by the target count of all ranks, so
+    the sum is the one-process gradient. Done once per optimizer step (not
+    per micro-batch), tensor by tensor, so no second copy of the gradients is made.
+    """
+    if not dist.is_initialized():
+        return
+    for parameter in model.parameters():
+        if parameter.grad is not None:
+            dist.all_reduce(parameter.grad)
+
+
+def _silent(event: str, **fields) -> None:
+    """The ``emit`` of ranks other than 0: one rank speaks for the job."""
 
 
 # -- device and precision --------------------------------------------------------

@@ -112,7 +112,10 @@ class TrainingRun(GpuJob):
     base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="runs")
     method = models.CharField(max_length=8, choices=Method.choices)
     finetuning = models.CharField(max_length=8, choices=Finetuning.choices, default=Finetuning.FULL)
-    hyperparameters = models.JSONField(default=dict, blank=True, help_text=_("TrainConfig fields (training/jobs/spec.py)."))
+    hyperparameters = models.JSONField(default=dict, blank=True, help_text=_("TrainConfig fields (training/jobs/contract.py)."))
+    resources = models.JSONField(
+        default=dict, blank=True, help_text=_("GPUs per node and nodes (Resources, training/jobs/contract.py); empty: one GPU.")
+    )
     eval_suites = models.ManyToManyField(
         EvaluationSuite, blank=True, related_name="+", help_text=_("Evaluated on these once training succeeds.")
     )

@@ -34,6 +34,7 @@ from training.jobs.contract import (
 from training.models import BaseModel, EvaluationRun, EvaluationSuite, Snapshot, TrainingRun
 
 from .lineage import WithdrawnShare, snapshot_withdrawn
+from .run_fit import estimate_summary, training_run_estimate
 from .storage import job_output_uri, snapshot_location, snapshot_upload, store_connect, store_root
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ def evaluation_suite_create(*, path: str, name: str = "", provenance: str = Eval
 
 def training_run_create(
     *, created_by, snapshot: Snapshot, base_model: BaseModel, method: str, finetuning: str = "full",
-    hyperparameters: dict | None = None, eval_suites=(), max_attempts: int = 3, withdrawn_reason: str = "",
+    hyperparameters: dict | None = None, resources: dict | None = None, eval_suites=(), max_attempts: int = 3,
+    withdrawn_reason: str = "",
 ) -> TrainingRun:  # fmt: skip
     """Staff (or the CLI, ``created_by=None``) start a run; it is dispatched when the transaction commits.
 
@@ -85,7 +87,10 @@ def training_run_create(
     unless ``withdrawn_reason`` says why; the run records the reason and who gave it.
     Raises ``ValidationError``: under ``hyperparameters`` for a name TrainConfig
     lacks or a value of the wrong type, under ``eval_suites`` for a suite outside
-    the storage roots (its evaluation would otherwise be refused after training).
+    the storage roots (its evaluation would otherwise be refused after training),
+    and without a field for a snapshot with no data for ``method`` or a run that
+    does not fit its GPUs (services/run_fit.py); the estimate is kept in the manifest.
+    ``resources``: Resources fields (``gpus_per_node``, ``nodes``); empty: one GPU.
     """
     _require_staff(created_by)
     if snapshot.status != Snapshot.Status.READY:
@@ -94,11 +99,9 @@ def training_run_create(
     withdrawn_reason = withdrawn_reason.strip() if held else ""
     if held and not withdrawn_reason:
         raise ValidationError(_withdrawn_refusal(snapshot, held), code="withdrawn")
-    hyperparameters = dict(hyperparameters or {})
-    try:
-        train_config(hyperparameters)
-    except SpecError as exc:
-        raise ValidationError({"hyperparameters": str(exc)}) from exc
+    hyperparameters, resources = dict(hyperparameters or {}), dict(resources or {})
+    fit = training_run_estimate(snapshot=snapshot, base_model=base_model, method=method, finetuning=finetuning,
+                                hyperparameters=hyperparameters, resources=resources)  # fmt: skip
     _check_suites(eval_suites)
     if method not in METHODS or finetuning not in FINETUNING:  # the rest of the spec is checked by job_dispatch
         raise ValidationError(f"method must be one of {', '.join(METHODS)} and finetuning one of {', '.join(FINETUNING)}")
@@ -107,7 +110,8 @@ def training_run_create(
     with transaction.atomic():
         run = TrainingRun.objects.create(
             created_by=created_by, snapshot=snapshot, base_model=base_model, method=method,
-            finetuning=finetuning, hyperparameters=hyperparameters, max_attempts=max_attempts,
+            finetuning=finetuning, hyperparameters=hyperparameters, resources=resources, max_attempts=max_attempts,
+            manifest={"estimate": estimate_summary(fit)} if fit else {},
             withdrawn_override_reason=withdrawn_reason, withdrawn_override_by=created_by if withdrawn_reason else None,
         )  # fmt: skip
         run.output_dir = _fresh_folder("runs", run.pk)
@@ -129,7 +133,7 @@ def training_run_rerun(*, created_by, run: TrainingRun) -> TrainingRun:
     return training_run_create(
         created_by=created_by, snapshot=run.snapshot, base_model=run.base_model, method=spec.get("method", run.method),
         finetuning=spec.get("finetuning", run.finetuning), hyperparameters=spec.get("train", run.hyperparameters),
-        eval_suites=run.eval_suites.all(), max_attempts=run.max_attempts,
+        resources=spec.get("resources", run.resources), eval_suites=run.eval_suites.all(), max_attempts=run.max_attempts,
     )  # fmt: skip
 
 
@@ -288,7 +292,7 @@ def job_spec(job: TrainingRun | EvaluationRun) -> JobSpec:
             "kind": "train", "base_model": job.base_model.source, "base_model_revision": job.base_model.revision,
             "method": job.method, "finetuning": job.finetuning, "train": job.hyperparameters,
             "snapshot_dir": snapshot_location(job.snapshot), "snapshot_sha256": job.snapshot.manifest_sha256 or None,
-            "snapshot_name": job.snapshot.label, "partners": list(partners),
+            "snapshot_name": job.snapshot.label, "partners": list(partners), "resources": job.resources,
         }  # fmt: skip
     else:
         # A checkpoint is not pinned beforehand: the job records the hash of what it loads.

@@ -1,0 +1,61 @@
+"""The fit and time estimate on known figures (training/fit_estimate.py)."""
+
+import json
+
+import pytest
+
+from training.fit_estimate import Hardware, ModelShape, advice, estimate, steps_for
+
+MISTRAL_7B = {  # mistralai/Mistral-7B-v0.1 config.json
+    "hidden_size": 4096, "num_hidden_layers": 32, "vocab_size": 32000, "intermediate_size": 14336,
+    "num_attention_heads": 32, "num_key_value_heads": 8, "tie_word_embeddings": False,
+}  # fmt: skip
+
+
+def test_a_7b_mistral_has_7_24_billion_parameters(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(MISTRAL_7B))
+    assert ModelShape.from_folder(tmp_path).parameters == 7_241_732_096
+
+
+def test_a_7b_full_fine_tune_holds_16_bytes_per_parameter_and_does_not_fit_one_80_gb_gpu():
+    result = estimate(ModelShape.from_config(MISTRAL_7B), finetuning="full", seq_len=2048, batch_size=1, steps=1)
+    assert result.state_gb == pytest.approx(115.9, abs=0.1)
+    assert not result.fits
+    assert advice(result, finetuning="full", gradient_checkpointing=False) == "lora"
+
+
+def test_sharding_over_eight_gpus_fits_a_7b_full_fine_tune():
+    shape = ModelShape.from_config(MISTRAL_7B)
+    result = estimate(shape, finetuning="full", seq_len=2048, batch_size=1, steps=1, gpus=8, sharded=True,
+                      gradient_checkpointing=True)  # fmt: skip
+    assert result.state_gb == pytest.approx(115.9 / 8, abs=0.1) and result.fits
+
+
+def test_a_7b_lora_fits_one_gpu_and_trains_about_one_percent():
+    result = estimate(ModelShape.from_config(MISTRAL_7B), finetuning="lora", seq_len=2048, batch_size=4, steps=1,
+                      gradient_checkpointing=True)  # fmt: skip
+    assert 0.005 < result.trainable_parameters / result.parameters < 0.01
+    assert result.fits and result.memory_gb < 40
+
+
+def test_activations_without_checkpointing_are_what_does_not_fit_and_the_advice_says_so():
+    shape = ModelShape.from_config(MISTRAL_7B)
+    plain = estimate(shape, finetuning="lora", seq_len=4096, batch_size=16, steps=1)
+    checkpointed = estimate(shape, finetuning="lora", seq_len=4096, batch_size=16, steps=1, gradient_checkpointing=True)
+    assert not plain.fits and checkpointed.activations_gb < plain.activations_gb / 10
+    assert advice(plain, finetuning="lora", gradient_checkpointing=False) == "gradient_checkpointing"
+    assert advice(checkpointed, finetuning="lora", gradient_checkpointing=True) == "smaller_batch"
+
+
+def test_time_is_six_n_tokens_over_the_gpus_peak_at_the_assumed_mfu():
+    shape = ModelShape.from_config(MISTRAL_7B)
+    one = estimate(shape, finetuning="lora", seq_len=2048, batch_size=8, steps=1000, hardware=Hardware(mfu=0.5))
+    eight = estimate(shape, finetuning="lora", seq_len=2048, batch_size=1, steps=1000, gpus=8, hardware=Hardware(mfu=0.5))
+    assert one.tokens == eight.tokens == 1000 * 8 * 2048
+    expected = 6 * shape.parameters * one.tokens / (989e12 * 0.5)
+    assert one.seconds == pytest.approx(expected) and eight.seconds == pytest.approx(expected / 8)
+
+
+def test_steps_count_global_batches_of_every_gpu():
+    assert steps_for(1000, epochs=1, batch_size=4, grad_accum=2, gpus=1) == 125
+    assert steps_for(1000, epochs=1, batch_size=4, grad_accum=2, gpus=2) == 63
