@@ -109,7 +109,7 @@ def phase_pipeline(path: Path, workers: int) -> dict:
     from occiportal.models import Language, Partner
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE annotation_recordband, annotation_record, annotation_ingestchunk, annotation_submission CASCADE")
+        cursor.execute("TRUNCATE annotation_record, annotation_ingestchunk, annotation_submission CASCADE")
     partner, _ = Partner.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     user, _ = get_user_model().objects.get_or_create(username="bench")
     with path.open("rb") as f:
