@@ -3,10 +3,12 @@
 An LSM of immutable sorted runs on local disk. A run is a folder of two
 parallel memory-mapped arrays: ``keys.npy`` (uint64, the band number mixed
 into the band hash, so one key space serves every band) and ``owners.npy``
-(uint64, ``(submission << 32) | line``), sorted by key then owner. A lookup
-sorts its keys and binary-searches each run's mapped keys: only the pages
-the keys land on are read, so its cost grows with the lookup and the number
-of runs, not with the corpus. New keys are written as a new run; when there
+(uint64, ``(submission << 32) | line``), sorted by key then owner, and
+``fence.npy``, every FENCE-th key (one 4 KiB page of keys each), held in
+memory. A lookup sorts its keys, finds each one's page in the fences and
+binary-searches that page of the mapped keys: one page read per key and
+run, so its cost grows with the lookup and the number of runs, not with
+the corpus. New keys are written as a new run; when there
 are more than MAX_RUNS, the smallest are merged into one (compaction).
 
 ``manifest.json`` lists the runs and the tags (signature files) each holds;
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 MAX_RUNS = 12
+FENCE = 512  # keys per fence entry: 4 KiB, a page
 NO_OWNER = np.uint64(2**64 - 1)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -51,6 +54,23 @@ def owner_keys(submission: int, lines: np.ndarray) -> np.ndarray:
 class _Run:
     keys: np.ndarray
     owners: np.ndarray
+    fence: np.ndarray
+
+    def lower_bound(self, ordered: np.ndarray) -> np.ndarray:
+        """The first position of each key of ``ordered`` (sorted) or above, as np.searchsorted(side="left")."""
+        # The last fence below the key starts the page its first occurrence
+        # is on, or ends just before it.
+        low = np.maximum(np.searchsorted(self.fence, ordered, side="left") - 1, 0) * FENCE
+        high = np.minimum(low + FENCE, len(self.keys))
+        while True:
+            open_ = low < high
+            if not open_.any():
+                return low
+            middle = (low + high) // 2
+            below = np.zeros(len(ordered), dtype=bool)
+            below[open_] = self.keys[middle[open_]] < ordered[open_]
+            low = np.where(open_ & below, middle + 1, low)
+            high = np.where(open_ & ~below, middle, high)
 
 
 class BandIndex:
@@ -106,7 +126,7 @@ class BandIndex:
         ordered = keys[order]
         best = np.full(len(keys), NO_OWNER, dtype=np.uint64)
         for run in self._runs():
-            at = np.searchsorted(run.keys, ordered, side="left")
+            at = run.lower_bound(ordered)
             inside = at < len(run.keys)
             hit = np.zeros(len(keys), dtype=bool)
             hit[inside] = run.keys[at[inside]] == ordered[inside]
@@ -174,7 +194,10 @@ class BandIndex:
 
     def _open(self, name: str) -> _Run:
         folder = self.root / name
-        return _Run(np.load(folder / "keys.npy", mmap_mode="r"), np.load(folder / "owners.npy", mmap_mode="r"))
+        fence = folder / "fence.npy"
+        return _Run(
+            np.load(folder / "keys.npy", mmap_mode="r"), np.load(folder / "owners.npy", mmap_mode="r"), _fence(fence)
+        )
 
     def _manifest(self) -> dict:
         try:
@@ -191,3 +214,19 @@ class BandIndex:
 def _write_arrays(folder: Path, keys: np.ndarray, owners: np.ndarray) -> None:
     np.save(folder / "keys.npy", np.ascontiguousarray(keys, dtype=np.uint64))
     np.save(folder / "owners.npy", np.ascontiguousarray(owners, dtype=np.uint64))
+    np.save(folder / "fence.npy", np.ascontiguousarray(keys[::FENCE], dtype=np.uint64))
+
+
+_fences: dict[tuple[str, int, int], np.ndarray] = {}
+
+
+def _fence(path: Path) -> np.ndarray:
+    # Runs are immutable: a fence read once serves every later lookup of the
+    # process (keyed by inode too, as a rebuilt index reuses run names).
+    stat = path.stat()
+    key = (str(path), stat.st_ino, stat.st_mtime_ns)
+    if key not in _fences:
+        if len(_fences) > 4 * MAX_RUNS:
+            _fences.clear()
+        _fences[key] = np.load(path)
+    return _fences[key]

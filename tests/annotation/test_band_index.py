@@ -58,3 +58,14 @@ def test_concurrent_writers_lose_no_keys(tmp_path):
     expected = np.concatenate([owner_keys(n + 1, np.arange(100)) for n in range(writers)])
     assert (found == expected).all()
     assert index.tags() == {f"w{n}" for n in range(writers)} and index.size() == writers * 100
+
+
+def test_the_fenced_search_equals_a_binary_search_where_runs_of_a_key_cross_pages(tmp_path):
+    keys = np.sort(np.random.default_rng(2).integers(0, 300, size=20 * 512)).astype(np.uint64)
+    index = BandIndex(tmp_path)
+    _add(index, keys, np.arange(len(keys), dtype=np.uint64), "one")
+    queries = np.arange(302, dtype=np.uint64)
+
+    run = index._runs()[0]
+
+    assert (run.lower_bound(queries) == np.searchsorted(keys, queries, side="left")).all()

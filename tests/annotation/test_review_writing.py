@@ -5,8 +5,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 
 from annotation.models import Record
-from annotation.services.signatures import signature_parts
 from annotation.services.review import contributor_preference_set, queue_create, review_item_claim, review_submit
+from annotation.services.signatures import signature_parts
 from annotation.services.writing import writing_create
 from tests.annotation.conftest import make_records
 from tests.annotation.ingest_helpers import jsonl, submit
