@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Language, LanguageRole, Partner, PartnerMembership
+from .models import Invitation, Language, LanguageRole, Partner, PartnerMembership
 
 
 @admin.register(Language)
@@ -28,8 +28,8 @@ class PartnerAdmin(admin.ModelAdmin):
 
 @admin.register(PartnerMembership)
 class PartnerMembershipAdmin(admin.ModelAdmin):
-    list_display = ["user", "partner", "created_at"]
-    list_filter = ["partner"]
+    list_display = ["user", "partner", "role", "created_at"]
+    list_filter = ["role", "partner"]
     list_select_related = ["user", "partner"]
     search_fields = ["user__username", "user__email", "partner__slug", "partner__name"]
     raw_id_fields = ["user", "partner"]
@@ -44,3 +44,17 @@ class LanguageRoleAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email", "language__code", "language__name_en"]
     raw_id_fields = ["user", "language"]
     readonly_fields = ["created_at"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """To look at; people invite from the People page, which mails the link."""
+
+    list_display = ["email", "role", "partner", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role"]
+    list_select_related = ["partner", "invited_by"]
+    search_fields = ["email"]
+    readonly_fields = [field.name for field in Invitation._meta.fields] + ["languages"]
+
+    def has_add_permission(self, request):
+        return False

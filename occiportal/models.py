@@ -49,10 +49,15 @@ class Partner(models.Model):
 
 
 class PartnerMembership(models.Model):
-    """A person who submits data on a partner's behalf."""
+    """A person who submits data on a partner's behalf; a partner admin also invites its people."""
+
+    class Role(models.TextChoices):
+        MEMBER = "member", _("Partner member")
+        ADMIN = "admin", _("Partner admin")
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -82,3 +87,53 @@ class LanguageRole(models.Model):
 
     def __str__(self):
         return f"{self.user}: {self.get_role_display()} ({self.language.code})"
+
+
+class Invitation(models.Model):
+    """An e-mail link that makes (or extends) an account with one role.
+
+    Only the SHA-256 of the link's token is stored; the link is good once,
+    until ``expires_at``, unless revoked. Partner roles name a partner,
+    language roles name languages.
+    """
+
+    class Role(models.TextChoices):
+        PARTNER_MEMBER = "member", _("Partner member")
+        PARTNER_ADMIN = "admin", _("Partner admin")
+        ANNOTATOR = "annotator", _("Annotator")
+        LEAD = "lead", _("Language lead")
+
+    PARTNER_ROLES = (Role.PARTNER_MEMBER, Role.PARTNER_ADMIN)
+
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, null=True, blank=True, related_name="invitations")
+    languages = models.ManyToManyField(Language, blank=True, related_name="invitations")
+    mail_language = models.CharField(max_length=8, help_text=_("The language the invitation mail is written in."))
+    token_hash = models.CharField(max_length=64, unique=True, help_text=_("SHA-256 of the link's token, in hex."))
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["email"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role__in=["member", "admin"], partner__isnull=False)
+                | models.Q(role__in=["annotator", "lead"], partner__isnull=True),
+                name="invitation_partner_iff_partner_role",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.email}: {self.get_role_display()}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None

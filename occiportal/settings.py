@@ -292,7 +292,8 @@ FILE_UPLOAD_TEMP_DIR = None
 # ------------------------------------------------------------------------------
 INGEST = {
     "MAX_UPLOAD_BYTES": env_int("OCCIPORTAL_MAX_UPLOAD_BYTES", 5 * 1024**3),
-    # Archives: everything decompressed together, and one member's ratio.
+    # Every upload, plain or archived, Parquet included: the bytes it decodes to in all,
+    # and at most this many times its own size.
     "MAX_EXPANDED_BYTES": env_int("OCCIPORTAL_MAX_EXPANDED_BYTES", 20 * 1024**3),
     "MAX_COMPRESSION_RATIO": env_int("OCCIPORTAL_MAX_COMPRESSION_RATIO", 200),
     "MAX_ARCHIVE_MEMBERS": env_int("OCCIPORTAL_MAX_ARCHIVE_MEMBERS", 10_000),

@@ -21,5 +21,6 @@ urlpatterns = [
     path("api/docs/", API_DOCS, name="api-docs"),
     path("api/", include("annotation.api.urls")),
     path("", include("annotation.web.urls")),
+    path("", include("occiportal.web.urls")),
     path("", include("training.urls")),
 ]

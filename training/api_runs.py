@@ -67,7 +67,7 @@ class TrainingRunListCreate(generics.ListAPIView):
         try:
             run = training_run_create(created_by=request.user, **incoming.validated_data)
         except DjangoValidationError as error:
-            raise ValidationError({"non_field_errors": error.messages})
+            raise ValidationError(getattr(error, "message_dict", None) or {"non_field_errors": error.messages})
         return Response(TrainingRunSerializer(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 

@@ -2,9 +2,10 @@
 
 Runs on a GPU host with the broker and the shared storage or the object
 store only: no Django models, no database credentials, and no torch in this
-process (the child ``python -m training.jobs`` imports it). The child inherits
-this process's environment, which is where it finds the object store's
-endpoint and keys; specs never carry them. Every event goes back to the portal
+process (the child ``python -m training.jobs`` imports it). The child gets
+the allow-listed part of this process's environment (training/jobs/runner.py),
+which is where it finds the object store's endpoint and keys; specs never
+carry them. Every event goes back to the portal
 as a ``record_event`` task on the ``default`` queue, numbered per attempt so
 that a message delivered twice is recorded once. The job's final word is sent
 once, last, with the log tail: ``done``, or ``error`` (a crash or an OOM kill

@@ -49,7 +49,8 @@ def run_new(request):
             messages.success(request, _("Run %(id)s is queued.") % {"id": run.pk})
             return redirect("run_detail", run.pk)
         except ValidationError as error:
-            form.add_error(None, error.messages)
+            for field, problems in getattr(error, "message_dict", {None: error.messages}).items():
+                form.add_error(field if field in form.fields else None, problems)
     return render(request, "runs/new.html", {"form": form, "withdrawn": snapshots_withdrawn()},
                   status=400 if form.errors else 200)
 

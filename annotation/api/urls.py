@@ -1,5 +1,7 @@
 from django.urls import path
 
+from occiportal.api import views as people_views
+
 from . import review_views, upload_views, views
 
 app_name = "api"
@@ -7,6 +9,9 @@ app_name = "api"
 urlpatterns = [
     path("languages/", views.LanguageList.as_view(), name="languages"),
     path("partners/", views.PartnerList.as_view(), name="partners"),
+    path("invitations/", people_views.InvitationList.as_view(), name="invitations"),
+    path("invitations/<int:pk>/resend/", people_views.InvitationResend.as_view(), name="invitation-resend"),
+    path("invitations/<int:pk>/revoke/", people_views.InvitationRevoke.as_view(), name="invitation-revoke"),
     path("submissions/", views.SubmissionListCreate.as_view(), name="submissions"),
     path("submissions/<int:pk>/", views.SubmissionDetail.as_view(), name="submission"),
     path("uploads/", upload_views.UploadCreate.as_view(), name="uploads"),

@@ -5,6 +5,11 @@ Refused, with the member's name: paths outside the archive, links, device
 files, nested archives, too many members, and expansion past the configured
 size or ratio (zip bombs). Sizes in archive headers are not trusted: bytes
 are counted as they are read.
+
+Every upload spends one expansion budget, plain or archived: a plain file
+or tar is charged its size up front (it is its own expansion), a
+decompressed stream each byte it yields, and a Parquet member the bytes
+its columns decode to (``parquet.py``), since Parquet compresses inside.
 """
 
 import gzip
@@ -37,6 +42,28 @@ class Limits:
     max_members: int
 
 
+class Budget:
+    """The bytes an upload may expand to: the size limit, or its own size
+    times the ratio limit, whichever is smaller, shared by all its members."""
+
+    def __init__(self, limits: Limits, filename: str, compressed_size: int):
+        self.limit = min(limits.max_expanded_bytes, max(compressed_size, 1) * limits.max_ratio)
+        self.filename = filename
+        self.used = 0
+
+    def require(self, n: int, member: str = "") -> None:
+        """Refuse now if ``n`` more bytes would pass the limit, spending nothing."""
+        if self.used + n > self.limit:
+            label = f"{self.filename}/{member}" if member else self.filename
+            raise _refused(_("%(name)s expands past %(limit)s bytes "
+                             "(the size or compression-ratio limit): refused as a possible archive bomb."),
+                           name=label, limit=f"{self.limit:,}")
+
+    def spend(self, n: int, member: str = "") -> None:
+        self.require(n, member)
+        self.used += n
+
+
 @dataclass
 class Member:
     """One stream to parse. ``name`` is empty for a plain upload."""
@@ -44,30 +71,14 @@ class Member:
     name: str
     format: str
     stream: BinaryIO
+    budget: Budget
     in_archive: bool = False
-
-
-class _Budget:
-    def __init__(self, limits: Limits, compressed_size: int):
-        self.limit = min(limits.max_expanded_bytes, max(compressed_size, 1) * limits.max_ratio)
-        self.used = 0
-
-    def spend(self, n: int, name: str) -> None:
-        self.used += n
-        if self.used > self.limit:
-            if name:
-                raise _refused(_("%(name)s expands past %(limit)s bytes "
-                                 "(the size or compression-ratio limit): refused as a possible archive bomb."),
-                               name=name, limit=f"{self.limit:,}")
-            raise _refused(_("The upload expands past %(limit)s bytes "
-                             "(the size or compression-ratio limit): refused as a possible archive bomb."),
-                           limit=f"{self.limit:,}")
 
 
 class _CountingReader(io.RawIOBase):
     """A read-only stream that charges every byte to the expansion budget."""
 
-    def __init__(self, raw, budget: _Budget, name: str):
+    def __init__(self, raw, budget: Budget, name: str):
         self._raw, self._budget, self._name = raw, budget, name
 
     def readable(self):
@@ -111,24 +122,27 @@ def iter_members(fileobj: BinaryIO, filename: str, size: int, limits: Limits) ->
     head = fileobj.read(512)
     fileobj.seek(0)
     kind = _sniff(head)
-    budget = _Budget(limits, size)
+    budget = Budget(limits, filename, size)
     lower = filename.lower()
     if kind == "zip":
         yield from _zip_members(fileobj, limits, budget)
     elif kind == "tar":
-        yield from _tar_members(fileobj, limits)
+        budget.spend(size)
+        yield from _tar_members(fileobj, limits, budget)
     elif kind == "gzip":
-        inner = _counted(gzip.GzipFile(fileobj=fileobj, mode="rb"), budget, filename)
+        inner = _counted(gzip.GzipFile(fileobj=fileobj, mode="rb"), budget, "")
         inner_head = inner.peek(512)[:512]
         if _sniff(inner_head) == "tar" or lower.endswith((".tgz", ".tar.gz")):
-            yield from _tar_members(inner, limits, stream=True)
+            yield from _tar_members(inner, limits, budget, stream=True)
         elif _sniff(inner_head) is not None:
             raise _refused(_("%(name)s holds a nested archive; upload the inner files directly."), name=repr(filename))
         else:
             inner_name = filename[:-3] if lower.endswith(".gz") else filename
-            yield Member(name="", format=format_of(inner_name), stream=inner)
+            yield Member(name="", format=format_of(inner_name), stream=inner, budget=budget)
     else:
-        yield Member(name="", format=format_of(filename), stream=fileobj)
+        fmt = format_of(filename)
+        budget.spend(size)
+        yield Member(name="", format=fmt, stream=fileobj, budget=budget)
 
 
 def _check_name(name: str) -> None:
@@ -149,7 +163,7 @@ def _member_format(name: str) -> str:
     return format_of(name)
 
 
-def _zip_members(fileobj, limits: Limits, budget: _Budget) -> Iterator[Member]:
+def _zip_members(fileobj, limits: Limits, budget: Budget) -> Iterator[Member]:
     try:
         archive = zipfile.ZipFile(fileobj)
     except zipfile.BadZipFile as exc:
@@ -172,10 +186,10 @@ def _zip_members(fileobj, limits: Limits, budget: _Budget) -> Iterator[Member]:
                 name=repr(info.filename), ratio=f"{info.file_size / info.compress_size:,.0f}",
             )
         with archive.open(info) as raw:
-            yield Member(info.filename, fmt, _counted(raw, budget, info.filename), in_archive=True)
+            yield Member(info.filename, fmt, _counted(raw, budget, info.filename), budget, in_archive=True)
 
 
-def _tar_members(fileobj, limits: Limits, stream: bool = False) -> Iterator[Member]:
+def _tar_members(fileobj, limits: Limits, budget: Budget, stream: bool = False) -> Iterator[Member]:
     try:
         archive = tarfile.open(fileobj=fileobj, mode="r|" if stream else "r|*")
     except tarfile.TarError as exc:
@@ -194,7 +208,7 @@ def _tar_members(fileobj, limits: Limits, stream: bool = False) -> Iterator[Memb
             if not info.isfile():
                 raise _refused(_("Archive member %(name)s is not a regular file: refused."), name=repr(info.name))
             fmt = _member_format(info.name)
-            # A compressed tar is already counted as its gzip stream expands.
-            yield Member(info.name, fmt, archive.extractfile(info), in_archive=True)
+            # A tar's bytes are already charged: its size up front, or its gzip stream as it expands.
+            yield Member(info.name, fmt, archive.extractfile(info), budget, in_archive=True)
     except tarfile.TarError as exc:
         raise _refused(_("The tar archive is damaged: %(detail)s."), detail=str(exc)) from None

@@ -10,25 +10,17 @@ import codecs
 import csv
 import io
 import json
-import shutil
-import tempfile
-from dataclasses import dataclass
 from typing import Iterator
 
 from .containers import Member
 from .decoding import describe_bad_byte, stream_encoding
 from .errors import SubmissionRefused
+from .items import Item, too_long
 from .messages import Message
 from .messages import gettext_noop as _
+from .parquet import parquet_items
 
 JSON_FIELDS = ("choices", "messages", "meta")
-
-
-@dataclass
-class Item:
-    line: int
-    data: dict | None = None
-    error: Message | None = None
 
 
 def parse_json_line(raw: str, line: int) -> Item:
@@ -49,7 +41,7 @@ def parse_json_line(raw: str, line: int) -> Item:
 
 
 def iter_items(member: Member, *, max_record_bytes: int) -> Iterator[Item]:
-    parse = {"jsonl": _jsonl, "csv": _csv, "tsv": _csv, "text": _text, "parquet": _parquet}[member.format]
+    parse = {"jsonl": _jsonl, "csv": _csv, "tsv": _csv, "text": _text, "parquet": parquet_items}[member.format]
     yield from parse(member, max_record_bytes)
 
 
@@ -104,12 +96,6 @@ def _text_lines(member: Member, max_bytes: int) -> Iterator[tuple[int, str | Non
     except UnicodeDecodeError:
         raise SubmissionRefused(Message(_("The file is not valid UTF-16: a bad byte sequence near line %(line)s."),
                                         {"line": f"{number + 1:,}"})) from None
-
-
-def too_long(line: int, max_bytes: int) -> Item:
-    """The error item for a line past the size limit of one record."""
-    return Item(line, error=Message(_("the line is longer than the %(limit)s-byte limit for one record"),
-                                    {"limit": f"{max_bytes:,}"}))
 
 
 def _jsonl(member: Member, max_bytes: int) -> Iterator[Item]:
@@ -208,26 +194,3 @@ def _coerce_csv_row(row: dict, line: int) -> Item:
         except ValueError:
             return Item(line, error=Message(_("column 'answer' is not a whole number")))
     return Item(line, data=row)
-
-
-def _parquet(member: Member, max_bytes: int) -> Iterator[Item]:
-    import pyarrow.parquet as pq
-
-    stream = member.stream
-    if member.in_archive or not stream.seekable():
-        spooled = tempfile.TemporaryFile()
-        shutil.copyfileobj(stream, spooled, 1 << 20)
-        spooled.seek(0)
-        stream = spooled
-    try:
-        parquet = pq.ParquetFile(stream)
-        row = 0
-        for batch in parquet.iter_batches(batch_size=1000):
-            for data in batch.to_pylist():
-                row += 1
-                yield Item(row, data=data)
-    except Exception as exc:  # pyarrow raises several types for damaged files
-        # The whole text is cut at 400 characters, as it always was.
-        template = _("The Parquet file cannot be read: %(detail)s")
-        detail = f"{type(exc).__name__}: {exc}"[: 400 - len(template % {"detail": ""})]
-        raise SubmissionRefused(Message(template, {"detail": detail})) from None

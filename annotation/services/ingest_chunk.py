@@ -19,7 +19,8 @@ from django.utils import timezone
 from annotation.ingest import pii, quality
 from annotation.ingest.checks import Checked, check_records, is_blank
 from annotation.ingest.errors import describe_failure
-from annotation.ingest.formats import Item, parse_json_line, too_long
+from annotation.ingest.formats import parse_json_line
+from annotation.ingest.items import Item, too_long
 from annotation.ingest.messages import Message, stored_message
 from annotation.ingest.messages import gettext_noop as _
 from annotation.ingest.schemas import RecordError, validate

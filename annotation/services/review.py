@@ -79,11 +79,16 @@ def certification_grant(*, granter, user, language_code: str) -> Certification:
         )
     if not is_language_lead(granter, language_code):
         raise PermissionDenied(_("Only the language's lead or staff may certify annotators."))
+    return certification_ensure(user=user, language_code=language_code, granted_by=granter)
+
+
+def certification_ensure(*, user, language_code: str, granted_by=None) -> Certification:
+    """The live certification of ``user`` for a language, made if missing; callers decide who may."""
     live = Certification.objects.filter(user=user, language_code=language_code, withdrawn_at__isnull=True).first()
     if live:
         return live
-    certification = Certification(user=user, language_code=language_code, granted_by=granter)
-    certification.full_clean()
+    certification = Certification(user=user, language_code=language_code, granted_by=granted_by)
+    certification.full_clean(exclude=["granted_by"])  # None: granted by an operator's command
     certification.save()
     return certification
 
@@ -245,6 +250,7 @@ def contributor_preference_set(*, user, on_leaderboard: bool) -> ContributorPref
 
 __all__ = [
     "contributor_preference_set",
+    "certification_ensure",
     "certification_grant",
     "certification_withdraw",
     "queue_create",

@@ -6,6 +6,7 @@ the language's queues like any other record. Each author has one writing
 submission per language and kind, under the portal's community partner.
 """
 
+import json
 import uuid
 
 from django.conf import settings
@@ -36,10 +37,13 @@ def writing_create(*, author, language, kind: str, content: dict, source_record=
     translation; ``edit_of`` the record an edit corrects, kept on the new
     record's ``edit_of`` column, which snapshots trust (``meta`` on uploads is
     the partner's word). Raises
-    ``ValidationError`` for content of the wrong shape or already in the portal.
+    ``ValidationError`` for content of the wrong shape, past the size limit of
+    one record (``INGEST["MAX_RECORD_BYTES"]``, as for an upload's line) or
+    already in the portal.
     """
     if not is_certified(author, language.code):
         raise PermissionDenied(_("You are not certified to write in this language."))
+    _check_size(content)
     try:
         content, _id, _meta = schemas.validate(kind, content)
     except schemas.RecordError as error:
@@ -65,6 +69,15 @@ def writing_create(*, author, language, kind: str, content: dict, source_record=
         records_read=F("records_read") + 1, records_accepted=F("records_accepted") + 1, tokens=F("tokens") + checked.tokens
     )
     return record
+
+
+def _check_size(content: dict) -> None:
+    # Measured as the record's JSON line in an upload would be, before any costlier check reads it.
+    size = len(json.dumps(content, ensure_ascii=False).encode("utf-8"))
+    limit = settings.INGEST["MAX_RECORD_BYTES"]
+    if size > limit:
+        raise ValidationError({"content": _("The record is %(size)s bytes; the limit for one record is %(limit)s bytes.")
+                               % {"size": f"{size:,}", "limit": f"{limit:,}"}})
 
 
 def _writing_submission(*, author, language, kind) -> Submission:

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.files.base import ContentFile
 
-from annotation.ingest.containers import Member
+from annotation.ingest.containers import Budget, Limits, Member
 from annotation.ingest.formats import iter_items
 from annotation.models import Record, Submission
 
@@ -158,12 +158,16 @@ SAMPLES = {
 }
 
 
+def plain_member(fmt, stream) -> Member:
+    return Member("", fmt, stream, Budget(Limits(max_expanded_bytes=10**6, max_ratio=200, max_members=10), "data", 10**6))
+
+
 @pytest.mark.parametrize("fmt", SAMPLES)
 @pytest.mark.parametrize("encode", [lambda s: codecs.BOM_UTF8 + s.encode(), lambda s: s.encode("utf-16")], ids=["utf8-bom", "utf16"])
 @pytest.mark.parametrize("wrap", [ContentFile, lambda data: io.BufferedReader(io.BytesIO(data))], ids=["django-file", "buffered"])
 def test_every_text_format_drops_the_bom_from_any_stream(fmt, encode, wrap):
     """A plain upload is a Django file, which cannot peek; archive members can."""
-    items = list(iter_items(Member("", fmt, wrap(encode(SAMPLES[fmt]))), max_record_bytes=1000))
+    items = list(iter_items(plain_member(fmt, wrap(encode(SAMPLES[fmt]))), max_record_bytes=1000))
     assert [item.error for item in items] == [None]
     assert items[0].data["text"] == "Hallo Welt"
     assert all(not str(key).startswith("\ufeff") for key in items[0].data)
@@ -171,5 +175,5 @@ def test_every_text_format_drops_the_bom_from_any_stream(fmt, encode, wrap):
 
 def test_a_doubled_bom_stays_out_of_the_csv_header():
     data = codecs.BOM_UTF8 * 2 + b"text,id\nHallo Welt,1\n"
-    [item] = iter_items(Member("", "csv", ContentFile(data)), max_record_bytes=1000)
+    [item] = iter_items(plain_member("csv", ContentFile(data)), max_record_bytes=1000)
     assert item.data == {"text": "Hallo Welt", "id": "1"}

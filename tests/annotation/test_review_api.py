@@ -5,7 +5,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotation.models import ReviewDecision
+from annotation.models import Record, ReviewDecision
 from annotation.services.review import queue_create, review_item_claim, review_submit
 from tests.annotation.conftest import make_lead, make_records
 from tests.annotation.ingest_helpers import jsonl, submit
@@ -114,3 +114,13 @@ def test_writing_through_the_api(queue_de, annotator_for):
     assert written.status_code == 201 and written.json()["status"] == "pending"
     assert client.post(url, {"content": {"prompt": "Nur eine Frage"}}, format="json").status_code == 400
     assert api(annotator_for("pierre", "fr")).post(url, {"content": {}}, format="json").status_code == 404
+
+
+def test_a_written_record_past_the_size_limit_is_a_400_naming_the_limit(queue_de, annotator_for, settings):
+    url = reverse("api:review-write", args=[queue_de.pk])
+    limit = settings.INGEST["MAX_RECORD_BYTES"]
+    nine_mb = {"prompt": "Was steht hier?", "response": "Ein langer Satz. " * (9 * 1024**2 // 17)}
+    answer = api(annotator_for("ulla")).post(url, {"content": nine_mb}, format="json")
+    assert answer.status_code == 400
+    assert f"the limit for one record is {limit:,} bytes" in answer.json()["content"][0]
+    assert not Record.objects.filter(kind="instruction", meta__written=True).exists()

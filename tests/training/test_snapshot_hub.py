@@ -291,6 +291,8 @@ def test_a_delivery_while_another_uploads_returns_at_once(staff, eager, corpus, 
             cursor.execute("SELECT pg_advisory_lock(%s, %s)", [hub_service._LOCK_CLASS, snapshot.pk])
         enqueued[0]()
         assert Snapshot.objects.get(pk=snapshot.pk).hub_status == "queued" and not hub.exchanges
+        with other.cursor() as cursor:  # unlock before closing: a closed session's backend may outlive the close a moment
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [hub_service._LOCK_CLASS, snapshot.pk])
     finally:
         other.close()
     snapshot_hub_push.apply(args=[snapshot.pk])

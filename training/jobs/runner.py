@@ -26,6 +26,22 @@ from training.jobs.spec import JobSpec
 LOG_TAIL_LINES = 200
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# All the child sees of the worker's environment: what Python, the GPU stack,
+# the hub and the object store need. The rest (DJANGO_SECRET_KEY, the broker
+# URL, DATABASE_URL where one worker serves both queues) stays with the worker:
+# the job runs data and models from outside, and needs none of it.
+CHILD_ENV_NAMES = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "PYTHONPATH", "LD_LIBRARY_PATH",
+    "CC",  # triton compiles kernels with it (training/jobs/train.py)
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM", "XDG_CACHE_HOME",
+    "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+})
+CHILD_ENV_PREFIXES = (
+    "LC_", "CUDA_", "NVIDIA_", "NCCL_", "HF_", "TRANSFORMERS_", "TORCH", "PYTORCH_", "TRITON_",
+    "AWS_",  # the object store's keys and region (training/jobs/storage.py)
+    "OCCIPORTAL_S3_", "OCCIPORTAL_RUN_STORE_", "OCCIPORTAL_JOB_",
+)
+
 
 @dataclass
 class JobResult:
@@ -53,6 +69,9 @@ def run_in_child(
 ) -> JobResult:
     """Start ``python -m training.jobs``, pass each JSON event to ``on_event`` as it arrives.
 
+    The child's environment is :func:`child_environment` of this process's,
+    plus ``env``.
+
     ``cancel_check`` is polled while the child runs; when it returns True the
     child's whole process group is killed (SIGKILL: checkpoints are written
     atomically, so there is nothing to flush) and the result is marked
@@ -65,7 +84,7 @@ def run_in_child(
     with tempfile.TemporaryDirectory(prefix="occiportal-job-") as scratch:
         spec_path = Path(scratch) / "spec.json"
         spec_path.write_text(spec.to_json())
-        child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        child_env = {**child_environment(os.environ), **(env or {}), "PYTHONUNBUFFERED": "1"}
         child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), child_env.get("PYTHONPATH")]))
         try:
             child = subprocess.Popen(
@@ -110,6 +129,12 @@ def run_in_child(
     if exit_code != 0 and (last_event or {}).get("event") != "error":
         tail.append(f"job exited with code {exit_code}" + (" (cancelled)" if cancelled else ""))
     return JobResult(exit_code=exit_code, last_event=last_event, log_tail=list(tail), cancelled=cancelled)
+
+
+def child_environment(environ) -> dict[str, str]:
+    """The variables of ``environ`` a job may see: ``CHILD_ENV_NAMES`` and ``CHILD_ENV_PREFIXES``."""
+    return {name: value for name, value in environ.items()
+            if name in CHILD_ENV_NAMES or name.startswith(CHILD_ENV_PREFIXES)}
 
 
 def _pump(stream, lines: queue.Queue) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -141,7 +143,7 @@ class JobSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:
         data = dict(data)
-        train = _build(TrainConfig, data.pop("train", None) or {})
+        train = train_config(data.pop("train", None) or {})
         evaluation = _build(EvalConfig, data.pop("eval", None) or {})
         return _build(cls, {**data, "train": train, "eval": evaluation})
 
@@ -165,19 +167,51 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise SpecError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
+def train_config(data: dict[str, Any]) -> TrainConfig:
+    """Hyper-parameters as JSON gives them → a TrainConfig; SpecError names the first unknown or mistyped one."""
+    return _build(TrainConfig, data)
+
+
 def _build(klass: type, data: dict[str, Any]):
     # Unknown keys are an error rather than silently ignored: a typo in a
-    # hyper-parameter name would otherwise train with the default.
+    # hyper-parameter name would otherwise train with the default. A value of
+    # the wrong type is one too, here and not as a TypeError on the GPU host.
     names = {f.name for f in dataclasses.fields(klass)}
     unknown = sorted(set(data) - names)
     if unknown:
         raise SpecError(f"unknown {klass.__name__} fields: {', '.join(unknown)}")
+    hints = typing.get_type_hints(klass)
+    for name, value in data.items():
+        if not _has_type(value, hints[name]):
+            raise SpecError(f"{name} must be {_type_name(hints[name])}; got {value!r}"[:300])
     if "adam_betas" in data:
         data = {**data, "adam_betas": tuple(data["adam_betas"])}
     try:
         return klass(**data)
     except TypeError as exc:
         raise SpecError(str(exc)) from exc
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """``value`` read from JSON fits the annotation ``hint`` (a JSON list stands for a tuple; an int for a float)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return any(_has_type(value, arg) for arg in args)
+    if origin is list:
+        return isinstance(value, list) and all(_has_type(item, args[0]) for item in value)
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and len(value) == len(args) and all(map(_has_type, value, args))
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is type(None):
+        return value is None
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    return hint.__name__ if isinstance(hint, type) else str(hint)
 
 
 # -- path confinement ----------------------------------------------------------
@@ -223,7 +257,7 @@ def validate_paths(
     resolve back inside. ``s3://`` URIs must lie under ``store_roots``
     (``s3://bucket/prefix``); with none, a URI is refused.
     """
-    roots = [Path(root).expanduser().resolve() for root in allowed_roots]
+    roots = list(allowed_roots)
     if not roots:
         raise SpecError("no allowed storage roots configured")
     store_roots = list(store_roots)
@@ -231,7 +265,7 @@ def validate_paths(
         if is_store_uri(raw):
             confine_uri(name, raw, store_roots)
         else:
-            _confine(name, raw, roots)
+            confine_path(name, raw, roots)
 
 
 def validate_store_uris(spec: JobSpec, store_roots: Iterable[str]) -> None:
@@ -259,7 +293,9 @@ def confine_uri(name: str, uri: str, store_roots: Iterable[str]) -> None:
     raise SpecError(f"{name} is outside the object store's bucket and prefix ({', '.join(roots)}): {uri}")
 
 
-def _confine(name: str, raw: str, roots: list[Path]) -> None:
+def confine_path(name: str, raw: str, allowed_roots: Iterable[str | Path]) -> None:
+    """Raise SpecError unless the local path ``raw`` lies inside one of ``allowed_roots`` (as :func:`validate_paths`)."""
+    roots = [Path(root).expanduser().resolve() for root in allowed_roots]
     if not raw:
         raise SpecError(f"{name} is empty")
     path = Path(raw).expanduser()

@@ -29,7 +29,7 @@ from occiportal.broker import send_on_commit
 from training import job_control
 from training.jobs import storage
 from training.jobs.revision import local_model_revision
-from training.jobs.spec import JobSpec, SpecError, is_local_model, validate_paths
+from training.jobs.spec import JobSpec, SpecError, confine_path, is_local_model, train_config, validate_paths
 from training.models import BaseModel, EvaluationRun, EvaluationSuite, Snapshot, TrainingRun
 
 from .lineage import WithdrawnShare, snapshot_withdrawn
@@ -84,6 +84,9 @@ def training_run_create(
 
     A snapshot holding data that partners withdrew after its build is refused
     unless ``withdrawn_reason`` says why; the run records the reason and who gave it.
+    Raises ``ValidationError``: under ``hyperparameters`` for a name TrainConfig
+    lacks or a value of the wrong type, under ``eval_suites`` for a suite outside
+    the storage roots (its evaluation would otherwise be refused after training).
     """
     _require_staff(created_by)
     if snapshot.status != Snapshot.Status.READY:
@@ -93,6 +96,11 @@ def training_run_create(
     if held and not withdrawn_reason:
         raise ValidationError(_withdrawn_refusal(snapshot, held), code="withdrawn")
     hyperparameters = dict(hyperparameters or {})
+    try:
+        train_config(hyperparameters)
+    except SpecError as exc:
+        raise ValidationError({"hyperparameters": str(exc)}) from exc
+    _check_suites(eval_suites)
     checked = _spec_dict("check", "train", base_model.source, "/", method, finetuning, snapshot.uri, hyperparameters)
     _check_spec({**checked, "snapshot_sha256": snapshot.manifest_sha256 or None})
     # A first upload may take minutes: done before the transaction, so no row waits on it.
@@ -157,8 +165,7 @@ def job_dispatch(*, job: TrainingRun | EvaluationRun) -> None:
     # the latest, before the run was created; never here, under a row lock.
     spec = JobSpec.from_dict(_job_spec(job))
     try:
-        roots = [settings.DATA_DIR, *settings.TRAINING["STORAGE_ROOTS"]]
-        validate_paths(spec, roots, [root for root in [store_root()] if root])
+        validate_paths(spec, _storage_roots(), [root for root in [store_root()] if root])
     except SpecError as exc:
         raise ValidationError(str(exc)) from exc
     job_control.mark_attempt(job.output_dir, job.attempt)
@@ -298,6 +305,18 @@ def _spec_dict(run_id, kind, base_model, output_dir, method, finetuning, snapsho
         "run_id": run_id, "kind": kind, "base_model": base_model, "output_dir": output_dir, "method": method,
         "finetuning": finetuning, "snapshot_dir": snapshot_dir, "train": hyperparameters,
     }  # fmt: skip
+
+
+def _storage_roots() -> list:
+    return [settings.DATA_DIR, *settings.TRAINING["STORAGE_ROOTS"]]
+
+
+def _check_suites(suites) -> None:
+    for suite in suites:
+        try:
+            confine_path(f"evaluation suite {suite.name!r}", suite.path, _storage_roots())
+        except SpecError as exc:
+            raise ValidationError({"eval_suites": str(exc)}) from exc
 
 
 def _check_spec(data: dict) -> None:

@@ -1,6 +1,7 @@
 """The job as the GPU worker runs it: a child process, killed, crashed, resumed."""
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,25 @@ def test_a_crashing_job_is_a_failed_result_with_its_log_tail(tiny_model, cpt_sna
     assert result.last_event["event"] == "error" and "no-such-model" in result.last_event["message"]
     assert any("Traceback" in line for line in result.log_tail)
     assert len(result.log_tail) <= 200
+
+
+def test_the_child_sees_only_the_allowed_environment(tiny_model, cpt_snapshot, tmp_path, monkeypatch):
+    secrets = {"DJANGO_SECRET_KEY": "s3cret", "CELERY_BROKER_URL": "redis://:pw@broker/0",
+               "DATABASE_URL": "postgres://portal:pw@db/portal"}
+    needed = {"AWS_SECRET_ACCESS_KEY": "key", "OCCIPORTAL_S3_ENDPOINT_URL": "http://store", "HF_HOME": "/hf",
+              "CUDA_VISIBLE_DEVICES": "0", "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "2"}
+    for name, value in {**secrets, **needed}.items():
+        monkeypatch.setenv(name, value)
+    # Stands in for python: whatever its arguments, it reports its environment as the last event.
+    child = tmp_path / "child"
+    child.write_text(f"#!{sys.executable}\nimport json, os\nprint(json.dumps({{'event': 'done', 'env': dict(os.environ)}}))\n")
+    child.chmod(0o755)
+
+    result = run_in_child(make_spec(tiny_model, cpt_snapshot, tmp_path / "run"), lambda event: None, python=str(child))
+
+    seen = result.last_event["env"]
+    assert not set(secrets) & set(seen)
+    assert {name: seen.get(name) for name in needed} == needed and seen["PATH"] == os.environ["PATH"]
 
 
 def test_a_child_that_dies_without_a_word_is_a_failed_result(tiny_model, cpt_snapshot, tmp_path):

@@ -27,6 +27,24 @@ def test_json_round_trip_keeps_hyper_parameters(tmp_path):
     assert again.train.torch_compile == "auto" and again.train.loss_chunk_tokens == 4096
 
 
+@pytest.mark.parametrize("train,message", [
+    ({"seq_len": "../../etc"}, "seq_len must be int; got '../../etc'"),
+    ({"max_steps": 4.5}, "max_steps must be int | None; got 4.5"),
+    ({"learning_rate": True}, "learning_rate must be float; got True"),
+    ({"adam_betas": [0.9]}, "adam_betas must be tuple[float, float]; got [0.9]"),
+    ({"lora_target_modules": ["q_proj", 1]}, "lora_target_modules must be list[str]"),
+])  # fmt: skip
+def test_a_hyper_parameter_of_the_wrong_type_is_a_spec_error_naming_it(tmp_path, train, message):
+    with pytest.raises(SpecError) as raised:
+        JobSpec.from_dict({**spec_in(tmp_path).to_dict(), "train": train})
+    assert str(raised.value).startswith(message)
+
+
+def test_json_numbers_fit_the_typed_fields(tmp_path):
+    spec = JobSpec.from_dict({**spec_in(tmp_path).to_dict(), "train": {"epochs": 2, "max_steps": None, "bf16": "auto"}})
+    assert spec.train.epochs == 2 and spec.train.max_steps is None
+
+
 def test_unknown_fields_and_bad_choices_are_rejected(tmp_path):
     data = spec_in(tmp_path).to_dict()
     with pytest.raises(SpecError, match="learning_rat"):
