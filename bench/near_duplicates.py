@@ -8,9 +8,10 @@ record's band) is then looked up with ``BandIndex.first_owners``, as
 ``near_duplicates_mark`` does. Target: the lookup against N = 100 M within
 2× of the lookup against 1 M.
 
-Warm: the best of ``--repeats`` lookups after a first one. Cold: the run's
-pages evicted from the page cache first (``posix_fadvise(DONTNEED)``, no
-root needed), one lookup. Peak RSS counts the index pages mapped in.
+Both indexes are built first, then looked up: cold (the run's pages
+evicted from the page cache with ``posix_fadvise(DONTNEED)``, no root
+needed), then warm, ``--repeats`` times interleaved small/big so that the
+load of a shared machine falls on both; the median counts. Peak RSS counts the index pages mapped in.
 Prints one JSON line last; the exit status is 1 when the planted
 near-duplicate is not found. The index is deleted at the end.
 
@@ -32,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from annotation.dedup.index import FENCE, BandIndex, band_keys, owner_keys  # noqa: E402
+from annotation.dedup.index import BandIndex, band_keys, bucket_starts, directory_buckets, owner_keys  # noqa: E402
 
 BANDS = 14
 PER_SUBMISSION = 10_000  # synthetic submissions: record r is line r % 10,000 + 1 of submission r // 10,000 + 1
@@ -47,6 +48,8 @@ def build(folder: Path, stored: int, seed: int) -> BandIndex:
     parts = max(1, total // PARTITION_KEYS)
     counts = rng.multinomial(total, np.full(parts, 1 / parts))
     bounds = [part * 2**64 // parts for part in range(parts + 1)]
+    buckets = directory_buckets(total)
+    width = 2**64 // buckets
 
     def write(run: Path) -> None:
         with open(run / "keys.npy", "wb") as keys_file, open(run / "owners.npy", "wb") as owners_file:
@@ -54,7 +57,7 @@ def build(folder: Path, stored: int, seed: int) -> BandIndex:
                 np.lib.format.write_array_header_1_0(
                     handle, {"descr": "<u8", "fortran_order": False, "shape": (total,)}
                 )
-            fence, offset = [], 0
+            directory, offset = [], 0
             for part, count in enumerate(counts.tolist()):
                 low, high = bounds[part], bounds[part + 1] - 1
                 keys = np.sort(rng.integers(low, high, size=count, dtype=np.uint64, endpoint=True))
@@ -63,9 +66,10 @@ def build(folder: Path, stored: int, seed: int) -> BandIndex:
                 owners = owner_keys(0, records % PER_SUBMISSION + 1) | submissions
                 keys.tofile(keys_file)
                 owners.tofile(owners_file)
-                fence.append(keys[(-offset) % FENCE :: FENCE])
+                first, last = -(-bounds[part] // width), -(-bounds[part + 1] // width)  # the buckets starting here
+                directory.append(bucket_starts(keys, buckets, first, last) + offset)
                 offset += count
-        np.save(run / "fence.npy", np.concatenate(fence))
+        np.save(run / "directory.npy", np.append(np.concatenate(directory), total))
 
     with index.locked():
         index.add_sorted(write, total, [f"synthetic-{stored}"])
@@ -97,27 +101,35 @@ def evict(folder: Path) -> bool:
         return False
 
 
-def measure(folder: Path, stored: int, records: int, repeats: int, seed: int) -> dict:
+def lookup(index: BandIndex, keys: np.ndarray) -> tuple[float, np.ndarray]:
     started = time.perf_counter()
-    index = build(folder, stored, seed)
-    built = time.perf_counter() - started
-    keys, planted, owner = submission_keys(index, records, seed)
-    cold = None
-    if evict(folder):
+    first = index.first_owners(keys)
+    return time.perf_counter() - started, first
+
+
+def measure(folder: Path, sizes: dict[str, int], records: int, repeats: int) -> dict:
+    """Build an index per size, then time lookups in them: cold first, then warm, interleaved."""
+    figures, indexes = {}, {}
+    for seed, (name, stored) in enumerate(sizes.items(), 1):
         started = time.perf_counter()
-        first = index.first_owners(keys)
-        cold = time.perf_counter() - started
-    else:
-        first = index.first_owners(keys)
-    warm = []
+        indexes[name] = build(folder / name, stored, seed)
+        figures[name] = {"stored": stored, "keys": stored * BANDS, "build_s": round(time.perf_counter() - started, 1),
+                         "bytes_on_disk": indexes[name].bytes_on_disk()}  # fmt: skip
+        figures[name]["lookup"] = submission_keys(indexes[name], records, seed)
+    for name, index in indexes.items():
+        keys, planted, owner = figures[name].pop("lookup")
+        cold = evict(folder / name)
+        took, first = lookup(index, keys)
+        figures[name] |= {"cold_s": cold and round(took, 4), "planted_found": int(first[planted]) == owner, "warm": []}
+        figures[name]["lookup"] = keys
     for _ in range(repeats):
-        started = time.perf_counter()
-        first = index.first_owners(keys)
-        warm.append(time.perf_counter() - started)
-    found = int(first[planted]) == owner
-    figures = {"stored": stored, "keys": stored * BANDS, "build_s": round(built, 1), "warm_s": round(min(warm), 4),
-               "cold_s": cold and round(cold, 4), "bytes_on_disk": index.bytes_on_disk(), "planted_found": found}  # fmt: skip
-    print(json.dumps(figures), file=sys.stderr)
+        for name, index in indexes.items():
+            figures[name]["warm"].append(lookup(index, figures[name]["lookup"])[0])
+    for name in indexes:
+        warm = sorted(figures[name].pop("warm"))
+        figures[name] |= {"warm_s": round(warm[len(warm) // 2], 4), "warm_best_s": round(warm[0], 4)}
+        del figures[name]["lookup"]
+        print(json.dumps(figures[name]), file=sys.stderr)
     shutil.rmtree(folder)
     return figures
 
@@ -127,14 +139,14 @@ def main() -> int:
     parser.add_argument("--stored", type=int, default=100_000_000, help="Records in the big index.")
     parser.add_argument("--base", type=int, default=1_000_000, help="Records in the small index.")
     parser.add_argument("--records", type=int, default=PER_SUBMISSION, help="Records of the submission looked up.")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9, help="Warm lookups of each index, interleaved; the median counts.")
     parser.add_argument("--dir", type=Path, default=ROOT / "bench" / "out" / "near-duplicate-index")
     parser.add_argument("--smoke", action="store_true", help="10,000 vs 100,000 stored records, 1,000 looked up.")
     args = parser.parse_args()
     if args.smoke:
         args.base, args.stored, args.records, args.repeats = 10_000, 100_000, 1_000, 2
-    small = measure(args.dir, args.base, args.records, args.repeats, seed=1)
-    big = measure(args.dir, args.stored, args.records, args.repeats, seed=2)
+    figures = measure(args.dir, {"small": args.base, "big": args.stored}, args.records, args.repeats)
+    small, big = figures["small"], figures["big"]
     result = {
         "submission_records": args.records, "small": small, "big": big,
         "warm_ratio": round(big["warm_s"] / small["warm_s"], 2),

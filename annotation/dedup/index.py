@@ -4,8 +4,9 @@ An LSM of immutable sorted runs on local disk. A run is a folder of two
 parallel memory-mapped arrays: ``keys.npy`` (uint64, the band number mixed
 into the band hash, so one key space serves every band) and ``owners.npy``
 (uint64, ``(submission << 32) | line``), sorted by key then owner, and
-``fence.npy``, every FENCE-th key (one 4 KiB page of keys each), held in
-memory. A lookup sorts its keys, finds each one's page in the fences and
+``directory.npy``, held in memory: where the keys of each top-bits prefix
+start, with about BUCKET keys (a 4 KiB page) a prefix, as keys are hashes.
+A lookup sorts its keys, takes each one's bucket from the directory and
 binary-searches that page of the mapped keys: one page read per key and
 run, so its cost grows with the lookup and the number of runs, not with
 the corpus. New keys are written as a new run; when there
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 MAX_RUNS = 12
-FENCE = 512  # keys per fence entry: 4 KiB, a page
+BUCKET = 512  # keys per directory entry, on average: 4 KiB, a page
 NO_OWNER = np.uint64(2**64 - 1)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -54,14 +55,14 @@ def owner_keys(submission: int, lines: np.ndarray) -> np.ndarray:
 class _Run:
     keys: np.ndarray
     owners: np.ndarray
-    fence: np.ndarray
+    directory: np.ndarray
 
     def lower_bound(self, ordered: np.ndarray) -> np.ndarray:
         """The first position of each key of ``ordered`` (sorted) or above, as np.searchsorted(side="left")."""
-        # The last fence below the key starts the page its first occurrence
-        # is on, or ends just before it.
-        low = np.maximum(np.searchsorted(self.fence, ordered, side="left") - 1, 0) * FENCE
-        high = np.minimum(low + FENCE, len(self.keys))
+        # Keys before the bucket's start have a smaller prefix, keys from the
+        # next bucket's start a larger one: the answer lies between.
+        bucket = _prefix(ordered, len(self.directory) - 1)
+        low, high = self.directory[bucket], self.directory[bucket + 1]
         while True:
             open_ = low < high
             if not open_.any():
@@ -194,10 +195,8 @@ class BandIndex:
 
     def _open(self, name: str) -> _Run:
         folder = self.root / name
-        fence = folder / "fence.npy"
-        return _Run(
-            np.load(folder / "keys.npy", mmap_mode="r"), np.load(folder / "owners.npy", mmap_mode="r"), _fence(fence)
-        )
+        keys, owners = np.load(folder / "keys.npy", mmap_mode="r"), np.load(folder / "owners.npy", mmap_mode="r")
+        return _Run(keys, owners, _directory(folder / "directory.npy"))
 
     def _manifest(self) -> dict:
         try:
@@ -214,19 +213,38 @@ class BandIndex:
 def _write_arrays(folder: Path, keys: np.ndarray, owners: np.ndarray) -> None:
     np.save(folder / "keys.npy", np.ascontiguousarray(keys, dtype=np.uint64))
     np.save(folder / "owners.npy", np.ascontiguousarray(owners, dtype=np.uint64))
-    np.save(folder / "fence.npy", np.ascontiguousarray(keys[::FENCE], dtype=np.uint64))
+    buckets = directory_buckets(len(keys))
+    np.save(folder / "directory.npy", np.append(bucket_starts(keys, buckets, 0, buckets), len(keys)))
 
 
-_fences: dict[tuple[str, int, int], np.ndarray] = {}
+def directory_buckets(size: int) -> int:
+    """How many prefix buckets the directory of a run of ``size`` keys has: a power of 2, about BUCKET keys each."""
+    return 1 << min(32, (size // BUCKET).bit_length())
 
 
-def _fence(path: Path) -> np.ndarray:
-    # Runs are immutable: a fence read once serves every later lookup of the
-    # process (keyed by inode too, as a rebuilt index reuses run names).
+def bucket_starts(keys: np.ndarray, buckets: int, first: int, last: int) -> np.ndarray:
+    """Where in sorted ``keys`` buckets ``first`` to ``last`` - 1 (of ``buckets``) start."""
+    shift = 64 - (buckets.bit_length() - 1)
+    starts = np.arange(first, last, dtype=np.uint64)
+    starts = starts << np.uint64(shift) if shift < 64 else np.zeros_like(starts)
+    return np.searchsorted(keys, starts, side="left")
+
+
+def _prefix(keys: np.ndarray, buckets: int) -> np.ndarray:
+    shift = 64 - (buckets.bit_length() - 1)
+    return (keys >> np.uint64(shift)).astype(np.int64) if shift < 64 else np.zeros(len(keys), dtype=np.int64)
+
+
+_directories: dict[tuple[str, int, int], np.ndarray] = {}
+
+
+def _directory(path: Path) -> np.ndarray:
+    # Runs are immutable: a directory read once serves every later lookup of
+    # the process (keyed by inode too, as a rebuilt index reuses run names).
     stat = path.stat()
     key = (str(path), stat.st_ino, stat.st_mtime_ns)
-    if key not in _fences:
-        if len(_fences) > 4 * MAX_RUNS:
-            _fences.clear()
-        _fences[key] = np.load(path)
-    return _fences[key]
+    if key not in _directories:
+        if len(_directories) > 4 * MAX_RUNS:
+            _directories.clear()
+        _directories[key] = np.load(path)
+    return _directories[key]

@@ -3,6 +3,7 @@
 import threading
 
 import numpy as np
+import pytest
 
 from annotation.dedup.index import MAX_RUNS, NO_OWNER, BandIndex, band_keys, owner_keys
 
@@ -60,12 +61,19 @@ def test_concurrent_writers_lose_no_keys(tmp_path):
     assert index.tags() == {f"w{n}" for n in range(writers)} and index.size() == writers * 100
 
 
-def test_the_fenced_search_equals_a_binary_search_where_runs_of_a_key_cross_pages(tmp_path):
-    keys = np.sort(np.random.default_rng(2).integers(0, 300, size=20 * 512)).astype(np.uint64)
+@pytest.mark.parametrize("spread", ["few keys, long runs of each", "hashes over all 64 bits"])
+def test_the_directory_search_equals_a_binary_search(tmp_path, spread):
+    rng = np.random.default_rng(2)
+    if spread.startswith("few"):
+        keys, queries = rng.integers(0, 300, size=20 * 512).astype(np.uint64), np.arange(302, dtype=np.uint64)
+    else:
+        keys = np.repeat(rng.integers(0, 2**64, size=10 * 512, dtype=np.uint64), 2)
+        queries = np.concatenate([keys[::7], rng.integers(0, 2**64, size=1000, dtype=np.uint64), np.array([0, 2**64 - 1], dtype=np.uint64)])
+    keys, queries = np.sort(keys), np.sort(queries)
     index = BandIndex(tmp_path)
     _add(index, keys, np.arange(len(keys), dtype=np.uint64), "one")
-    queries = np.arange(302, dtype=np.uint64)
 
     run = index._runs()[0]
 
+    assert len(run.directory) > 2
     assert (run.lower_bound(queries) == np.searchsorted(keys, queries, side="left")).all()
