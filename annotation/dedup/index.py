@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 MAX_RUNS = 12
+_opened: dict[tuple[str, int, int], "_Run"] = {}
 BUCKET = 512  # keys per directory entry, on average: 4 KiB, a page
 NO_OWNER = np.uint64(2**64 - 1)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -187,16 +188,31 @@ class BandIndex:
         # A compaction may delete a run between reading the manifest and
         # opening it: the manifest read again names its replacement.
         for _attempt in range(5):
+            names = [run["name"] for run in self._manifest()["runs"]]
+            current = {str(self.root / name) for name in names}
+            for key in [key for key in _opened if Path(key[0]).parent == self.root and key[0] not in current]:
+                del _opened[key]  # merged away: let its files go
             try:
-                return [self._open(run["name"]) for run in self._manifest()["runs"]]
+                return [self._open(name) for name in names]
             except FileNotFoundError:
                 continue
         raise RuntimeError(f"the band index at {self.root} keeps changing under the reader")
 
     def _open(self, name: str) -> _Run:
+        # Runs are immutable: one opened (mapped, its directory read) serves
+        # every later lookup of the process, whose pages then stay mapped.
+        # Keyed by inode too: a rebuilt index reuses run names.
         folder = self.root / name
-        keys, owners = np.load(folder / "keys.npy", mmap_mode="r"), np.load(folder / "owners.npy", mmap_mode="r")
-        return _Run(keys, owners, _directory(folder / "directory.npy"))
+        stat = (folder / "keys.npy").stat()
+        key = (str(folder), stat.st_ino, stat.st_mtime_ns)
+        if key not in _opened:
+            if len(_opened) > 4 * MAX_RUNS:
+                _opened.clear()
+            _opened[key] = _Run(
+                np.load(folder / "keys.npy", mmap_mode="r"), np.load(folder / "owners.npy", mmap_mode="r"),
+                np.load(folder / "directory.npy"),
+            )
+        return _opened[key]
 
     def _manifest(self) -> dict:
         try:
@@ -234,17 +250,3 @@ def _prefix(keys: np.ndarray, buckets: int) -> np.ndarray:
     shift = 64 - (buckets.bit_length() - 1)
     return (keys >> np.uint64(shift)).astype(np.int64) if shift < 64 else np.zeros(len(keys), dtype=np.int64)
 
-
-_directories: dict[tuple[str, int, int], np.ndarray] = {}
-
-
-def _directory(path: Path) -> np.ndarray:
-    # Runs are immutable: a directory read once serves every later lookup of
-    # the process (keyed by inode too, as a rebuilt index reuses run names).
-    stat = path.stat()
-    key = (str(path), stat.st_ino, stat.st_mtime_ns)
-    if key not in _directories:
-        if len(_directories) > 4 * MAX_RUNS:
-            _directories.clear()
-        _directories[key] = np.load(path)
-    return _directories[key]

@@ -97,22 +97,23 @@ def process_chunk_records(chunk: IngestChunk) -> ChunkStats:
     config = settings.INGEST
     stats = ChunkStats(max_errors=config["MAX_ERRORS_KEPT"])
     batch: list[_Row] = []
-    stored: list[_Row] = []
+    signatures: dict[int, list[int]] = {}  # line → bands: kept for the chunk, not its rows' texts
     for line, origin, item in iter_chunk_items(chunk):
         stats.records_read += 1
         row = _validate(item, line, origin, submission, stats)
         if row is not None:
             batch.append(row)
         if len(batch) >= config["BATCH_RECORDS"]:
-            stored += _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
+            signatures |= _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
             _beat(chunk)
             batch = []
     if batch:
-        stored += _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
-    if stored:
-        lines, bands = [row.line for row in stored], [row.checked.bands for row in stored]
-        signatures_save(submission_id=submission.pk, part=str(chunk.index), lines=lines, bands=bands)
+        signatures |= _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
+    if signatures:
+        lines = sorted(signatures)
+        signatures_save(submission_id=submission.pk, part=str(chunk.index), lines=lines, bands=[signatures[n] for n in lines])
     return stats
+
 
 
 def _beat(chunk: IngestChunk) -> None:
@@ -162,10 +163,10 @@ def _check(batch: list[_Row], submission, stats: ChunkStats, tokenizer: str) -> 
     return kept
 
 
-def _flush(batch: list[_Row], submission, stats: ChunkStats) -> list[_Row]:
-    """Store the batch's new records and count them; returns the batch's rows stored (now or by an earlier run)."""
+def _flush(batch: list[_Row], submission, stats: ChunkStats) -> dict[int, list[int]]:
+    """Store the batch's new records and count them; returns ``{line: bands}`` of its rows stored (now or before)."""
     if not batch:
-        return []
+        return {}
     batch.sort(key=lambda r: r.checked.content_hash)  # one lock order for concurrent chunks
     hashes = [r.checked.content_hash for r in batch]
     stored = Record.objects.filter(content_hash__in=hashes).values_list("content_hash", "submission_id", "line")
@@ -193,7 +194,7 @@ def _flush(batch: list[_Row], submission, stats: ChunkStats) -> list[_Row]:
         stats.pii_redactions += row.pii_redactions
         stats.tokens += row.checked.tokens
         quality.histogram_add(stats.histograms, row.checked.quality)
-    return ours
+    return {row.line: row.checked.bands for row in ours}
 
 
 def _duplicate(stats: ChunkStats, row: _Row) -> None:
