@@ -31,6 +31,7 @@ import numpy as np
 MAX_RUNS = 12
 _opened: dict[tuple[str, int, int], "_Run"] = {}
 BUCKET = 512  # keys per directory entry, on average: 4 KiB, a page
+_BLOCK = 2048  # lookup keys searched together
 NO_OWNER = np.uint64(2**64 - 1)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -128,7 +129,9 @@ class BandIndex:
         ordered = keys[order]
         best = np.full(len(keys), NO_OWNER, dtype=np.uint64)
         for run in self._runs():
-            at = run.lower_bound(ordered)
+            # Block by block: a block's pages stay cached through the search's steps.
+            at = np.concatenate([run.lower_bound(ordered[i : i + _BLOCK]) for i in range(0, len(keys), _BLOCK)] or [[]])
+            at = at.astype(np.int64)
             inside = at < len(run.keys)
             hit = np.zeros(len(keys), dtype=bool)
             hit[inside] = run.keys[at[inside]] == ordered[inside]
