@@ -14,7 +14,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Left
 from django.utils.html import format_html
 
-from .models import IngestChunk, Record, RecordBand, Submission, Upload
+from .models import IngestChunk, Record, Submission, Upload
 from .services.uploads import upload_cancel
 
 INGEST_FIELDS = [
@@ -158,22 +158,6 @@ class RecordAdmin(admin.ModelAdmin):
     def content_display(self, record):
         # format_html escapes the record: partners' text is never markup here.
         return format_html('<pre class="record-content">{}</pre>', json.dumps(record.content, ensure_ascii=False, indent=2))
-
-
-@admin.register(RecordBand)
-class RecordBandAdmin(admin.ModelAdmin):
-    """View only: bands are derived from the record's text."""
-
-    list_display = ["record_id", "band", "hash"]
-    search_fields = ["=record__id", "=hash"]
-    raw_id_fields = ["record"]
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 from . import admin_review  # noqa: E402,F401  (registers the review models)

@@ -23,6 +23,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -99,6 +100,7 @@ def phase_pipeline(path: Path, workers: int) -> dict:
     _django()
     from multiprocessing import get_context
 
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.files import File
     from django.db import connection
@@ -109,7 +111,10 @@ def phase_pipeline(path: Path, workers: int) -> dict:
     from occiportal.models import Language, Partner
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE annotation_recordband, annotation_record, annotation_ingestchunk, annotation_submission CASCADE")
+        cursor.execute("TRUNCATE annotation_record, annotation_ingestchunk, annotation_submission CASCADE")
+    # The signatures and band index of earlier runs name records the TRUNCATE removed.
+    shutil.rmtree(settings.NEAR_DUPLICATE_INDEX_DIR, ignore_errors=True)
+    shutil.rmtree(Path(settings.MEDIA_ROOT) / "signatures", ignore_errors=True)
     partner, _ = Partner.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
     user, _ = get_user_model().objects.get_or_create(username="bench")
     with path.open("rb") as f:

@@ -326,6 +326,11 @@ INGEST = {
     "ORIGINAL_RETENTION_DAYS": env_int("OCCIPORTAL_ORIGINAL_RETENTION", 7),
 }
 
+# Near-duplicates (docs/near-duplicates.md): the band index, a cache of the
+# Parquet signatures in the file storage, on local disk of the host whose
+# ingest workers finish submissions (they serialise writes with an flock).
+NEAR_DUPLICATE_INDEX_DIR = Path(env("OCCIPORTAL_NEAR_DUPLICATE_INDEX_DIR", DATA_DIR / "near-duplicate-index")).resolve()
+
 # ------------------------------------------------------------------------------
 # Celery
 # ------------------------------------------------------------------------------

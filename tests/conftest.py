@@ -71,6 +71,7 @@ def french(db):
 def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.UPLOAD_INCOMING_DIR = tmp_path / "media" / "incoming"
+    settings.NEAR_DUPLICATE_INDEX_DIR = tmp_path / "near-duplicate-index"
 
 
 @pytest.fixture

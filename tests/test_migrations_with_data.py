@@ -48,3 +48,11 @@ def test_ids_meta_and_problem_lines_stored_before_they_were_redacted_are_redacte
     redacted = {"line": 2, "message": "field 'role' is '<EMAIL>'", "template": "field 'role' is %(role)s",
                 "params": {"role": "'<EMAIL>'"}, "file": "<EMAIL>"}  # fmt: skip
     assert errors == [redacted] and stats == {"errors": [redacted]}
+
+
+def test_stored_bands_move_to_the_signature_store_and_the_band_index_by_the_migration():
+    lines, same_bands, indexed, unversioned_keys, table_gone = migrated("bands_to_signatures.py")
+
+    assert lines == [1, 2] and same_bands and indexed
+    assert unversioned_keys == 14  # a record banded before schemes were named: kept apart, for records_reband
+    assert table_gone

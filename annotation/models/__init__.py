@@ -1,4 +1,4 @@
-from .records import Record, RecordBand
+from .records import Record
 from .review import Annotation, Assignment, Certification, ContributorPreference, ReviewDecision, ReviewQueue
 from .submissions import IngestChunk, Submission
 from .uploads import Upload
@@ -10,7 +10,6 @@ __all__ = [
     "ContributorPreference",
     "IngestChunk",
     "Record",
-    "RecordBand",
     "ReviewDecision",
     "ReviewQueue",
     "Submission",

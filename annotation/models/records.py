@@ -87,15 +87,3 @@ class Record(models.Model):
         where = self.shown_at()
         return f"{where['file']}:{where['line']}" if where["file"] else str(where["line"])
 
-
-class RecordBand(models.Model):
-    """One MinHash LSH band of a record: records sharing a band are near-duplicate candidates."""
-
-    # The (record, band) constraint's index serves lookups by record.
-    record = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="bands", db_index=False)
-    band = models.PositiveSmallIntegerField()
-    hash = models.BigIntegerField()
-
-    class Meta:
-        indexes = [models.Index(fields=["band", "hash"])]
-        constraints = [models.UniqueConstraint(fields=["record", "band"], name="unique_record_band")]

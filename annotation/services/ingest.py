@@ -23,7 +23,8 @@ from annotation.ingest.plan import chunk_bytes_for, plan_upload
 from annotation.ingest.stats import sum_stats
 from annotation.models import IngestChunk, Submission
 
-from .ingest_chunk import near_duplicates_mark, process_chunk_records
+from .ingest_chunk import process_chunk_records
+from .near_duplicates import near_duplicates_mark
 from .originals import original_delete, spools_delete
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,13 @@ def chunk_give_up(*, chunk: IngestChunk) -> None:
 
 
 def ingest_finish(*, submission_id: int) -> None:
-    """Add up the chunks' figures, mark near-duplicates, and end the submission."""
+    """Mark near-duplicates, add up the chunks' figures, and end the submission."""
+    submission = Submission.objects.get(pk=submission_id)
+    if submission.is_finished or submission.chunks_done < submission.chunks_total:
+        return
+    # Before the transaction: the band index has its own lock, and the marks
+    # are written in batches; done again by a retry, they come out the same.
+    near_duplicates = near_duplicates_mark(submission_id=submission_id)
     with transaction.atomic():
         submission = Submission.objects.select_for_update().get(pk=submission_id)
         if submission.is_finished or submission.chunks_done < submission.chunks_total:
@@ -195,7 +202,7 @@ def ingest_finish(*, submission_id: int) -> None:
         for field, value in totals.items():
             setattr(submission, field, value)
         submission.quality = quality
-        submission.near_duplicates = near_duplicates_mark(submission_id=submission_id)
+        submission.near_duplicates = near_duplicates
         _set_failure(submission, _failure_reason(submission))
         submission.status = Submission.Status.FAILED if submission.failure else Submission.Status.READY
         submission.finished_at = timezone.now()

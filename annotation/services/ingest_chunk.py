@@ -1,8 +1,10 @@
-"""One chunk's records: read, check, deduplicate, bulk insert.
+"""One chunk's records: read, check, deduplicate, bulk insert, save their MinHash signatures.
 
 Inserts are committed batch by batch, keyed by ``(submission, line)``; a
 chunk processed again finds its earlier rows and counts them, so figures
-stay right after a crash and no record is ever stored twice.
+stay right after a crash and no record is ever stored twice. The chunk's
+signatures go to the signature store as one Parquet part, written whole
+again by a chunk processed again.
 """
 
 import json
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from annotation.ingest import pii, quality
@@ -26,6 +28,7 @@ from annotation.ingest.stats import ChunkStats
 from annotation.models import IngestChunk, Record
 
 from .record_store import records_insert
+from .signatures import signatures_save
 
 log = logging.getLogger(__name__)
 
@@ -94,18 +97,23 @@ def process_chunk_records(chunk: IngestChunk) -> ChunkStats:
     config = settings.INGEST
     stats = ChunkStats(max_errors=config["MAX_ERRORS_KEPT"])
     batch: list[_Row] = []
+    signatures: dict[int, list[int]] = {}  # line → bands: kept for the chunk, not its rows' texts
     for line, origin, item in iter_chunk_items(chunk):
         stats.records_read += 1
         row = _validate(item, line, origin, submission, stats)
         if row is not None:
             batch.append(row)
         if len(batch) >= config["BATCH_RECORDS"]:
-            _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
+            signatures |= _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
             _beat(chunk)
             batch = []
     if batch:
-        _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
+        signatures |= _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
+    if signatures:
+        lines = sorted(signatures)
+        signatures_save(submission_id=submission.pk, part=str(chunk.index), lines=lines, bands=[signatures[n] for n in lines])
     return stats
+
 
 
 def _beat(chunk: IngestChunk) -> None:
@@ -155,9 +163,10 @@ def _check(batch: list[_Row], submission, stats: ChunkStats, tokenizer: str) -> 
     return kept
 
 
-def _flush(batch: list[_Row], submission, stats: ChunkStats) -> None:
+def _flush(batch: list[_Row], submission, stats: ChunkStats) -> dict[int, list[int]]:
+    """Store the batch's new records and count them; returns ``{line: bands}`` of its rows stored (now or before)."""
     if not batch:
-        return
+        return {}
     batch.sort(key=lambda r: r.checked.content_hash)  # one lock order for concurrent chunks
     hashes = [r.checked.content_hash for r in batch]
     stored = Record.objects.filter(content_hash__in=hashes).values_list("content_hash", "submission_id", "line")
@@ -173,7 +182,7 @@ def _flush(batch: list[_Row], submission, stats: ChunkStats) -> None:
             seen.add(row.checked.content_hash)
             new.append(row)
     with transaction.atomic():
-        inserted = records_insert([_record_row(r, submission) for r in new], {r.line: r.checked.bands for r in new})
+        inserted = records_insert([_record_row(r, submission) for r in new])
     for row in new:
         if row.line in inserted:
             ours.append(row)
@@ -185,6 +194,7 @@ def _flush(batch: list[_Row], submission, stats: ChunkStats) -> None:
         stats.pii_redactions += row.pii_redactions
         stats.tokens += row.checked.tokens
         quality.histogram_add(stats.histograms, row.checked.quality)
+    return {row.line: row.checked.bands for row in ours}
 
 
 def _duplicate(stats: ChunkStats, row: _Row) -> None:
@@ -212,30 +222,3 @@ def _record_row(row: _Row, submission) -> dict:
         "tokens": checked.tokens,
         "quality": checked.quality,
     }
-
-
-# A join, not a correlated subquery: the planner then looks each band up in
-# the (band, hash) index once, whatever it knows of the tables' sizes.
-_NEAR_DUPLICATES_SQL = """
-UPDATE annotation_record SET near_duplicate_of_id = clusters.representative
-FROM (
-    SELECT mine.record_id AS record_id, MIN(other.record_id) AS representative
-    FROM annotation_recordband mine
-    JOIN annotation_record ours ON ours.id = mine.record_id AND ours.submission_id = %s
-    JOIN annotation_recordband other
-      ON other.band = mine.band AND other.hash = mine.hash AND other.record_id < mine.record_id
-    GROUP BY mine.record_id
-) AS clusters
-WHERE annotation_record.id = clusters.record_id
-"""
-
-
-def near_duplicates_mark(*, submission_id: int) -> int:
-    """Point each record that shares a MinHash band with an older record at it.
-
-    The oldest record of a cluster stands for it; returns how many of the
-    submission's records are near-duplicates.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(_NEAR_DUPLICATES_SQL, [submission_id])
-    return Record.objects.filter(submission_id=submission_id, near_duplicate_of__isnull=False).count()

@@ -1,4 +1,4 @@
-"""Bulk writes of checked records and their MinHash bands.
+"""Bulk writes of checked records.
 
 On PostgreSQL rows go through COPY into a temporary staging table, then one
 ``INSERT … ON CONFLICT DO NOTHING RETURNING``: the unique keys
@@ -12,7 +12,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from annotation.ingest.minhash import BAND_SCHEME
-from annotation.models import Record, RecordBand
+from annotation.models import Record
 
 COLUMNS = (
     "submission_id", "line", "origin", "language_id", "kind", "content", "external_id", "meta",
@@ -31,11 +31,10 @@ CREATE TEMPORARY TABLE IF NOT EXISTS ingest_record_stage (
 """
 
 
-def records_insert(rows: list[dict], bands: dict[int, list[int]]) -> dict[int, int]:
+def records_insert(rows: list[dict]) -> dict[int, int]:
     """Insert rows (dicts of COLUMNS minus ``band_scheme`` and ``created_at``) not stored yet.
 
-    ``bands`` maps a row's line to its band hashes, of minhash.BAND_SCHEME.
-    Returns ``{line: id}`` for the rows inserted now. Call inside a transaction.
+    Their bands, of minhash.BAND_SCHEME, go to the signature store. Returns ``{line: id}`` for the rows inserted now. Call inside a transaction.
     """
     if not rows:
         return {}
@@ -46,16 +45,8 @@ def records_insert(rows: list[dict], bands: dict[int, list[int]]) -> dict[int, i
         # written in order), and a chunk not marked done is processed again.
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        inserted = _copy_records(rows, now)
-        _copy_bands(inserted, bands)
-    else:
-        inserted = _bulk_create_records(rows, now)
-        RecordBand.objects.bulk_create(
-            [RecordBand(record_id=i, band=b, hash=h) for line, i in inserted.items() for b, h in enumerate(bands[line])],
-            ignore_conflicts=True,
-            batch_size=5000,
-        )
-    return inserted
+        return _copy_records(rows, now)
+    return _bulk_create_records(rows, now)
 
 
 def _copy_records(rows, now) -> dict[int, int]:
@@ -81,14 +72,6 @@ def _value(row: dict, column: str, now):
     if column == "band_scheme":
         return BAND_SCHEME
     return Jsonb(row[column]) if column in JSON_COLUMNS else row[column]
-
-
-def _copy_bands(inserted: dict[int, int], bands) -> None:
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy("COPY annotation_recordband (record_id, band, hash) FROM STDIN") as copy:
-            for line, record_id in inserted.items():
-                for band, value in enumerate(bands[line]):
-                    copy.write_row((record_id, band, value))
 
 
 def _bulk_create_records(rows, now) -> dict[int, int]:

@@ -18,8 +18,10 @@ from django.utils.translation import gettext as _
 from annotation.ingest import schemas
 from annotation.ingest.checks import check_record
 from annotation.ingest.minhash import BAND_SCHEME
-from annotation.models import Record, RecordBand, Submission
+from annotation.models import Record, Submission
 from annotation.review_selectors import is_certified
+from annotation.services.near_duplicates import near_duplicates_mark
+from annotation.services.signatures import signatures_save
 from occiportal.models import Partner
 
 COMMUNITY = {"slug": "community", "name": "Occiportal community"}
@@ -60,7 +62,9 @@ def writing_create(*, author, language, kind: str, content: dict, source_record=
         language_score=checked.language_score, language_mismatch=checked.language_mismatch,
         pii_redactions=checked.pii_redactions, quality=checked.quality, tokens=checked.tokens, band_scheme=BAND_SCHEME,
     )
-    RecordBand.objects.bulk_create([RecordBand(record=record, band=b, hash=h) for b, h in enumerate(checked.bands)])
+    tag = signatures_save(submission_id=submission.pk, part=f"w{line}", lines=[line], bands=[checked.bands])
+    # Once committed: the index must not hold a record a rollback took back.
+    transaction.on_commit(lambda: near_duplicates_mark(submission_id=submission.pk, tags=[tag]))
     Submission.objects.filter(pk=submission.pk).update(
         records_read=F("records_read") + 1, records_accepted=F("records_accepted") + 1, tokens=F("tokens") + checked.tokens
     )

@@ -108,9 +108,9 @@ def test_processing_beats_per_committed_batch(planned, settings, monkeypatch):
     chunk = planned.chunks.get(index=0)
     seen, insert = [], ingest_chunk.records_insert
 
-    def watched(rows, bands):
+    def watched(rows):
         seen.append(IngestChunk.objects.get(pk=chunk.pk).heartbeat_at)
-        return insert(rows, bands)
+        return insert(rows)
 
     monkeypatch.setattr(ingest_chunk, "records_insert", watched)
     ingest.ingest_chunk_process(chunk_id=chunk.pk)

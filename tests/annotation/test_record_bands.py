@@ -2,19 +2,33 @@
 
 from io import StringIO
 
+import numpy as np
+from django.core.files.storage import default_storage
 from django.core.management import call_command
 
+from annotation.dedup.index import band_keys, owner_keys
+from annotation.dedup.signatures import signatures_decode
 from annotation.ingest.minhash import BAND_SCHEME, NUM_BANDS, band_hashes
-from annotation.models import Record, RecordBand
+from annotation.models import Record
+from annotation.services.signatures import band_index, signature_parts
 
 from .ingest_helpers import jsonl
 
 TEXT = "Die Stadtbibliothek öffnet ab dem kommenden Montag wieder zu den gewohnten Zeiten für alle."
 
 
+def _signatures(submission_id: int) -> dict[str, dict[int, list[int]]]:
+    """``{tag: {line: band hashes}}`` of a submission's signature parts."""
+    found = {}
+    for tag in signature_parts(submission_id=submission_id):
+        with default_storage.open(f"signatures/{BAND_SCHEME}/{tag}.parquet", "rb") as stream:
+            lines, bands = signatures_decode(stream.read())
+        found[tag] = dict(zip(lines.tolist(), bands.tolist()))
+    return found
+
+
 def _stale(record):
     """Make ``record`` look banded by an older scheme."""
-    RecordBand.objects.filter(record=record).update(hash=42)
     Record.objects.filter(pk=record.pk).update(band_scheme="")
 
 
@@ -24,30 +38,43 @@ def _reband(*args):
     return out.getvalue()
 
 
-def test_ingest_stores_the_scheme_with_the_bands(submit_de):
+def test_ingest_stores_the_scheme_and_the_signature_of_its_chunk(submit_de):
     submission = submit_de(jsonl([{"text": TEXT}]))
     record = submission.records.get()
     assert record.band_scheme == BAND_SCHEME
-    assert list(record.bands.order_by("band").values_list("hash", flat=True)) == band_hashes(TEXT)
+    assert _signatures(submission.pk) == {f"{submission.pk}/0": {record.line: band_hashes(TEXT)}}
 
 
-def test_records_of_an_older_scheme_are_rebanded_in_batches(submit_de):
+def test_records_of_an_older_scheme_are_rebanded_into_the_store_and_the_index_in_batches(submit_de):
     submission = submit_de(jsonl([{"text": f"{TEXT} Absatz {n}."} for n in range(5)]))
     records = list(submission.records.order_by("pk"))
     for record in records[:3]:
         _stale(record)
     assert "Re-banded 3 record(s)" in _reband("--batch-size", "2")
+    rebanded = {tag: rows for tag, rows in _signatures(submission.pk).items() if "reband" in tag}
+    assert sorted(rebanded) == [f"{submission.pk}/reband-{records[0].pk}", f"{submission.pk}/reband-{records[2].pk}"]
+    lines = {line: hashes for rows in rebanded.values() for line, hashes in rows.items()}
     for record in records:
         record.refresh_from_db()
         assert record.band_scheme == BAND_SCHEME
-        hashes = list(record.bands.order_by("band").values_list("hash", flat=True))
-        assert hashes == band_hashes(record.content["text"]) and len(hashes) == NUM_BANDS
+    for record in records[:3]:
+        assert lines[record.line] == band_hashes(record.content["text"]) and len(lines[record.line]) == NUM_BANDS
+    assert set(band_index().tags()) >= set(rebanded)
 
 
 def test_rebanding_again_changes_nothing(submit_de):
     submission = submit_de(jsonl([{"text": TEXT}]))
     _stale(submission.records.get())
     _reband()
-    before = list(RecordBand.objects.order_by("pk").values_list("pk", "hash"))
+    before = (_signatures(submission.pk), band_index().size())
     assert "Re-banded 0 record(s)" in _reband()
-    assert list(RecordBand.objects.order_by("pk").values_list("pk", "hash")) == before
+    assert (_signatures(submission.pk), band_index().size()) == before
+
+
+def test_a_rebanded_record_is_found_in_the_index(submit_de):
+    submission = submit_de(jsonl([{"text": TEXT}]))
+    record = submission.records.get()
+    _stale(record)
+    _reband()
+    first = band_index().first_owners(band_keys(np.array([band_hashes(TEXT)], dtype=np.int64)))
+    assert (first == owner_keys(submission.pk, np.array([record.line]))).all()

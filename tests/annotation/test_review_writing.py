@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from annotation.models import Record
 from annotation.services.review import contributor_preference_set, queue_create, review_item_claim, review_submit
+from annotation.services.signatures import signature_parts
 from annotation.services.writing import writing_create
 from tests.annotation.conftest import make_records
 from tests.annotation.ingest_helpers import jsonl, submit
@@ -21,7 +22,8 @@ def test_a_written_record_is_checked_credited_and_reviewed_by_others(queue_de, g
     record = writing_create(author=ulla, language=german, kind="instruction", content=PAIR)
     assert record.status == Record.Status.PENDING and record.meta["author"] == "ulla"
     assert record.submission.uploader == ulla and record.submission.partner.slug == "community"
-    assert record.tokens > 0 and record.bands.exists() and record.detected_language == "de"
+    assert record.tokens > 0 and record.detected_language == "de"
+    assert signature_parts(submission_id=record.submission_id) == [f"{record.submission_id}/w{record.line}"]
     second = writing_create(author=ulla, language=german, kind="instruction", content={**PAIR, "response": "München."})
     assert second.submission == record.submission and second.line == record.line + 1
     assert review_item_claim(queue=queue_de, annotator=ulla) is None  # not her own
@@ -111,3 +113,17 @@ def test_leaderboard_lists_contributors_who_stay_on_it(client, queue_de, submiss
     assert client.get(reverse("review_leaderboard", args=["xx"])).status_code == 404
     client.logout()
     assert client.get(url).status_code == 302
+
+
+def test_a_written_near_copy_of_an_earlier_record_is_marked_once_committed(
+    queue_de, german, annotator_for, django_capture_on_commit_callbacks
+):
+    ulla = annotator_for("ulla")
+    with django_capture_on_commit_callbacks(execute=True):
+        first = writing_create(author=ulla, language=german, kind="instruction", content=PAIR)
+    with django_capture_on_commit_callbacks(execute=True):
+        copy = writing_create(author=ulla, language=german, kind="instruction", content={**PAIR, "prompt": PAIR["prompt"] + "!"})
+
+    copy.refresh_from_db()
+    first.refresh_from_db()
+    assert copy.near_duplicate_of == first and first.near_duplicate_of is None

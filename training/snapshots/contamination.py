@@ -3,20 +3,24 @@
 Exact: a training text whose normalised form (case-folded, whitespace
 collapsed) equals an item's question. Near: a training record that shares
 a MinHash LSH band with an item's question, or with the whole item, as
-ingest stored the bands. Evaluation items are few (thousands), so their
-keys live in memory; the near matches are one indexed join in the database.
+ingest banded it. Evaluation items are few (thousands), so their keys live
+in memory; the near matches are one lookup of all their band keys in the
+band index (annotation/dedup).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import xxhash
-from django.db import connection
 
+from annotation.dedup.index import band_keys
+from annotation.ingest.checks import stored_bands
 from annotation.ingest.minhash import band_hashes
 from annotation.ingest.schemas import text_fields
-from annotation.models import Record, RecordBand
+from annotation.models import Record
+from annotation.services.near_duplicates import band_matches
 
 _BATCH = 5_000
 
@@ -52,31 +56,15 @@ def evaluation_index() -> EvaluationIndex:
     """Every evaluation item of the portal that is not rejected or withdrawn."""
     items = Record.objects.filter(kind="evaluation").exclude(status__in=["rejected", "withdrawn"])
     index = EvaluationIndex()
-    pairs: set[tuple[int, int]] = set()
-    for item_id, content in items.values_list("id", "content").iterator(chunk_size=_BATCH):
+    bands: list[list[int]] = []
+    contents: list[tuple[str, dict]] = []
+    for content in items.values_list("content", flat=True).iterator(chunk_size=_BATCH):
         index.items += 1
         index.add_question(content["question"])
-        pairs.update(enumerate(band_hashes(content["question"])))
+        bands.append(band_hashes(content["question"]))
+        contents.append(("evaluation", content))
+    bands += stored_bands(contents)  # the whole item, banded as ingest bands it
     item_ids = set(items.values_list("id", flat=True))
-    pairs.update(RecordBand.objects.filter(record_id__in=item_ids).values_list("band", "hash"))
-    index.near_records = _records_sharing(sorted(pairs)) - item_ids
+    keys = band_keys(np.array(bands, dtype=np.int64)) if bands else np.empty(0, dtype=np.uint64)
+    index.near_records = band_matches(keys) - item_ids
     return index
-
-
-def _records_sharing(pairs: list[tuple[int, int]]) -> set[int]:
-    found: set[int] = set()
-    for start in range(0, len(pairs), _BATCH):
-        chunk = pairs[start : start + _BATCH]
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT DISTINCT rb.record_id FROM annotation_recordband rb "
-                    "JOIN unnest(%s::smallint[], %s::bigint[]) AS e(band, hash) "
-                    "ON rb.band = e.band AND rb.hash = e.hash",
-                    [[b for b, _ in chunk], [h for _, h in chunk]],
-                )
-                found.update(row[0] for row in cursor.fetchall())
-        else:
-            for band, hash_ in chunk:
-                found.update(RecordBand.objects.filter(band=band, hash=hash_).values_list("record_id", flat=True))
-    return found

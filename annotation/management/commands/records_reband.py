@@ -5,7 +5,7 @@ from annotation.services.record_bands import records_reband
 
 
 class Command(BaseCommand):
-    help = "Rebuild the MinHash bands of records stored under an older band scheme (idempotent, in batches)."
+    help = "Re-band records stored under an older band scheme into the signature store and band index (idempotent, in batches)."
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=1000, help="Records per transaction.")

@@ -1,0 +1,90 @@
+"""Near-duplicate marks from the band index: the first-seen record of a cluster is its original.
+
+First seen means the smallest ``(submission, line)``: within one submission
+the earliest line is the original, across submissions the lower id. A lower
+id that finishes after a higher one still becomes the original: the higher
+submission's copies are pointed at it (their submission's near-duplicate
+figure is left as counted at its finish). The index is read and written
+under its own lock, outside any database transaction; the database only
+sees the UPDATEs of ``Record.near_duplicate_of``, in batches.
+"""
+
+import numpy as np
+
+from annotation.models import Record
+
+from .signatures import band_index, signature_parts, signatures_index, signatures_keys
+
+_BATCH = 1000
+_LINE = np.uint64(0xFFFFFFFF)
+
+
+def near_duplicates_mark(*, submission_id: int, tags: list[str] | None = None) -> int:
+    """Index the submission's signatures and mark its records' (and later copies') originals; idempotent.
+
+    ``tags`` limits the work to those parts (a written record's); by default
+    every part of the submission. Returns how many of the submission's
+    records are near-duplicates.
+    """
+    index = band_index()
+    tags = signature_parts(submission_id=submission_id) if tags is None else tags
+    with index.locked():
+        signatures_index(tags)
+        keys, owners = signatures_keys(tags)
+        _mark_own(index.first_owners(keys), owners)
+        if any(int(tag.split("/")[0]) > submission_id for tag in index.tags()):
+            _mark_later(*index.matches(keys), owners, submission_id)
+    return Record.objects.filter(submission_id=submission_id, near_duplicate_of__isnull=False).count()
+
+
+def band_matches(keys: np.ndarray) -> set[int]:
+    """The ids of the stored records that share any of ``keys`` (band_keys of some texts)."""
+    _positions, owners = band_index().matches(keys)
+    return set(_record_ids(np.unique(owners)).values())
+
+
+def _mark_own(first: np.ndarray, owners: np.ndarray) -> None:
+    earlier = first < owners
+    copies, originals = _smallest_per(owners[earlier], first[earlier])
+    ids = _record_ids(np.concatenate([copies, originals]))
+    marks = [(ids[c], ids[o]) for c, o in zip(copies.tolist(), originals.tolist()) if c in ids and o in ids]
+    _marks_save(marks)
+
+
+def _mark_later(positions: np.ndarray, others: np.ndarray, owners: np.ndarray, submission_id: int) -> None:
+    later = (others >> np.uint64(32)) > np.uint64(submission_id)
+    copies, originals = _smallest_per(others[later], owners[positions[later]])
+    ids = _record_ids(np.concatenate([copies, originals]))
+    marks = dict((ids[c], ids[o]) for c, o in zip(copies.tolist(), originals.tolist()) if c in ids and o in ids)
+    # A copy already pointing at a record before this submission keeps it.
+    keep = Record.objects.filter(pk__in=list(marks), near_duplicate_of__submission_id__lt=submission_id)
+    for pk in keep.values_list("pk", flat=True):
+        del marks[pk]
+    _marks_save(list(marks.items()))
+
+
+def _smallest_per(copies: np.ndarray, originals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct copy once, with the smallest of its originals."""
+    order = np.lexsort((originals, copies))
+    copies, originals = copies[order], originals[order]
+    first = np.ones(len(copies), dtype=bool)
+    first[1:] = copies[1:] != copies[:-1]
+    return copies[first], originals[first]
+
+
+def _record_ids(owners: np.ndarray) -> dict[int, int]:
+    """``{owner: record id}`` for the owners whose record is stored (a deleted submission's are not)."""
+    found: dict[int, int] = {}
+    submissions = owners >> np.uint64(32)
+    for submission in np.unique(submissions).tolist():
+        lines = np.unique(owners[submissions == submission] & _LINE).tolist()
+        for start in range(0, len(lines), _BATCH):
+            stored = Record.objects.filter(submission_id=submission, line__in=lines[start : start + _BATCH])
+            found.update({submission << 32 | line: pk for line, pk in stored.values_list("line", "pk")})
+    return found
+
+
+def _marks_save(marks: list[tuple[int, int]]) -> None:
+    for start in range(0, len(marks), _BATCH):
+        rows = [Record(pk=copy, near_duplicate_of_id=original) for copy, original in marks[start : start + _BATCH]]
+        Record.objects.bulk_update(rows, ["near_duplicate_of"])

@@ -1,0 +1,164 @@
+"""Near-duplicate lookup benchmark: one submission's bands against a band index of 1 M vs N stored records.
+
+The stored signatures are synthetic (uniform 64-bit keys, 14 per record,
+as band_keys makes them) and written straight into one sorted run of the
+index (annotation/dedup), partition by partition, never ingested. A
+10,000-record submission (140,000 keys, one of them planted: a stored
+record's band) is then looked up with ``BandIndex.first_owners``, as
+``near_duplicates_mark`` does. Target: the lookup against N = 100 M within
+2× of the lookup against 1 M.
+
+Both indexes are built first, then looked up: cold (the run's pages
+evicted from the page cache with ``posix_fadvise(DONTNEED)``, no root
+needed), then warm, ``--repeats`` times interleaved small/big so that the
+load of a shared machine falls on both; the median counts. Peak RSS counts the index pages mapped in.
+Prints one JSON line last; the exit status is 1 when the planted
+near-duplicate is not found. The index is deleted at the end.
+
+    .venv/bin/python bench/near_duplicates.py --stored 100000000
+    .venv/bin/python bench/near_duplicates.py --smoke    # seconds
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from annotation.dedup.index import BandIndex, band_keys, bucket_starts, directory_buckets, owner_keys  # noqa: E402
+
+BANDS = 14
+PER_SUBMISSION = 10_000  # synthetic submissions: record r is line r % 10,000 + 1 of submission r // 10,000 + 1
+PARTITION_KEYS = 1 << 22
+
+
+def build(folder: Path, stored: int, seed: int) -> BandIndex:
+    """An index of one sorted run holding ``stored`` × BANDS uniform keys, written partition by partition."""
+    shutil.rmtree(folder, ignore_errors=True)
+    index, rng = BandIndex(folder), np.random.default_rng(seed)
+    total = stored * BANDS
+    parts = max(1, total // PARTITION_KEYS)
+    counts = rng.multinomial(total, np.full(parts, 1 / parts))
+    bounds = [part * 2**64 // parts for part in range(parts + 1)]
+    buckets = directory_buckets(total)
+    width = 2**64 // buckets
+
+    def write(run: Path) -> None:
+        with open(run / "keys.npy", "wb") as keys_file, open(run / "owners.npy", "wb") as owners_file:
+            for handle in (keys_file, owners_file):
+                np.lib.format.write_array_header_1_0(
+                    handle, {"descr": "<u8", "fortran_order": False, "shape": (total,)}
+                )
+            directory, offset = [], 0
+            for part, count in enumerate(counts.tolist()):
+                low, high = bounds[part], bounds[part + 1] - 1
+                keys = np.sort(rng.integers(low, high, size=count, dtype=np.uint64, endpoint=True))
+                records = rng.integers(0, stored, size=count)
+                submissions = (records // PER_SUBMISSION + 1).astype(np.uint64) << np.uint64(32)
+                owners = owner_keys(0, records % PER_SUBMISSION + 1) | submissions
+                keys.tofile(keys_file)
+                owners.tofile(owners_file)
+                first, last = -(-bounds[part] // width), -(-bounds[part + 1] // width)  # the buckets starting here
+                directory.append(bucket_starts(keys, buckets, first, last) + offset)
+                offset += count
+        np.save(run / "directory.npy", np.append(np.concatenate(directory), total))
+
+    with index.locked():
+        index.add_sorted(write, total, [f"synthetic-{stored}"])
+    return index
+
+
+def submission_keys(index: BandIndex, records: int, seed: int) -> tuple[np.ndarray, int, int]:
+    """``records`` × BANDS keys of a new submission, one of them a stored key: (keys, its position, its owner)."""
+    rng = np.random.default_rng(seed + 1)
+    keys = band_keys(rng.integers(-(2**63), 2**63 - 1, size=(records, BANDS), dtype=np.int64))
+    run = index._runs()[0]
+    stored_at = int(rng.integers(0, len(run.keys)))
+    planted = int(rng.integers(0, len(keys)))
+    keys[planted] = run.keys[stored_at]
+    return keys, planted, int(run.owners[stored_at])
+
+
+def evict(folder: Path) -> bool:
+    """Drop the index's pages from the page cache; False where the kernel would not."""
+    try:
+        for path in folder.rglob("*.npy"):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
+def lookup(index: BandIndex, keys: np.ndarray) -> tuple[float, np.ndarray]:
+    started = time.perf_counter()
+    first = index.first_owners(keys)
+    return time.perf_counter() - started, first
+
+
+def measure(folder: Path, sizes: dict[str, int], records: int, repeats: int) -> dict:
+    """Build an index per size, then time lookups in them: cold first, then warm, interleaved."""
+    figures, indexes = {}, {}
+    for seed, (name, stored) in enumerate(sizes.items(), 1):
+        started = time.perf_counter()
+        indexes[name] = build(folder / name, stored, seed)
+        figures[name] = {"stored": stored, "keys": stored * BANDS, "build_s": round(time.perf_counter() - started, 1),
+                         "bytes_on_disk": indexes[name].bytes_on_disk()}  # fmt: skip
+        figures[name]["lookup"] = submission_keys(indexes[name], records, seed)
+    for name, index in indexes.items():
+        keys, planted, owner = figures[name].pop("lookup")
+        cold = evict(folder / name)
+        took, first = lookup(index, keys)
+        figures[name] |= {"cold_s": cold and round(took, 4), "planted_found": int(first[planted]) == owner, "warm": []}
+        figures[name]["lookup"] = keys
+    for _ in range(repeats):
+        for name, index in indexes.items():
+            figures[name]["warm"].append(lookup(index, figures[name]["lookup"])[0])
+    for name in indexes:
+        warm = sorted(figures[name].pop("warm"))
+        figures[name] |= {"warm_s": round(warm[len(warm) // 2], 4), "warm_best_s": round(warm[0], 4)}
+        del figures[name]["lookup"]
+        print(json.dumps(figures[name]), file=sys.stderr)
+    shutil.rmtree(folder)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stored", type=int, default=100_000_000, help="Records in the big index.")
+    parser.add_argument("--base", type=int, default=1_000_000, help="Records in the small index.")
+    parser.add_argument("--records", type=int, default=PER_SUBMISSION, help="Records of the submission looked up.")
+    parser.add_argument("--repeats", type=int, default=9, help="Warm lookups of each index, interleaved; the median counts.")
+    parser.add_argument("--dir", type=Path, default=ROOT / "bench" / "out" / "near-duplicate-index")
+    parser.add_argument("--smoke", action="store_true", help="10,000 vs 100,000 stored records, 1,000 looked up.")
+    args = parser.parse_args()
+    if args.smoke:
+        args.base, args.stored, args.records, args.repeats = 10_000, 100_000, 1_000, 2
+    figures = measure(args.dir, {"small": args.base, "big": args.stored}, args.records, args.repeats)
+    small, big = figures["small"], figures["big"]
+    result = {
+        "submission_records": args.records, "small": small, "big": big,
+        "warm_ratio": round(big["warm_s"] / small["warm_s"], 2),
+        "cold_ratio": big["cold_s"] and small["cold_s"] and round(big["cold_s"] / small["cold_s"], 2),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }  # fmt: skip
+    print(json.dumps(result))
+    if not (small["planted_found"] and big["planted_found"]):
+        print("FAILED: the planted near-duplicate was not found", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
