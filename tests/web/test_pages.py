@@ -171,6 +171,13 @@ def test_service_errors_become_form_errors(login, member_a, partner_a, upload):
     assert "<form" in response.content.decode() and "<html" not in response.content.decode()
 
 
+def test_an_empty_file_shows_one_error(login, member_a, partner_a, upload):
+    data = _upload_data(partner_a, upload, file=upload(b"", name="empty.jsonl"))
+    response = login(member_a).post(reverse("submission_new"), data)
+    assert response.status_code == 400
+    assert len(response.context["form"].errors["file"]) == 1
+
+
 def test_login_logout_and_password_reset_pages(client, member_a, mailoutbox):
     assert client.get(reverse("login")).status_code == 200
     response = client.post(reverse("login"), {"username": "anna", "password": PASSWORD})
