@@ -87,3 +87,11 @@ def test_number_fields_take_the_portals_style(german_page, live_server, name, fi
     page.goto(live_server.url + reverse(name))
     radius = page.locator(field).evaluate("el => getComputedStyle(el).borderTopLeftRadius")
     assert radius == "6.4px"  # .form inputs: 0.4rem, not the browser's square default
+
+
+def test_a_tablet_folds_the_menu_too(german_page, live_server):
+    page = german_page({"width": 800, "height": 1000})
+    page.goto(live_server.url + reverse("dashboard"))
+    screenshot(page, "dashboard-800")
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    assert page.locator(".site-header").bounding_box()["height"] < 80
