@@ -69,7 +69,7 @@ def item_work(request, assignment_id):
     record = assignment.record
     if assignment.status != assignment.Status.LEASED:
         return redirect("review_queue", assignment.queue_id)
-    form = AnswerForm(request.POST or None, queue=assignment.queue, content=assignment.record.content)
+    form = AnswerForm(request.POST or None, queue=assignment.queue, content=record.content)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -84,8 +84,8 @@ def item_work(request, assignment_id):
     context = {
         "assignment": assignment,
         "queue": assignment.queue,
-        "record": assignment.record,
-        "fields": record_fields(assignment.record.content),
+        "record": record,
+        "fields": record_fields(record.content),
         # An edit is reviewed as a change to its original, which the page names and shows.
         "edit_diff": edit_diff(record.edit_of.content, record.content) if record.edit_of_id else None,
         "guidelines": guidelines_html(assignment.queue.guidelines),
