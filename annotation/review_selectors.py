@@ -19,6 +19,10 @@ SAMPLE_BUCKETS = 10_000
 SAMPLE_MULTIPLIER = 2_654_435_761
 
 
+# The reference of a tied item: no annotator's vote matches it.
+NO_MAJORITY = "no majority"
+
+
 def _codes_with_bases(codes):
     """A variant names its base language too: a lead of "pt" leads "pt-BR"."""
     return set(codes) | {code.split("-")[0] for code in codes}
@@ -173,27 +177,44 @@ def queue_progress(queue, now=None) -> dict:
 
 
 def queue_annotator_rows(queue) -> list[dict]:
-    """Per annotator: counts per action and agreement with the consensus."""
-    outcomes = dict(queue.decisions.exclude(outcome="disputed").values_list("record_id", "outcome"))
+    """Per annotator: counts per action and agreement with the majority vote.
+
+    Every item an annotator voted on that has at least two votes counts,
+    disputed ones included: the reference is the item's strict majority,
+    and an item without one (a tie) counts as a disagreement for everyone
+    on it. Leaving disputed items out would leave only the items everyone
+    agreed on, and read 100 %.
+    """
     rows = defaultdict(lambda: {"counts": Counter(), "pairs": []})
+    votes = defaultdict(list)
     for username, action, record_id in queue.annotations.values_list("annotator__username", "action", "record_id"):
-        row = rows[username]
-        row["counts"][action] += 1
-        vote, outcome = VOTES.get(action), outcomes.get(record_id)
-        if vote and outcome:
-            row["pairs"].append((vote, "accept" if outcome == "accepted" else "reject"))
+        rows[username]["counts"][action] += 1
+        if VOTES.get(action):
+            votes[record_id].append((username, VOTES[action]))
+    for given in votes.values():
+        if len(given) < 2:
+            continue
+        reference = _majority([vote for _, vote in given])
+        for username, vote in given:
+            rows[username]["pairs"].append((vote, reference))
     return [_annotator_row(name, row) for name, row in sorted(rows.items())]
+
+
+def _majority(labels: list) -> str:
+    """The label more than half of ``labels`` share, or ``NO_MAJORITY``."""
+    label, count = Counter(labels).most_common(1)[0]
+    return label if 2 * count > len(labels) else NO_MAJORITY
 
 
 def _annotator_row(name, row):
     pairs = row["pairs"]
-    agreed = sum(1 for vote, outcome in pairs if vote == outcome)
+    agreed = sum(1 for vote, reference in pairs if vote == reference)
     return {
         "annotator": name,
         "counts": dict(row["counts"]),
         "answered": sum(row["counts"].values()),
         "agreement": agreed / len(pairs) if pairs else None,
-        "kappa": agreement.cohen_kappa([v for v, _ in pairs], [o for _, o in pairs]) if pairs else None,
+        "kappa": agreement.cohen_kappa([v for v, _ in pairs], [r for _, r in pairs]) if pairs else None,
         "items": len(pairs),
     }
 

@@ -7,14 +7,16 @@ from django.utils.translation import gettext_lazy as _
 
 from annotation import licenses
 from annotation.models.submissions import Kind
-from annotation.web.forms import LanguageChoiceField
 from occiportal.models import Language
 
 
 class LanguagesField(forms.ModelMultipleChoiceField):
-    """Several languages, each offered as the upload form offers one: English and native name, code."""
+    """Several languages as a grid of checkboxes, each named as its speakers name it, with its code."""
 
-    label_from_instance = LanguageChoiceField.label_from_instance
+    widget = forms.CheckboxSelectMultiple(attrs={"class": "check-grid"})
+
+    def label_from_instance(self, language):
+        return f"{language.name_native} ({language.code})"
 
 
 class SnapshotForm(forms.Form):
@@ -32,6 +34,7 @@ class SnapshotForm(forms.Form):
     )  # fmt: skip
     kinds = forms.MultipleChoiceField(
         label=_("Kinds of data"), choices=Kind.choices, initial=["pretraining"],
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "check-grid"}),
         help_text=_("Which records go in: documents, instruction pairs, conversations, evaluation items."),
     )  # fmt: skip
     license = forms.ChoiceField(

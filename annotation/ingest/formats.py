@@ -22,15 +22,28 @@ from .parquet import parquet_items
 
 JSON_FIELDS = ("choices", "messages", "meta")
 
+# The JSON decoder's common complaints, marked for translation as they are, so
+# the English stays the decoder's and a translated page shows no English inside its sentence.
+JSON_DETAILS = frozenset({
+    _("Expecting value"),
+    _("Expecting property name enclosed in double quotes"),
+    _("Expecting ':' delimiter"),
+    _("Expecting ',' delimiter"),
+    _("Unterminated string starting at"),
+    _("Invalid control character at"),
+    _("Invalid \\escape"),
+    _("Invalid \\uXXXX escape"),
+    _("Extra data"),
+})
+
 
 def parse_json_line(raw: str, line: int) -> Item:
     """One JSONL line → an item. Error messages never quote the content."""
     try:
         value = json.loads(raw.rstrip("\r\n"))
     except json.JSONDecodeError as exc:
-        # The parser's own detail stays English: it names no content, and there are many.
         return Item(line, error=Message(_("invalid JSON: %(detail)s (column %(column)s)"),
-                                        {"detail": exc.msg, "column": exc.colno}))
+                                        {"detail": json_detail(exc.msg), "column": exc.colno}))
     except RecursionError:
         return Item(line, error=Message(_("invalid JSON: nested too deeply")))
     except ValueError as exc:  # e.g. an integer with more digits than Python allows
@@ -96,6 +109,11 @@ def _text_lines(member: Member, max_bytes: int) -> Iterator[tuple[int, str | Non
     except UnicodeDecodeError:
         raise SubmissionRefused(Message(_("The file is not valid UTF-16: a bad byte sequence near line %(line)s."),
                                         {"line": f"{number + 1:,}"})) from None
+
+
+def json_detail(decoder_message: str) -> Message | str:
+    """The decoder's message as a translatable phrase; a rare one stays the decoder's English (it names no content)."""
+    return Message(decoder_message) if decoder_message in JSON_DETAILS else decoder_message
 
 
 def _jsonl(member: Member, max_bytes: int) -> Iterator[Item]:

@@ -83,6 +83,7 @@ class SubmissionForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if not data.get("file") and not data.get("upload") and "upload" not in self.errors:
+        # A file the field refused (an empty one) has its own error already; one is enough.
+        if not data.get("file") and not data.get("upload") and not {"file", "upload"} & self.errors.keys():
             self.add_error("file", _("Choose a file to upload."))
         return data

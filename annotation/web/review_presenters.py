@@ -3,8 +3,12 @@
 Pure functions over fetched data: no queries here.
 """
 
+import difflib
+import re
+
 import markdown
 import nh3
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
@@ -54,7 +58,25 @@ def answer_details(annotation) -> list[str]:
         details.append(", ".join(str(labels.get(flag, flag)) for flag in annotation.flags))
     if annotation.ratings:
         details.append(" · ".join(f"{scale.replace('_', ' ')} {value}/5" for scale, value in annotation.ratings.items()))
-    if annotation.edited_content is not None:
-        edit = "\n".join(f"{label}: {text}" for label, text in record_fields(annotation.edited_content))
-        details.append(f"{_('Edited to')}:\n{edit}")
     return details
+
+
+def edit_diff(original, edited) -> list[tuple[str, str]]:
+    """(label, word diff as safe HTML) for each field ``edited`` changes in ``original``."""
+    before = dict(record_fields(original))
+    return [(label, word_diff(before.get(label, ""), text)) for label, text in record_fields(edited)
+            if before.get(label) != text]
+
+
+def word_diff(old: str, new: str):
+    """``old`` → ``new`` word by word: removed words in <del>, added ones in <ins>, every word escaped."""
+    a, b = re.split(r"(\s+)", old), re.split(r"(\s+)", new)
+    parts = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            parts.append(escape("".join(a[i1:i2])))
+        if op in ("delete", "replace"):
+            parts.append(f"<del>{escape(''.join(a[i1:i2]))}</del>")
+        if op in ("insert", "replace"):
+            parts.append(f"<ins>{escape(''.join(b[j1:j2]))}</ins>")
+    return mark_safe("".join(parts))  # every piece of text above is escaped

@@ -75,6 +75,9 @@
   });
 
   highlight();
+  // A reject without a reason comes back to the reason field: focus on the
+  // summary would let the next key (a, s) answer the item instead of typing.
   var summary = form.querySelector("[data-error-summary]");
-  if (summary) summary.focus();
+  if (summary && summary.dataset.failedAction === "reject" && reason) reason.focus();
+  else if (summary) summary.focus();
 })();

@@ -1,7 +1,9 @@
 """Ingest keeps its messages translatable: an English text, and the template and parameters it came from."""
 
 import pytest
+from django.utils import translation
 
+from annotation.ingest.formats import parse_json_line
 from annotation.ingest.messages import Message, gettext_noop
 from annotation.models import Submission
 
@@ -21,7 +23,7 @@ def test_bad_lines_keep_the_template_and_parameters_of_their_english_text(submit
     for error in submission.errors:
         assert str(Message.from_dict(error)) == error["message"]
     assert submission.errors[0]["template"] == "invalid JSON: %(detail)s (column %(column)s)"
-    assert submission.errors[0]["params"] == {"detail": "Expecting ',' delimiter", "column": 21}
+    assert submission.errors[0]["params"] == {"detail": {"template": "Expecting ',' delimiter", "params": {}}, "column": 21}
     assert submission.errors[1]["params"]["field"] == "'text'"
 
 
@@ -62,3 +64,13 @@ def test_a_message_renders_its_template_and_nested_ones_through_the_translation(
     assert outer.render(lambda t: german.get(t, t)) == "Nachricht 2: Feld 'text' ist leer"
     assert Message.from_dict(outer.as_dict()) == outer
     assert gettext_noop("100%% sure") == "100%% sure" and str(Message("100%% sure")) == "100% sure"
+
+
+@pytest.mark.parametrize("raw, german", [
+    ('{"text": "offen', "kein gültiges JSON: eine Zeichenkette ist nicht geschlossen (Spalte 10)"),
+    ("{text: 1}", "kein gültiges JSON: ein Schlüssel muss in doppelten Anführungszeichen stehen (Spalte 2)"),
+    ('{"a": 1 "b": 2}', "kein gültiges JSON: ein Komma fehlt (Spalte 9)"),
+])
+def test_the_json_decoders_complaint_is_translated_with_its_sentence(raw, german):
+    with translation.override("de"):
+        assert parse_json_line(raw, 1).error.render(translation.gettext) == german

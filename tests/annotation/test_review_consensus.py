@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from annotation.models import Record, ReviewDecision
+from annotation.review_selectors import queue_annotator_rows
 from annotation.services.review import queue_create, review_adjudicate, review_item_claim, review_submit
 from tests.annotation.conftest import make_lead, make_records
 from tests.annotation.ingest_helpers import ingest_now, jsonl, submit
@@ -149,3 +150,16 @@ def test_a_decided_sample_decides_the_rest_of_its_submission(lead_de, german, pa
         review_submit(assignment=assignment, action=verdict, reason="Schlecht." if verdict == "reject" else "")
     statuses = set(docs.records.values_list("status", flat=True))
     assert 0 < sampled < 40 and statuses == {rest}
+
+
+def test_per_annotator_agreement_counts_disputed_items(queue_de, submission_de, annotator_for):
+    make_records(submission_de, 3)
+    ulla, udo = annotator_for("ulla"), annotator_for("udo")
+    for annotator, actions in ((ulla, ["accept"] * 3), (udo, ["accept", "reject", "reject"])):
+        for action in actions:
+            assignment = review_item_claim(queue=queue_de, annotator=annotator)
+            review_submit(assignment=assignment, action=action, reason="Falsch." if action == "reject" else "")
+    rows = {row["annotator"]: row for row in queue_annotator_rows(queue_de)}
+    assert ReviewDecision.objects.filter(outcome="disputed").count() == 2
+    assert (rows["ulla"]["items"], rows["udo"]["items"]) == (3, 3)
+    assert rows["ulla"]["agreement"] == pytest.approx(1 / 3)

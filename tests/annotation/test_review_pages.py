@@ -163,13 +163,21 @@ def test_a_lead_opens_a_queue_and_certifies_annotators(client, lead_de, german, 
     assert annotator.get(reverse("review_queue_new")).status_code == 404
 
 
-def test_the_lead_reads_flags_ratings_and_edits_in_words():
+def test_the_lead_reads_flags_and_ratings_in_words():
     from annotation.models import Annotation
     from annotation.web.review_presenters import answer_details
 
     answer = Annotation(action="edit", flags=["wrong_language", "personal_data"], ratings={"fluency": 2},
                         edited_content={"prompt": "Frage?", "response": "Neu."})
-    assert answer_details(answer) == ["Wrong language, Personal data", "fluency 2/5", "Edited to:\nPrompt: Frage?\nResponse: Neu."]
+    assert answer_details(answer) == ["Wrong language, Personal data", "fluency 2/5"]
+
+
+def test_an_edit_shows_as_an_escaped_word_diff_of_the_fields_it_changed():
+    from annotation.web.review_presenters import edit_diff
+
+    diff = edit_diff({"prompt": "Frage?", "response": "Die <b>alte</b> Antwort."},
+                     {"prompt": "Frage?", "response": "Die <b>neue</b> Antwort."})
+    assert diff == [("Response", "Die <del>&lt;b&gt;alte&lt;/b&gt;</del><ins>&lt;b&gt;neue&lt;/b&gt;</ins> Antwort.")]
 
 
 def test_nothing_left_says_when_the_open_items_are_ones_own_uploads(client, queue_de, submission_de, member_a, staff):
@@ -192,3 +200,23 @@ def test_certifying_for_an_unknown_language_says_so(client, lead_de, staff):
     page = _as(client, lead_de).post(reverse("review_certifications", args=["de"]), {"username": "neu", "language_code": "xx"})
 
     assert page.status_code == 400 and "Unknown language xx" in page.text and "Only the language" not in page.text
+
+
+def test_the_queue_page_links_a_lead_to_adjudication(client, queue_de, submission_de, annotator_for, lead_de):
+    make_records(submission_de, 1)
+    for name, action in (("ulla", "accept"), ("udo", "reject")):
+        review_submit(assignment=review_item_claim(queue=queue_de, annotator=annotator_for(name)), action=action,
+                      reason="Falsch." if action == "reject" else "")
+    url = reverse("review_queue", args=[queue_de.pk])
+    assert "data-adjudication-link" in _as(client, lead_de).get(url).text
+    assert "data-adjudication-link" not in _as(client, annotator_for("uwe")).get(url).text
+
+
+def test_adjudication_shows_an_edit_as_a_word_diff(client, queue_de, submission_de, annotator_for, lead_de):
+    record = make_records(submission_de, 1)[0]
+    edited = {**record.content, "response": record.content["response"] + " Neu."}
+    review_submit(assignment=review_item_claim(queue=queue_de, annotator=annotator_for("ulla")), action="accept")
+    review_submit(assignment=review_item_claim(queue=queue_de, annotator=annotator_for("udo")), action="edit",
+                  edited_content=edited)
+    page = _as(client, lead_de).get(reverse("review_adjudication")).text
+    assert "data-edit-diff" in page and "<ins> Neu.</ins>" in page

@@ -127,3 +127,25 @@ def test_a_written_near_copy_of_an_earlier_record_is_marked_once_committed(
     copy.refresh_from_db()
     first.refresh_from_db()
     assert copy.near_duplicate_of == first and first.near_duplicate_of is None
+
+def test_translating_with_nothing_to_translate_says_so(client, queue_de, annotator_for):
+    client.force_login(annotator_for("ulla"))
+    page = client.get(reverse("review_write", args=[queue_de.pk]), {"translate": "1"})
+    assert "data-source-missing" in page.text
+    assert "data-source-missing" not in client.get(reverse("review_write", args=[queue_de.pk])).text
+
+
+def test_an_edit_comes_up_for_review_as_an_edit_of_its_record_with_a_diff(client, queue_de, german, annotator_for):
+    record = writing_create(author=annotator_for("ulla"), language=german, kind="instruction", content=PAIR)
+    edit = writing_create(author=annotator_for("udo"), language=german, kind="instruction",
+                          content={**PAIR, "response": "Die Hauptstadt von Bayern ist <b>München</b>."}, edit_of=record)
+    reviewer = annotator_for("uwe")
+    seen = set()
+    while (assignment := review_item_claim(queue=queue_de, annotator=reviewer)) and assignment.record_id != edit.pk:
+        assert assignment.record_id not in seen
+        seen.add(assignment.record_id)
+        review_submit(assignment=assignment, action="accept")
+    client.force_login(reviewer)
+    page = client.get(reverse("review_item", args=[assignment.pk])).text
+    assert f'data-edit-of="{record.pk}"' in page
+    assert "<del>München.</del><ins>&lt;b&gt;München&lt;/b&gt;.</ins>" in page

@@ -120,6 +120,23 @@ def test_annotator_works_with_the_keyboard_and_the_lead_adjudicates(browser, liv
     assert ReviewDecision.objects.filter(adjudicated_by__username="lena", outcome="rejected").count() == 1
 
 
+def test_a_reject_without_reason_returns_to_the_reason_field(browser, live_server, queue):
+    from playwright.sync_api import expect
+
+    context, page = _page(browser)
+    sign_in(page, live_server.url, "ulla")
+    assignment = review_item_claim(queue=queue, annotator=get_user_model().objects.get(username="ulla"))
+    page.goto(live_server.url + reverse("review_item", args=[assignment.pk]))
+    page.keyboard.press("r")
+    page.keyboard.press("Enter")  # no reason typed
+    expect(page.locator("[data-error-summary]")).to_be_visible()
+    expect(page.locator("[name=reason]")).to_be_focused()
+    page.keyboard.type("a")  # types, does not accept
+    expect(page.locator("[name=reason]")).to_have_value("a")
+    context.close()
+    assert not Annotation.objects.filter(annotator__username="ulla").exists()
+
+
 def test_work_page_fits_a_phone(browser, live_server, queue):
     context, page = _page(browser, width=390, height=844)
     sign_in(page, live_server.url, "ulla")

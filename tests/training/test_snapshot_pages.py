@@ -165,5 +165,6 @@ def test_the_snapshot_form_has_human_labels_marked_for_translation(client, staff
         assert f"{label}:</label>" in page, label
     for derived in ("Drop language mismatch", "Reduce near duplicates", "Include pending", "Override reason"):
         assert derived not in page, derived
-    # languages are offered under their own names too, as on the upload form
-    assert "German — Deutsch (de)" in page
+    # languages are a grid of checkboxes under their own names, not a four-row multi-select
+    assert 'class="check-grid"' in page and 'type="checkbox" name="languages" value="de"' in page
+    assert "Deutsch (de)" in page and "<select name=\"languages\"" not in page

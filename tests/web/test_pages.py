@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from annotation.models import Submission
+from annotation.services.review import certification_grant, queue_create
 from tests.conftest import PASSWORD, make_user
 from tests.web.conftest import add_record, make_submission
 
@@ -171,6 +172,13 @@ def test_service_errors_become_form_errors(login, member_a, partner_a, upload):
     assert "<form" in response.content.decode() and "<html" not in response.content.decode()
 
 
+def test_an_empty_file_shows_one_error(login, member_a, partner_a, upload):
+    data = _upload_data(partner_a, upload, file=upload(b"", name="empty.jsonl"))
+    response = login(member_a).post(reverse("submission_new"), data)
+    assert response.status_code == 400
+    assert len(response.context["form"].errors["file"]) == 1
+
+
 def test_login_logout_and_password_reset_pages(client, member_a, mailoutbox):
     assert client.get(reverse("login")).status_code == 200
     response = client.post(reverse("login"), {"username": "anna", "password": PASSWORD})
@@ -218,3 +226,19 @@ def test_the_favicon_browsers_ask_for_is_found(client):
     response = client.get("/favicon.ico")
     assert response.status_code == 301 and response["Location"].endswith("favicon.svg")
     assert 'rel="icon"' in client.get("/").content.decode()
+
+
+def test_an_annotator_without_a_partner_finds_her_queues_on_the_dashboard(login, staff, german):
+    annotator = make_user("ulla")
+    certification_grant(granter=staff, user=annotator, language_code="de")
+    queue = queue_create(creator=staff, language=german, kind="instruction", name="Deutsch: Anweisungen")
+    html = login(annotator).get(reverse("dashboard")).content.decode()
+    assert reverse("review_queue", args=[queue.pk]) in html
+    assert "Upload your first file" not in html and reverse("submission_new") + '"' not in html.split("</header>")[1]
+
+
+def test_partner_pages_link_to_the_models_trained_on_the_partners_data(login, member_a, partner_a, submission_a):
+    client = login(member_a)
+    models = reverse("partner_models", args=[partner_a.slug])
+    assert models in client.get(reverse("dashboard")).content.decode()
+    assert models in client.get(reverse("submission_detail", args=[submission_a.pk])).content.decode()

@@ -23,7 +23,7 @@ from annotation.services.review import (
 )
 from annotation.services.writing import writing_create, writing_source_pick
 from annotation.web.review_forms import AdjudicationForm, AnswerForm, CertificationForm, QueueForm, WritingForm
-from annotation.web.review_presenters import answer_details, guidelines_html, record_fields
+from annotation.web.review_presenters import answer_details, edit_diff, guidelines_html, record_fields
 from occiportal.models import Language
 
 
@@ -50,6 +50,7 @@ def queue_detail(request, queue_id):
         "agreement": selectors.queue_agreement(queue),
         "language_totals": selectors.language_totals(queue.language),
         "can_work": selectors.is_certified(request.user, queue.language.code) and queue.active,
+        "can_adjudicate": selectors.is_language_lead(request.user, queue.language.code),
         "guidelines": guidelines_html(queue.guidelines),
     }
     return render(request, "review/queue_detail.html", context)
@@ -65,9 +66,10 @@ def queue_next(request, queue_id):
 @login_required
 def item_work(request, assignment_id):
     assignment = access_assignment(request.user, assignment_id)
+    record = assignment.record
     if assignment.status != assignment.Status.LEASED:
         return redirect("review_queue", assignment.queue_id)
-    form = AnswerForm(request.POST or None, queue=assignment.queue, content=assignment.record.content)
+    form = AnswerForm(request.POST or None, queue=assignment.queue, content=record.content)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -82,8 +84,10 @@ def item_work(request, assignment_id):
     context = {
         "assignment": assignment,
         "queue": assignment.queue,
-        "record": assignment.record,
-        "fields": record_fields(assignment.record.content),
+        "record": record,
+        "fields": record_fields(record.content),
+        # An edit is reviewed as a change to its original, which the page names and shows.
+        "edit_diff": edit_diff(record.edit_of.content, record.content) if record.edit_of_id else None,
         "guidelines": guidelines_html(assignment.queue.guidelines),
         "form": form,
     }
@@ -120,7 +124,10 @@ def adjudication_list(request):
         {
             "decision": d,
             "fields": record_fields(d.record.content),
-            "answers": [(a, answer_details(a)) for a in answers.get(d.record_id, [])],
+            "answers": [
+                (a, answer_details(a), [] if a.edited_content is None else edit_diff(d.record.content, a.edited_content))
+                for a in answers.get(d.record_id, [])
+            ],
         }
         for d in decisions
     ]
@@ -157,7 +164,12 @@ def queue_write(request, queue_id):
         else:
             messages.success(request, _("Thank you! Record %(id)s now waits for review.") % {"id": record.pk})
             return redirect("review_write", queue.pk)
-    context = {"queue": queue, "form": form, "source": source, "source_fields": record_fields(source.content) if source else []}
+    # Asked to translate, but nothing (any more) to translate: say so rather than show a blank form silently.
+    source_missing = source is None and bool(request.GET.get("translate") or request.POST.get("source_record"))
+    context = {
+        "queue": queue, "form": form, "source": source, "source_missing": source_missing,
+        "source_fields": record_fields(source.content) if source else [],
+    }  # fmt: skip
     return render(request, "review/write.html", context, status=400 if form.errors else 200)
 
 

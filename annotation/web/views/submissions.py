@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from annotation import selectors
+from annotation import review_selectors, selectors
 from annotation.access import access_partner_for_submitting, access_submission
 from annotation.services.submissions import submission_create
 from annotation.services.uploads import submission_create_from_upload
@@ -29,11 +29,14 @@ def dashboard(request):
     visible = selectors.submissions_visible_to(request.user)
     page = Paginator(visible, SUBMISSIONS_PER_PAGE).get_page(request.GET.get("page"))
     totals = selectors.totals_per_language(visible)
+    partners = selectors.partners_of(request.user)
     context = {
         "page": page,
         "totals": totals,
         "grand": grand_totals(totals),
-        "partners": selectors.partners_of(request.user),
+        "partners": partners,
+        # Someone who only annotates comes here after signing in: her queues, not an upload she cannot make.
+        "queues": [] if partners else review_selectors.queues_visible_to(request.user).filter(active=True),
     }
     return render(request, "dashboard.html", context)
 
