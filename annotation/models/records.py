@@ -3,7 +3,14 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from annotation.ingest.quality import FILTERED_SIGNALS
+
 from .submissions import Kind
+
+
+def quality_columns(signals: dict) -> dict:
+    """Record's typed quality fields (``quality_<name>``) from a record's measured signals."""
+    return {f"quality_{name}": signals.get(name) for name in FILTERED_SIGNALS}
 
 
 class Record(models.Model):
@@ -11,6 +18,11 @@ class Record(models.Model):
 
     ``(submission, line)`` is the natural key that makes ingest idempotent;
     ``content_hash`` is unique across the portal, which is exact dedup.
+
+    A pretraining record's text and quality signals live in its ingest
+    chunk's Parquet file (annotation.corpus.record_files); its ``content``
+    is empty until review samples it (annotation.services.record_text). The
+    row keeps what queues, snapshots, withdrawal and lineage filter on.
     """
 
     class Status(models.TextChoices):
@@ -24,10 +36,13 @@ class Record(models.Model):
     origin = models.CharField(max_length=300, blank=True, help_text=_("Archive member and line, for archives."))
     language = models.ForeignKey("occiportal.Language", on_delete=models.PROTECT, related_name="records")
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    content = models.JSONField(help_text=_("The record as its kind's schema gives it: text, prompt/response, …"))
+    content = models.JSONField(
+        help_text=_("The record as its kind's schema gives it: text, prompt/response, …; "
+                    "empty for a pretraining record not drawn for review (its text is in the chunk's file).")
+    )
     external_id = models.CharField(max_length=200, blank=True)
     meta = models.JSONField(default=dict, blank=True)
-    content_hash = models.CharField(max_length=32, unique=True)
+    content_hash = models.UUIDField(unique=True, help_text=_("128-bit hash of the normalised content."))
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
 
     detected_language = models.CharField(max_length=35, blank=True)
@@ -46,7 +61,13 @@ class Record(models.Model):
     )
     pii_redactions = models.PositiveIntegerField(default=0)
     tokens = models.PositiveIntegerField(default=0)
-    quality = models.JSONField(default=dict, blank=True, help_text=_("Quality signals (Gopher, C4, FineWeb)."))
+    # The signals snapshots filter on (quality.FILTERED_SIGNALS); all of them are in the chunk's file.
+    quality_words = models.IntegerField(null=True, blank=True)
+    quality_mean_word_length = models.FloatField(null=True, blank=True)
+    quality_symbol_word_ratio = models.FloatField(null=True, blank=True)
+    quality_duplicate_line_fraction = models.FloatField(null=True, blank=True)
+    quality_stop_words = models.IntegerField(null=True, blank=True)
+    quality_digit_ratio = models.FloatField(null=True, blank=True)
     band_scheme = models.CharField(
         max_length=64, blank=True,
         help_text=_("The MinHash band scheme of the record's bands; empty for bands made before schemes were stored."),
@@ -80,6 +101,12 @@ class Record(models.Model):
         if line.isdigit():
             return {"file": member, "line": int(line)}
         return {"file": "", "line": self.line}
+
+    @property
+    def quality(self) -> dict:
+        """The filtered quality signals that were measured, by name."""
+        values = {name: getattr(self, f"quality_{name}") for name in FILTERED_SIGNALS}
+        return {name: value for name, value in values.items() if value is not None}
 
     @property
     def shown_line(self) -> str:

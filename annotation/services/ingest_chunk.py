@@ -3,6 +3,11 @@
 Inserts are committed batch by batch, keyed by ``(submission, line)``; a
 chunk processed again finds its earlier rows and counts them, so figures
 stay right after a crash and no record is ever stored twice.
+
+Pretraining text and quality signals go to the chunk's Parquet file
+(annotation.corpus.record_files), written by every attempt whole: each
+batch's stored rows, this attempt's and earlier ones', as a row group. The
+attempt that marks the chunk done points the chunk at its file.
 """
 
 import json
@@ -14,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.utils import timezone
 
+from annotation.corpus.record_files import RecordFileWriter, file_name
 from annotation.ingest import pii, quality
 from annotation.ingest.checks import Checked, check_records, is_blank
 from annotation.ingest.errors import describe_failure
@@ -23,6 +29,8 @@ from annotation.ingest.messages import gettext_noop as _
 from annotation.ingest.schemas import RecordError, validate
 from annotation.ingest.stats import ChunkStats
 from annotation.models import IngestChunk, Record
+from annotation.models.records import quality_columns
+from annotation.models.submissions import Kind
 
 from .record_store import records_insert
 
@@ -88,23 +96,43 @@ def _skip_line(stream, budget: int) -> int:
     return skipped
 
 
-def process_chunk_records(chunk: IngestChunk) -> ChunkStats:
+def process_chunk_records(chunk: IngestChunk) -> tuple[ChunkStats, str]:
+    """Store the chunk's records; returns its figures and the name of this attempt's records file.
+
+    The name is empty for kinds whose text stays in PostgreSQL. The file is
+    stored but not current: ``ingest_chunk_process`` makes it so.
+    """
     submission = chunk.submission
     config = settings.INGEST
     stats = ChunkStats(max_errors=config["MAX_ERRORS_KEPT"])
+    writer = RecordFileWriter() if submission.kind == Kind.PRETRAINING else None
     batch: list[_Row] = []
-    for line, origin, item in iter_chunk_items(chunk):
-        stats.records_read += 1
-        row = _validate(item, line, origin, submission, stats)
-        if row is not None:
-            batch.append(row)
-        if len(batch) >= config["BATCH_RECORDS"]:
-            _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
-            _beat(chunk)
-            batch = []
-    if batch:
-        _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
-    return stats
+    try:
+        for line, origin, item in iter_chunk_items(chunk):
+            stats.records_read += 1
+            row = _validate(item, line, origin, submission, stats)
+            if row is not None:
+                batch.append(row)
+            if len(batch) >= config["BATCH_RECORDS"]:
+                _store(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats, writer)
+                _beat(chunk)
+                batch = []
+        if batch:
+            _store(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats, writer)
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+    if writer is None:
+        return stats, ""
+    return stats, writer.save(default_storage, file_name(submission.pk, chunk.index))
+
+
+def _store(batch: list[_Row], submission, stats: ChunkStats, writer: RecordFileWriter | None) -> None:
+    stored = _flush(batch, submission, stats)
+    if writer is not None:
+        stored.sort(key=lambda r: r.line)
+        writer.add((r.line, r.checked.content["text"], r.checked.quality) for r in stored)
 
 
 def _beat(chunk: IngestChunk) -> None:
@@ -154,13 +182,14 @@ def _check(batch: list[_Row], submission, stats: ChunkStats, tokenizer: str) -> 
     return kept
 
 
-def _flush(batch: list[_Row], submission, stats: ChunkStats) -> None:
+def _flush(batch: list[_Row], submission, stats: ChunkStats) -> list[_Row]:
+    """Insert the batch's new records; returns the rows stored as this chunk's, now or by an earlier attempt."""
     if not batch:
-        return
+        return []
     batch.sort(key=lambda r: r.checked.content_hash)  # one lock order for concurrent chunks
     hashes = [r.checked.content_hash for r in batch]
     stored = Record.objects.filter(content_hash__in=hashes).values_list("content_hash", "submission_id", "line")
-    owners = {content_hash: (submission_id, line) for content_hash, submission_id, line in stored}
+    owners = {content_hash.hex: (submission_id, line) for content_hash, submission_id, line in stored}
     new, ours, seen = [], [], set()
     for row in batch:
         owner = owners.get(row.checked.content_hash)
@@ -184,6 +213,7 @@ def _flush(batch: list[_Row], submission, stats: ChunkStats) -> None:
         stats.pii_redactions += row.pii_redactions
         stats.tokens += row.checked.tokens
         quality.histogram_add(stats.histograms, row.checked.quality)
+    return ours
 
 
 def _duplicate(stats: ChunkStats, row: _Row) -> None:
@@ -199,7 +229,7 @@ def _record_row(row: _Row, submission) -> dict:
         "origin": row.origin[:300],
         "language_id": submission.language_id,
         "kind": submission.kind,
-        "content": checked.content,
+        "content": {} if submission.kind == Kind.PRETRAINING else checked.content,
         "external_id": row.external_id,
         "meta": row.meta,
         "content_hash": checked.content_hash,
@@ -209,7 +239,7 @@ def _record_row(row: _Row, submission) -> dict:
         "language_mismatch": checked.language_mismatch,
         "pii_redactions": row.pii_redactions,
         "tokens": checked.tokens,
-        "quality": checked.quality,
+        **quality_columns(checked.quality),
     }
 
 
