@@ -48,3 +48,14 @@ def test_ids_meta_and_problem_lines_stored_before_they_were_redacted_are_redacte
     redacted = {"line": 2, "message": "field 'role' is '<EMAIL>'", "template": "field 'role' is %(role)s",
                 "params": {"role": "'<EMAIL>'"}, "file": "<EMAIL>"}  # fmt: skip
     assert errors == [redacted] and stats == {"errors": [redacted]}
+
+
+def test_pretraining_text_stored_in_rows_moves_into_the_chunk_files_once():
+    moved = migrated("text_to_parquet.py")
+
+    assert moved["said"] == ["Moved the text of 5 record(s) into the record files.",
+                             "Moved the text of 0 record(s) into the record files."]  # fmt: skip
+    assert moved["files"] == {"0": [1, 2], "1": [4, 5]}  # the withdrawn line 3 is dropped, not moved
+    assert moved["contents"] == [{}] * 5
+    assert moved["words"] == [9, 10, 11, 12, 13]  # the JSON quality's filtered signals, typed
+    assert moved["hash"] == f"{1:032x}" and moved["signals"] == 2
