@@ -31,10 +31,14 @@ class Record(models.Model):
         REJECTED = "rejected", _("Rejected")
         WITHDRAWN = "withdrawn", _("Withdrawn")
 
-    submission = models.ForeignKey("annotation.Submission", on_delete=models.CASCADE, related_name="records")
+    # No index of their own for submission and language: the (submission, line)
+    # constraint's and the (language, kind, status) index lead with them.
+    submission = models.ForeignKey(
+        "annotation.Submission", on_delete=models.CASCADE, related_name="records", db_index=False
+    )
     line = models.BigIntegerField(help_text=_("Line of the record in the submission's stream (1-based)."))
     origin = models.CharField(max_length=300, blank=True, help_text=_("Archive member and line, for archives."))
-    language = models.ForeignKey("occiportal.Language", on_delete=models.PROTECT, related_name="records")
+    language = models.ForeignKey("occiportal.Language", on_delete=models.PROTECT, related_name="records", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     content = models.JSONField(
         help_text=_("The record as its kind's schema gives it: text, prompt/response, …; "
@@ -43,13 +47,13 @@ class Record(models.Model):
     external_id = models.CharField(max_length=200, blank=True)
     meta = models.JSONField(default=dict, blank=True)
     content_hash = models.UUIDField(unique=True, help_text=_("128-bit hash of the normalised content."))
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
 
     detected_language = models.CharField(max_length=35, blank=True)
     language_score = models.FloatField(null=True, blank=True)
     language_mismatch = models.BooleanField(default=False)
     near_duplicate_of = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="near_duplicates"
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="near_duplicates", db_index=False
     )
     # PROTECT: an edit is its original's partner's material, corrected, and
     # snapshots credit it to the original's submission; with the link gone it
@@ -86,6 +90,11 @@ class Record(models.Model):
             # Edits are few: a partial index stays small and serves both the
             # snapshot's "every edit of a language" and "the edits of X".
             models.Index(fields=["edit_of"], condition=models.Q(edit_of__isnull=False), name="record_edit_of"),
+            # Partial for the same reason: most records are nobody's near-duplicate.
+            models.Index(fields=["near_duplicate_of"], condition=models.Q(near_duplicate_of__isnull=False),
+                         name="record_near_duplicate_of"),
+            # Withdrawn records are few and looked up across languages (lineage, snapshot pages).
+            models.Index(fields=["submission"], condition=models.Q(status="withdrawn"), name="record_withdrawn"),
         ]
 
     def __str__(self):
