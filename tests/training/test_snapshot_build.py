@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 from annotation.models import Record
@@ -12,6 +13,7 @@ from annotation.text_selectors import record_text_read
 from training.models import Snapshot, SnapshotSubmission
 from training.services.snapshot_build import snapshot_build
 from training.services.snapshots import snapshot_create
+from training.snapshots.params import ParameterError, normalise
 from training.snapshots.split import split_of
 
 
@@ -151,6 +153,13 @@ def test_quality_threshold_filters(corpus):
     snapshot = build(languages=["de"], min_quality={"words": cut})
     expected = Record.objects.filter(submission=corpus["de"], quality_words__gte=cut).count()
     assert len(rows(snapshot)) == expected < 60
+
+
+def test_quality_bounds_name_only_the_signals_kept_per_record():
+    # The others are in the chunk files only: a bound on one would filter nothing in SQL.
+    with pytest.raises(ParameterError, match="min_quality filters on these signals only"):
+        normalise({"languages": ["de"], "min_quality": {"chars": 500}})
+    assert normalise({"languages": ["de"], "max_quality": {"digit_ratio": 0.2}})["max_quality"] == {"digit_ratio": 0.2}
 
 
 def test_card_reports_tokenizer_fertility(corpus, tmp_path):
