@@ -32,9 +32,14 @@ SCHEMA = pa.schema(
 COMPRESSION = "zstd"
 
 
+def folder(submission_id: int) -> str:
+    """Where a submission's files are: ``records/<submission>``."""
+    return f"records/{submission_id}"
+
+
 def file_name(submission_id: int, chunk_index: int) -> str:
     """A new, unused name for a version of a chunk's file: ``records/<submission>/<chunk>-<version>.parquet``."""
-    return f"records/{submission_id}/{chunk_index}-{uuid.uuid4().hex[:12]}.parquet"
+    return f"{folder(submission_id)}/{chunk_index}-{uuid.uuid4().hex[:12]}.parquet"
 
 
 class RecordFileWriter:
@@ -83,6 +88,12 @@ def read(storage, name: str, columns: list[str] | None = None, lines: list[int] 
     filters = [("line", "in", lines)] if lines is not None else None
     with storage.open(name, "rb") as stream:
         return pq.read_table(stream, columns=columns, filters=filters)
+
+
+def rows(storage, name: str) -> int:
+    """How many rows the file holds (from its footer)."""
+    with storage.open(name, "rb") as stream:
+        return pq.ParquetFile(stream).metadata.num_rows
 
 
 def texts(storage, name: str, lines: list[int] | None = None) -> dict[int, str]:

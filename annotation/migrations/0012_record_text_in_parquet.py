@@ -13,6 +13,21 @@ _COPY_QUALITY = "UPDATE annotation_record SET " + ", ".join(
 ) + " WHERE quality <> '{}'::jsonb"
 
 
+def _copy_quality(apps, schema_editor):
+    connection = schema_editor.connection
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Immediate: the update's deferred checks must not be pending when the table is altered next.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(_COPY_QUALITY)
+        return
+    Record = apps.get_model("annotation", "Record")  # the embedded SQLite default: a small database
+    for record in Record.objects.exclude(quality={}).iterator():
+        for name in _TYPED:
+            setattr(record, f"quality_{name}", record.quality.get(name))
+        record.save(update_fields=[f"quality_{name}" for name in _TYPED])
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -66,8 +81,7 @@ class Migration(migrations.Migration):
             name='content_hash',
             field=models.UUIDField(help_text='128-bit hash of the normalised content.', unique=True),
         ),
-        # Immediate: the update's deferred checks must not be pending when the table is altered next.
-        migrations.RunSQL(["SET CONSTRAINTS ALL IMMEDIATE", _COPY_QUALITY], migrations.RunSQL.noop),
+        migrations.RunPython(_copy_quality, migrations.RunPython.noop),
         migrations.RemoveField(
             model_name='record',
             name='quality',

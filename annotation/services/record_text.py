@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from annotation.corpus import record_files
-from annotation.models import IngestChunk, Record
+from annotation.models import IngestChunk, Record, Submission
 from annotation.models.submissions import Kind
 from annotation.text_selectors import record_text_read
 
@@ -23,11 +23,13 @@ def record_file_delete(name: str) -> None:
 
 def chunk_files_tidy(*, chunk: IngestChunk) -> None:
     """Delete the chunk's files other than its current one: attempts that crashed or lost the race."""
-    folder = f"records/{chunk.submission_id}"
-    if not default_storage.exists(folder):
+    folder = record_files.folder(chunk.submission_id)
+    try:
+        names = default_storage.listdir(folder)[1]
+    except FileNotFoundError:  # the data folder has no directory yet; S3 answers an empty list
         return
     current = chunk.records_file.rpartition("/")[2]
-    for name in default_storage.listdir(folder)[1]:
+    for name in names:
         if name.startswith(f"{chunk.index}-") and name != current:
             default_storage.delete(f"{folder}/{name}")
 
@@ -48,16 +50,24 @@ def record_content_fill(*, record: Record) -> None:
 def record_files_prune(*, submission_id: int) -> int:
     """Rewrite the submission's chunk files without its withdrawn records; returns how many rows went.
 
-    A chunk left with no rows loses its file. Idempotent: a file without
-    withdrawn rows is left as it is.
+    A chunk left with no rows loses its file; a submission withdrawn whole
+    loses them all, unread (its lines are never held in memory). Idempotent:
+    a file without withdrawn rows is left as it is.
     """
+    chunks = IngestChunk.objects.filter(submission_id=submission_id).exclude(records_file="")
+    if Submission.objects.filter(pk=submission_id, withdrawn_at__isnull=False).exists():
+        return sum(_chunk_drop(chunk) for chunk in chunks)
+    # Withdrawn one by one, so they are few.
     withdrawn = set(
         Record.objects.filter(submission_id=submission_id, status=Record.Status.WITHDRAWN).values_list("line", flat=True)
     )
-    removed = 0
-    for chunk in IngestChunk.objects.filter(submission_id=submission_id).exclude(records_file=""):
-        removed += _chunk_prune(chunk, withdrawn)
-    return removed
+    return sum(_chunk_prune(chunk, withdrawn) for chunk in chunks)
+
+
+def _chunk_drop(chunk: IngestChunk) -> int:
+    rows = record_files.rows(default_storage, chunk.records_file)
+    _chunk_point(chunk, "")
+    return rows
 
 
 def _chunk_prune(chunk: IngestChunk, withdrawn: set[int]) -> int:
@@ -65,13 +75,17 @@ def _chunk_prune(chunk: IngestChunk, withdrawn: set[int]) -> int:
     gone = withdrawn.intersection(lines)
     if not gone:
         return 0
-    old = chunk.records_file
     if len(gone) == len(lines):
-        new = ""
+        _chunk_point(chunk, "")
     else:
         name = record_files.file_name(chunk.submission_id, chunk.index)
-        new = record_files.rewrite_without(default_storage, old, name, gone)
-    with transaction.atomic():
-        IngestChunk.objects.filter(pk=chunk.pk, records_file=old).update(records_file=new)
-        transaction.on_commit(lambda: record_file_delete(old))
+        _chunk_point(chunk, record_files.rewrite_without(default_storage, chunk.records_file, name, gone))
     return len(gone)
+
+
+def _chunk_point(chunk: IngestChunk, name: str) -> None:
+    """Point the chunk at file ``name`` (or none); its old file goes once that is committed."""
+    old = chunk.records_file
+    with transaction.atomic():
+        IngestChunk.objects.filter(pk=chunk.pk, records_file=old).update(records_file=name)
+        transaction.on_commit(lambda: record_file_delete(old))
