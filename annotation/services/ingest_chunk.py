@@ -99,8 +99,9 @@ def _skip_line(stream, budget: int) -> int:
 def process_chunk_records(chunk: IngestChunk) -> tuple[ChunkStats, str]:
     """Store the chunk's records; returns its figures and the name of this attempt's records file.
 
-    The name is empty for kinds whose text stays in PostgreSQL. The file is
-    stored but not current: ``ingest_chunk_process`` makes it so.
+    The name is empty for kinds whose text stays in PostgreSQL, and for a
+    chunk that stored no record. The file is stored but not current:
+    ``ingest_chunk_process`` makes it so.
     """
     submission = chunk.submission
     config = settings.INGEST
@@ -124,6 +125,9 @@ def process_chunk_records(chunk: IngestChunk) -> tuple[ChunkStats, str]:
             writer.discard()
         raise
     if writer is None:
+        return stats, ""
+    if not writer.rows:  # every line of the chunk was refused
+        writer.discard()
         return stats, ""
     return stats, writer.save(default_storage, file_name(submission.pk, chunk.index))
 

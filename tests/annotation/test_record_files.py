@@ -105,3 +105,9 @@ def test_the_submission_page_sample_shows_the_text_from_the_files(submit_de):
     docs = documents(4)
     submission = submit_de(jsonl({"text": t} for t in docs))
     assert [r.content for r in records_sample(submission)] == [{"text": t} for t in docs]
+
+
+def test_a_chunk_that_stores_no_record_leaves_no_file(submit_de):
+    submission = submit_de(jsonl([{"text": "   "}, {"nope": 1}]))
+    assert submission.records_accepted == 0
+    assert submission.chunks.get().records_file == "" and not default_storage.exists(f"records/{submission.pk}")
