@@ -16,6 +16,7 @@ from django.utils.html import format_html
 
 from .models import IngestChunk, Record, Submission, Upload
 from .services.uploads import upload_cancel
+from .text_selectors import record_text_read
 
 INGEST_FIELDS = [
     "uuid",
@@ -157,7 +158,8 @@ class RecordAdmin(admin.ModelAdmin):
     @admin.display(description="content")
     def content_display(self, record):
         # format_html escapes the record: partners' text is never markup here.
-        return format_html('<pre class="record-content">{}</pre>', json.dumps(record.content, ensure_ascii=False, indent=2))
+        content = record_text_read(record)  # a pretraining record's text may be in its chunk's file only
+        return format_html('<pre class="record-content">{}</pre>', json.dumps(content, ensure_ascii=False, indent=2))
 
 
 from . import admin_review  # noqa: E402,F401  (registers the review models)

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from occiportal.models import Language, Partner
 
 from .models import Record, Submission
+from .text_selectors import records_text_read
 
 
 def partners_of(user):
@@ -61,8 +62,12 @@ def languages_for_select():
 
 
 def records_sample(submission, limit=20):
-    """The first records of a submission, in file order, for its page."""
-    return list(submission.records.order_by("line")[:limit])
+    """The first records of a submission, in file order, with their content, for its page."""
+    records = list(submission.records.order_by("line")[:limit])
+    contents = records_text_read(records)
+    for record in records:
+        record.content = contents.get(record.pk, {})
+    return records
 
 
 def records_at_lines(submission: Submission, lines: list) -> list[Record]:

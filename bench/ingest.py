@@ -10,7 +10,8 @@ Generates a multilingual JSONL file (100,000 records, about 100 MB, and a
   processes working on chunks in parallel.
 
 Prints records/s, MB/s and peak RSS (MiB) of each, the time ratio
-pipeline/baseline, and, last, one JSON object with everything. A submission
+pipeline/baseline, PostgreSQL and record-file bytes per record after the
+pipeline, and, last, one JSON object with everything. A submission
 that is not ready at the end, or accepts no record, is an error: named, and
 the exit status 1.
 
@@ -131,7 +132,29 @@ def phase_pipeline(path: Path, workers: int) -> dict:
     seconds = time.perf_counter() - started
     submission = Submission.objects.get(pk=submission.pk)
     return {"seconds": seconds, "records": submission.records_accepted, "chunks": submission.chunks_total,
-            "status": submission.status, "language_mismatches": submission.language_mismatches}
+            "status": submission.status, "language_mismatches": submission.language_mismatches,
+            **bytes_per_record(submission)}
+
+
+# The bands are the near-duplicate index's, measured on their own.
+_PG_BYTES = """
+SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
+WHERE c.relkind = 'r' AND c.relname LIKE 'annotation\\_%' AND c.relname <> 'annotation_recordband'
+"""
+
+
+def bytes_per_record(submission) -> dict:
+    """PostgreSQL (annotation tables with their TOAST and indexes) and record-file bytes per accepted record."""
+    from django.core.files.storage import default_storage
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_BYTES)
+        pg = cursor.fetchone()[0]
+    files = submission.chunks.exclude(records_file="").values_list("records_file", flat=True)
+    stored = sum(default_storage.size(name) for name in files)
+    records = max(submission.records_accepted, 1)
+    return {"pg_bytes_per_record": round(pg / records), "store_bytes_per_record": round(stored / records)}
 
 
 def run_phase(phase: str, path: Path, workers: int) -> dict:
@@ -190,12 +213,16 @@ def main():
                 "peak_rss_mib": max(r["peak_rss_mib"] for r in results),
                 "records": results[-1]["records"],
             }
+        for name in ("pg_bytes_per_record", "store_bytes_per_record"):
+            entry[name] = runs["pipeline"][-1][name]
         entry["time_ratio_pipeline_to_baseline"] = round(entry["pipeline"]["seconds"] / entry["baseline"]["seconds"], 2)
         report["files"][label] = entry
         print(f"{label}: {json.dumps(entry)}", flush=True)
     small, large = report["files"]["small"], report["files"]["large"]
     report["pipeline_peak_rss_ratio_large_to_small"] = round(large["pipeline"]["peak_rss_mib"] / small["pipeline"]["peak_rss_mib"], 2)
     report["target_time_ratio"] = 3.0
+    report["pg_bytes_per_record"] = large["pg_bytes_per_record"]
+    report["target_pg_bytes_per_record"] = 400
     finish(report, errors, smoke=args.smoke)
 
 

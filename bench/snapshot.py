@@ -1,11 +1,12 @@
 """Snapshot benchmark: the real build vs COPY-out + pyarrow, on PostgreSQL.
 
 Fills a fresh database with ``--records`` accepted pretraining records (two
-languages, COPY'd straight in: ingest has its own benchmark), then, each in
+languages, COPY'd straight in, their text in chunk files of CHUNK_RECORDS as
+ingest writes them: ingest has its own benchmark), then, each in
 a fresh process:
 
-- baseline: ``COPY (SELECT id, submission_id, kind, text, tokens …) TO STDOUT``
-  and write the rows to one Parquet file with pyarrow, 2,000-row batches;
+- baseline: scan the records' chunk files (line, text) with pyarrow and
+  write the rows to one Parquet file, 2,000-row batches;
 - snapshot: ``snapshot_create`` + ``snapshot_build`` exactly as the task
   calls it (licence checks at creation and build, near-duplicate reduction,
   edits, contamination check, split, shards, card, manifest; no mixture, so
@@ -23,6 +24,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -36,6 +38,8 @@ from outcome import Errors, finish
 ROOT = Path(__file__).resolve().parent.parent
 DB = "occiportal_bench_snapshot"
 SMOKE_RECORDS = 3000
+CHUNK_RECORDS = 20_000  # per language: about what a 64 MB ingest chunk holds
+ROW_GROUP_RECORDS = 2_000  # an ingest batch
 WORDS = {
     "de": "der die und in den von zu das mit sich des auf für ist im dem nicht ein eine als auch es an werden aus er hat dass sie nach wird bei einer um am sind noch wie Stadt Wasser Haus Schule Arbeit Menschen Jahre Zeit".split(),
     "fr": "le de un être et à il avoir ne je son que se qui ce dans en du elle au pour pas vous par sur faire plus dire me on mon lui nous comme mais ville maison école travail gens années temps".split(),
@@ -43,12 +47,13 @@ WORDS = {
 
 
 def fill(records: int) -> None:
-    """Partner, two submissions (ORM), ``records`` accepted records (COPY, columns from the model)."""
+    """Partner, two submissions (ORM), ``records`` accepted records (COPY, columns from the model), chunk files."""
     import xxhash
-
+    from django.core.files.storage import default_storage
     from django.db import connection
 
-    from annotation.models import Record, Submission
+    from annotation.corpus.record_files import RecordFileWriter, file_name
+    from annotation.models import IngestChunk, Record, Submission
     from occiportal.models import Language, Partner
 
     rng = random.Random(records)
@@ -61,6 +66,21 @@ def fill(records: int) -> None:
         )
         for code in WORDS
     }  # fmt: skip
+    # Per language: the open chunk's file, its rows not yet written (a row group), its first line.
+    files = {code: RecordFileWriter() for code in WORDS}
+    pending: dict[str, list] = {code: [] for code in WORDS}
+    firsts = {code: 1 for code in WORDS}
+
+    chunks: list[IngestChunk] = []  # created after the COPY, which holds the connection
+
+    def chunk_done(code: str) -> None:
+        submission, writer = submissions[code], files[code]
+        writer.add(pending[code])
+        index = sum(c.submission_id == submission.pk for c in chunks)
+        name = writer.save(default_storage, file_name(submission.pk, index))
+        chunks.append(IngestChunk(submission=submission, index=index, path="bench.jsonl", start=0, end=0,
+                                  first_line=firsts[code], status="done", records_file=name))  # fmt: skip
+        files[code], pending[code] = RecordFileWriter(), []
 
     def rows():
         for i in range(records):
@@ -68,11 +88,23 @@ def fill(records: int) -> None:
             words = WORDS[code]
             text = " ".join(rng.choice(words) for _ in range(rng.randint(40, 120))) + f" {i}."
             submission = submissions[code]
+            if not files[code].rows and not pending[code]:
+                firsts[code] = i + 1
+            pending[code].append((i + 1, text, {}))
+            if len(pending[code]) == ROW_GROUP_RECORDS:
+                files[code].add(pending[code])
+                pending[code] = []
             yield {"submission_id": submission.pk, "line": i + 1, "language_id": submission.language_id,
-                   "kind": "pretraining", "content": {"text": text}, "content_hash": xxhash.xxh3_128_hexdigest(text.encode()),
+                   "kind": "pretraining", "content": {}, "content_hash": xxhash.xxh3_128_hexdigest(text.encode()),
                    "status": "accepted", "detected_language": code, "tokens": len(text.split())}  # fmt: skip
+            if files[code].rows == CHUNK_RECORDS:
+                chunk_done(code)
+        for code in WORDS:
+            if files[code].rows or pending[code]:
+                chunk_done(code)
 
     copy_rows(Record, rows())
+    IngestChunk.objects.bulk_create(chunks)
     # VACUUM, not just ANALYZE: otherwise whichever phase runs first sets the
     # fresh rows' hint bits, rewriting every page, and pays for both.
     with connection.cursor() as cursor:
@@ -83,37 +115,28 @@ def out_dir(smoke: bool) -> Path:
     return ROOT / "bench" / "out" / ("snapshot-smoke" if smoke else "snapshot")
 
 
+def data_dir(out: Path) -> Path:
+    """The portal's data folder for the benchmark: the fill writes the chunk files there, the build reads them."""
+    return out / "data"
+
+
 def phase_baseline(out: Path) -> dict:
-    import psycopg
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([("record_id", pa.int64()), ("submission_id", pa.int64()), ("kind", pa.string()),
-                        ("text", pa.string()), ("tokens", pa.int64())])
+    schema = pa.schema([("line", pa.int64()), ("text", pa.string())])
     started = time.perf_counter()
     count = 0
-    path = out / "baseline.parquet"
-    with psycopg.connect(os.environ["DATABASE_URL"].replace("postgres://", "postgresql://")) as conn, \
-            pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        cursor = conn.cursor()
-        batch = []
-        sql = ("COPY (SELECT id, submission_id, kind, content->>'text', tokens FROM annotation_record"
-               " WHERE status = 'accepted' ORDER BY id) TO STDOUT")
-        with cursor.copy(sql) as copy:
-            copy.set_types(["int8", "int8", "text", "text", "int8"])
-            for row in copy.rows():
-                batch.append(row)
-                if len(batch) == 2000:
-                    writer.write_table(pa.Table.from_pylist([dict(zip(schema.names, r)) for r in batch], schema=schema))
-                    count, batch = count + len(batch), []
-            if batch:
-                writer.write_table(pa.Table.from_pylist([dict(zip(schema.names, r)) for r in batch], schema=schema))
-                count += len(batch)
+    with pq.ParquetWriter(out / "baseline.parquet", schema, compression="zstd") as writer:
+        for path in sorted((data_dir(out) / "media" / "records").rglob("*.parquet")):
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=2000, columns=schema.names):
+                writer.write_table(pa.Table.from_batches([batch]))
+                count += batch.num_rows
     return {"seconds": time.perf_counter() - started, "records": count}
 
 
 def phase_snapshot(out: Path) -> dict:
-    os.environ.setdefault("OCCIPORTAL_DATA_DIR", str(out / "data"))
+    os.environ.setdefault("OCCIPORTAL_DATA_DIR", str(data_dir(out)))
     django_setup(os.environ["DATABASE_URL"])
     from training.models import Snapshot
     from training.services.snapshot_build import snapshot_build
@@ -158,6 +181,8 @@ def main():
     if args.reuse:
         os.environ["DATABASE_URL"] = database_url(DB, smoke=args.smoke)
     else:
+        shutil.rmtree(data_dir(out), ignore_errors=True)
+        os.environ["OCCIPORTAL_DATA_DIR"] = str(data_dir(out))
         django_setup(fresh_database(DB, smoke=args.smoke))
         fill(records)
     report = {"records": records, "cpus": os.cpu_count(), "fill_seconds": round(time.perf_counter() - started, 1)}

@@ -56,3 +56,14 @@ def test_stored_bands_move_to_the_signature_store_and_the_band_index_by_the_migr
     assert lines == [1, 2] and same_bands and indexed
     assert unversioned_keys == 14  # a record banded before schemes were named: kept apart, for records_reband
     assert table_gone
+
+
+def test_pretraining_text_stored_in_rows_moves_into_the_chunk_files_once():
+    moved = migrated("text_to_parquet.py")
+
+    assert moved["said"] == ["Moved the text of 5 record(s) into the record files.",
+                             "Moved the text of 0 record(s) into the record files."]  # fmt: skip
+    assert moved["files"] == {"0": [1, 2], "1": [4, 5]}  # the withdrawn line 3 is dropped, not moved
+    assert moved["contents"] == [{}] * 5
+    assert moved["words"] == [9, 10, 11, 12, 13]  # the JSON quality's filtered signals, typed
+    assert moved["hash"] == f"{1:032x}" and moved["signals"] == 2

@@ -42,6 +42,8 @@ HISTOGRAM_BINS: dict[str, list[float]] = {
     "stop_words": [1, 2, 5, 10, 20, 50, 100],
     "digit_ratio": [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5],
 }
+# The signals PostgreSQL keeps per record (Record.quality_<name>), which snapshots may filter on.
+FILTERED_SIGNALS = tuple(HISTOGRAM_BINS)
 
 
 def quality_signals(text: str, language: str) -> dict:

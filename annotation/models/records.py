@@ -3,7 +3,14 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from annotation.ingest.quality import FILTERED_SIGNALS
+
 from .submissions import Kind
+
+
+def quality_columns(signals: dict) -> dict:
+    """Record's typed quality fields (``quality_<name>``) from a record's measured signals."""
+    return {f"quality_{name}": signals.get(name) for name in FILTERED_SIGNALS}
 
 
 class Record(models.Model):
@@ -11,6 +18,11 @@ class Record(models.Model):
 
     ``(submission, line)`` is the natural key that makes ingest idempotent;
     ``content_hash`` is unique across the portal, which is exact dedup.
+
+    A pretraining record's text and quality signals live in its ingest
+    chunk's Parquet file (annotation.corpus.record_files); its ``content``
+    is empty until review samples it (annotation.services.record_text). The
+    row keeps what queues, snapshots, withdrawal and lineage filter on.
     """
 
     class Status(models.TextChoices):
@@ -19,22 +31,29 @@ class Record(models.Model):
         REJECTED = "rejected", _("Rejected")
         WITHDRAWN = "withdrawn", _("Withdrawn")
 
-    submission = models.ForeignKey("annotation.Submission", on_delete=models.CASCADE, related_name="records")
+    # No index of their own for submission and language: the (submission, line)
+    # constraint's and the (language, kind, status) index lead with them.
+    submission = models.ForeignKey(
+        "annotation.Submission", on_delete=models.CASCADE, related_name="records", db_index=False
+    )
     line = models.BigIntegerField(help_text=_("Line of the record in the submission's stream (1-based)."))
     origin = models.CharField(max_length=300, blank=True, help_text=_("Archive member and line, for archives."))
-    language = models.ForeignKey("occiportal.Language", on_delete=models.PROTECT, related_name="records")
+    language = models.ForeignKey("occiportal.Language", on_delete=models.PROTECT, related_name="records", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    content = models.JSONField(help_text=_("The record as its kind's schema gives it: text, prompt/response, …"))
+    content = models.JSONField(
+        help_text=_("The record as its kind's schema gives it: text, prompt/response, …; "
+                    "empty for a pretraining record not drawn for review (its text is in the chunk's file).")
+    )
     external_id = models.CharField(max_length=200, blank=True)
     meta = models.JSONField(default=dict, blank=True)
-    content_hash = models.CharField(max_length=32, unique=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    content_hash = models.UUIDField(unique=True, help_text=_("128-bit hash of the normalised content."))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
 
     detected_language = models.CharField(max_length=35, blank=True)
     language_score = models.FloatField(null=True, blank=True)
     language_mismatch = models.BooleanField(default=False)
     near_duplicate_of = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="near_duplicates"
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="near_duplicates", db_index=False
     )
     # PROTECT: an edit is its original's partner's material, corrected, and
     # snapshots credit it to the original's submission; with the link gone it
@@ -46,7 +65,13 @@ class Record(models.Model):
     )
     pii_redactions = models.PositiveIntegerField(default=0)
     tokens = models.PositiveIntegerField(default=0)
-    quality = models.JSONField(default=dict, blank=True, help_text=_("Quality signals (Gopher, C4, FineWeb)."))
+    # The signals snapshots filter on (quality.FILTERED_SIGNALS); all of them are in the chunk's file.
+    quality_words = models.IntegerField(null=True, blank=True)
+    quality_mean_word_length = models.FloatField(null=True, blank=True)
+    quality_symbol_word_ratio = models.FloatField(null=True, blank=True)
+    quality_duplicate_line_fraction = models.FloatField(null=True, blank=True)
+    quality_stop_words = models.IntegerField(null=True, blank=True)
+    quality_digit_ratio = models.FloatField(null=True, blank=True)
     band_scheme = models.CharField(
         max_length=64, blank=True,
         help_text=_("The MinHash band scheme of the record's bands; empty for bands made before schemes were stored."),
@@ -65,6 +90,11 @@ class Record(models.Model):
             # Edits are few: a partial index stays small and serves both the
             # snapshot's "every edit of a language" and "the edits of X".
             models.Index(fields=["edit_of"], condition=models.Q(edit_of__isnull=False), name="record_edit_of"),
+            # Partial for the same reason: most records are nobody's near-duplicate.
+            models.Index(fields=["near_duplicate_of"], condition=models.Q(near_duplicate_of__isnull=False),
+                         name="record_near_duplicate_of"),
+            # Withdrawn records are few and looked up across languages (lineage, snapshot pages).
+            models.Index(fields=["submission"], condition=models.Q(status="withdrawn"), name="record_withdrawn"),
         ]
 
     def __str__(self):
@@ -80,6 +110,12 @@ class Record(models.Model):
         if line.isdigit():
             return {"file": member, "line": int(line)}
         return {"file": "", "line": self.line}
+
+    @property
+    def quality(self) -> dict:
+        """The filtered quality signals that were measured, by name."""
+        values = {name: getattr(self, f"quality_{name}") for name in FILTERED_SIGNALS}
+        return {name: value for name, value in values.items() if value is not None}
 
     @property
     def shown_line(self) -> str:

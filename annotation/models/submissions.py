@@ -189,6 +189,10 @@ class IngestChunk(models.Model):
         help_text=_("Last sign of life: planned, sent again, claimed, or a batch of its records committed."),
     )
     attempts = models.PositiveSmallIntegerField(default=0, help_text=_("How many times a worker claimed the chunk."))
+    records_file = models.CharField(
+        max_length=200, blank=True,
+        help_text=_("Storage name of the current Parquet file of the chunk's pretraining records."),
+    )
 
     class Meta:
         ordering = ["submission", "index"]

@@ -28,6 +28,7 @@ from annotation import argilla
 from annotation.models import Annotation, Assignment, Record, ReviewDecision, ReviewQueue
 from annotation.models.review import Flag
 from annotation.review_selectors import is_certified, queue_records
+from annotation.services.record_text import record_content_fill
 from annotation.services.review import review_submit
 
 PUSH_CHUNK = 500
@@ -104,6 +105,7 @@ def _spec(queue) -> argilla.DatasetSpec:
 
 
 def _push_item(queue, record) -> argilla.PushItem:
+    record_content_fill(record=record)  # pushed is sampled: the text joins the row people edit
     return argilla.PushItem(
         record_id=record.pk, kind=record.kind, content=record.content, language=queue.language.code,
         partner=record.submission.partner.slug, edit_text=editable_text(record.kind, record.content),

@@ -26,6 +26,7 @@ from annotation.models import IngestChunk, Submission
 from .ingest_chunk import process_chunk_records
 from .near_duplicates import near_duplicates_mark
 from .originals import original_delete, spools_delete
+from .record_text import chunk_files_tidy, record_file_delete
 
 log = logging.getLogger(__name__)
 
@@ -129,16 +130,18 @@ def ingest_chunk_process(*, chunk_id: int) -> bool:
     if chunk is None:
         return False
     try:
-        stats = process_chunk_records(chunk)
+        stats, records_file = process_chunk_records(chunk)
     except Exception:
         IngestChunk.objects.filter(pk=chunk_id).update(claimed_at=None)
         raise
     with transaction.atomic():
         chunk = IngestChunk.objects.select_for_update().get(pk=chunk_id)
         if chunk.status == IngestChunk.Status.DONE:
+            record_file_delete(records_file)  # another worker's attempt is the chunk's
             return False
-        chunk.stats, chunk.status = stats.as_dict(), IngestChunk.Status.DONE
-        chunk.save(update_fields=["stats", "status"])
+        chunk.stats, chunk.status, chunk.records_file = stats.as_dict(), IngestChunk.Status.DONE, records_file
+        chunk.save(update_fields=["stats", "status", "records_file"])
+        transaction.on_commit(lambda: chunk_files_tidy(chunk=chunk))
         submission = Submission.objects.select_for_update().get(pk=chunk.submission_id)
         submission.chunks_done = submission.chunks.filter(status=IngestChunk.Status.DONE).count()
         submission.save(update_fields=["chunks_done"])

@@ -5,6 +5,11 @@ chunk processed again finds its earlier rows and counts them, so figures
 stay right after a crash and no record is ever stored twice. The chunk's
 signatures go to the signature store as one Parquet part, written whole
 again by a chunk processed again.
+
+Pretraining text and quality signals go to the chunk's Parquet file
+(annotation.corpus.record_files), written by every attempt whole: each
+batch's stored rows, this attempt's and earlier ones', as a row group. The
+attempt that marks the chunk done points the chunk at its file.
 """
 
 import json
@@ -16,6 +21,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from annotation.corpus.record_files import RecordFileWriter, file_name
 from annotation.ingest import pii, quality
 from annotation.ingest.checks import Checked, check_records, is_blank
 from annotation.ingest.errors import describe_failure
@@ -26,6 +32,8 @@ from annotation.ingest.messages import gettext_noop as _
 from annotation.ingest.schemas import RecordError, validate
 from annotation.ingest.stats import ChunkStats
 from annotation.models import IngestChunk, Record
+from annotation.models.records import quality_columns
+from annotation.models.submissions import Kind
 
 from .record_store import records_insert
 from .signatures import signatures_save
@@ -92,27 +100,52 @@ def _skip_line(stream, budget: int) -> int:
     return skipped
 
 
-def process_chunk_records(chunk: IngestChunk) -> ChunkStats:
+def process_chunk_records(chunk: IngestChunk) -> tuple[ChunkStats, str]:
+    """Store the chunk's records; returns its figures and the name of this attempt's records file.
+
+    The name is empty for kinds whose text stays in PostgreSQL, and for a
+    chunk that stored no record. The file is stored but not current:
+    ``ingest_chunk_process`` makes it so.
+    """
     submission = chunk.submission
     config = settings.INGEST
     stats = ChunkStats(max_errors=config["MAX_ERRORS_KEPT"])
+    writer = RecordFileWriter() if submission.kind == Kind.PRETRAINING else None
     batch: list[_Row] = []
     signatures: dict[int, list[int]] = {}  # line → bands: kept for the chunk, not its rows' texts
-    for line, origin, item in iter_chunk_items(chunk):
-        stats.records_read += 1
-        row = _validate(item, line, origin, submission, stats)
-        if row is not None:
-            batch.append(row)
-        if len(batch) >= config["BATCH_RECORDS"]:
-            signatures |= _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
-            _beat(chunk)
-            batch = []
-    if batch:
-        signatures |= _flush(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats)
+    try:
+        for line, origin, item in iter_chunk_items(chunk):
+            stats.records_read += 1
+            row = _validate(item, line, origin, submission, stats)
+            if row is not None:
+                batch.append(row)
+            if len(batch) >= config["BATCH_RECORDS"]:
+                _store(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats, writer, signatures)
+                _beat(chunk)
+                batch = []
+        if batch:
+            _store(_check(batch, submission, stats, config["TOKENIZER"]), submission, stats, writer, signatures)
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
     if signatures:
         lines = sorted(signatures)
         signatures_save(submission_id=submission.pk, part=str(chunk.index), lines=lines, bands=[signatures[n] for n in lines])
-    return stats
+    if writer is None:
+        return stats, ""
+    if not writer.rows:  # every line of the chunk was refused
+        writer.discard()
+        return stats, ""
+    return stats, writer.save(default_storage, file_name(submission.pk, chunk.index))
+
+
+def _store(batch: list[_Row], submission, stats: ChunkStats, writer: RecordFileWriter | None, signatures: dict) -> None:
+    stored = _flush(batch, submission, stats)
+    signatures.update((r.line, r.checked.bands) for r in stored)
+    if writer is not None:
+        stored.sort(key=lambda r: r.line)
+        writer.add((r.line, r.checked.content["text"], r.checked.quality) for r in stored)
 
 
 
@@ -163,14 +196,14 @@ def _check(batch: list[_Row], submission, stats: ChunkStats, tokenizer: str) -> 
     return kept
 
 
-def _flush(batch: list[_Row], submission, stats: ChunkStats) -> dict[int, list[int]]:
-    """Store the batch's new records and count them; returns ``{line: bands}`` of its rows stored (now or before)."""
+def _flush(batch: list[_Row], submission, stats: ChunkStats) -> list[_Row]:
+    """Insert the batch's new records; returns the rows stored as this chunk's, now or by an earlier attempt."""
     if not batch:
-        return {}
+        return []
     batch.sort(key=lambda r: r.checked.content_hash)  # one lock order for concurrent chunks
     hashes = [r.checked.content_hash for r in batch]
     stored = Record.objects.filter(content_hash__in=hashes).values_list("content_hash", "submission_id", "line")
-    owners = {content_hash: (submission_id, line) for content_hash, submission_id, line in stored}
+    owners = {content_hash.hex: (submission_id, line) for content_hash, submission_id, line in stored}
     new, ours, seen = [], [], set()
     for row in batch:
         owner = owners.get(row.checked.content_hash)
@@ -194,7 +227,7 @@ def _flush(batch: list[_Row], submission, stats: ChunkStats) -> dict[int, list[i
         stats.pii_redactions += row.pii_redactions
         stats.tokens += row.checked.tokens
         quality.histogram_add(stats.histograms, row.checked.quality)
-    return {row.line: row.checked.bands for row in ours}
+    return ours
 
 
 def _duplicate(stats: ChunkStats, row: _Row) -> None:
@@ -210,7 +243,7 @@ def _record_row(row: _Row, submission) -> dict:
         "origin": row.origin[:300],
         "language_id": submission.language_id,
         "kind": submission.kind,
-        "content": checked.content,
+        "content": {} if submission.kind == Kind.PRETRAINING else checked.content,
         "external_id": row.external_id,
         "meta": row.meta,
         "content_hash": checked.content_hash,
@@ -220,5 +253,5 @@ def _record_row(row: _Row, submission) -> dict:
         "language_mismatch": checked.language_mismatch,
         "pii_redactions": row.pii_redactions,
         "tokens": checked.tokens,
-        "quality": checked.quality,
+        **quality_columns(checked.quality),
     }

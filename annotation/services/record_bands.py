@@ -7,6 +7,7 @@ from django.db import transaction
 from annotation.ingest.checks import stored_bands
 from annotation.ingest.minhash import BAND_SCHEME
 from annotation.models import Record
+from annotation.text_selectors import records_text_read
 
 from .signatures import band_index, signatures_index, signatures_save
 
@@ -14,7 +15,7 @@ from .signatures import band_index, signatures_index, signatures_save
 def records_reband(*, batch_size: int = 1000) -> int:
     """Re-band every record whose ``band_scheme`` is not BAND_SCHEME into the signature store and index; how many.
 
-    Bands are computed from the stored (normalised, redacted) content, as
+    Bands are computed from the stored (normalised, redacted) content, wherever it is kept, as
     ingest computes them. Each batch of ``batch_size`` records is one
     transaction: its signatures are saved as parts ``reband-<first id>`` of
     their submissions and indexed, then its scheme set, so an interrupted
@@ -29,13 +30,14 @@ def records_reband(*, batch_size: int = 1000) -> int:
                 .filter(pk__gt=after)
                 .exclude(band_scheme=BAND_SCHEME)
                 .order_by("pk")
-                .values_list("pk", "submission_id", "line", "kind", "content")[:batch_size]
+                .only("pk", "kind", "content", "submission_id", "line")[:batch_size]
             )
             if not batch:
                 return done
-            _signatures_replace(batch)
+            contents = records_text_read(batch)  # pretraining text is in the chunk files
+            _signatures_replace([(r.pk, r.submission_id, r.line, r.kind, contents.get(r.pk, {})) for r in batch])
         done += len(batch)
-        after = batch[-1][0]
+        after = batch[-1].pk
 
 
 def _signatures_replace(batch: list[tuple[int, int, int, str, dict]]) -> None:

@@ -12,21 +12,24 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from annotation.ingest.minhash import BAND_SCHEME
+from annotation.ingest.quality import FILTERED_SIGNALS
 from annotation.models import Record
 
 COLUMNS = (
     "submission_id", "line", "origin", "language_id", "kind", "content", "external_id", "meta",
     "content_hash", "status", "detected_language", "language_score", "language_mismatch",
-    "pii_redactions", "tokens", "quality", "band_scheme", "created_at",
+    "pii_redactions", "tokens", *(f"quality_{name}" for name in FILTERED_SIGNALS), "band_scheme", "created_at",
 )
-JSON_COLUMNS = {"content", "meta", "quality"}
+JSON_COLUMNS = {"content", "meta"}
 
 _STAGE = """
 CREATE TEMPORARY TABLE IF NOT EXISTS ingest_record_stage (
     submission_id bigint, line bigint, origin varchar(300), language_id bigint, kind varchar(16),
-    content jsonb, external_id varchar(200), meta jsonb, content_hash varchar(32), status varchar(16),
+    content jsonb, external_id varchar(200), meta jsonb, content_hash uuid, status varchar(16),
     detected_language varchar(35), language_score double precision, language_mismatch boolean,
-    pii_redactions integer, tokens integer, quality jsonb, band_scheme varchar(64), created_at timestamptz
+    pii_redactions integer, tokens integer, quality_words integer, quality_mean_word_length double precision,
+    quality_symbol_word_ratio double precision, quality_duplicate_line_fraction double precision,
+    quality_stop_words integer, quality_digit_ratio double precision, band_scheme varchar(64), created_at timestamptz
 ) ON COMMIT DELETE ROWS
 """
 
@@ -34,7 +37,8 @@ CREATE TEMPORARY TABLE IF NOT EXISTS ingest_record_stage (
 def records_insert(rows: list[dict]) -> dict[int, int]:
     """Insert rows (dicts of COLUMNS minus ``band_scheme`` and ``created_at``) not stored yet.
 
-    Their bands, of minhash.BAND_SCHEME, go to the signature store. Returns ``{line: id}`` for the rows inserted now. Call inside a transaction.
+    Their bands, of minhash.BAND_SCHEME, go to the signature store (services/signatures.py).
+    Returns ``{line: id}`` for the rows inserted now. Call inside a transaction.
     """
     if not rows:
         return {}

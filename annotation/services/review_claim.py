@@ -11,6 +11,8 @@ from django.utils.translation import gettext as _
 from annotation.models import Assignment, Record, ReviewQueue
 from annotation.review_selectors import SAMPLE_BUCKETS, SAMPLE_MULTIPLIER, is_certified
 
+from .record_text import record_content_fill
+
 CLAIM_TRIES = 20
 CLAIM_BACKOFF_S = 0.01
 
@@ -69,6 +71,7 @@ def _claim_params(*, queue, annotator, now) -> dict:
 
 
 def _with_record(assignment, record, queue):
+    record_content_fill(record=record)  # a sampled pretraining record: its text from the chunk's file
     assignment.record, assignment.queue = record, queue
     record.language = queue.language  # a queue holds records of its own language
     return assignment

@@ -14,6 +14,7 @@ from annotation.models import Record, Submission
 from annotation.services import ingest_chunk
 from annotation.services.uploads import submission_create_from_upload, upload_append, upload_create
 from annotation.tasks import ingest_chunk as ingest_chunk_task
+from annotation.text_selectors import record_text_read
 
 from ..conftest import wait_for
 from .ingest_helpers import jsonl, submit, zipped
@@ -29,7 +30,7 @@ def test_id_meta_and_text_are_redacted_and_every_redaction_counts(submit_de):
     stored = Record.objects.get(submission=submission)
     assert stored.external_id == "<EMAIL>"
     assert stored.meta == {"author_email": "<EMAIL>", "phone": "<PHONE>", "contacts": [{"iban": "<IBAN>"}, "Tel. <PHONE>"]}
-    assert stored.content["text"].endswith("Schreiben Sie an <EMAIL> oder rufen Sie <PHONE> an. Konto: <IBAN>.")
+    assert record_text_read(stored)["text"].endswith("Schreiben Sie an <EMAIL> oder rufen Sie <PHONE> an. Konto: <IBAN>.")
     assert stored.pii_redactions == submission.pii_redactions == len(planted) + 1  # the id's address is the text's
     assert stored_hits(planted) == []
 

@@ -11,6 +11,7 @@ from annotation.dedup.signatures import signatures_decode
 from annotation.ingest.minhash import BAND_SCHEME, NUM_BANDS, band_hashes
 from annotation.models import Record
 from annotation.services.signatures import band_index, signature_parts
+from annotation.text_selectors import record_text_read
 
 from .ingest_helpers import jsonl
 
@@ -58,7 +59,7 @@ def test_records_of_an_older_scheme_are_rebanded_into_the_store_and_the_index_in
         record.refresh_from_db()
         assert record.band_scheme == BAND_SCHEME
     for record in records[:3]:
-        assert lines[record.line] == band_hashes(record.content["text"]) and len(lines[record.line]) == NUM_BANDS
+        assert lines[record.line] == band_hashes(record_text_read(record)["text"]) and len(lines[record.line]) == NUM_BANDS
     assert set(band_index().tags()) >= set(rebanded)
 
 

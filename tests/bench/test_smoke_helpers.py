@@ -53,7 +53,7 @@ def test_finish_without_errors_returns(capsys):
 def test_copy_rows_fills_every_column_the_rows_leave_out_from_the_model(partner_a, member_a, german):
     submission = bare_submission(partner=partner_a, uploader=member_a, language=german, kind="pretraining")
     rows = [{"submission_id": submission.pk, "line": line, "language_id": german.pk, "kind": "pretraining",
-             "content": {"text": f"Satz {line}."}, "content_hash": f"hash-{line}"} for line in (1, 2)]  # fmt: skip
+             "content": {"text": f"Satz {line}."}, "content_hash": f"{line:032x}"} for line in (1, 2)]  # fmt: skip
 
     assert copy_rows(Record, rows) == 2
 

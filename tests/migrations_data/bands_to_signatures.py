@@ -1,5 +1,5 @@
 """Run by tests/test_migrations_with_data.py in ``manage.py shell``: migrate a database holding RecordBand
-rows through annotation 0013, and print what the signature store and the band index hold."""
+rows through annotation 0012, and print what the signature store and the band index hold."""
 
 import json
 import tempfile

@@ -5,12 +5,15 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 from annotation.models import Record
+from annotation.text_selectors import record_text_read
 from training.models import Snapshot, SnapshotSubmission
 from training.services.snapshot_build import snapshot_build
 from training.services.snapshots import snapshot_create
+from training.snapshots.params import ParameterError, normalise
 from training.snapshots.split import split_of
 
 
@@ -56,7 +59,7 @@ def test_build_writes_shards_card_and_manifest_that_datasets_reads(corpus):
     for split in loaded:
         for row in loaded[split]:
             assert row == written[row["record_id"]]
-    texts = {r.pk: r.content["text"] for r in Record.objects.all()}
+    texts = {r.pk: record_text_read(r)["text"] for r in Record.objects.all()}
     assert all(texts[rid] == row["text"] for rid, row in written.items())
 
     readme = (root / "README.md").read_text()
@@ -75,7 +78,7 @@ def test_split_is_by_content_hash_and_seed(corpus):
     for split in ("train", "validation", "test"):
         for row in rows(snapshot, split):
             record = Record.objects.get(pk=row["record_id"])
-            assert split_of(record.content_hash, seed=3, fractions=fractions) == split
+            assert split_of(record.content_hash.hex, seed=3, fractions=fractions) == split
     assert len(rows(snapshot, "validation")) > 0 and len(rows(snapshot, "test")) > 0
 
 
@@ -145,11 +148,18 @@ def test_only_accepted_by_default_and_filters_apply(corpus):
 
 
 def test_quality_threshold_filters(corpus):
-    words = sorted(Record.objects.filter(submission=corpus["de"]).values_list("quality__words", flat=True))
+    words = sorted(Record.objects.filter(submission=corpus["de"]).values_list("quality_words", flat=True))
     cut = words[len(words) // 2]
     snapshot = build(languages=["de"], min_quality={"words": cut})
-    expected = Record.objects.filter(submission=corpus["de"], quality__words__gte=cut).count()
+    expected = Record.objects.filter(submission=corpus["de"], quality_words__gte=cut).count()
     assert len(rows(snapshot)) == expected < 60
+
+
+def test_quality_bounds_name_only_the_signals_kept_per_record():
+    # The others are in the chunk files only: a bound on one would filter nothing in SQL.
+    with pytest.raises(ParameterError, match="min_quality filters on these signals only"):
+        normalise({"languages": ["de"], "min_quality": {"chars": 500}})
+    assert normalise({"languages": ["de"], "max_quality": {"digit_ratio": 0.2}})["max_quality"] == {"digit_ratio": 0.2}
 
 
 def test_card_reports_tokenizer_fertility(corpus, tmp_path):

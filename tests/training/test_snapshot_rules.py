@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from annotation.models import Record
+from annotation.text_selectors import record_text_read
 from tests.annotation.texts import documents
 from training.models import Snapshot
 from training.services.snapshot_build import SnapshotRefused, snapshot_build
@@ -85,7 +86,7 @@ def test_evaluation_items_stay_out_of_training_and_contamination_is_reported(ing
     assert {r["kind"] for r in rows(snapshot, "test")} == {"evaluation"}
     assert snapshot.contamination["items"] == 2
     assert snapshot.contamination["exact"] == 1
-    exact_id = Record.objects.get(submission=train, content__text=docs[0]).pk
+    exact_id = next(r.pk for r in Record.objects.filter(submission=train) if record_text_read(r)["text"] == docs[0])
     assert exact_id not in {r["record_id"] for r in train_rows}
     assert len(train_rows) == 40 - 1 - snapshot.contamination["near"]
 
@@ -141,7 +142,7 @@ def test_fineweb2_upsampling_repeats_by_cluster_size(ingested, partner_a, german
     variants = [base + f" Zusatz {i}." for i in range(3)]  # one cluster of 4 with the base
     ingested([{"text": base}] + [{"text": v} for v in variants] + [{"text": t} for t in documents(5, seed=61)],
              partner=partner_a, language=german)
-    root = Record.objects.get(content__text=base)
+    root = next(r for r in Record.objects.all() if record_text_read(r).get("text") == base)
     assert Record.objects.filter(near_duplicate_of=root).count() == 3
     snapshot = build(upsampling="fineweb2", splits={"train": 1.0})
     ids = [r["record_id"] for r in rows(snapshot)]
@@ -237,7 +238,7 @@ def test_an_edit_goes_to_the_split_its_original_would(ingested, partner_a, germa
     docs = documents(30, seed=81)
     submission = ingested([{"text": t} for t in docs[:10]], partner=partner_a, language=german)
     halves = {"train": 0.5, "test": 0.5}
-    where = {r.pk: split_of(r.content_hash, seed=3, fractions=halves) for r in Record.objects.filter(submission=submission)}
+    where = {r.pk: split_of(r.content_hash.hex, seed=3, fractions=halves) for r in Record.objects.filter(submission=submission)}
     spare, corrections = enumerate(docs[10:]), {}
     for split in ("test", "train"):
         original = Record.objects.get(pk=next(pk for pk, s in where.items() if s == split))
@@ -245,7 +246,7 @@ def test_an_edit_goes_to_the_split_its_original_would(ingested, partner_a, germa
         while True:
             i, text = next(spare)
             correction = edit(original, {"text": text}, name=f"editor{i}")
-            if split_of(correction.content_hash, seed=3, fractions=halves) != split:
+            if split_of(Record.objects.get(pk=correction.pk).content_hash.hex, seed=3, fractions=halves) != split:
                 break
         _set_status(correction, Record.Status.ACCEPTED)
         corrections[split] = correction

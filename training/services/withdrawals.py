@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from annotation.models import Record, Submission
 from annotation.selectors import records_at_lines
 from annotation.services.originals import original_delete
+from annotation.services.record_text import record_files_prune
 from training.models import Snapshot, Withdrawal
 
 from .lineage import credited_submissions, records_with_edits, snapshot_holds_any
@@ -68,6 +69,8 @@ def withdrawal_get_or_create(
         )
     if record is None:  # the partner took it all back: the original goes at once
         original_delete(submission_id=submission.pk, reason=Submission.OriginalDeleted.WITHDRAWN)
+    # The text goes too, not just the flag: the chunk files are rewritten without it.
+    record_files_prune(submission_id=submission.pk)
     submission.refresh_from_db(fields=["withdrawn_at", "withdrawn_by", "withdrawn_records", "withdrawn_tokens"])
     return withdrawal, True
 

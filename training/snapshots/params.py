@@ -6,6 +6,7 @@ The canonical form is what the manifest records and what makes two builds
 
 from __future__ import annotations
 
+from annotation.ingest.quality import FILTERED_SIGNALS
 from annotation.ingest.schemas import KINDS
 
 SPLITS = ("train", "validation", "test")
@@ -63,6 +64,9 @@ def normalise(raw: dict) -> dict:
         raise ParameterError(f"kinds must be some of {', '.join(KINDS)}")
     if "withdrawn" in params["statuses"]:
         raise ParameterError("withdrawn records never enter a snapshot")
+    for bounds in ("min_quality", "max_quality"):
+        if set(params[bounds]) - set(FILTERED_SIGNALS):
+            raise ParameterError(f"{bounds} filters on these signals only: {', '.join(FILTERED_SIGNALS)}")
     params["splits"] = _splits(params["splits"])
     params["mixture"] = _mixture(params["mixture"], params["languages"])
     if params["upsampling"] == "fineweb2":

@@ -30,6 +30,7 @@ from annotation.models import Annotation, Record, Submission
 from training.models import Withdrawal
 
 from . import edits
+from .texts import ChunkTexts
 
 STREAM_FIELDS = ("id", "submission_id", "kind", "content_hash", "tokens", "cluster")
 # The content columns each kind fills. They are taken out of the jsonb in
@@ -98,9 +99,9 @@ def _filtered(params: dict, language: str, kinds: list[str] | None):
     if params["drop_pii_redacted"]:
         qs = qs.filter(pii_redactions=0)
     for signal, bound in params["min_quality"].items():
-        qs = qs.filter(**{f"quality__{signal}__gte": bound})
+        qs = qs.filter(**{f"quality_{signal}__gte": bound})
     for signal, bound in params["max_quality"].items():
-        qs = qs.filter(**{f"quality__{signal}__lte": bound})
+        qs = qs.filter(**{f"quality_{signal}__lte": bound})
     if params["drop_flagged"]:
         # NOT IN a (small, hashed) set keeps the primary-key walk; a NOT EXISTS
         # became a merge anti-join that sorted every row first.
@@ -149,7 +150,7 @@ def _with_edits(qs, language: str) -> Selection:
     rows = chains.order_by().values_list("id", "submission_id", "content_hash")
     standing, hashes = {}, {}
     for record_id, submission_id, content_hash in rows:
-        standing[record_id], hashes[record_id] = submission_id, content_hash
+        standing[record_id], hashes[record_id] = submission_id, content_hash.hex
     skip, credit = edits.choose(links, passing, standing)
     placement = {edit: hashes[edits.ancestors(edit, links)[-1]] for edit in credit}
     return Selection(qs.exclude(_id_in(qs.db, sorted(skip))) if skip else qs, credit, placement)
@@ -173,10 +174,16 @@ def stream(selection: Selection, kinds: list[str]) -> Iterator[dict[str, list]]:
     """
     content = [name for kind in kinds for name in CONTENT_FIELDS[kind]]
     qs = selection.qs.annotate(**{f"content_{name}": _extract(name) for name in content}).order_by("id")
-    rows = qs.values_list(*STREAM_FIELDS, *(f"content_{name}" for name in content))
-    names = (*STREAM_FIELDS, *content)
+    rows = qs.values_list(*STREAM_FIELDS, "line", *(f"content_{name}" for name in content))
+    names = (*STREAM_FIELDS, "line", *content)
+    # Pretraining text not copied in for review is in the chunk files, found by (submission, line).
+    chunk_texts = ChunkTexts() if "text" in content else None
     for batch in _fetch(rows):
         columns = dict(zip(names, map(list, zip(*batch))))
+        columns["content_hash"] = [h.hex for h in columns["content_hash"]]
+        if chunk_texts is not None:
+            chunk_texts.fill(columns)
+        del columns["line"]
         for name in _NESTED:
             if name in columns:
                 columns[name] = [None if v is None else json.loads(v) for v in columns[name]]

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.models import Record
+from annotation.text_selectors import records_text_read
 from training.services.runs import base_model_create
 
 DEMO_TEXT = Path(settings.BASE_DIR) / "annotation" / "demo" / "sample.jsonl"
@@ -70,11 +71,9 @@ class Command(BaseCommand):
 
 def portal_texts() -> list[str]:
     """Text of accepted and pending records, whatever their kind."""
-    records = Record.objects.filter(status__in=[Record.Status.ACCEPTED, Record.Status.PENDING]).order_by("pk")
-    texts = []
-    for content in records.values_list("content", flat=True)[:MAX_TEXTS]:
-        texts.extend(_strings(content))
-    return texts
+    records = list(Record.objects.filter(status__in=[Record.Status.ACCEPTED, Record.Status.PENDING]).order_by("pk")[:MAX_TEXTS])
+    contents = records_text_read(records)  # pretraining text is in the chunk files
+    return [s for record in records for s in _strings(contents.get(record.pk, {}))]
 
 
 def demo_texts() -> list[str]:

@@ -1,0 +1,1 @@
+"""The corpus at rest: pretraining text in immutable Parquet files, one per ingest chunk (no Django)."""
