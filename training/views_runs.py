@@ -11,8 +11,8 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -79,17 +79,29 @@ def run_status(request, run_id):
 
 @require_POST
 def run_cancel(request, run_id):
+    """Staff cancel a queued or running run once they tick the confirmation (the page works without JavaScript)."""
     run = access_training_run(request.user, run_id)
+    _require_staff(request.user)
+    if request.POST.get("confirm") != "1":
+        return HttpResponseBadRequest(_("Tick the box to confirm that the run is to be cancelled."))
     if job_cancel(user=request.user, job=run):
         messages.success(request, _("The run was cancelled."))
     return redirect("run_detail", run.pk)
 
 
+PUBLISH_ACTIONS = {"publish": True, "unpublish": False}
+
+
 @require_POST
 def run_publish(request, run_id):
-    """Staff publish a run, or unpublish it once they tick the confirmation: it leaves the leaderboard."""
+    """Staff publish a run (``action=publish``), or unpublish it (``action=unpublish``) once they tick the
+    confirmation: it leaves the leaderboard. Any other or no action answers 400 and changes nothing."""
     run = access_training_run(request.user, run_id)
-    published = request.POST.get("published") == "1"
+    _require_staff(request.user)
+    action = request.POST.get("action")
+    if action not in PUBLISH_ACTIONS:
+        return HttpResponseBadRequest(_("Say what to do: publish or unpublish."))
+    published = PUBLISH_ACTIONS[action]
     try:
         training_run_publish(
             user=request.user, run=run, published=published, confirmed=request.POST.get("confirm") == "1"
@@ -97,9 +109,15 @@ def run_publish(request, run_id):
     except ValidationError as error:
         messages.error(request, "; ".join(error.messages))
     else:
-        if not published:
-            messages.success(request, _("The run is unpublished: only staff see it now."))
+        messages.success(request, _("The run is published.") if published
+                         else _("The run is unpublished: only staff see it now."))
     return redirect("run_detail", run.pk)
+
+
+def _require_staff(user) -> None:
+    # Before the form is read: others learn nothing from a 400 about a form they may not send.
+    if not is_staff(user):
+        raise PermissionDenied("Only staff change runs.")
 
 
 def evaluation_results_json(request, evaluation_id):

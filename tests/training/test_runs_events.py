@@ -1,6 +1,7 @@
 """Recording job events: idempotent on (run, attempt, seq), refused for unknown, cancelled or superseded jobs."""
 
 import pytest
+from django.urls import reverse
 
 from training.models import RunEvent, TrainingRun
 from training.services.run_events import run_event_record
@@ -93,3 +94,16 @@ def test_a_finished_run_is_evaluated_and_so_is_its_base_model_once(settings):
         assert EvaluationRun.objects.get(training_run=run).model_path == final
     base = EvaluationRun.objects.get(training_run=None)
     assert base.base_model == run.base_model and list(base.suites.all()) == [suite]
+
+
+def test_a_resumed_run_that_succeeds_keeps_the_failure_as_history_not_as_its_message(client, staff):
+    run = make_run()
+    record(run, 0, "error", message="the job process died (exit code -9)", resumable=True)
+    run.refresh_from_db()
+    record(run, 1, "done", steps=4, final_loss=1.5, checkpoint="/x/final")
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.SUCCEEDED and run.failure == ""
+    assert "attempt 1 of 3 failed" in run.manifest["earlier_failures"][0]
+    client.force_login(staff)
+    page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert "data-earlier-failures" in page and "notice-error" not in page

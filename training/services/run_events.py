@@ -136,6 +136,9 @@ def _training_progress(run: TrainingRun, kind: str, event: dict) -> None:
 
 def _succeeded(job, event: dict, now) -> None:
     job.status, job.finished_at, job.lease_until = JobStatus.SUCCEEDED, now, None
+    if job.failure:  # an earlier attempt's failure is history now, not the message of a run that succeeded
+        job.manifest = {**job.manifest, "earlier_failures": [*job.manifest.get("earlier_failures", []), job.failure]}
+        job.failure = ""
     job.log_tail = "\n".join(event.get("log_tail") or [])
     if isinstance(job, TrainingRun):
         job.step = event.get("steps", job.step)
