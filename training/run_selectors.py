@@ -129,7 +129,11 @@ def evaluation_table(run: TrainingRun) -> list[dict]:
             value, before = getattr(result, name), getattr(other, name, None) if other else None
             if value is not None:
                 metrics.append({"name": name, "value": value, "base": before, "delta": None if before is None else value - before})
-        rows.append({"language": key[0], "task": key[1], "n": result.n, "provenance": result.get_provenance_display(), "metrics": metrics})
+        rows.append({
+            "language": key[0], "task": key[1], "suite": result.suite.name if result.suite else "",
+            "provenance": result.get_provenance_display(), "n_items": result.n_items, "n_docs": result.n_docs,
+            "metrics": metrics,
+        })  # fmt: skip
     return rows
 
 

@@ -180,9 +180,11 @@ def _store_results(evaluation: EvaluationRun, scores: dict) -> None:
         for task, entry in tasks.items():
             suite = by_folder.get(entry.get("suite")) or suites.get(entry.get("suite"))
             metrics = {key: entry.get(key) for key in ("acc", "acc_norm", "word_perplexity", "byte_perplexity", "bits_per_byte")}
+            # The job counts items and documents together in ``n``; only perplexity reports its documents.
+            n, n_docs = entry.get("n", 0), entry.get("n_docs") or 0
             EvaluationResult.objects.update_or_create(
                 evaluation=evaluation, language=language, task=task,
-                defaults={**metrics, "suite": suite, "n": entry.get("n", 0), "data_sha256": entry.get("data_sha256") or "",
+                defaults={**metrics, "suite": suite, "n": n, "n_items": n - n_docs, "n_docs": n_docs, "data_sha256": entry.get("data_sha256") or "",
                           "provenance": suite.provenance if suite else "native"},
             )  # fmt: skip
 
