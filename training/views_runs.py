@@ -20,11 +20,11 @@ from django.views.decorators.http import require_POST
 from training.run_forms import TrainingRunForm
 from training.run_selectors import (
     access_evaluation, access_partner_for_results, access_training_run, evaluation_table, leaderboard, leaderboard_languages,
-    is_staff, loss_chart, loss_points, partner_scores, public_results, run_lineage, run_summary_for,
+    is_staff, loss_chart, loss_points, manifest_diff, partner_scores, public_results, run_lineage, run_summary_for,
     runs_visible_to, runs_with_partner_data, runs_withdrawn,
 )  # fmt: skip
 from training.selectors import snapshots_withdrawn
-from training.services.runs import job_cancel, training_run_create, training_run_publish
+from training.services.runs import job_cancel, training_run_create, training_run_publish, training_run_rerun
 from training.services.storage import evaluation_results_stored
 
 
@@ -112,6 +112,38 @@ def run_publish(request, run_id):
         messages.success(request, _("The run is published.") if published
                          else _("The run is unpublished: only staff see it now."))
     return redirect("run_detail", run.pk)
+
+
+@require_POST
+def run_rerun(request, run_id):
+    """Staff start a new run from this run's manifest; its page opens."""
+    run = access_training_run(request.user, run_id)
+    _require_staff(request.user)
+    try:
+        again = training_run_rerun(created_by=request.user, run=run)
+    except ValidationError as error:
+        messages.error(request, "; ".join(error.messages))
+        return redirect("run_detail", run.pk)
+    messages.success(request, _("Run %(id)s is queued: a re-run of %(run)s.") % {"id": again.pk, "run": run})
+    return redirect("run_detail", again.pk)
+
+
+def run_compare_pick(request, run_id):
+    """The run page's compare form (GET ``other``, a run id) leads to the comparison page."""
+    run = access_training_run(request.user, run_id)
+    _require_staff(request.user)
+    other = request.GET.get("other", "").strip().removeprefix("run-")
+    if not other.isdigit():
+        return HttpResponseBadRequest(_("Give the number of the run to compare with."))
+    return redirect("run_compare", run.pk, int(other))
+
+
+def run_compare(request, run_id, other_id):
+    """Staff see where two runs' manifests differ (manifests name server paths: staff only)."""
+    run, other = access_training_run(request.user, run_id), access_training_run(request.user, other_id)
+    _require_staff(request.user)
+    differences = sorted(manifest_diff(run.manifest, other.manifest).items())
+    return render(request, "runs/compare.html", {"run": run, "other": other, "differences": differences})
 
 
 def _require_staff(user) -> None:
