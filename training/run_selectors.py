@@ -7,10 +7,10 @@ import re
 import time
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
-from training.models import EvaluationResult, EvaluationRun, RunEvent, Snapshot, TrainingRun
+from training.models import BaseModel, EvaluationResult, EvaluationRun, RunEvent, Snapshot, TrainingRun
 from training.services.lineage import WithdrawnShare, snapshot_withdrawn, snapshots_maybe_withdrawn
 
 METRICS = ("acc", "acc_norm", "word_perplexity", "byte_perplexity", "bits_per_byte")
@@ -264,6 +264,12 @@ def access_partner_for_results(user, slug):
         return partners.get(slug=slug)
     except Partner.DoesNotExist:
         raise Http404("No such partner.")
+
+
+def base_models_with_runs():
+    """Every base model, newest first, with the runs that started from it (``model.runs.all``, newest first)."""
+    runs = TrainingRun.objects.order_by("-created_at").select_related("snapshot")
+    return BaseModel.objects.order_by("-created_at").prefetch_related(Prefetch("runs", queryset=runs))
 
 
 def manifest_diff(a: dict, b: dict, prefix: str = "") -> dict[str, tuple]:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import api_runs, api_snapshots, api_withdrawals, views_runs, web
+from . import api_runs, api_snapshots, api_withdrawals, views_models, views_runs, web
 
 urlpatterns = [
     path("snapshots/", web.snapshot_list, name="snapshot_list"),
@@ -28,6 +28,8 @@ urlpatterns = [
     path("api/runs/<int:run_id>/compare/<int:other_id>/", api_runs.TrainingRunCompare.as_view(), name="api_run_compare"),
     path("runs/", views_runs.run_list, name="run_list"),
     path("runs/new/", views_runs.run_new, name="run_new"),
+    path("runs/base-models/", views_models.base_model_list, name="base_model_list"),
+    path("runs/base-models/tiny/", views_models.base_model_tiny, name="base_model_tiny"),
     path("runs/partners/<slug:slug>/", views_runs.partner_models, name="partner_models"),
     path("runs/evaluations/<int:evaluation_id>/results.json", views_runs.evaluation_results_json, name="evaluation_results"),
     path("runs/leaderboard/", views_runs.leaderboard_view, name="leaderboard"),
