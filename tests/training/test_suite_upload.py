@@ -97,3 +97,12 @@ def test_a_refused_evaluate_leaves_no_suite_behind(tmp_path):
     with pytest.raises(CommandError):
         call_command("evaluate", "--model", "tiny", "--suite", str(folder))
     assert not EvaluationSuite.objects.exists()
+
+
+@pytest.mark.parametrize("filename", ["suite.zip", "suite.tar.gz"])
+def test_an_unreadable_archive_answers_400(client, staff, filename):
+    client.force_login(staff)
+    answer = client.post(reverse("suite_list"), {"name": "x", "provenance": "native",
+                                                 "files": SimpleUploadedFile(filename, b"not an archive")})
+    assert answer.status_code == 400 and "not a readable archive" in answer.content.decode()
+    assert suites_folder() == []

@@ -51,18 +51,24 @@ def _expanded(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
     """Loose files as they are; a ``.zip``, ``.tar``, ``.tar.gz`` or ``.tgz`` unpacked (in memory, names only)."""
     out = []
     for filename, content in files:
-        lower = filename.lower()
-        if lower.endswith(".zip"):
-            with zipfile.ZipFile(io.BytesIO(content)) as archive:
-                out += [(i.filename, archive.read(i)) for i in archive.infolist() if not i.is_dir()]
-        elif lower.endswith((".tar", ".tar.gz", ".tgz")):
-            with tarfile.open(fileobj=io.BytesIO(content)) as archive:
-                out += [(m.name, archive.extractfile(m).read()) for m in archive.getmembers() if m.isfile()]
-        else:
-            out.append((filename, content))
+        try:
+            out += _unpacked(filename, content)
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError):
+            raise ValidationError(_("%(file)s is not a readable archive.") % {"file": filename})
     if sum(len(content) for _, content in out) > MAX_SUITE_BYTES:
         raise ValidationError(_("A suite may hold at most %(mb)s MB.") % {"mb": MAX_SUITE_BYTES // 1024**2})
     return out
+
+
+def _unpacked(filename: str, content: bytes) -> list[tuple[str, bytes]]:
+    lower = filename.lower()
+    if lower.endswith(".zip"):
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            return [(i.filename, archive.read(i)) for i in archive.infolist() if not i.is_dir()]
+    if lower.endswith((".tar", ".tar.gz", ".tgz")):
+        with tarfile.open(fileobj=io.BytesIO(content)) as archive:
+            return [(m.name, archive.extractfile(m).read()) for m in archive.getmembers() if m.isfile()]
+    return [(filename, content)]
 
 
 def _by_language(files: list[tuple[str, bytes]]) -> dict[str, bytes]:
