@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -105,4 +106,16 @@ def test_an_unreadable_archive_answers_400(client, staff, filename):
     answer = client.post(reverse("suite_list"), {"name": "x", "provenance": "native",
                                                  "files": SimpleUploadedFile(filename, b"not an archive")})
     assert answer.status_code == 400 and "not a readable archive" in answer.content.decode()
+    assert suites_folder() == []
+
+
+def test_an_archive_declaring_more_than_the_limit_is_refused_before_it_is_unpacked(staff, german, monkeypatch):
+    from training.services import suite_upload
+
+    monkeypatch.setattr(suite_upload, "MAX_SUITE_BYTES", 10)
+    archive = zipped({"de.jsonl": jsonl(ITEM)})
+    monkeypatch.setattr(zipfile.ZipFile, "read", lambda *a: pytest.fail("unpacked before its size was checked"))
+    with pytest.raises(ValidationError, match="at most"):
+        suite_upload.evaluation_suite_upload(user=staff, name="big", provenance="native",
+                                             files=[("big.zip", archive)])
     assert suites_folder() == []

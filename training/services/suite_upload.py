@@ -55,20 +55,29 @@ def _expanded(files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
             out += _unpacked(filename, content)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError):
             raise ValidationError(_("%(file)s is not a readable archive.") % {"file": filename})
-    if sum(len(content) for _, content in out) > MAX_SUITE_BYTES:
-        raise ValidationError(_("A suite may hold at most %(mb)s MB.") % {"mb": MAX_SUITE_BYTES // 1024**2})
+    _check_size(sum(len(content) for _, content in out))
     return out
 
 
 def _unpacked(filename: str, content: bytes) -> list[tuple[str, bytes]]:
+    # Sizes are checked as the archive declares them, before anything is unpacked: no archive bomb fills memory.
     lower = filename.lower()
     if lower.endswith(".zip"):
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            return [(i.filename, archive.read(i)) for i in archive.infolist() if not i.is_dir()]
+            members = [i for i in archive.infolist() if not i.is_dir()]
+            _check_size(sum(i.file_size for i in members))
+            return [(i.filename, archive.read(i)) for i in members]
     if lower.endswith((".tar", ".tar.gz", ".tgz")):
         with tarfile.open(fileobj=io.BytesIO(content)) as archive:
-            return [(m.name, archive.extractfile(m).read()) for m in archive.getmembers() if m.isfile()]
+            members = [m for m in archive.getmembers() if m.isfile()]
+            _check_size(sum(m.size for m in members))
+            return [(m.name, archive.extractfile(m).read()) for m in members]
     return [(filename, content)]
+
+
+def _check_size(total: int) -> None:
+    if total > MAX_SUITE_BYTES:
+        raise ValidationError(_("A suite may hold at most %(mb)s MB.") % {"mb": MAX_SUITE_BYTES // 1024**2})
 
 
 def _by_language(files: list[tuple[str, bytes]]) -> dict[str, bytes]:
