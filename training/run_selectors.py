@@ -7,11 +7,11 @@ import re
 import time
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
 from training.jobs.contract import METRICS
-from training.models import EvaluationResult, EvaluationRun, RunEvent, Snapshot, TrainingRun
+from training.models import BaseModel, EvaluationResult, EvaluationRun, RunEvent, Snapshot, TrainingRun
 from training.services.lineage import WithdrawnShare, snapshot_withdrawn, snapshots_maybe_withdrawn
 
 
@@ -82,15 +82,32 @@ def loss_points(run: TrainingRun) -> list[tuple[int, float]]:
     return sorted(by_step.items())
 
 
-def loss_curve_svg_points(points: list[tuple[int, float]], *, width: int = 600, height: int = 160) -> str:
-    """The ``points`` attribute of an SVG polyline, scaled into ``width`` × ``height``."""
+# The loss chart's plot area inside its SVG viewBox: room on the left and below for the axis labels.
+CHART = {"left": 70, "top": 10, "width": 600, "height": 160, "bottom": 40}
+
+
+def loss_chart(points: list[tuple[int, float]]) -> dict | None:
+    """What the run page's server-side SVG draws: the polyline, the axes and their min/max labels.
+
+    Coordinates are in the viewBox ``0 0 view_width view_height``; a single step
+    is drawn as a dot (a polyline of one point shows nothing). None without points.
+    """
     if not points:
-        return ""
+        return None
+    left, top, width, height = CHART["left"], CHART["top"], CHART["width"], CHART["height"]
     steps, losses = [s for s, _ in points], [v for _, v in points]
     s0, s1, low, high = min(steps), max(steps), min(losses), max(losses)
-    sx = width / max(s1 - s0, 1)
+    sx = width / (s1 - s0) if s1 > s0 else 0
     sy = height / (high - low) if high > low else 0
-    return " ".join(f"{(s - s0) * sx:.1f},{height - (v - low) * sy if sy else height / 2:.1f}" for s, v in points)
+    xy = [(left + ((s - s0) * sx if sx else width / 2), top + (height - (v - low) * sy if sy else height / 2))
+          for s, v in points]  # fmt: skip
+    return {
+        "points": " ".join(f"{x:.1f},{y:.1f}" for x, y in xy), "dot": xy[0] if len(xy) == 1 else None,
+        "step_min": s0, "step_max": s1, "loss_min": low, "loss_max": high,
+        "left": left, "top": top, "right": left + width, "bottom": top + height,
+        "middle_x": left + width // 2, "middle_y": top + height // 2,
+        "view_width": left + width + 20, "view_height": top + height + CHART["bottom"],
+    }  # fmt: skip
 
 
 def latest_results(*, training_run=None, base_model=None) -> dict[tuple[str, str], EvaluationResult]:
@@ -111,7 +128,11 @@ def evaluation_table(run: TrainingRun) -> list[dict]:
             value, before = getattr(result, name), getattr(other, name, None) if other else None
             if value is not None:
                 metrics.append({"name": name, "value": value, "base": before, "delta": None if before is None else value - before})
-        rows.append({"language": key[0], "task": key[1], "n": result.n, "provenance": result.get_provenance_display(), "metrics": metrics})
+        rows.append({
+            "language": key[0], "task": key[1], "suite": result.suite.name if result.suite else "",
+            "provenance": result.get_provenance_display(), "n_items": result.n_items, "n_docs": result.n_docs,
+            "metrics": metrics,
+        })  # fmt: skip
     return rows
 
 
@@ -242,6 +263,12 @@ def access_partner_for_results(user, slug):
         return partners.get(slug=slug)
     except Partner.DoesNotExist:
         raise Http404("No such partner.")
+
+
+def base_models_with_runs():
+    """Every base model, newest first, with the runs that started from it (``model.runs.all``, newest first)."""
+    runs = TrainingRun.objects.order_by("-created_at").select_related("snapshot")
+    return BaseModel.objects.order_by("-created_at").prefetch_related(Prefetch("runs", queryset=runs))
 
 
 def manifest_diff(a: dict, b: dict, prefix: str = "") -> dict[str, tuple]:

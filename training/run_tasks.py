@@ -1,10 +1,11 @@
-"""Portal-side tasks for runs: record what GPU jobs report, sweep jobs that went quiet."""
+"""Portal-side tasks for runs: record what GPU jobs report, sweep jobs that went quiet, build the tiny demo model."""
 
 from celery import shared_task
 
 from training.jobs.contract import RECORD_EVENT_TASK
 from training.run_store import StoreError, StoreUnavailable
 
+from .services.base_models import base_model_create_tiny
 from .services.run_events import run_event_record
 from .services.run_events import runs_sweep as sweep
 from .services.runs import job_markers_write
@@ -29,3 +30,9 @@ def runs_sweep() -> int:
 )  # fmt: skip
 def write_stop_markers(job_id: str) -> None:
     job_markers_write(job_id=job_id)
+
+
+# Idempotent on the name: a redelivered message finds the model registered and stops.
+@shared_task(name="training.run_tasks.base_model_build_tiny", acks_late=True, time_limit=1800)
+def base_model_build_tiny(name: str) -> None:
+    base_model_create_tiny(name=name)

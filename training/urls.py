@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import api_runs, api_snapshots, api_withdrawals, views_runs, web
+from . import api_runs, api_snapshots, api_withdrawals, views_models, views_runs, web
 
 urlpatterns = [
     path("snapshots/", web.snapshot_list, name="snapshot_list"),
@@ -24,8 +24,14 @@ urlpatterns = [
     path("api/runs/", api_runs.TrainingRunListCreate.as_view(), name="api_run_list"),
     path("api/runs/<int:run_id>/", api_runs.TrainingRunDetail.as_view(), name="api_run_detail"),
     path("api/runs/<int:run_id>/cancel/", api_runs.TrainingRunCancel.as_view(), name="api_run_cancel"),
+    path("api/runs/<int:run_id>/rerun/", api_runs.TrainingRunRerun.as_view(), name="api_run_rerun"),
+    path("api/runs/<int:run_id>/compare/<int:other_id>/", api_runs.TrainingRunCompare.as_view(), name="api_run_compare"),
     path("runs/", views_runs.run_list, name="run_list"),
     path("runs/new/", views_runs.run_new, name="run_new"),
+    path("runs/base-models/", views_models.base_model_list, name="base_model_list"),
+    path("runs/base-models/tiny/", views_models.base_model_tiny, name="base_model_tiny"),
+    path("runs/suites/", views_models.suite_list, name="suite_list"),
+    path("runs/suites/<int:suite_id>/", views_models.suite_detail, name="suite_detail"),
     path("runs/partners/<slug:slug>/", views_runs.partner_models, name="partner_models"),
     path("runs/evaluations/<int:evaluation_id>/results.json", views_runs.evaluation_results_json, name="evaluation_results"),
     path("runs/leaderboard/", views_runs.leaderboard_view, name="leaderboard"),
@@ -33,4 +39,7 @@ urlpatterns = [
     path("runs/<int:run_id>/status.json", views_runs.run_status, name="run_status"),
     path("runs/<int:run_id>/cancel/", views_runs.run_cancel, name="run_cancel"),
     path("runs/<int:run_id>/publish/", views_runs.run_publish, name="run_publish"),
+    path("runs/<int:run_id>/rerun/", views_runs.run_rerun, name="run_rerun"),
+    path("runs/<int:run_id>/compare/", views_runs.run_compare_pick, name="run_compare_pick"),
+    path("runs/<int:run_id>/compare/<int:other_id>/", views_runs.run_compare, name="run_compare"),
 ]

@@ -11,8 +11,8 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -20,12 +20,12 @@ from django.views.decorators.http import require_POST
 from training.run_forms import TrainingRunForm
 from training.run_selectors import (
     access_evaluation, access_partner_for_results, access_training_run, evaluation_table, leaderboard, leaderboard_languages,
-    is_staff, loss_curve_svg_points, loss_points, partner_scores, public_results, run_lineage, run_summary_for,
+    is_staff, loss_chart, loss_points, manifest_diff, partner_scores, public_results, run_lineage, run_summary_for,
     runs_visible_to, runs_with_partner_data, runs_withdrawn,
 )  # fmt: skip
 from training.selectors import snapshots_withdrawn
 from training.services.run_fit import training_run_estimate
-from training.services.runs import job_cancel, training_run_create, training_run_publish
+from training.services.runs import job_cancel, training_run_create, training_run_publish, training_run_rerun
 from training.services.storage import evaluation_results_stored
 
 
@@ -84,7 +84,7 @@ def run_detail(request, run_id):
         "run": run,
         "staff_view": staff,
         "loss_points": points,
-        "loss_svg": loss_curve_svg_points(points),
+        "loss_chart": loss_chart(points),
         "job_spec": json.dumps(run.manifest.get("job_spec", {}), indent=2, sort_keys=True) if staff else "",
         "evaluation_rows": evaluation_table(run),
         "lineage": run_lineage(run, request.user),
@@ -98,17 +98,29 @@ def run_status(request, run_id):
 
 @require_POST
 def run_cancel(request, run_id):
+    """Staff cancel a queued or running run once they tick the confirmation (the page works without JavaScript)."""
     run = access_training_run(request.user, run_id)
+    _require_staff(request.user)
+    if request.POST.get("confirm") != "1":
+        return HttpResponseBadRequest(_("Tick the box to confirm that the run is to be cancelled."))
     if job_cancel(user=request.user, job=run):
         messages.success(request, _("The run was cancelled."))
     return redirect("run_detail", run.pk)
 
 
+PUBLISH_ACTIONS = {"publish": True, "unpublish": False}
+
+
 @require_POST
 def run_publish(request, run_id):
-    """Staff publish a run, or unpublish it once they tick the confirmation: it leaves the leaderboard."""
+    """Staff publish a run (``action=publish``), or unpublish it (``action=unpublish``) once they tick the
+    confirmation: it leaves the leaderboard. Any other or no action answers 400 and changes nothing."""
     run = access_training_run(request.user, run_id)
-    published = request.POST.get("published") == "1"
+    _require_staff(request.user)
+    action = request.POST.get("action")
+    if action not in PUBLISH_ACTIONS:
+        return HttpResponseBadRequest(_("Say what to do: publish or unpublish."))
+    published = PUBLISH_ACTIONS[action]
     try:
         training_run_publish(
             user=request.user, run=run, published=published, confirmed=request.POST.get("confirm") == "1"
@@ -116,9 +128,47 @@ def run_publish(request, run_id):
     except ValidationError as error:
         messages.error(request, "; ".join(error.messages))
     else:
-        if not published:
-            messages.success(request, _("The run is unpublished: only staff see it now."))
+        messages.success(request, _("The run is published.") if published
+                         else _("The run is unpublished: only staff see it now."))
     return redirect("run_detail", run.pk)
+
+
+@require_POST
+def run_rerun(request, run_id):
+    """Staff start a new run from this run's manifest; its page opens."""
+    run = access_training_run(request.user, run_id)
+    _require_staff(request.user)
+    try:
+        again = training_run_rerun(created_by=request.user, run=run)
+    except ValidationError as error:
+        messages.error(request, "; ".join(error.messages))
+        return redirect("run_detail", run.pk)
+    messages.success(request, _("Run %(id)s is queued: a re-run of %(run)s.") % {"id": again.pk, "run": run})
+    return redirect("run_detail", again.pk)
+
+
+def run_compare_pick(request, run_id):
+    """The run page's compare form (GET ``other``, a run id) leads to the comparison page."""
+    run = access_training_run(request.user, run_id)
+    _require_staff(request.user)
+    other = request.GET.get("other", "").strip().removeprefix("run-")
+    if not other.isdigit():
+        return HttpResponseBadRequest(_("Give the number of the run to compare with."))
+    return redirect("run_compare", run.pk, int(other))
+
+
+def run_compare(request, run_id, other_id):
+    """Staff see where two runs' manifests differ (manifests name server paths: staff only)."""
+    run, other = access_training_run(request.user, run_id), access_training_run(request.user, other_id)
+    _require_staff(request.user)
+    differences = sorted(manifest_diff(run.manifest, other.manifest).items())
+    return render(request, "runs/compare.html", {"run": run, "other": other, "differences": differences})
+
+
+def _require_staff(user) -> None:
+    # Before the form is read: others learn nothing from a 400 about a form they may not send.
+    if not is_staff(user):
+        raise PermissionDenied("Only staff change runs.")
 
 
 def evaluation_results_json(request, evaluation_id):

@@ -154,7 +154,12 @@ def test_a_lead_opens_a_queue_and_certifies_annotators(client, lead_de, german, 
     assert client.post(url, {"username": "niemand", "language_code": "de"}).status_code == 400
     certification = Certification.objects.get(user__username="neu")
     assert "neu" in client.get(url).text
-    client.post(reverse("review_certification_withdraw", args=["de", certification.pk]))
+    withdraw = reverse("review_certification_withdraw", args=["de", certification.pk])
+    assert 'name="confirm" value="1" required' in client.get(url).text
+    assert client.post(withdraw).status_code == 400  # not confirmed: nothing changes
+    certification.refresh_from_db()
+    assert certification.withdrawn_at is None
+    client.post(withdraw, {"confirm": "1"})
     certification.refresh_from_db()
     assert certification.withdrawn_at is not None
     assert client.get(reverse("review_certifications", args=["fr"])).status_code == 404

@@ -26,9 +26,10 @@ HEADERS = {
         "X-Forwarded-Proto", "X-Forwarded-For", "X-CSRFToken", "Range", "If-None-Match", "Content-Type",
     ], NUL),
 }  # fmt: skip
-QUERY = ["language", "kind", "status", "page", "q", "next", "translate", "limit", "offset", "lang", "o", "partner"]
+QUERY = ["language", "kind", "status", "page", "q", "next", "translate", "limit", "offset", "lang", "o", "partner", "other"]
 # Fields pages read straight from request.POST, beside their forms' fields.
-FORM_FIELDS = ["source_record", "repo_id", "submission", "on_leaderboard", "action", "edit_json", "username", "code"]
+FORM_FIELDS = ["source_record", "repo_id", "submission", "on_leaderboard", "action", "edit_json", "username", "code",
+               "confirm", "name", "source", "revision", "provenance", "description"]
 METHODS = ["get", "post", "put", "patch", "delete"]
 PARAMETER = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 SAMPLES = {"int": "1", "uuid": "00000000-0000-0000-0000-000000000001", "slug": "alpha"}

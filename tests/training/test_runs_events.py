@@ -3,6 +3,7 @@
 import dataclasses
 
 import pytest
+from django.urls import reverse
 
 from training.jobs.contract import Done, Error, Event, Progress, Start
 from training.models import RunEvent, TrainingRun
@@ -119,3 +120,16 @@ def test_an_event_of_an_unknown_schema_version_is_refused(schema, caplog):
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.QUEUED and not run.events.exists()
     assert "event schema" in caplog.text
+
+
+def test_a_resumed_run_that_succeeds_keeps_the_failure_as_history_not_as_its_message(client, staff):
+    run = make_run()
+    record(run, 0, Error(message="the job process died (exit code -9)", resumable=True))
+    run.refresh_from_db()
+    record(run, 1, Done(steps=4, final_loss=1.5, checkpoint="/x/final"))
+    run.refresh_from_db()
+    assert run.status == TrainingRun.Status.SUCCEEDED and run.failure == ""
+    assert "attempt 1 of 3 failed" in run.manifest["earlier_failures"][0]
+    client.force_login(staff)
+    page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert "data-earlier-failures" in page and "notice-error" not in page

@@ -64,7 +64,7 @@ def test_a_published_run_is_public_but_only_staff_cancel_or_publish(client, memb
     client.force_login(member_a)
     assert client.get(reverse("run_detail", args=[run.pk])).status_code == 200
     assert client.post(reverse("run_cancel", args=[run.pk])).status_code == 403
-    assert client.post(reverse("run_publish", args=[run.pk]), {"published": "0"}).status_code == 403
+    assert client.post(reverse("run_publish", args=[run.pk]), {"action": "unpublish"}).status_code == 403
     with pytest.raises(PermissionDenied):
         job_cancel(user=member_a, job=run)
     assert TrainingRun.objects.get(pk=run.pk).published
@@ -73,7 +73,7 @@ def test_a_published_run_is_public_but_only_staff_cancel_or_publish(client, memb
 def test_staff_cancel_a_run_from_its_page(client, staff):
     run = make_run()
     client.force_login(staff)
-    assert client.post(reverse("run_cancel", args=[run.pk])).status_code == 302
+    assert client.post(reverse("run_cancel", args=[run.pk]), {"confirm": "1"}).status_code == 302
     run.refresh_from_db()
     assert run.status == TrainingRun.Status.CANCELLED and "cancelled by sam" in run.failure
 

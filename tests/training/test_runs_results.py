@@ -108,7 +108,7 @@ def test_the_evaluate_command_queues_a_base_model_on_a_suite_and_a_snapshot(tmp_
 
 
 def test_the_tiny_tokenizer_learns_from_the_portals_own_text(ingested, partner_a, german):
-    from training.management.commands.create_base_model import _strings, demo_texts, portal_texts
+    from training.services.base_models import _strings, demo_texts, portal_texts
 
     assert portal_texts() == [] and len(demo_texts()) == 30
     ingested([{"text": "Ein Satz über die Nordsee und ihre Inseln."}], partner=partner_a, language=german)

@@ -182,14 +182,14 @@ def test_a_retrained_run_loses_the_public_mark(client, held, staff):
 def test_staff_unpublish_a_run_once_they_confirm(client, held, staff, member_a):
     _, run = held
     client.force_login(member_a)
-    assert client.post(reverse("run_publish", args=[run.pk]), {"published": "0", "confirm": "1"}).status_code == 403
+    assert client.post(reverse("run_publish", args=[run.pk]), {"action": "unpublish", "confirm": "1"}).status_code == 403
     client.force_login(staff)
     assert "data-unpublish" in client.get(reverse("run_detail", args=[run.pk])).content.decode()
 
-    client.post(reverse("run_publish", args=[run.pk]), {"published": "0"})
+    client.post(reverse("run_publish", args=[run.pk]), {"action": "unpublish"})
     run.refresh_from_db()
     assert run.published  # no confirmation, nothing changed
-    client.post(reverse("run_publish", args=[run.pk]), {"published": "0", "confirm": "1"})
+    client.post(reverse("run_publish", args=[run.pk]), {"action": "unpublish", "confirm": "1"})
     run.refresh_from_db()
     assert not run.published and runs_withdrawn([run])[run.pk].state == "unpublished"
     client.logout()

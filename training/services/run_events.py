@@ -144,6 +144,9 @@ def _training_progress(run: TrainingRun, event: Event) -> None:
 
 def _succeeded(job, event: Done, now) -> None:
     job.status, job.finished_at, job.lease_until = JobStatus.SUCCEEDED, now, None
+    if job.failure:  # an earlier attempt's failure is history now, not the message of a run that succeeded
+        job.manifest = {**job.manifest, "earlier_failures": [*job.manifest.get("earlier_failures", []), job.failure]}
+        job.failure = ""
     job.log_tail = "\n".join(event.log_tail)
     if isinstance(job, TrainingRun):
         job.step = job.step if event.steps is None else event.steps
@@ -185,9 +188,11 @@ def _store_results(evaluation: EvaluationRun, scores: dict) -> None:
         for task, entry in tasks.items():
             suite = by_folder.get(entry.get("suite")) or suites.get(entry.get("suite"))
             metrics = {key: entry.get(key) for key in METRICS}
+            # The job counts items and documents together in ``n``; only perplexity reports its documents.
+            n, n_docs = entry.get("n", 0), entry.get("n_docs") or 0
             EvaluationResult.objects.update_or_create(
                 evaluation=evaluation, language=language, task=task,
-                defaults={**metrics, "suite": suite, "n": entry.get("n", 0), "data_sha256": entry.get("data_sha256") or "",
+                defaults={**metrics, "suite": suite, "n": n, "n_items": n - n_docs, "n_docs": n_docs, "data_sha256": entry.get("data_sha256") or "",
                           "provenance": suite.provenance if suite else "native"},
             )  # fmt: skip
 

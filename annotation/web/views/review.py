@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -243,8 +243,11 @@ def certifications(request, code):
 @require_POST
 @login_required
 def certification_withdraw_view(request, code, certification_id):
+    """The lead withdraws a certification once they tick its confirmation box; without it, 400 and nothing changes."""
     language = access_language_led(request.user, code)
     certification = get_object_or_404(selectors.certifications_of(language), pk=certification_id)
+    if request.POST.get("confirm") != "1":
+        return HttpResponseBadRequest(_("Tick the box to confirm that the certification is to be withdrawn."))
     certification_withdraw(withdrawer=request.user, certification=certification)
     messages.success(request, _("Certification withdrawn."))
     return redirect("review_certifications", language.code)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from training.jobs.contract import is_store_uri
 from training.management.commands.train import snapshot_by_label
@@ -28,12 +29,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            suites = [self._suite(ref, options["provenance"]) for ref in options["suite"]]
-            if options["snapshot"]:
-                suites.append(snapshot_test_suite(snapshot=snapshot_by_label(options["snapshot"])))
-            evaluation = evaluation_run_create(
-                created_by=None, suites=suites, max_items=options["max_items"], **_model(options["model"])
-            )
+            # One transaction: a refused evaluation leaves none of the suites it registered behind.
+            with transaction.atomic():
+                suites = [self._suite(ref, options["provenance"]) for ref in options["suite"]]
+                if options["snapshot"]:
+                    suites.append(snapshot_test_suite(snapshot=snapshot_by_label(options["snapshot"])))
+                evaluation = evaluation_run_create(
+                    created_by=None, suites=suites, max_items=options["max_items"], **_model(options["model"])
+                )
         except ValidationError as error:
             raise CommandError("; ".join(error.messages))
         if options["wait"]:

@@ -1,0 +1,40 @@
+"""Evaluation suites as their pages show them: who may see them, and what each holds per language."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.http import Http404
+
+from annotation.review_selectors import languages_led_by
+from training.models import EvaluationSuite
+
+SAMPLE_ITEMS = 3
+
+
+def may_manage_suites(user) -> bool:
+    """Staff, and language leads (who add suites for their languages)."""
+    return bool(user.is_authenticated and (user.is_staff or languages_led_by(user).exists()))
+
+
+def access_evaluation_suite(user, suite_id) -> EvaluationSuite:
+    """The suite for staff and language leads; 404 for anyone else and for a missing one."""
+    if not may_manage_suites(user):
+        raise Http404("No such suite.")
+    try:
+        return EvaluationSuite.objects.get(pk=suite_id)
+    except EvaluationSuite.DoesNotExist:
+        raise Http404("No such suite.")
+
+
+def suite_contents(suite: EvaluationSuite) -> list[dict]:
+    """Per ``<lang>.jsonl``: how many multiple-choice items and perplexity documents, and the first few lines."""
+    rows = []
+    for path in sorted(Path(suite.path).glob("*.jsonl")):
+        items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows.append({
+            "language": path.stem, "items": sum(1 for i in items if "question" in i),
+            "docs": sum(1 for i in items if "text" in i), "sample": items[:SAMPLE_ITEMS],
+        })  # fmt: skip
+    return rows
