@@ -20,8 +20,8 @@ def lines_of(response):
     return [row.line for row in response.context["lines"].rows]
 
 
-def page(client, submission, **query):
-    return client.get(reverse("submission_detail", args=[submission.pk]), query)
+def page(client, submission, language="en", **query):
+    return client.get(reverse("submission_detail", args=[submission.pk]), query, HTTP_ACCEPT_LANGUAGE=language)
 
 
 @pytest.fixture
@@ -70,12 +70,13 @@ def test_a_duplicate_names_the_line_it_repeats_and_links_only_what_the_reader_ma
     assert f'<a href="{reverse("submission_detail", args=[other.pk])}">line b.jsonl:3 of submission #{other.pk}</a>' in html
 
 
-def test_rejected_lines_say_why_in_the_readers_language(login, member_a, flagged):
+def test_the_lines_speak_the_readers_language(login, member_a, flagged):
     client = login(member_a)
-    client.cookies["django_language"] = "de"
-    html = page(client, flagged, figure="records_rejected", HTTP_ACCEPT_LANGUAGE="de").content.decode()
-    assert "ungültiges JSON" in html or "JSON" in html
-    assert "Zeilen hinter den Kennzahlen" in html
+    html = page(client, flagged, figure="exact_duplicates", language="de").content.decode()
+    assert "Zeilen hinter den Kennzahlen" in html and "Ausreißer geringer Qualität" in html
+    assert "Zeile b.jsonl:3 der Einreichung #" in html
+    html = page(client, flagged, figure="records_rejected", language="fr").content.decode()
+    assert "Lignes derrière les chiffres" in html and "ligne 5" not in html
 
 
 def test_lines_are_paged_by_a_cursor_on_the_line(partner_a, member_a, german):
