@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
+from .ingest.pii import KINDS as REDACTION_KINDS
 from .ingest.quality import HISTOGRAM_BINS
 from .models import Record, Submission
 from .selectors import submissions_visible_to
@@ -73,6 +74,7 @@ class LineRow:
     withdrawn: bool = False
     detected_language: str = ""
     redactions: int = 0
+    redaction_kinds: dict = field(default_factory=dict)  # {kind: count}; empty for records checked before kinds were counted
     signals: list = field(default_factory=list)
     duplicate_of: dict | None = None  # {"line", "submission"}: the line it repeats, and that line's submission
     error: dict | None = None  # a rejected line as ingest kept it: {"line", "reason", "message", …}
@@ -84,10 +86,21 @@ class LinesPage:
     rows: list
     after: int  # the cursor this page started from
     next_after: int | None  # the cursor of the next page; None on the last one
+    redaction: str = ""  # the kind of personal data the lines were chosen by; "" for all
+
+    def query(self, after: int | None) -> str:
+        """The query string of this list from cursor ``after`` (None: from the start)."""
+        query = f"figure={self.figure}" + (f"&redaction={self.redaction}" if self.redaction else "")
+        return query + (f"&after={after}" if after else "")
 
 
-def submission_lines(submission: Submission, *, figure: str, after: int = 0, limit: int = LINES_PER_PAGE) -> LinesPage:
+def submission_lines(
+    submission: Submission, *, figure: str, after: int = 0, limit: int = LINES_PER_PAGE, redaction: str = ""
+) -> LinesPage:
     """The lines behind ``figure`` (one of FIGURES) from cursor ``after`` on, at most ``limit``.
+
+    ``redaction`` (one of REDACTION_KINDS) keeps, of the redacted records,
+    those with that kind of personal data (counted per kind since ingest kept kinds).
 
     For records the cursor is the last record line shown; for rejected lines
     (of which ingest keeps the first ``MAX_ERRORS_KEPT``) it is a position in
@@ -95,8 +108,11 @@ def submission_lines(submission: Submission, *, figure: str, after: int = 0, lim
     """
     if figure in REJECTED_FIGURES:
         return _rejected_lines(submission, figure, after, limit)
+    chosen = RECORD_FIGURES[figure]
+    if figure == "pii_redactions" and redaction in REDACTION_KINDS:
+        chosen &= Q(**{f"quality__redactions__{redaction}__gt": 0})
     records = list(
-        Record.objects.filter(RECORD_FIGURES[figure], submission=submission, line__gt=after)
+        Record.objects.filter(chosen, submission=submission, line__gt=after)
         .select_related("near_duplicate_of")
         .only("line", "origin", "status", "language_mismatch", "detected_language", "pii_redactions", "quality",
               "near_duplicate_of__line", "near_duplicate_of__origin", "near_duplicate_of__submission_id")
@@ -104,8 +120,8 @@ def submission_lines(submission: Submission, *, figure: str, after: int = 0, lim
     )  # fmt: skip
     more = len(records) > limit
     records = records[:limit]
-    return LinesPage(figure, [_record_row(record) for record in records], after,
-                     records[-1].line if more else None)  # fmt: skip
+    return LinesPage(figure, [_record_row(record) for record in records], after, records[-1].line if more else None,
+                     redaction if figure == "pii_redactions" and redaction in REDACTION_KINDS else "")  # fmt: skip
 
 
 def _record_row(record: Record) -> LineRow:
@@ -113,7 +129,8 @@ def _record_row(record: Record) -> LineRow:
     return LineRow(
         line=record.shown_line, record=True, withdrawn=record.status == Record.Status.WITHDRAWN,
         detected_language=record.detected_language if record.language_mismatch else "",
-        redactions=record.pii_redactions, signals=outlier_signals(record.quality),
+        redactions=record.pii_redactions, redaction_kinds=(record.quality or {}).get("redactions") or {},
+        signals=outlier_signals(record.quality),
         duplicate_of={"line": other.shown_line, "submission": other.submission_id} if other else None,
     )  # fmt: skip
 

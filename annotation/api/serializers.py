@@ -128,6 +128,9 @@ class LineSerializer(serializers.Serializer):
     withdrawn = serializers.BooleanField()
     detected_language = serializers.CharField(help_text="For a language mismatch: the language detected.")
     redactions = serializers.IntegerField(help_text="Pieces of personal data replaced in the record.")
+    redaction_kinds = serializers.DictField(
+        child=serializers.IntegerField(), help_text='Of those in its texts, per kind: {"email": 1, "phone": 2}.'
+    )
     signals = serializers.ListField(child=serializers.CharField(), help_text="Quality signals in an outlier bar.")
     duplicate_of = DuplicateOfSerializer(allow_null=True, help_text="The line a near or exact duplicate repeats.")
     reason = serializers.SerializerMethodField(help_text="For a rejected line: the rejection's code.")
@@ -142,10 +145,11 @@ class LineSerializer(serializers.Serializer):
 
 class LinesPageSerializer(serializers.Serializer):
     figure = serializers.CharField()
+    redaction = serializers.CharField(help_text="The kind of personal data asked for; empty for all.")
     results = LineSerializer(many=True, source="rows")
     next = serializers.SerializerMethodField(help_text="The next page's URL; null on the last page.")
 
     def get_next(self, page) -> str | None:
         if page.next_after is None:
             return None
-        return self.context["request"].build_absolute_uri(f"?figure={page.figure}&after={page.next_after}")
+        return self.context["request"].build_absolute_uri(f"?{page.query(page.next_after)}")

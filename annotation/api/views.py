@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.access import access_partner_for_submitting, access_submission
-from annotation.figure_selectors import FIGURES, submission_lines
+from annotation.figure_selectors import FIGURES, REDACTION_KINDS, submission_lines
 from annotation.selectors import languages_for_select, partners_of, submissions_visible_to
 from annotation.services.submissions import submission_create
 from annotation.services.uploads import submission_create_from_upload, upload_of
@@ -113,6 +113,8 @@ class SubmissionLines(APIView):
         parameters=[
             OpenApiParameter("figure", str, enum=list(FIGURES), required=True),
             OpenApiParameter("after", int, description="Cursor from the previous page's next link."),
+            OpenApiParameter("redaction", str, enum=list(REDACTION_KINDS),
+                             description="With pii_redactions: only records with this kind of personal data."),
         ],
         responses={200: LinesPageSerializer, 400: OpenApiResponse(description='{"figure": ["…"]}'),
                    404: OpenApiResponse(description="No such submission, or not your partner's.")},
@@ -124,7 +126,8 @@ class SubmissionLines(APIView):
             raise ValidationError({"figure": [f"Pick one of: {', '.join(FIGURES)}."]})
         if not after.isdigit():
             raise ValidationError({"after": ["A cursor from a next link."]})
-        page = submission_lines(submission, figure=figure, after=int(after))
+        redaction = request.query_params.get("redaction", "")
+        page = submission_lines(submission, figure=figure, after=int(after), redaction=redaction)
         return Response(LinesPageSerializer(page, context={"request": request}).data)
 
 

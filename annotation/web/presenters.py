@@ -184,6 +184,15 @@ FIGURE_TITLES = {
 }
 
 
+# The kinds of personal data ingest redacts (annotation.ingest.pii.KINDS).
+REDACTION_LABELS = {
+    "email": _("E-mail addresses"),
+    "phone": _("Phone numbers"),
+    "iban": _("IBANs"),
+    "ip_address": _("IP addresses"),
+}
+
+
 def line_rows(page, openable):
     """A figure's lines as the page shows them; ``openable``: submission ids the reader may open (linked)."""
     rows = []
@@ -192,6 +201,7 @@ def line_rows(page, openable):
         rows.append({
             "row": row,
             "signals": [SIGNAL_TITLES[signal] for signal in row.signals],
+            "kinds": [(REDACTION_LABELS.get(kind, kind), count) for kind, count in sorted(row.redaction_kinds.items())],
             "reason": REASON_LABELS.get(error.get("reason"), "") if row.error else "",
             "problem": message_text(error, error.get("message", "")) if row.error else "",
             "linked": bool(row.duplicate_of) and row.duplicate_of["submission"] in openable,

@@ -197,7 +197,7 @@ def test_lines_behind_a_figure_page_by_cursor(api, member_a, partner_a, german, 
     assert [row["line"] for row in body["results"]][:3] == ["1", "3", "5"] and len(body["results"]) == 28
     assert body["next"] is None and body["results"][0]["redactions"] == 1
     page = api.get(f"/api/submissions/{submission.pk}/lines/", {"figure": "near_duplicates"}).json()
-    assert page == {"figure": "near_duplicates", "results": [], "next": None}
+    assert page == {"figure": "near_duplicates", "redaction": "", "results": [], "next": None}
 
 
 def test_lines_name_the_line_a_duplicate_repeats(api, member_a, partner_a, partner_b, member_b, german):
@@ -232,3 +232,14 @@ def test_a_repeated_upload_reads_as_failed_with_its_reason(api, member_a, partne
     body = api.get(f"/api/submissions/{again.pk}/").json()
     assert body["status"] == "failed"
     assert body["failure"] == f"All 2 records were already in the portal (submission #{first.pk})."
+
+
+def test_lines_of_one_kind_of_personal_data_keep_the_kind_in_next(api, member_a, partner_a, german):
+    submission = make_submission(partner=partner_a, uploader=member_a, language=german)
+    for line in range(1, 53):
+        add_record(submission, line, f"<EMAIL> {line}", pii_redactions=1, quality={"redactions": {"email": 1}})
+    add_record(submission, 60, "<PHONE>", pii_redactions=1, quality={"redactions": {"phone": 1}})
+    body = api.get(f"/api/submissions/{submission.pk}/lines/?figure=pii_redactions&redaction=email").json()
+    assert body["redaction"] == "email" and body["results"][0]["redaction_kinds"] == {"email": 1}
+    assert body["next"].endswith("?figure=pii_redactions&redaction=email&after=50")
+    assert [row["line"] for row in api.get(body["next"]).json()["results"]] == ["51", "52"]

@@ -145,3 +145,16 @@ def test_a_repeated_upload_fails_and_links_the_submission_it_repeats(login, memb
     html = page(login(member_b), elsewhere).content.decode()
     assert f"(submission #{first.pk})" in html
     assert f'href="{reverse("submission_detail", args=[first.pk])}"' not in html and partner_a.name not in html
+
+
+def test_redacted_records_are_listed_by_kind(login, member_a, partner_a, german):
+    submission = make_submission(partner=partner_a, uploader=member_a, language=german, pii_redactions=4)
+    add_record(submission, 1, "<EMAIL> <PHONE>", pii_redactions=2, quality={"redactions": {"email": 1, "phone": 1}})
+    add_record(submission, 2, "<IBAN>", pii_redactions=1, quality={"redactions": {"iban": 1}})
+    add_record(submission, 3, "Older: no kinds", pii_redactions=1)
+    client = login(member_a)
+    assert lines_of(page(client, submission, figure="pii_redactions")) == ["1", "2", "3"]
+    response = page(client, submission, figure="pii_redactions", redaction="email")
+    assert lines_of(response) == ["1"]
+    assert "2 redactions: E-mail addresses 1, Phone numbers 1" in " ".join(response.content.decode().split())
+    assert lines_of(page(client, submission, figure="pii_redactions", redaction="iban")) == ["2"]

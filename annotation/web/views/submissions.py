@@ -18,7 +18,7 @@ from annotation.services.submissions import submission_create
 from annotation.services.uploads import submission_create_from_upload
 from annotation.web.forms import SubmissionForm
 from annotation.web.presenters import (
-    FIGURE_TITLES, failure_text, grand_totals, line_rows, problem_rows, quality_charts, record_rows, rejection_rows,
+    FIGURE_TITLES, REDACTION_LABELS, failure_text, grand_totals, line_rows, problem_rows, quality_charts, record_rows, rejection_rows,
     repeated_submission, status_payload,
 )
 from training.selectors import submission_data_uses
@@ -89,12 +89,14 @@ def _lines_context(request, submission) -> dict:
     if figure not in FIGURES or not submission.is_finished:
         openable = submissions_openable(request.user, [repeated])
         return {"repeated": repeated, "repeated_linked": repeated in openable}
-    page = submission_lines(submission, figure=figure, after=_cursor(request.GET.get("after")))
+    page = submission_lines(submission, figure=figure, after=_cursor(request.GET.get("after")),
+                            redaction=request.GET.get("redaction", ""))
     openable = submissions_openable(request.user, [repeated, *(r.duplicate_of["submission"] for r in page.rows
                                                                if r.duplicate_of)])
     return {
         "repeated": repeated, "repeated_linked": repeated in openable,
         "lines": page, "lines_title": FIGURE_TITLES[figure], "line_rows": line_rows(page, openable),
+        "lines_first": page.query(None), "lines_next": page.query(page.next_after), "redactions": REDACTION_LABELS,
         "lines_withdrawable": submission.status == submission.Status.READY and not submission.is_withdrawn
         and any(row.record and not row.withdrawn for row in page.rows),
     }  # fmt: skip
