@@ -74,7 +74,8 @@ class LineRow:
     withdrawn: bool = False
     detected_language: str = ""
     redactions: int = 0
-    redaction_kinds: dict = field(default_factory=dict)  # {kind: count}; empty for records checked before kinds were counted
+    # {kind: count}; empty for records checked before kinds were counted
+    redaction_kinds: dict = field(default_factory=dict)
     signals: list = field(default_factory=list)
     duplicate_of: dict | None = None  # {"line", "submission"}: the line it repeats, and that line's submission
     error: dict | None = None  # a rejected line as ingest kept it: {"line", "reason", "message", …}
@@ -99,17 +100,18 @@ def submission_lines(
 ) -> LinesPage:
     """The lines behind ``figure`` (one of FIGURES) from cursor ``after`` on, at most ``limit``.
 
-    ``redaction`` (one of REDACTION_KINDS) keeps, of the redacted records,
-    those with that kind of personal data (counted per kind since ingest kept kinds).
-
     For records the cursor is the last record line shown; for rejected lines
     (of which ingest keeps the first ``MAX_ERRORS_KEPT``) it is a position in
-    that list. The caller has checked that the user may see the submission.
+    that list. With "pii_redactions", ``redaction`` (one of REDACTION_KINDS)
+    keeps the records with that kind of personal data (ingest counts kinds
+    since this list came; older records have the total only). The caller has
+    checked that the user may see the submission.
     """
     if figure in REJECTED_FIGURES:
         return _rejected_lines(submission, figure, after, limit)
     chosen = RECORD_FIGURES[figure]
-    if figure == "pii_redactions" and redaction in REDACTION_KINDS:
+    redaction = redaction if figure == "pii_redactions" and redaction in REDACTION_KINDS else ""
+    if redaction:
         chosen &= Q(**{f"quality__redactions__{redaction}__gt": 0})
     records = list(
         Record.objects.filter(chosen, submission=submission, line__gt=after)
@@ -120,8 +122,8 @@ def submission_lines(
     )  # fmt: skip
     more = len(records) > limit
     records = records[:limit]
-    return LinesPage(figure, [_record_row(record) for record in records], after, records[-1].line if more else None,
-                     redaction if figure == "pii_redactions" and redaction in REDACTION_KINDS else "")  # fmt: skip
+    rows = [_record_row(record) for record in records]
+    return LinesPage(figure, rows, after, records[-1].line if more else None, redaction)
 
 
 def _record_row(record: Record) -> LineRow:

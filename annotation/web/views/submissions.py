@@ -18,8 +18,8 @@ from annotation.services.submissions import submission_create
 from annotation.services.uploads import submission_create_from_upload
 from annotation.web.forms import SubmissionForm
 from annotation.web.presenters import (
-    FIGURE_TITLES, REDACTION_LABELS, failure_text, grand_totals, line_rows, problem_rows, quality_charts, record_rows, rejection_rows,
-    repeated_submission, status_payload,
+    FIGURE_TITLES, REDACTION_LABELS, failure_text, grand_totals, line_rows, problem_rows, quality_charts, record_rows,
+    rejection_rows, repeated_submission, status_payload,
 )
 from training.selectors import submission_data_uses
 
