@@ -92,11 +92,11 @@ def test_lines_are_paged_by_a_cursor_on_the_line(partner_a, member_a, german):
 def test_the_lines_page_costs_the_same_however_many_lines(login, member_a, flagged, django_assert_max_num_queries):
     client = login(member_a)
     page(client, flagged, figure="near_duplicates")  # session and the like, once
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(9):
         page(client, flagged, figure="near_duplicates")
     for line in range(100, 160):
         add_record(flagged, line, f"Text {line}", language_mismatch=True, detected_language="fr")
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(9):
         response = page(client, flagged, figure="language_mismatches")
     assert len(response.context["lines"].rows) == 50 and response.context["lines"].next_after == 148
 
