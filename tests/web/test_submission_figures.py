@@ -158,3 +158,9 @@ def test_redacted_records_are_listed_by_kind(login, member_a, partner_a, german)
     assert lines_of(response) == ["1"]
     assert "2 redactions: E-mail addresses 1, Phone numbers 1" in " ".join(response.content.decode().split())
     assert lines_of(page(client, submission, figure="pii_redactions", redaction="iban")) == ["2"]
+
+
+def test_problem_lines_kept_before_reasons_were_still_say_what_was_wrong(login, member_a, submission_a):
+    response = page(login(member_a), submission_a, figure="records_rejected")
+    assert lines_of(response) == ["7"]
+    assert "line 7 is not valid JSON: Expecting value" in response.content.decode()
