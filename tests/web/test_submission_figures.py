@@ -163,4 +163,5 @@ def test_redacted_records_are_listed_by_kind(login, member_a, partner_a, german)
 def test_problem_lines_kept_before_reasons_were_still_say_what_was_wrong(login, member_a, submission_a):
     response = page(login(member_a), submission_a, figure="records_rejected")
     assert lines_of(response) == ["7"]
-    assert "line 7 is not valid JSON: Expecting value" in response.content.decode()
+    listed = response.content.decode().split("data-lines>")[1].split("</section>")[0]
+    assert "line 7 is not valid JSON: Expecting value" in listed
