@@ -121,7 +121,25 @@ class WithdrawalForm(forms.Form):
         help_text=_("Only the record at this line, as the submission's page shows it (7, or docs/a.jsonl:7); "
                     "empty for the whole submission."),
     )  # fmt: skip
+    # The checkboxes of the submission page's lists of lines; "picked" says the
+    # request came from one, so that no box ticked never means "everything".
+    lines = forms.Field(required=False, widget=forms.MultipleHiddenInput)
+    picked = forms.BooleanField(required=False, widget=forms.HiddenInput)
     reason = forms.CharField(
         label=_("Reason"), required=False, widget=forms.Textarea(attrs={"rows": 2}),
         help_text=_("Optional: why it is withdrawn, for the record."),
     )  # fmt: skip
+
+    def clean_lines(self) -> list[str]:
+        lines = [str(line).strip() for line in self.cleaned_data["lines"] or [] if str(line).strip()]
+        if len(lines) > 10_000 or any(len(line) > 400 for line in lines):
+            raise forms.ValidationError("Too many lines, or a line too long.")
+        return lines
+
+    def clean(self):
+        data = super().clean()
+        if data.get("line"):
+            data["lines"] = [*data.get("lines", []), data["line"]]
+        if data.get("picked") and not data.get("lines"):
+            raise forms.ValidationError(_("Tick at least one line to withdraw."))
+        return data

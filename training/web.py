@@ -180,13 +180,15 @@ def submission_withdraw(request, submission_id):
 def _withdraw(request, submission):
     form = WithdrawalForm(request.POST)
     if not form.is_valid():
-        raise Http404("Bad request.")
-    line, reason = form.cleaned_data["line"], form.cleaned_data["reason"]
+        if not form.non_field_errors():
+            raise Http404("Bad request.")
+        messages.error(request, " ".join(form.non_field_errors()))
+        return redirect("submission_detail", submission.pk)
+    lines, reason = form.cleaned_data["lines"], form.cleaned_data["reason"]
     try:
-        if line:
-            [(withdrawal, created)] = withdrawal_get_or_create_lines(
-                user=request.user, submission=submission, lines=[line], reason=reason
-            )
+        if lines:
+            done = withdrawal_get_or_create_lines(user=request.user, submission=submission, lines=lines, reason=reason)
+            withdrawal, created = done[0][0], any(created for _withdrawal, created in done)
         else:
             withdrawal, created = withdrawal_get_or_create(user=request.user, submission=submission, reason=reason)
     except ValidationError as error:

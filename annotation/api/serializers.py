@@ -113,3 +113,43 @@ class SubmissionCreateSerializer(serializers.Serializer):
         if ("file" in data) == ("upload" in data):
             raise serializers.ValidationError({"file": [_("Send a file, or the id of a finished upload (not both).")]})
         return data
+
+
+class DuplicateOfSerializer(serializers.Serializer):
+    line = serializers.CharField(help_text="The line it repeats, as that submission's page shows it.")
+    submission = serializers.IntegerField(help_text="That line's submission (perhaps another partner's: only its id).")
+
+
+class LineSerializer(serializers.Serializer):
+    """One line behind a figure: a stored record, or a rejected line."""
+
+    line = serializers.CharField(help_text='As the submission\'s page shows it: 7, or "docs/a.jsonl:7".')
+    record = serializers.BooleanField(help_text="A stored record (which may be withdrawn); false for a rejected line.")
+    withdrawn = serializers.BooleanField()
+    detected_language = serializers.CharField(help_text="For a language mismatch: the language detected.")
+    redactions = serializers.IntegerField(help_text="Pieces of personal data replaced in the record.")
+    redaction_kinds = serializers.DictField(
+        child=serializers.IntegerField(), help_text='Of those in its texts, per kind: {"email": 1, "phone": 2}.'
+    )
+    signals = serializers.ListField(child=serializers.CharField(), help_text="Quality signals in an outlier bar.")
+    duplicate_of = DuplicateOfSerializer(allow_null=True, help_text="The line a near or exact duplicate repeats.")
+    reason = serializers.SerializerMethodField(help_text="For a rejected line: the rejection's code.")
+    message = serializers.SerializerMethodField(help_text="For a rejected line: what was wrong, in English.")
+
+    def get_reason(self, row) -> str | None:
+        return row.error.get("reason") if row.error else None
+
+    def get_message(self, row) -> str | None:
+        return row.error.get("message") if row.error else None
+
+
+class LinesPageSerializer(serializers.Serializer):
+    figure = serializers.CharField()
+    redaction = serializers.CharField(help_text="The kind of personal data asked for; empty for all.")
+    results = LineSerializer(many=True, source="rows")
+    next = serializers.SerializerMethodField(help_text="The next page's URL; null on the last page.")
+
+    def get_next(self, page) -> str | None:
+        if page.next_after is None:
+            return None
+        return self.context["request"].build_absolute_uri(f"?{page.query(page.next_after)}")

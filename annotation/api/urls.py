@@ -14,6 +14,7 @@ urlpatterns = [
     path("invitations/<int:pk>/revoke/", people_views.InvitationRevoke.as_view(), name="invitation-revoke"),
     path("submissions/", views.SubmissionListCreate.as_view(), name="submissions"),
     path("submissions/<int:pk>/", views.SubmissionDetail.as_view(), name="submission"),
+    path("submissions/<int:pk>/lines/", views.SubmissionLines.as_view(), name="submission-lines"),
     path("uploads/", upload_views.UploadCreate.as_view(), name="uploads"),
     path("uploads/<uuid:pk>/", upload_views.UploadDetail.as_view(), name="upload"),
     path("review/queues/", review_views.ReviewQueueList.as_view(), name="review-queues"),

@@ -3,12 +3,14 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from annotation.access import access_partner_for_submitting, access_submission
+from annotation.figure_selectors import FIGURES, REDACTION_KINDS, submission_lines
 from annotation.selectors import languages_for_select, partners_of, submissions_visible_to
 from annotation.services.submissions import submission_create
 from annotation.services.uploads import submission_create_from_upload, upload_of
@@ -17,6 +19,7 @@ from occiportal.models import Language
 
 from .serializers import (
     LanguageSerializer,
+    LinesPageSerializer,
     PartnerSerializer,
     SubmissionCreateSerializer,
     SubmissionSerializer,
@@ -95,6 +98,37 @@ class SubmissionDetail(generics.RetrieveAPIView):
 
     def get_object(self):
         return access_submission(self.request.user, self.kwargs["pk"])
+
+
+class SubmissionLines(APIView):
+    """The lines behind one of a submission's figures, 50 a page in line order; ``next`` links the following page.
+
+    ``figure``: language_mismatches, near_duplicates, pii_redactions,
+    low_quality, records_rejected or exact_duplicates. ``after``: the cursor
+    ``next`` carries. Rejected lines are the first ones ingest kept. Someone
+    else's submission answers 404.
+    """
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("figure", str, enum=list(FIGURES), required=True),
+            OpenApiParameter("after", int, description="Cursor from the previous page's next link."),
+            OpenApiParameter("redaction", str, enum=list(REDACTION_KINDS),
+                             description="With pii_redactions: only records with this kind of personal data."),
+        ],
+        responses={200: LinesPageSerializer, 400: OpenApiResponse(description='{"figure": ["…"]}'),
+                   404: OpenApiResponse(description="No such submission, or not your partner's.")},
+    )  # fmt: skip
+    def get(self, request, pk):
+        submission = access_submission(request.user, pk)
+        figure, after = request.query_params.get("figure"), request.query_params.get("after", "0")
+        if figure not in FIGURES:
+            raise ValidationError({"figure": [f"Pick one of: {', '.join(FIGURES)}."]})
+        if not after.isdigit():
+            raise ValidationError({"after": ["A cursor from a next link."]})
+        redaction = request.query_params.get("redaction", "")
+        page = submission_lines(submission, figure=figure, after=int(after), redaction=redaction)
+        return Response(LinesPageSerializer(page, context={"request": request}).data)
 
 
 def _language(code):

@@ -8,6 +8,7 @@ and the MinHash shingles; quality's repeated n-grams, MinHash and a
 ``tokenizer.json`` count each run over the whole batch in one native call.
 """
 
+from collections import Counter
 from dataclasses import dataclass
 
 import xxhash
@@ -24,7 +25,7 @@ class Checked:
     language_score: float
     language_mismatch: bool
     pii_redactions: int
-    quality: dict
+    quality: dict  # the quality signals, and "redactions": {kind: count} when the texts held personal data
     bands: list[int]
     tokens: int
 
@@ -59,6 +60,8 @@ def check_records(kind: str, contents: list[dict], *, language: str, tokenizer: 
     checked = []
     for (content, redactions), text, signal, band, count in zip(cleaned, texts, signals, bands, counts):
         detected, score = langid.identify(text)
+        if redactions:  # per kind, for the submission page's list of redacted records
+            signal = {**signal, "redactions": dict(redactions)}
         checked.append(
             Checked(
                 content=content,
@@ -66,7 +69,7 @@ def check_records(kind: str, contents: list[dict], *, language: str, tokenizer: 
                 detected_language=detected,
                 language_score=round(score, 4),
                 language_mismatch=langid.is_mismatch(language, detected, score, len(text)),
-                pii_redactions=redactions,
+                pii_redactions=sum(redactions.values()),
                 quality=signal,
                 bands=band,
                 tokens=count,
@@ -81,13 +84,12 @@ def stored_bands(records: list[tuple[str, dict]]) -> list[list[int]]:
     return minhash.band_hashes_batch([words.split(text) for text in texts])
 
 
-def _clean(kind: str, content: dict) -> tuple[dict, int]:
-    redactions = 0
+def _clean(kind: str, content: dict) -> tuple[dict, Counter]:
+    redactions = Counter()
 
     def clean(text: str) -> str:
-        nonlocal redactions
-        redacted, count = pii.redact(normalise.normalise_text(text))
-        redactions += count
+        redacted, counts = pii.redact_kinds(normalise.normalise_text(text))
+        redactions.update(counts)
         return redacted
 
     return map_texts(kind, content, clean), redactions

@@ -64,17 +64,24 @@ _MIXED_SEPARATORS = regex.compile(r"[.\-/]{2}")
 
 
 def redact(text: str) -> tuple[str, int]:
-    """Replace personal data in ``text`` by typed placeholders.
+    """Replace personal data in ``text`` by typed placeholders; the redacted text and the number of replacements."""
+    text, counts = redact_kinds(text)
+    return text, sum(counts.values())
 
-    Returns the redacted text and the number of replacements. E-mail
-    addresses go first (they may hold digits), then IBANs (before phones:
-    both are long digit runs), IPv6 and IPv4 addresses, and phone numbers last.
+
+def redact_kinds(text: str) -> tuple[str, dict[str, int]]:
+    """``redact``, counting the replacements per kind: ``{"email": 1, "phone": 2}`` (KINDS; none: ``{}``).
+
+    E-mail addresses go first (they may hold digits), then IBANs (before
+    phones: both are long digit runs), IPv6 and IPv4 addresses, and phone
+    numbers last.
     """
-    total = 0
-    for step in _STEPS:
+    counts = {}
+    for kind, step in _STEPS:
         text, count = step(text)
-        total += count
-    return text, total
+        if count:
+            counts[kind] = counts.get(kind, 0) + count
+    return text, counts
 
 
 def redact_data(value):
@@ -228,10 +235,12 @@ def _looks_like_phone(number: str) -> bool:
 
 
 # IPv6 before IPv4, so "::ffff:192.0.2.1" is one address.
+# The kinds of personal data, as redact_kinds names them (IPv4 and IPv6 are one kind).
+KINDS = ("email", "iban", "ip_address", "phone")
 _STEPS = [
-    _emails,
-    _substituting(_IBAN, _iban),
-    _substituting(_IPV6, _ipv6, ":"),
-    _substituting(_IPV4, _ipv4, "."),
-    _substituting(_PHONE, _phone),
+    ("email", _emails),
+    ("iban", _substituting(_IBAN, _iban)),
+    ("ip_address", _substituting(_IPV6, _ipv6, ":")),
+    ("ip_address", _substituting(_IPV4, _ipv4, ".")),
+    ("phone", _substituting(_PHONE, _phone)),
 ]

@@ -19,11 +19,14 @@ class ChunkStats:
     rejections: Counter = field(default_factory=Counter)
     errors: list = field(default_factory=list)
     histograms: dict = field(default_factory=dict)
+    # Submission id (as a string: JSON keys) → exact duplicates found there; names the
+    # submission an all-duplicates upload repeats.
+    duplicates_of: Counter = field(default_factory=Counter)
 
     def reject(
         self, reason: str, line: int | None = None, message: Message | str | None = None, origin: str = ""
     ) -> None:
-        """Count a rejection; keep the first ones as ``{"line", "message", "template", "params"[, "file"]}``.
+        """Count a rejection; keep the first ones as ``{"line", "reason", "message", "template", "params"[, "file"]}``.
 
         "message" is the English text (what the API and the command line show); the
         portal's pages translate "template" and fill in "params". What a message
@@ -32,7 +35,7 @@ class ChunkStats:
         self.rejections[reason] += 1
         if message and len(self.errors) < self.max_errors:
             message = message.redacted() if isinstance(message, Message) else pii.redact(message)[0]
-            error = {"line": line, "message": str(message)}
+            error = {"line": line, "reason": reason, "message": str(message)}
             if isinstance(message, Message):
                 error.update(message.as_dict())
             if ":" in origin:
@@ -50,21 +53,24 @@ class ChunkStats:
             "rejections": dict(self.rejections),
             "errors": self.errors,
             "histograms": self.histograms,
+            "duplicates_of": dict(self.duplicates_of),
         }
 
 
 def sum_stats(chunks: list[dict], max_errors: int) -> dict:
     total = {"records_read": 0, "records_accepted": 0, "exact_duplicates": 0, "language_mismatches": 0,
              "pii_redactions": 0, "tokens": 0}
-    rejections, errors, histograms = Counter(), [], {}
+    rejections, errors, histograms, duplicates_of = Counter(), [], {}, Counter()
     for stats in chunks:
         for key in total:
             total[key] += stats.get(key, 0)
         rejections.update(stats.get("rejections", {}))
         errors.extend(stats.get("errors", []))
         histograms = quality.histogram_merge(histograms, stats.get("histograms", {}))
+        duplicates_of.update(stats.get("duplicates_of", {}))
     total["rejection_reasons"] = dict(rejections)
     total["records_rejected"] = sum(rejections.values())
     total["errors"] = errors[:max_errors]
     total["quality"] = histograms
+    total["duplicates_of"] = dict(duplicates_of)
     return total

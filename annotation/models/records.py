@@ -72,6 +72,9 @@ class Record(models.Model):
     quality_duplicate_line_fraction = models.FloatField(null=True, blank=True)
     quality_stop_words = models.IntegerField(null=True, blank=True)
     quality_digit_ratio = models.FloatField(null=True, blank=True)
+    # {kind: count} of the personal data redacted in the texts, for the submission
+    # page's list by kind; null (no bytes) for the many records that held none.
+    redactions = models.JSONField(null=True, blank=True, help_text=_("Personal data redacted in the texts, by kind."))
     band_scheme = models.CharField(
         max_length=64, blank=True,
         help_text=_("The MinHash band scheme of the record's bands; empty for bands made before schemes were stored."),

@@ -201,12 +201,12 @@ def ingest_finish(*, submission_id: int) -> None:
             return
         chunks = list(submission.chunks.order_by("index").values_list("stats", flat=True))
         totals = sum_stats(chunks, settings.INGEST["MAX_ERRORS_KEPT"])
-        quality = totals.pop("quality")
+        quality, duplicates_of = totals.pop("quality"), totals.pop("duplicates_of")
         for field, value in totals.items():
             setattr(submission, field, value)
         submission.quality = quality
         submission.near_duplicates = near_duplicates
-        _set_failure(submission, _failure_reason(submission))
+        _set_failure(submission, _failure_reason(submission, duplicates_of))
         submission.status = Submission.Status.FAILED if submission.failure else Submission.Status.READY
         submission.finished_at = timezone.now()
         submission.save()
@@ -216,9 +216,11 @@ def ingest_finish(*, submission_id: int) -> None:
         spools_delete(submission)
 
 
-def _failure_reason(submission) -> Message | None:
+def _failure_reason(submission, duplicates_of: dict) -> Message | None:
     if submission.records_read == 0:
         return Message(_("The file holds no records."))
+    if submission.records_accepted == 0 and submission.exact_duplicates == submission.records_read:
+        return _repeated(submission.records_read, duplicates_of)
     if submission.records_accepted == 0 and submission.exact_duplicates == 0:
         count = f"{submission.records_read:,}"
         first = submission.errors[0] if submission.errors else None
@@ -229,6 +231,20 @@ def _failure_reason(submission) -> Message | None:
             {"count": count, "line": first["line"], "problem": stored_message(first, first["message"])},
         )
     return None
+
+
+def _repeated(count: int, duplicates_of: dict) -> Message:
+    """An upload that only repeats what the portal holds: name the submission holding most of it.
+
+    Only its number: the page links it for those who may see it, and no one
+    learns another partner's name from it.
+    """
+    params = {"count": f"{count:,}"}
+    if not duplicates_of:  # each was stored by an upload running alongside, which is not counted
+        return Message(_("All %(count)s records were already in the portal."), params)
+    most = max(duplicates_of.items(), key=lambda item: (item[1], -int(item[0])))[0]
+    return Message(_("All %(count)s records were already in the portal (submission #%(submission)s)."),
+                   {**params, "submission": int(most)})
 
 
 def _set_failure(submission, reason: Message | None) -> None:

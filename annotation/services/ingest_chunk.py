@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 CHECK_FAILED = Message(_("the record could not be checked (an internal error, logged)"))
 EMPTY = Message(_("nothing is left after normalisation"))
+DUPLICATE_OF = _("exact duplicate of line %(line)s of submission #%(submission)s")
+DUPLICATE_OF_UNKNOWN = Message(_("exact duplicate of a record another upload stored at the same time"))
 
 
 @dataclass
@@ -202,17 +204,17 @@ def _flush(batch: list[_Row], submission, stats: ChunkStats) -> list[_Row]:
         return []
     batch.sort(key=lambda r: r.checked.content_hash)  # one lock order for concurrent chunks
     hashes = [r.checked.content_hash for r in batch]
-    stored = Record.objects.filter(content_hash__in=hashes).values_list("content_hash", "submission_id", "line")
-    owners = {content_hash.hex: (submission_id, line) for content_hash, submission_id, line in stored}
-    new, ours, seen = [], [], set()
+    stored = Record.objects.filter(content_hash__in=hashes).only("content_hash", "submission_id", "line", "origin")
+    owners = {record.content_hash.hex: record for record in stored}  # a uuid column; the checks give hex
+    new, ours, seen = [], [], {}
     for row in batch:
-        owner = owners.get(row.checked.content_hash)
-        if owner == (submission.pk, row.line):
+        owner = owners.get(row.checked.content_hash) or seen.get(row.checked.content_hash)
+        if isinstance(owner, Record) and (owner.submission_id, owner.line) == (submission.pk, row.line):
             ours.append(row)  # stored by an earlier run of this chunk
-        elif owner is not None or row.checked.content_hash in seen:
-            _duplicate(stats, row)
+        elif owner is not None:
+            _duplicate(stats, row, owner, submission)
         else:
-            seen.add(row.checked.content_hash)
+            seen[row.checked.content_hash] = row
             new.append(row)
     with transaction.atomic():
         inserted = records_insert([_record_row(r, submission) for r in new])
@@ -220,7 +222,7 @@ def _flush(batch: list[_Row], submission, stats: ChunkStats) -> list[_Row]:
         if row.line in inserted:
             ours.append(row)
         else:  # another upload stored the same text a moment earlier
-            _duplicate(stats, row)
+            _duplicate(stats, row, None, submission)
     for row in ours:
         stats.records_accepted += 1
         stats.language_mismatches += row.checked.language_mismatch
@@ -230,9 +232,22 @@ def _flush(batch: list[_Row], submission, stats: ChunkStats) -> list[_Row]:
     return ours
 
 
-def _duplicate(stats: ChunkStats, row: _Row) -> None:
+def _duplicate(stats: ChunkStats, row: _Row, owner: Record | _Row | None, submission) -> None:
+    """Reject ``row`` as an exact duplicate of ``owner``: a stored record, a row of this batch, or unknown (None).
+
+    The rejection names the line it repeats and that line's submission by
+    number only (never its partner), and counts the submission for an
+    all-duplicates upload's message (``_failure_reason``).
+    """
     stats.exact_duplicates += 1
-    stats.reject("exact_duplicate")
+    if owner is None:
+        stats.reject("exact_duplicate", row.item_line, DUPLICATE_OF_UNKNOWN, row.origin)
+        return
+    if not isinstance(owner, Record):
+        owner = Record(submission_id=submission.pk, line=owner.line, origin=owner.origin)
+    stats.duplicates_of[str(owner.submission_id)] += 1
+    message = Message(DUPLICATE_OF, {"line": owner.shown_line, "submission": owner.submission_id})
+    stats.reject("exact_duplicate", row.item_line, message, row.origin)
 
 
 def _record_row(row: _Row, submission) -> dict:
@@ -254,4 +269,5 @@ def _record_row(row: _Row, submission) -> dict:
         "pii_redactions": row.pii_redactions,
         "tokens": checked.tokens,
         **quality_columns(checked.quality),
+        "redactions": checked.quality.get("redactions") or None,
     }

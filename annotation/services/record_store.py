@@ -18,9 +18,10 @@ from annotation.models import Record
 COLUMNS = (
     "submission_id", "line", "origin", "language_id", "kind", "content", "external_id", "meta",
     "content_hash", "status", "detected_language", "language_score", "language_mismatch",
-    "pii_redactions", "tokens", *(f"quality_{name}" for name in FILTERED_SIGNALS), "band_scheme", "created_at",
+    "pii_redactions", "tokens", *(f"quality_{name}" for name in FILTERED_SIGNALS), "redactions", "band_scheme",
+    "created_at",
 )
-JSON_COLUMNS = {"content", "meta"}
+JSON_COLUMNS = {"content", "meta", "redactions"}
 
 _STAGE = """
 CREATE TEMPORARY TABLE IF NOT EXISTS ingest_record_stage (
@@ -29,7 +30,8 @@ CREATE TEMPORARY TABLE IF NOT EXISTS ingest_record_stage (
     detected_language varchar(35), language_score double precision, language_mismatch boolean,
     pii_redactions integer, tokens integer, quality_words integer, quality_mean_word_length double precision,
     quality_symbol_word_ratio double precision, quality_duplicate_line_fraction double precision,
-    quality_stop_words integer, quality_digit_ratio double precision, band_scheme varchar(64), created_at timestamptz
+    quality_stop_words integer, quality_digit_ratio double precision, redactions jsonb, band_scheme varchar(64),
+    created_at timestamptz
 ) ON COMMIT DELETE ROWS
 """
 
@@ -75,7 +77,9 @@ def _value(row: dict, column: str, now):
         return now
     if column == "band_scheme":
         return BAND_SCHEME
-    return Jsonb(row[column]) if column in JSON_COLUMNS else row[column]
+    if column in JSON_COLUMNS:
+        return None if row[column] is None else Jsonb(row[column])
+    return row[column]
 
 
 def _bulk_create_records(rows, now) -> dict[int, int]:

@@ -171,3 +171,45 @@ def status_payload(submission):
         "finished": submission.is_finished,
         "figures": submission.figures(),
     }
+
+
+# The figures whose lines the submission page lists (annotation.figure_selectors.FIGURES).
+FIGURE_TITLES = {
+    "language_mismatches": _("Language mismatches"),
+    "near_duplicates": _("Near duplicates"),
+    "pii_redactions": _("Personal data redacted"),
+    "low_quality": _("Low-quality outliers"),
+    "records_rejected": _("Records rejected"),
+    "exact_duplicates": _("Exact duplicates"),
+}
+
+
+# The kinds of personal data ingest redacts (annotation.ingest.pii.KINDS).
+REDACTION_LABELS = {
+    "email": _("E-mail addresses"),
+    "phone": _("Phone numbers"),
+    "iban": _("IBANs"),
+    "ip_address": _("IP addresses"),
+}
+
+
+def line_rows(page, openable):
+    """A figure's lines as the page shows them; ``openable``: submission ids the reader may open (linked)."""
+    rows = []
+    for row in page.rows:
+        error = row.error or {}
+        rows.append({
+            "row": row,
+            "signals": [SIGNAL_TITLES[signal] for signal in row.signals],
+            "kinds": [(REDACTION_LABELS.get(kind, kind), count) for kind, count in sorted(row.redaction_kinds.items())],
+            "reason": REASON_LABELS.get(error.get("reason"), "") if row.error else "",
+            "problem": message_text(error, error.get("message", "")) if row.error else "",
+            "linked": bool(row.duplicate_of) and row.duplicate_of["submission"] in openable,
+        })  # fmt: skip
+    return rows
+
+
+def repeated_submission(submission):
+    """The submission an all-duplicates upload repeats (its failure message names it), or None."""
+    params = (submission.failure_message or {}).get("params") or {}
+    return params.get("submission") if isinstance(params.get("submission"), int) else None

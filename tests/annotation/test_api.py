@@ -8,6 +8,9 @@ from rest_framework.authtoken.models import Token
 
 from annotation.models import Submission
 from annotation.services.submissions import submission_create
+from tests.annotation.ingest_helpers import ingest_now, jsonl, submit
+from tests.annotation.texts import documents
+from tests.web.conftest import add_record, make_submission
 
 
 DOC = '{"text": "Ein kurzer Text auf Deutsch, damit es etwas zu lesen gibt."}\n'
@@ -181,3 +184,62 @@ def call_command_output(*args):
     out = StringIO()
     call_command(*args, stdout=out)
     return out.getvalue().strip()
+
+
+def test_lines_behind_a_figure_page_by_cursor(api, member_a, partner_a, german, django_assert_max_num_queries):
+    submission = make_submission(partner=partner_a, uploader=member_a, language=german)
+    for line in range(1, 56):
+        add_record(submission, line, f"Text {line}", near_duplicate_of=None, pii_redactions=line % 2)
+    with django_assert_max_num_queries(4):
+        first = api.get(f"/api/submissions/{submission.pk}/lines/", {"figure": "pii_redactions"})
+    assert first.status_code == 200
+    body = first.json()
+    assert [row["line"] for row in body["results"]][:3] == ["1", "3", "5"] and len(body["results"]) == 28
+    assert body["next"] is None and body["results"][0]["redactions"] == 1
+    page = api.get(f"/api/submissions/{submission.pk}/lines/", {"figure": "near_duplicates"}).json()
+    assert page == {"figure": "near_duplicates", "redaction": "", "results": [], "next": None}
+
+
+def test_lines_name_the_line_a_duplicate_repeats(api, member_a, partner_a, partner_b, member_b, german):
+    other = make_submission(partner=partner_b, uploader=member_b, language=german)
+    original = add_record(other, 2, "Urtext", origin="b.jsonl:2")
+    submission = make_submission(partner=partner_a, uploader=member_a, language=german)
+    for line in range(1, 53):
+        add_record(submission, line, f"Fast Urtext {line}", near_duplicate_of=original)
+    first = api.get(f"/api/submissions/{submission.pk}/lines/?figure=near_duplicates").json()
+    assert first["results"][0]["duplicate_of"] == {"line": "b.jsonl:2", "submission": other.pk}
+    assert len(first["results"]) == 50 and first["next"].endswith("?figure=near_duplicates&after=50")
+    second = api.get(first["next"]).json()
+    assert [row["line"] for row in second["results"]] == ["51", "52"] and second["next"] is None
+
+
+def test_lines_of_someone_elses_submission_answer_404(client, member_b, partner_a, member_a, german):
+    submission = make_submission(partner=partner_a, uploader=member_a, language=german)
+    client.force_login(member_b)
+    assert client.get(f"/api/submissions/{submission.pk}/lines/?figure=near_duplicates").status_code == 404
+
+
+@pytest.mark.parametrize("query", ["figure=everything", "figure=near_duplicates&after=x", ""])
+def test_lines_refuse_an_unknown_figure_or_cursor(api, member_a, partner_a, german, query):
+    submission = make_submission(partner=partner_a, uploader=member_a, language=german)
+    assert api.get(f"/api/submissions/{submission.pk}/lines/?{query}").status_code == 400
+
+
+def test_a_repeated_upload_reads_as_failed_with_its_reason(api, member_a, partner_a, german):
+    docs = jsonl({"text": t} for t in documents(2))
+    first = ingest_now(submit(user=member_a, partner=partner_a, language=german, content=docs))
+    again = ingest_now(submit(user=member_a, partner=partner_a, language=german, content=docs))
+    body = api.get(f"/api/submissions/{again.pk}/").json()
+    assert body["status"] == "failed"
+    assert body["failure"] == f"All 2 records were already in the portal (submission #{first.pk})."
+
+
+def test_lines_of_one_kind_of_personal_data_keep_the_kind_in_next(api, member_a, partner_a, german):
+    submission = make_submission(partner=partner_a, uploader=member_a, language=german)
+    for line in range(1, 53):
+        add_record(submission, line, f"<EMAIL> {line}", pii_redactions=1, redactions={"email": 1})
+    add_record(submission, 60, "<PHONE>", pii_redactions=1, redactions={"phone": 1})
+    body = api.get(f"/api/submissions/{submission.pk}/lines/?figure=pii_redactions&redaction=email").json()
+    assert body["redaction"] == "email" and body["results"][0]["redaction_kinds"] == {"email": 1}
+    assert body["next"].endswith("?figure=pii_redactions&redaction=email&after=50")
+    assert [row["line"] for row in api.get(body["next"]).json()["results"]] == ["51", "52"]

@@ -33,6 +33,8 @@ def test_id_meta_and_text_are_redacted_and_every_redaction_counts(submit_de):
     assert record_text_read(stored)["text"].endswith("Schreiben Sie an <EMAIL> oder rufen Sie <PHONE> an. Konto: <IBAN>.")
     assert stored.pii_redactions == submission.pii_redactions == len(planted) + 1  # the id's address is the text's
     assert stored_hits(planted) == []
+    # The texts' redactions per kind, for the submission page's list (id and meta count in the total only).
+    assert stored.redactions == {"email": 1, "phone": 1, "iban": 1}
 
 
 def test_an_archive_members_name_is_redacted_in_records_and_problem_lines(submit_de):

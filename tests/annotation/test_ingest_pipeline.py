@@ -45,9 +45,21 @@ def test_exact_duplicates_across_the_portal(submit_de, member_b, partner_b, germ
     assert (first.records_accepted, first.exact_duplicates) == (10, 2)
 
     again = ingest_now(submit(user=member_b, partner=partner_b, language=german, content=jsonl({"text": t} for t in docs)))
-    assert again.status == Submission.Status.READY
     assert (again.records_accepted, again.exact_duplicates, again.records_rejected) == (0, 10, 10)
     assert Record.objects.count() == 10
+    # A repeated upload ends as a wrong-kind one does: failed, saying what happened.
+    assert again.status == Submission.Status.FAILED
+    assert again.failure == f"All 10 records were already in the portal (submission #{first.pk})."
+    assert again.failure_message["params"] == {"count": "10", "submission": first.pk}
+
+
+def test_exact_duplicates_name_the_line_they_repeat(submit_de):
+    docs = documents(3)
+    submission = submit_de(jsonl({"text": t} for t in docs + docs[:1]))
+    (error,) = submission.errors
+    assert (error["line"], error["reason"]) == (4, "exact_duplicate")
+    assert error["message"] == f"exact duplicate of line 1 of submission #{submission.pk}"
+    assert submission.status == Submission.Status.READY
 
 
 def test_normalisation_makes_exact_duplicates(submit_de):

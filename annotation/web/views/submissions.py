@@ -12,12 +12,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from annotation import review_selectors, selectors
+from annotation.figure_selectors import FIGURES, submission_lines, submissions_openable
 from annotation.access import access_partner_for_submitting, access_submission
 from annotation.services.submissions import submission_create
 from annotation.services.uploads import submission_create_from_upload
 from annotation.web.forms import SubmissionForm
 from annotation.web.presenters import (
-    failure_text, grand_totals, problem_rows, quality_charts, record_rows, rejection_rows, status_payload,
+    FIGURE_TITLES, REDACTION_LABELS, failure_text, grand_totals, line_rows, problem_rows, quality_charts, record_rows,
+    rejection_rows, repeated_submission, status_payload,
 )
 from training.selectors import submission_data_uses
 
@@ -78,8 +80,33 @@ def submission_detail(request, submission_id):
         "failure": failure_text(submission),
         "uses": submission_data_uses(submission),
         "original_kept_until": selectors.original_kept_until(submission),
+        **_lines_context(request, submission),
     }
     return render(request, "submissions/detail.html", context)
+
+
+def _lines_context(request, submission) -> dict:
+    """The lines behind the figure the reader opened (``?figure=…&after=…``), and the submissions they may open."""
+    repeated = repeated_submission(submission)
+    figure = request.GET.get("figure")
+    if figure not in FIGURES or not submission.is_finished:
+        openable = submissions_openable(request.user, [repeated])
+        return {"repeated": repeated, "repeated_linked": repeated in openable}
+    page = submission_lines(submission, figure=figure, after=_cursor(request.GET.get("after")),
+                            redaction=request.GET.get("redaction", ""))
+    openable = submissions_openable(request.user, [repeated, *(r.duplicate_of["submission"] for r in page.rows
+                                                               if r.duplicate_of)])
+    return {
+        "repeated": repeated, "repeated_linked": repeated in openable,
+        "lines": page, "lines_title": FIGURE_TITLES[figure], "line_rows": line_rows(page, openable),
+        "lines_first": page.query(None), "lines_next": page.query(page.next_after), "redactions": REDACTION_LABELS,
+        "lines_withdrawable": submission.status == submission.Status.READY and not submission.is_withdrawn
+        and any(row.record and not row.withdrawn for row in page.rows),
+    }  # fmt: skip
+
+
+def _cursor(value) -> int:
+    return int(value) if value and value.isdigit() else 0
 
 
 @require_GET

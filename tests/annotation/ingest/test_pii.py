@@ -1,6 +1,6 @@
 import pytest
 
-from annotation.ingest.pii import iban_is_valid, redact
+from annotation.ingest.pii import iban_is_valid, redact, redact_kinds
 
 
 @pytest.mark.parametrize(
@@ -165,3 +165,11 @@ def test_a_message_keeps_its_template_and_redacts_what_it_quotes():
 
     assert str(message.redacted()) == "an <PHONE>.txt: line 3: field 'role' is '<EMAIL>'"
     assert message.redacted().template == message.template
+
+
+def test_redactions_are_counted_per_kind():
+    text = "Mail a@b.de or c@d.org, call +49 40 5550101, pay DE89 3704 0044 0532 0130 00 from 192.168.1.20 or ::1."
+    redacted, counts = redact_kinds(text)
+    assert counts == {"email": 2, "phone": 1, "iban": 1, "ip_address": 2}
+    assert redact(text) == (redacted, 6)
+    assert redact_kinds("Nothing personal here.") == ("Nothing personal here.", {})
