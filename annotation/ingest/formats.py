@@ -20,7 +20,7 @@ from .messages import Message
 from .messages import gettext_noop as _
 from .parquet import parquet_items
 
-JSON_FIELDS = ("choices", "messages", "meta")
+JSON_FIELDS = ("choices", "messages", "meta", "responses", "ranking")
 
 
 def parse_json_line(raw: str, line: int) -> Item:
