@@ -192,3 +192,12 @@ def test_every_problem_is_translated(code):
 
     assert len(templates) == 13 and not untranslated
     assert label != "Preference pairs and rankings"
+
+
+def test_the_upload_form_offers_the_preference_kind(client, member_a):
+    client.force_login(member_a)
+
+    page = client.get("/submissions/new/", HTTP_ACCEPT_LANGUAGE="de")
+
+    assert page.status_code == 200
+    assert '<option value="preference">Präferenzpaare und Rangfolgen</option>' in page.content.decode()
