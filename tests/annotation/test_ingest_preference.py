@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import translation
 
 from annotation.ingest.schemas import KINDS, RecordError, text_fields, validate
@@ -201,3 +202,13 @@ def test_the_upload_form_offers_the_preference_kind(client, member_a):
 
     assert page.status_code == 200
     assert '<option value="preference">Präferenzpaare und Rangfolgen</option>' in page.content.decode()
+
+
+def test_a_problem_line_shows_in_the_readers_language(submit_de, client, member_a):
+    bad = {"prompt": PROMPT, "responses": GERMAN[:2], "ranking": [0, 2]}
+    submission = submit_de(jsonl([pair(0), bad]), kind="preference")
+    client.force_login(member_a)
+
+    page = client.get(reverse("submission_detail", args=[submission.pk]), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+
+    assert "le champ &#x27;ranking&#x27; doit donner une fois chaque indice des 2 réponses (0 à 1)" in page
