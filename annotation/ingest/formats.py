@@ -20,7 +20,7 @@ from .messages import Message
 from .messages import gettext_noop as _
 from .parquet import parquet_items
 
-JSON_FIELDS = ("choices", "messages", "meta")
+JSON_FIELDS = ("choices", "messages", "meta", "responses", "ranking")
 
 # The JSON decoder's common complaints, marked for translation as they are, so
 # the English stays the decoder's and a translated page shows no English inside its sentence.

@@ -8,8 +8,10 @@ from numbers import Integral
 
 from .messages import Message
 from .messages import gettext_noop as _
+from .normalise import normalise_text
 
-KINDS = ("pretraining", "instruction", "conversation", "evaluation")
+# The one list of kinds; annotation.models.submissions.Kind labels the same values.
+KINDS = ("pretraining", "instruction", "conversation", "evaluation", "preference")
 ROLES = ("system", "user", "assistant")
 MAX_ID = 200
 CONVERSATION = Message(_('conversations are {"messages": [{"role": …, "content": …}, …]}'))
@@ -17,6 +19,8 @@ ITEM = Message(_('evaluation items are {"question": …, "choices": […], "answ
 ANSWER = Message(_("the 0-based index of the correct choice"))
 DOCUMENT = Message(_('pretraining documents are {"text": …}'))
 PAIR = Message(_('instruction pairs are {"prompt": …, "response": …}'))
+PREFERENCE = Message(_('preference pairs are {"prompt": …, "chosen": …, "rejected": …}'))
+RANKING = Message(_('rankings are {"prompt": …, "responses": […], "ranking": […]}'))
 SYSTEM = Message(_("optional system prompt"))
 TURN_TEXT = Message(_("the text of the turn"))
 
@@ -35,7 +39,10 @@ def _type(value) -> str:
 
 def validate(kind: str, data: dict) -> tuple[dict, str, dict]:
     """Return ``(content, external_id, meta)`` for one record of ``kind``."""
-    content = {"pretraining": _document, "instruction": _pair, "conversation": _conversation, "evaluation": _item}[kind](data)
+    content = {
+        "pretraining": _document, "instruction": _pair, "conversation": _conversation, "evaluation": _item,
+        "preference": _preference,
+    }[kind](data)
     return content, _external_id(data.get("id")), _meta(data.get("meta"))
 
 
@@ -108,6 +115,80 @@ def _role(message: dict) -> str:
     raise RecordError(_("field 'role' must be one of %(roles)s"), roles=allowed)
 
 
+def _preference(data):
+    """A pair as is; a ranking as its responses best first: ``chosen`` the best, ``rejected`` the others in order.
+
+    The pairs a ranking stands for are the best response against each worse
+    one (as UltraFeedback's binarised sets): every pair then says something
+    the ranker meant, and no prompt weighs n(n-1)/2 times as much as a pair.
+    """
+    # A table's pairs and rankings share columns: an empty cell is a field not given.
+    if data.get("responses") is not None or data.get("ranking") is not None:
+        prompt = _prompt(data, RANKING)
+        ordered = _ranked(_responses(_required(data, "responses", RANKING)), _required(data, "ranking", RANKING))
+        return {"prompt": prompt, "chosen": ordered[0], "rejected": ordered[1:]}
+    content = {"prompt": _prompt(data, PREFERENCE), "chosen": _text(data, "chosen", PREFERENCE),
+               "rejected": _text(data, "rejected", PREFERENCE)}
+    if normalise_text(content["chosen"]).strip() == normalise_text(content["rejected"]).strip():
+        raise RecordError(_("fields 'chosen' and 'rejected' are the same text; a preference needs two different answers"))
+    return content
+
+
+def _prompt(data: dict, what: Message):
+    """A string, or a conversation (TRL's conversational prompt) ending with the user's turn."""
+    prompt = _required(data, "prompt", what)
+    if isinstance(prompt, str):
+        return _text(data, "prompt", what)
+    if not isinstance(prompt, list):
+        raise RecordError(_("field 'prompt' must be a string or a list of turns, not %(type)s"), type=_type(prompt))
+    if not prompt:
+        raise RecordError(_("field 'prompt' is an empty list of turns"))
+    turns = [_turn(message, number) for number, message in enumerate(prompt, 1)]
+    if turns[-1]["role"] != "user":
+        raise RecordError(_("the turns in field 'prompt' must end with a user turn, the one the answers reply to"))
+    return turns
+
+
+def _responses(responses) -> list[str]:
+    if not isinstance(responses, list):
+        raise RecordError(_("field 'responses' must be a list of answers, not %(type)s"), type=_type(responses))
+    if len(responses) < 2:
+        raise RecordError(
+            _("field 'responses' needs at least two answers; this one has %(count)s"), count=len(responses)
+        )
+    first_index = {}  # normalised text → its first index: a tie is no preference
+    for index, response in enumerate(responses):
+        if not isinstance(response, str):
+            raise RecordError(
+                _("the response at index %(index)s must be a string, not %(type)s"), index=index, type=_type(response)
+            )
+        if not response.strip():
+            raise RecordError(_("the response at index %(index)s is empty"), index=index)
+        key = normalise_text(response).strip()
+        if key in first_index:
+            raise RecordError(
+                _("the responses at index %(first)s and %(index)s are the same text"),
+                first=first_index[key], index=index,
+            )
+        first_index[key] = index
+    return list(responses)
+
+
+def _ranked(responses: list[str], ranking) -> list[str]:
+    """``responses`` in the order ``ranking`` gives: their 0-based indexes, best first, each once."""
+    count = len(responses)
+    if (
+        not isinstance(ranking, list)
+        or any(isinstance(i, bool) or not isinstance(i, Integral) for i in ranking)
+        or sorted(ranking) != list(range(count))
+    ):
+        raise RecordError(
+            _("field 'ranking' must list each index of the %(count)s responses (0 to %(last)s) once, best first"),
+            count=count, last=count - 1,
+        )
+    return [responses[i] for i in ranking]
+
+
 def _item(data):
     question = _text(data, "question", ITEM)
     choices = _choices(_required(data, "choices", ITEM))
@@ -178,7 +259,19 @@ def text_fields(kind: str, content: dict) -> list[str]:
         return [content[k] for k in ("system", "prompt", "response") if k in content]
     if kind == "conversation":
         return [m["content"] for m in content["messages"]]
+    if kind == "preference":
+        return [*_prompt_texts(content["prompt"]), content["chosen"], *_rejected(content)]
     return [content["question"], *content["choices"]]
+
+
+def _prompt_texts(prompt) -> list[str]:
+    return [prompt] if isinstance(prompt, str) else [m["content"] for m in prompt]
+
+
+def _rejected(content: dict) -> list[str]:
+    """A pair's one rejected answer, or a ranking's worse answers in order."""
+    rejected = content["rejected"]
+    return [rejected] if isinstance(rejected, str) else rejected
 
 
 def map_texts(kind: str, content: dict, fn) -> dict:
@@ -188,5 +281,16 @@ def map_texts(kind: str, content: dict, fn) -> dict:
     if kind == "instruction":
         return {k: fn(v) for k, v in content.items()}
     if kind == "conversation":
-        return {"messages": [{"role": m["role"], "content": fn(m["content"])} for m in content["messages"]]}
+        return {"messages": _map_turns(content["messages"], fn)}
+    if kind == "preference":
+        prompt, rejected = content["prompt"], content["rejected"]
+        return {
+            "prompt": fn(prompt) if isinstance(prompt, str) else _map_turns(prompt, fn),
+            "chosen": fn(content["chosen"]),
+            "rejected": fn(rejected) if isinstance(rejected, str) else [fn(r) for r in rejected],
+        }
     return {"question": fn(content["question"]), "choices": [fn(c) for c in content["choices"]], "answer": content["answer"]}
+
+
+def _map_turns(turns: list[dict], fn) -> list[dict]:
+    return [{"role": m["role"], "content": fn(m["content"])} for m in turns]

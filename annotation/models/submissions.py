@@ -9,10 +9,13 @@ from annotation import licenses
 
 
 class Kind(models.TextChoices):
+    """The labels of annotation.ingest.schemas.KINDS, the one list of kinds (a test holds them equal)."""
+
     PRETRAINING = "pretraining", _("Pretraining documents")
     INSTRUCTION = "instruction", _("Instruction pairs")
     CONVERSATION = "conversation", _("Conversations")
     EVALUATION = "evaluation", _("Evaluation items")
+    PREFERENCE = "preference", _("Preference pairs and rankings")
 
 
 def upload_path(submission, filename):

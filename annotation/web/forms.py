@@ -36,7 +36,9 @@ class SubmissionForm(forms.Form):
     kind = forms.ChoiceField(
         label=_("Kind of data"),
         choices=Kind.choices,
-        help_text=_("What each record is: a document, a pair, a conversation or an evaluation item."),
+        help_text=_(
+            "What each record is: a document, a pair, a conversation, an evaluation item, or a preference between answers."
+        ),
     )
     license = forms.ChoiceField(
         label=_("Licence"),

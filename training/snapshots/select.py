@@ -40,8 +40,11 @@ CONTENT_FIELDS = {
     "instruction": ("system", "prompt", "response"),
     "conversation": ("messages",),
     "evaluation": ("question", "choices", "answer"),
+    # TRL's layout; a prompt may be a list of turns and a ranking's "rejected" a list (schemas._preference).
+    "preference": ("prompt", "chosen", "rejected"),
 }
-_NESTED = ("messages", "choices")  # JSON text from SQL, decoded where present
+# JSON text from SQL, decoded where present; a string "prompt" decodes to itself.
+_NESTED = ("messages", "choices", "prompt", "rejected")
 CHUNK = 2_000
 _CURSORS = itertools.count()
 
@@ -172,7 +175,7 @@ def stream(selection: Selection, kinds: list[str]) -> Iterator[dict[str, list]]:
     conversions cost a third of the build at a million records. An edit's
     ``submission_id`` and ``content_hash`` (which places it) are its original's.
     """
-    content = [name for kind in kinds for name in CONTENT_FIELDS[kind]]
+    content = list(dict.fromkeys(name for kind in kinds for name in CONTENT_FIELDS[kind]))  # "prompt" is shared
     qs = selection.qs.annotate(**{f"content_{name}": _extract(name) for name in content}).order_by("id")
     rows = qs.values_list(*STREAM_FIELDS, "line", *(f"content_{name}" for name in content))
     names = (*STREAM_FIELDS, "line", *content)

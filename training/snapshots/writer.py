@@ -29,6 +29,12 @@ SCHEMA = pa.schema(
         ("question", pa.string()),
         ("choices", pa.list_(pa.string())),
         ("answer", pa.int64()),
+        # Preference records in TRL's layout; a column has one type, so a
+        # conversation prompt goes to prompt_messages and "rejected" is a list
+        # (one answer for a pair, a ranking's worse ones best first).
+        ("prompt_messages", pa.list_(MESSAGE)),
+        ("chosen", pa.string()),
+        ("rejected", pa.list_(pa.string())),
         ("tokens", pa.int64()),
     ]
 )
@@ -41,10 +47,22 @@ DICTIONARY = ["submission_id", "kind", "language", "system", "messages.list.elem
 
 def table_for(columns: dict[str, list], rows: int) -> pa.Table:
     """A batch as a table of ``SCHEMA``; a column missing from ``columns`` is all null."""
+    columns = _one_type_per_column(columns)
     arrays = [
         pa.array(columns[f.name], type=f.type) if f.name in columns else pa.nulls(rows, type=f.type) for f in SCHEMA
     ]
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+def _one_type_per_column(columns: dict[str, list]) -> dict[str, list]:
+    """Preference records' prompt turns moved to ``prompt_messages``, a pair's one rejected answer made a list."""
+    prompts = columns.get("prompt")
+    if prompts is not None and any(isinstance(p, list) for p in prompts):
+        columns = {**columns, "prompt": [None if isinstance(p, list) else p for p in prompts],
+                   "prompt_messages": [p if isinstance(p, list) else None for p in prompts]}
+    if "rejected" in columns:
+        columns = {**columns, "rejected": [[r] if isinstance(r, str) else r for r in columns["rejected"]]}
+    return columns
 
 
 class ShardWriter:
