@@ -11,7 +11,6 @@ to "ready". Without a sweeper it was the broker's visibility timeout (3,600 s).
 """
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -23,6 +22,7 @@ import psycopg
 from fresh_database import fresh_database
 
 from ingest import generate
+from outcome import Errors, finish
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "ingest_kill"
@@ -36,7 +36,11 @@ def main() -> None:
     parser.add_argument("--chunk-mib", type=float, default=1.0)
     parser.add_argument("--redis-db", type=int, default=8 + int(os.environ.get("OCCIPORTAL_TEST_SLOT", "0")))
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--smoke", action="store_true", help="4 small chunks, a 3 s stall and a 2 s sweep: seconds, no figure")
     args = parser.parse_args()
+    stall, sweep = ("3", "2") if args.smoke else ("300", "60")  # the production defaults, unless smoke
+    if args.smoke:
+        args.chunks, args.left, args.chunk_mib, args.timeout = 4, 2, 0.0625, 120
 
     OUT.mkdir(parents=True, exist_ok=True)
     chunk_bytes = int(args.chunk_mib * 1024**2)
@@ -45,6 +49,7 @@ def main() -> None:
         CELERY_BROKER_URL=f"redis://127.0.0.1:6379/{args.redis_db}",
         OCCIPORTAL_MIN_CHUNK_BYTES=str(chunk_bytes), OCCIPORTAL_CHUNK_BYTES=str(chunk_bytes),
         DJANGO_SUPERUSER_PASSWORD="bench-only-password",
+        OCCIPORTAL_CHUNK_STALL_SECONDS=stall, OCCIPORTAL_INGEST_SWEEP_SECONDS=sweep,
     )  # fmt: skip
     upload = OUT / "upload.jsonl"
     generate(upload, records=int(args.chunks * chunk_bytes / 1100), seed=11)  # about 1.1 kB a record
@@ -68,8 +73,11 @@ def main() -> None:
     finally:
         os.killpg(second.pid, signal.SIGTERM)
         second.wait()
-    print(json.dumps({"chunks": total, "done_at_kill": done_at_kill, "status": status,
-                      "seconds_from_kill_to_finished": round(seconds, 1), "baseline_seconds": 3600}))  # fmt: skip
+    errors = Errors()
+    errors.check(status == "ready", f"the submission ended {status}, not ready")
+    report = {"chunks": total, "done_at_kill": done_at_kill, "status": status,
+              "seconds_from_kill_to_finished": round(seconds, 1), "baseline_seconds": 3600}  # fmt: skip
+    finish(report, errors, smoke=args.smoke)
 
 
 def manage(*args: str) -> None:

@@ -10,8 +10,8 @@ dictionary bomb (1.2 GiB decoded) is refused and the peak memory of that
 refusal is reported (Python + Arrow allocations).
 """
 
+import argparse
 import io
-import json
 import random
 import statistics
 import sys
@@ -23,10 +23,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from annotation.ingest.containers import Budget, Limits, Member  # noqa: E402
 from annotation.ingest.errors import SubmissionRefused  # noqa: E402
 from annotation.ingest.parquet import parquet_items  # noqa: E402
+from outcome import Errors, finish  # noqa: E402
 
 LIMITS = Limits(max_expanded_bytes=20 * 1024**3, max_ratio=200, max_members=10)
 RECORD = 8 * 1024**2
@@ -39,14 +41,14 @@ def _parquet(rows: list[dict]) -> bytes:
     return buffer.getvalue()
 
 
-def _files() -> dict[str, bytes]:
+def _files(rows: int) -> dict[str, bytes]:
     rng = random.Random(1)
     words = [f"wort{i}" for i in range(5000)]
     text = lambda n: " ".join(rng.choices(words, k=n))  # noqa: E731
     return {
-        "documents": _parquet([{"text": text(300), "id": i} for i in range(50_000)]),
+        "documents": _parquet([{"text": text(300), "id": i} for i in range(rows)]),
         "conversations": _parquet([{"messages": [{"role": "user", "content": text(150)},
-                                                 {"role": "assistant", "content": text(150)}]} for _ in range(50_000)]),
+                                                 {"role": "assistant", "content": text(150)}]} for _ in range(rows)]),
     }  # fmt: skip
 
 
@@ -59,9 +61,9 @@ def _budgeted(data: bytes) -> int:
     return sum(1 for _ in parquet_items(member, RECORD))
 
 
-def _seconds(read, data: bytes) -> float:
+def _seconds(read, data: bytes, rows: int, errors: Errors) -> float:
     start = time.perf_counter()
-    assert read(data) == 50_000
+    errors.check(read(data) == rows, f"{read.__name__} did not read every row")
     return time.perf_counter() - start
 
 
@@ -90,20 +92,28 @@ def _bomb_peak() -> dict:
     return figures
 
 
-def main(repeats: int = 5) -> None:
-    result = {}
-    for name, data in _files().items():
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("repeats", nargs="?", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--smoke", action="store_true", help="2,000 rows, one repeat: seconds, no figure")
+    args = parser.parse_args()
+    rows, repeats = (2_000, 1) if args.smoke else (args.rows, args.repeats)
+    errors, result = Errors(), {}
+    for name, data in _files(rows).items():
         times = {"baseline": [], "budgeted": []}
         for _ in range(repeats):
-            times["baseline"].append(_seconds(_baseline, data))
-            times["budgeted"].append(_seconds(_budgeted, data))
+            times["baseline"].append(_seconds(_baseline, data, rows, errors))
+            times["budgeted"].append(_seconds(_budgeted, data, rows, errors))
         medians = {key: statistics.median(values) for key, values in times.items()}
         result[name] = {"megabytes": round(len(data) / 1e6, 1), **{k: round(v, 3) for k, v in medians.items()},
                         "ratio": round(medians["budgeted"] / medians["baseline"], 2)}  # fmt: skip
         print(name, result[name], flush=True)
     result["bomb"] = _bomb_peak()
-    print(json.dumps(result))
+    for compression, figures in result["bomb"].items():
+        errors.check(figures["refused"], f"the {compression} dictionary bomb was not refused")
+    finish(result, errors, smoke=args.smoke)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    main()

@@ -375,7 +375,7 @@ TRAINING_STORE = {
 }
 CELERY_BEAT_SCHEDULE = {
     "training-runs-sweep": {"task": "training.run_tasks.runs_sweep", "schedule": 60.0},
-    "ingest-sweep": {"task": "annotation.tasks.ingest_sweep", "schedule": 60.0},
+    "ingest-sweep": {"task": "annotation.tasks.ingest_sweep", "schedule": float(env_int("OCCIPORTAL_INGEST_SWEEP_SECONDS", 60))},
     "argilla-pull": {"task": "annotation.argilla_tasks.argilla_pull_all", "schedule": 300.0},
     "uploads-expire": {"task": "annotation.tasks.uploads_expire", "schedule": 3600.0},
     "originals-expire": {"task": "annotation.tasks.originals_expire", "schedule": 3600.0},
