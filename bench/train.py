@@ -82,7 +82,7 @@ def job_tokens_per_second(model: Path, snapshot: Path, out: Path, cfg: TrainConf
             run_id="bench", kind="train", base_model=str(model), output_dir=str(out),
             snapshot_dir=str(snapshot), train=cfg,
         ),  # fmt: skip
-        lambda event, **fields: events.append({"event": event, **fields}),
+        lambda event: events.append(event.to_dict()),
     )
     done = [e for e in events if e["event"] == "done"]
     errors.check(bool(done) and done[0]["steps"] == cfg.max_steps, "job: did not finish its steps")
