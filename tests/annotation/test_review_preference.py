@@ -1,0 +1,176 @@
+"""Review of preference records: claim, judge, tie, both bad, consensus, adjudication, written responses, agreement."""
+
+import hashlib
+import random
+
+import pytest
+from django.core.exceptions import ValidationError
+from scipy.stats import friedmanchisquare, rankdata
+
+from annotation.models import Record, ReviewDecision
+from annotation.review_selectors import queue_agreement
+from annotation.services.agreement import kendall_w, pairwise_agreement
+from annotation.services.review import queue_create, review_adjudicate, review_item_claim, review_submit
+from annotation.services.review_preference import preference_order_show
+from tests.annotation.conftest import bare_submission
+
+pytestmark = pytest.mark.django_db
+
+PAIR = {"prompt": "Wie spät ist es?", "chosen": "Es ist acht Uhr.", "rejected": "Keine Ahnung."}
+RANKING = {"prompt": "Nenne eine Farbe.", "chosen": "Blau.", "rejected": ["Grün.", "Ich mag Käse."]}
+
+
+@pytest.fixture
+def preference_queue(lead_de, german):
+    return queue_create(creator=lead_de, language=german, kind="preference", name="Deutsch: Präferenzen")
+
+
+@pytest.fixture
+def make_preference(partner_a, member_a, german):
+    submission = bare_submission(partner=partner_a, uploader=member_a, language=german, kind="preference")
+
+    def make(content):
+        line = submission.records.count() + 1
+        return Record.objects.create(
+            submission=submission, line=line, language=german, kind="preference", content=content,
+            content_hash=hashlib.md5(f"{submission.pk}:{line}".encode()).hexdigest(),
+        )
+
+    return make
+
+
+@pytest.fixture
+def judge(preference_queue, annotator_for):
+    def give(name, judgement, action="judge", **fields):
+        assignment = review_item_claim(queue=preference_queue, annotator=annotator_for(name))
+        return review_submit(assignment=assignment, action=action, judgement=judgement, **fields)
+
+    return give
+
+
+def test_the_order_shown_is_shuffled_once_and_kept(preference_queue, make_preference, annotator_for):
+    make_preference(RANKING)
+    assignment = review_item_claim(queue=preference_queue, annotator=annotator_for("ulla"))
+    order = preference_order_show(assignment=assignment, rng=random.Random(3))
+    assert sorted(order) == [0, 1, 2]
+    assignment.refresh_from_db()
+    assert assignment.shown_order == order
+    assert preference_order_show(assignment=assignment, rng=random.Random(4)) == order  # a reload shows the same
+
+
+def test_a_typed_judgement_is_stored_on_the_answer(preference_queue, make_preference, judge, annotator_for):
+    make_preference(PAIR)
+    answer = judge("ulla", {"type": "best", "best": 1})
+    assert answer.judgement == {"type": "best", "best": 1, "count": 2} and answer.decision is None
+    assignment = review_item_claim(queue=preference_queue, annotator=annotator_for("udo"))
+    for action, wrong in [("judge", {"type": "best", "best": 2}), ("judge", {"type": "ranking", "ranking": [0, 0]}),
+                          ("judge", {"type": "maybe"}), ("accept", None)]:  # a preference item is not accepted
+        with pytest.raises(ValidationError):
+            review_submit(assignment=assignment, action=action, judgement=wrong)
+    assert review_submit(assignment=assignment, action="judge", judgement={"type": "tie"}).judgement == {"type": "tie"}
+
+
+def test_agreeing_on_the_best_accepts_and_reorders_the_record(make_preference, judge):
+    record = make_preference(RANKING)
+    judge("ulla", {"type": "ranking", "ranking": [1, 2, 0]})
+    judge("udo", {"type": "best", "best": 1})
+    record.refresh_from_db()
+    assert record.status == Record.Status.ACCEPTED
+    assert record.decisions.get().votes == {"best:1": 2}
+    assert record.content == {"prompt": "Nenne eine Farbe.", "chosen": "Grün.", "rejected": ["Ich mag Käse.", "Blau."]}
+    assert record.meta["original_responses"] == ["Blau.", "Grün.", "Ich mag Käse."]
+    assert record.meta["reviewed_order"] == [1, 2, 0]
+
+
+def test_a_pair_keeps_its_shape_when_reordered(make_preference, judge):
+    record = make_preference(PAIR)
+    judge("ulla", {"type": "best", "best": 1})
+    judge("udo", {"type": "best", "best": 1})
+    record.refresh_from_db()
+    assert record.content["chosen"] == "Keine Ahnung." and record.content["rejected"] == "Es ist acht Uhr."
+
+
+@pytest.mark.parametrize("answer", ["tie", "both_bad"])
+def test_agreeing_on_a_tie_or_both_bad_rejects_the_record(make_preference, judge, answer):
+    record = make_preference(PAIR)
+    judge("ulla", {"type": answer})
+    judge("udo", {"type": answer})
+    record.refresh_from_db()
+    assert record.status == Record.Status.REJECTED and record.decisions.get().votes == {answer: 2}
+    assert record.content == PAIR  # nothing reordered
+
+
+def test_a_tie_against_a_pick_is_disputed_and_the_lead_adjudicates(make_preference, judge, lead_de):
+    record = make_preference(RANKING)
+    judge("ulla", {"type": "tie"})
+    judge("udo", {"type": "best", "best": 2})
+    decision = record.decisions.get()
+    assert decision.outcome == ReviewDecision.Outcome.DISPUTED and decision.votes == {"tie": 1, "best:2": 1}
+    with pytest.raises(ValidationError):  # accepting a preference names the best response
+        review_adjudicate(lead=lead_de, decision=decision, outcome="accepted")
+    review_adjudicate(lead=lead_de, decision=decision, outcome="accepted", best=2, note="Käse ist am besten.")
+    record.refresh_from_db()
+    assert record.status == Record.Status.ACCEPTED and record.content["chosen"] == "Ich mag Käse."
+    assert record.meta["reviewed_order"] == [2, 0, 1]
+
+
+def test_a_written_better_response_becomes_a_pair_against_the_consensus_best(make_preference, judge, annotator_for):
+    record = make_preference(PAIR)
+    judge("ulla", {"type": "best", "best": 0, "written": "Es ist genau acht Uhr morgens."})
+    answer = judge("udo", {"type": "best", "best": 0})
+    assert answer.decision.outcome == "accepted"
+    written = Record.objects.get(edit_of=record)
+    assert written.kind == "preference" and written.status == Record.Status.PENDING
+    assert written.content == {"prompt": "Wie spät ist es?", "chosen": "Es ist genau acht Uhr morgens.",
+                               "rejected": "Es ist acht Uhr."}
+    assert written.submission.uploader.username == "ulla"
+    assert record.annotations.get(annotator__username="ulla").edit_record == written
+
+
+def test_agreement_figures_of_a_preference_queue(preference_queue, make_preference, judge, annotator_for):
+    make_preference(RANKING)
+    make_preference(RANKING | {"prompt": "Nenne ein Tier."})
+    rankings = {"ulla": [[0, 1, 2], [2, 1, 0]], "udo": [[0, 2, 1], [2, 0, 1]], "uwe": [[1, 0, 2], [0, 1, 2]]}
+    annotators = {name: annotator_for(name) for name in rankings}
+    preference_queue.overlap, preference_queue.consensus = 3, 2
+    preference_queue.save(update_fields=["overlap", "consensus"])
+    for _item in range(2):
+        for name, given in rankings.items():
+            assignment = review_item_claim(queue=preference_queue, annotator=annotators[name])
+            ranking = given[0 if assignment.record.content["prompt"] == "Nenne eine Farbe." else 1]
+            review_submit(assignment=assignment, action="judge", judgement={"type": "ranking", "ranking": ranking})
+    figures = queue_agreement(preference_queue)
+    # Best picks: item 1 is 0, 0, 1 (one agreeing pair of three); item 2 is 2, 2, 0 (one of three).
+    assert figures["pairwise"].items == 2 and figures["pairwise"].value == pytest.approx(2 / 6)
+    expected = []
+    for item in range(2):
+        ranks = [[r.index(i) + 1 for i in range(3)] for r in (given[item] for given in rankings.values())]
+        expected.append(_kendall_w_reference(ranks))
+    assert figures["kendall_w"].items == 2
+    assert figures["kendall_w"].value == pytest.approx(sum(expected) / 2)
+
+
+def _kendall_w_reference(ranks):
+    # Friedman's chi-square and Kendall's W: W = chi² / (m (n − 1)), scipy applying the same tie correction.
+    m, n = len(ranks), len(ranks[0])
+    return friedmanchisquare(*zip(*ranks)).statistic / (m * (n - 1))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kendall_w_matches_friedman_with_ties(seed):
+    rng = random.Random(seed)
+    ranks = [list(rankdata([rng.randint(1, 3) for _ in range(5)])) for _ in range(4)]
+    assert kendall_w(ranks) == pytest.approx(_kendall_w_reference(ranks))
+
+
+def test_kendall_w_by_hand():
+    # Three raters in perfect agreement on four objects: W = 1; one reversed rater of two: W = 0.
+    assert kendall_w([[1, 2, 3, 4]] * 3) == pytest.approx(1)
+    assert kendall_w([[1, 2, 3], [3, 2, 1]]) == pytest.approx(0)
+    # Textbook: rank sums 5, 7, 6, 12 (m = 3, n = 4): S = 29, W = 12·29 / (9·60) = 0.6444.
+    assert kendall_w([[1, 3, 2, 4], [2, 1, 3, 4], [2, 3, 1, 4]]) == pytest.approx(12 * 29 / (9 * 60))
+
+
+def test_pairwise_agreement_by_hand():
+    assert pairwise_agreement([["a", "a", "b"], ["a"], ["t", "t"]]).value == pytest.approx(2 / 4)
+    assert pairwise_agreement([["a"]]).value is None
