@@ -5,9 +5,10 @@ import random
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from scipy.stats import friedmanchisquare, rankdata
 
-from annotation.models import Record, ReviewDecision
+from annotation.models import Annotation, Assignment, Record, ReviewDecision
 from annotation.review_selectors import queue_agreement
 from annotation.services.agreement import kendall_w, pairwise_agreement
 from annotation.services.review import queue_create, review_adjudicate, review_item_claim, review_submit
@@ -174,3 +175,55 @@ def test_kendall_w_by_hand():
 def test_pairwise_agreement_by_hand():
     assert pairwise_agreement([["a", "a", "b"], ["a"], ["t", "t"]]).value == pytest.approx(2 / 4)
     assert pairwise_agreement([["a"]]).value is None
+
+
+def test_the_work_page_shows_the_recorded_order_and_maps_a_pick_back(
+    client, preference_queue, make_preference, annotator_for
+):
+    record = make_preference(RANKING)
+    client.force_login(ulla := annotator_for("ulla"))
+    assignment = review_item_claim(queue=preference_queue, annotator=ulla)
+    Assignment.objects.filter(pk=assignment.pk).update(shown_order=[2, 0, 1])
+    page = client.get(reverse("review_item", args=[assignment.pk]))
+    assert page.status_code == 200
+    texts = [page.text.index(text) for text in ("Ich mag Käse.", "Blau.", "Grün.")]
+    assert texts == sorted(texts)  # shown as recorded
+    reply = client.post(reverse("review_item", args=[assignment.pk]), {"answer": "ranking", "ranking": "3,1,2"})
+    assert reply.status_code == 302
+    # Shown position 3 is stored response 1 (Grün), 1 is 2 (Käse), 2 is 0 (Blau).
+    assert record.annotations.get().judgement == {"type": "ranking", "ranking": [1, 2, 0]}
+
+
+def test_the_work_page_refuses_an_unknown_position(client, preference_queue, make_preference, annotator_for):
+    make_preference(PAIR)
+    client.force_login(ulla := annotator_for("ulla"))
+    assignment = review_item_claim(queue=preference_queue, annotator=ulla)
+    reply = client.post(reverse("review_item", args=[assignment.pk]), {"answer": "best-3"})
+    assert reply.status_code == 400 and not Annotation.objects.exists()
+    reply = client.post(reverse("review_item", args=[assignment.pk]), {"answer": "best-2", "written": "Acht Uhr genau."})
+    assert reply.status_code == 302
+    stored = Annotation.objects.get().judgement
+    assert stored["best"] == Assignment.objects.get(pk=assignment.pk).shown_order[1]
+    assert stored["written"] == "Acht Uhr genau."
+
+
+def test_the_lead_adjudicates_a_preference_on_the_page(client, make_preference, judge, lead_de):
+    record = make_preference(PAIR)
+    judge("ulla", {"type": "tie"})
+    judge("udo", {"type": "both_bad"})
+    decision = record.decisions.get()
+    client.force_login(lead_de)
+    page = client.get(reverse("review_adjudication"))
+    assert "Keine Ahnung." in page.text and 'name="best" value="2"' in page.text
+    client.post(reverse("review_adjudicate", args=[decision.pk]), {"outcome": "accepted"})
+    assert ReviewDecision.objects.get(pk=decision.pk).outcome == "disputed"  # no best named: nothing decided
+    client.post(reverse("review_adjudicate", args=[decision.pk]), {"outcome": "accepted", "best": "2"})
+    record.refresh_from_db()
+    assert record.status == Record.Status.ACCEPTED and record.content["chosen"] == "Keine Ahnung."
+
+
+def test_the_queue_page_shows_the_preference_figures(client, preference_queue, lead_de):
+    client.force_login(lead_de)
+    page = client.get(reverse("review_queue", args=[preference_queue.pk]))
+    assert 'data-figure="pairwise"' in page.text and 'data-figure="kendall-w"' in page.text
+    assert 'data-figure="fleiss"' not in page.text
