@@ -20,6 +20,11 @@ def responses_of(content: dict) -> list[str]:
     return [content["chosen"], *(rejected if isinstance(rejected, list) else [rejected])]
 
 
+def stored_responses(record) -> list[str]:
+    """The responses as numbered for judgements: as uploaded, also once review has reordered the record."""
+    return (record.meta or {}).get("original_responses") or responses_of(record.content)
+
+
 def preference_judgement_clean(judgement, count: int) -> dict:
     """A judgement checked against ``count`` responses; ``ValidationError`` names what is wrong."""
     kind = judgement.get("type") if isinstance(judgement, dict) else None

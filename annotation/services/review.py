@@ -30,7 +30,7 @@ from annotation.services.preference_judgement import (
     answer_key,
     preference_consensus,
     preference_judgement_clean,
-    responses_of,
+    stored_responses,
 )
 from annotation.services.review_preference import preference_settle
 from annotation.services.sampling import review_sample_settle
@@ -140,7 +140,7 @@ def review_submit(
         raise ValidationError(_("This item has already been answered."))
     ratings, flags = review_answer_clean(queue, action, reason, ratings or {}, flags or [], edited_content)
     if action == Annotation.Action.JUDGE:
-        judgement = preference_judgement_clean(judgement, len(responses_of(record.content)))
+        judgement = preference_judgement_clean(judgement, len(stored_responses(record)))
     if assignment.leased_until <= now and _slots_taken(queue=queue, record=record, now=now, excluding=assignment.pk) >= queue.overlap:
         raise ValidationError(_("Your lease on this item ran out and someone else has taken it."))
     edit_record = None
@@ -261,7 +261,7 @@ def review_adjudicate(
     decision = ReviewDecision.objects.select_for_update(of=("self",)).select_related("record").get(pk=decision.pk)
     preference = decision.queue.kind == Kind.PREFERENCE
     if preference and outcome == ReviewDecision.Outcome.ACCEPTED:
-        if best not in range(len(responses_of(decision.record.content))):
+        if best not in range(len(stored_responses(decision.record))):
             raise ValidationError({"best": _("Choose the best response.")})
     decision.outcome, decision.adjudicated_by, decision.note = outcome, lead, note.strip()
     decision.save(update_fields=["outcome", "adjudicated_by", "note", "decided_at"])

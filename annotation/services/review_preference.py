@@ -9,14 +9,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from annotation.models import Annotation, Assignment, Record
-from annotation.services.preference_judgement import responses_of
+from annotation.services.preference_judgement import stored_responses
 from annotation.services.writing import writing_create
 
 
 def preference_order_show(*, assignment: Assignment, rng=random) -> list[int]:
     """The order the annotator sees the responses in: shuffled once, then kept (the same on every reload)."""
     if assignment.shown_order is None:
-        order = list(range(len(responses_of(assignment.record.content))))
+        order = list(range(len(stored_responses(assignment.record))))
         rng.shuffle(order)
         # Only while unset: two tabs loading at once keep the first order stored.
         Assignment.objects.filter(pk=assignment.pk, shown_order__isnull=True).update(shown_order=order)
@@ -36,7 +36,7 @@ def preference_settle(*, record: Record, best: int | None, annotations) -> None:
     (already in the portal, certification withdrawn) is left out.
     """
     content = record.content
-    original = responses_of(content)
+    original = stored_responses(record)  # a second adjudication numbers them as the first did
     if best is not None:
         order = [best, *sorted((i for i in range(len(original)) if i != best), key=_mean_rank(annotations))]
         reordered = [original[i] for i in order]

@@ -51,8 +51,9 @@ def prompt_text(prompt) -> str:
     return str(prompt)
 
 
-def responses_shown(responses: list[str], order: list[int]) -> list[tuple[int, str]]:
-    """(position from 1, text) in the order shown to the annotator."""
+def responses_shown(responses: list[str], order: list[int] | None = None) -> list[tuple[int, str]]:
+    """(position from 1, text) in the order shown to the annotator; stored order when none is given."""
+    order = range(len(responses)) if order is None else order
     return [(position, responses[index]) for position, index in enumerate(order, 1)]
 
 

@@ -1,6 +1,7 @@
 """Review of preference records: claim, judge, tie, both bad, consensus, adjudication, written responses, agreement."""
 
 import hashlib
+import re
 import random
 
 import pytest
@@ -227,3 +228,24 @@ def test_the_queue_page_shows_the_preference_figures(client, preference_queue, l
     page = client.get(reverse("review_queue", args=[preference_queue.pk]))
     assert 'data-figure="pairwise"' in page.text and 'data-figure="kendall-w"' in page.text
     assert 'data-figure="fleiss"' not in page.text
+
+
+def test_a_second_adjudication_numbers_the_responses_as_uploaded(make_preference, judge, lead_de):
+    record = make_preference(RANKING)
+    judge("ulla", {"type": "tie"})
+    judge("udo", {"type": "best", "best": 2})
+    decision = record.decisions.get()
+    review_adjudicate(lead=lead_de, decision=decision, outcome="accepted", best=2)
+    review_adjudicate(lead=lead_de, decision=decision, outcome="accepted", best=1)
+    record.refresh_from_db()
+    assert record.content["chosen"] == "Grün." and record.meta["original_responses"] == ["Blau.", "Grün.", "Ich mag Käse."]
+
+
+def test_the_queue_page_lists_preference_annotators(client, preference_queue, make_preference, judge, lead_de):
+    make_preference(PAIR)
+    judge("ulla", {"type": "best", "best": 0})
+    judge("udo", {"type": "both_bad"})
+    client.force_login(lead_de)
+    page = client.get(reverse("review_queue", args=[preference_queue.pk]))
+    assert page.status_code == 200 and "ulla" in page.text
+    assert re.search(r'data-figure="pairwise">\s*0\.00', page.text)

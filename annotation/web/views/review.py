@@ -22,7 +22,7 @@ from annotation.services.review import (
     review_submit,
 )
 from annotation.models.submissions import Kind
-from annotation.services.preference_judgement import responses_of
+from annotation.services.preference_judgement import stored_responses
 from annotation.services.review_preference import preference_order_show
 from annotation.services.writing import writing_create, writing_source_pick
 from annotation.web.review_forms import (
@@ -131,7 +131,7 @@ def _preference_work(request, assignment):
         "queue": assignment.queue,
         "record": record,
         "prompt": prompt_text(record.content["prompt"]),
-        "responses": responses_shown(responses_of(record.content), order),
+        "responses": responses_shown(stored_responses(record), order),
         "guidelines": guidelines_html(assignment.queue.guidelines),
         "form": form,
     }
@@ -169,7 +169,7 @@ def adjudication_list(request):
             "decision": d,
             "fields": record_fields(d.record.content),
             # A preference record: its responses numbered as stored, the lead naming the best by number.
-            "responses": _stored_responses(d) if d.queue.kind == Kind.PREFERENCE else [],
+            "responses": responses_shown(stored_responses(d.record)) if d.queue.kind == Kind.PREFERENCE else [],
             "answers": [
                 (a, answer_details(a), [] if a.edited_content is None else edit_diff(d.record.content, a.edited_content))
                 for a in answers.get(d.record_id, [])
@@ -178,11 +178,6 @@ def adjudication_list(request):
         for d in decisions
     ]
     return render(request, "review/adjudication.html", {"rows": rows, "form": AdjudicationForm()})
-
-
-def _stored_responses(decision):
-    responses = responses_of(decision.record.content)
-    return responses_shown(responses, list(range(len(responses))))
 
 
 @require_POST
