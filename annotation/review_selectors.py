@@ -189,10 +189,12 @@ def queue_annotator_rows(queue) -> list[dict]:
     """
     rows = defaultdict(lambda: {"counts": Counter(), "pairs": []})
     votes = defaultdict(list)
-    for username, action, record_id in queue.annotations.values_list("annotator__username", "action", "record_id"):
+    preference = queue.kind == Kind.PREFERENCE  # its answers vote for a best response, a tie, both bad or a flag
+    answers = queue.annotations.values_list("annotator__username", "action", "record_id", "judgement")
+    for username, action, record_id, judgement in answers:
         rows[username]["counts"][action] += 1
-        if VOTES.get(action):
-            votes[record_id].append((username, VOTES[action]))
+        if vote := (answer_key(action, judgement) if preference else VOTES.get(action)):
+            votes[record_id].append((username, vote))
     for given in votes.values():
         if len(given) < 2:
             continue
@@ -308,7 +310,7 @@ def contributors(language) -> list[dict]:
 def preference_agreement(queue) -> dict:
     answers, ranks = defaultdict(list), defaultdict(list)
     for annotation in queue.annotations.exclude(action=Annotation.Action.SKIP).only("record_id", "action", "judgement"):
-        answers[annotation.record_id].append(answer_key(annotation))
+        answers[annotation.record_id].append(answer_key(annotation.action, annotation.judgement))
         if (given := judgement_ranks(annotation.judgement)) is not None:
             ranks[annotation.record_id].append(given)
     return {

@@ -45,11 +45,11 @@ def preference_judgement_clean(judgement, count: int) -> dict:
     return clean | ({"written": written} if written else {})
 
 
-def answer_key(annotation) -> str | None:
+def answer_key(action: str, judgement) -> str | None:
     """What an answer counts as under the consensus rule: "best:<n>", "tie", "both_bad", "flag", or None (skip)."""
-    if annotation.action == "flag":
+    if action == "flag":
         return "flag"
-    judgement = annotation.judgement or {}
+    judgement = judgement or {}
     if judgement.get("type") == "best":
         return f"best:{judgement['best']}"
     if judgement.get("type") == "ranking":

@@ -224,7 +224,7 @@ def review_consensus_evaluate(*, queue: ReviewQueue, record: Record) -> ReviewDe
     """
     preference = queue.kind == Kind.PREFERENCE
     answers = list(queue.annotations.filter(record=record).select_related("annotator").order_by("created_at"))
-    votes = Counter(answer_key(a) if preference else VOTES.get(a.action) for a in answers)
+    votes = Counter(answer_key(a.action, a.judgement) if preference else VOTES.get(a.action) for a in answers)
     votes.pop(None, None)  # skips
     if sum(votes.values()) < queue.overlap:
         return None

@@ -10,7 +10,7 @@ from django.urls import reverse
 from scipy.stats import friedmanchisquare, rankdata
 
 from annotation.models import Annotation, Assignment, Record, ReviewDecision
-from annotation.review_selectors import queue_agreement
+from annotation.review_selectors import queue_agreement, queue_annotator_rows
 from annotation.services.agreement import kendall_w, pairwise_agreement
 from annotation.services.review import queue_create, review_adjudicate, review_item_claim, review_submit
 from annotation.services.review_preference import preference_order_show
@@ -249,3 +249,11 @@ def test_the_queue_page_lists_preference_annotators(client, preference_queue, ma
     page = client.get(reverse("review_queue", args=[preference_queue.pk]))
     assert page.status_code == 200 and "ulla" in page.text
     assert re.search(r'data-figure="pairwise">\s*0\.00', page.text)
+
+
+def test_annotators_agree_with_the_majority_on_the_best_response(preference_queue, make_preference, judge):
+    make_preference(PAIR)
+    judge("ulla", {"type": "best", "best": 1})
+    judge("udo", {"type": "ranking", "ranking": [1, 0]})  # the same best response, ranked
+    rows = {row["annotator"]: row for row in queue_annotator_rows(preference_queue)}
+    assert rows["ulla"]["agreement"] == 1 and rows["udo"]["agreement"] == 1

@@ -121,7 +121,9 @@ def _preference_work(request, assignment):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            review_submit(assignment=assignment, action=data["action"], flags=data["flags"], judgement=data["judgement"])
+            review_submit(
+                assignment=assignment, action=data["action"], flags=data["flags"], judgement=data["judgement"]
+            )
         except ValidationError as error:
             form.add_error(None, error.messages)
         else:
