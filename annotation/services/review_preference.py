@@ -62,9 +62,10 @@ def _mean_rank(annotations):
 def _write_pair(annotation, record, content):
     try:
         with transaction.atomic():
+            # Not an edit_of: a snapshot puts an accepted edit in its original's place, and this pair adds to it.
             written = writing_create(
                 author=annotation.annotator, language=record.language, kind=record.kind, content=content,
-                edit_of=record,
+                source_record=record,
             )
     except (ValidationError, PermissionDenied):
         return

@@ -121,7 +121,8 @@ def test_a_written_better_response_becomes_a_pair_against_the_consensus_best(mak
     judge("ulla", {"type": "best", "best": 0, "written": "Es ist genau acht Uhr morgens."})
     answer = judge("udo", {"type": "best", "best": 0})
     assert answer.decision.outcome == "accepted"
-    written = Record.objects.get(edit_of=record)
+    written = Record.objects.get(meta__source_record=record.pk)
+    assert written.edit_of is None  # a pair of its own beside the original, not in its place in a snapshot
     assert written.kind == "preference" and written.status == Record.Status.PENDING
     assert written.content == {"prompt": "Wie spät ist es?", "chosen": "Es ist genau acht Uhr morgens.",
                                "rejected": "Es ist acht Uhr."}
