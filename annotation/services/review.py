@@ -25,13 +25,13 @@ from annotation.models import (
 from annotation.models.review import DEFAULT_OVERLAP, RATING_MAX, RATING_MIN, VOTES, Flag
 from annotation.models.submissions import Kind
 from annotation.review_selectors import is_language_lead, live_assignments
-from annotation.services.review_claim import review_item_claim
 from annotation.services.preference_judgement import (
     answer_key,
     preference_consensus,
     preference_judgement_clean,
     stored_responses,
 )
+from annotation.services.review_claim import review_item_claim
 from annotation.services.review_preference import preference_settle
 from annotation.services.sampling import review_sample_settle
 from annotation.services.writing import writing_create
@@ -131,7 +131,7 @@ def review_submit(
     answer comes back with ``decision`` set: the record's decision in the
     queue after it, or None (left unset for a skip, which decides nothing).
     In a preference queue the answer is a ``judge`` (with its ``judgement``,
-    see ``review_preference``), a flag or a skip.
+    see ``preference_judgement``), a flag or a skip.
     """
     now = now or timezone.now()
     _lock_for_answer(assignment)
@@ -223,8 +223,9 @@ def review_consensus_evaluate(*, queue: ReviewQueue, record: Record) -> ReviewDe
     adjudicated) is not taken again.
     """
     preference = queue.kind == Kind.PREFERENCE
-    answers = list(queue.annotations.filter(record=record).select_related("annotator").order_by("created_at"))
-    votes = Counter(answer_key(a.action, a.judgement) if preference else VOTES.get(a.action) for a in answers)
+    answers = queue.annotations.filter(record=record)
+    given = answers.order_by().values_list("action", "judgement")
+    votes = Counter(answer_key(action, judgement) if preference else VOTES.get(action) for action, judgement in given)
     votes.pop(None, None)  # skips
     if sum(votes.values()) < queue.overlap:
         return None
@@ -240,7 +241,7 @@ def review_consensus_evaluate(*, queue: ReviewQueue, record: Record) -> ReviewDe
             outcome = ReviewDecision.Outcome.DISPUTED
     decision = ReviewDecision.objects.create(queue=queue, record=record, outcome=outcome, votes=dict(votes))
     if preference and outcome != ReviewDecision.Outcome.DISPUTED:
-        preference_settle(record=record, best=best, annotations=answers)
+        preference_settle(record=record, best=best, annotations=answers.select_related("annotator"))
     _set_record_status(queue, record, outcome)
     return decision
 

@@ -86,7 +86,7 @@ class PreferenceForm(forms.Form):
     responses by their stored number, through the order shown.
     """
 
-    answer = forms.CharField(max_length=16)
+    answer = forms.CharField(label=_("Answer"), max_length=16)
     ranking = forms.CharField(required=False, max_length=64)
     written = forms.CharField(
         label=_("A better response"), required=False, max_length=20000,
