@@ -11,7 +11,9 @@ from occiportal.models import Language, LanguageRole
 
 from .models import Annotation, Assignment, Certification, ContributorPreference, Record, ReviewDecision, ReviewQueue
 from .models.review import VOTES
+from .models.submissions import Kind
 from .services import agreement
+from .services.preference_judgement import answer_key, judgement_ranks
 
 # A multiplicative hash spreads record ids evenly over SAMPLE_BUCKETS, so a
 # queue's sample is stable (the same records every time) and needs no column.
@@ -187,10 +189,12 @@ def queue_annotator_rows(queue) -> list[dict]:
     """
     rows = defaultdict(lambda: {"counts": Counter(), "pairs": []})
     votes = defaultdict(list)
-    for username, action, record_id in queue.annotations.values_list("annotator__username", "action", "record_id"):
+    preference = queue.kind == Kind.PREFERENCE  # its answers vote for a best response, a tie, both bad or a flag
+    answers = queue.annotations.values_list("annotator__username", "action", "record_id", "judgement")
+    for username, action, record_id, judgement in answers:
         rows[username]["counts"][action] += 1
-        if VOTES.get(action):
-            votes[record_id].append((username, VOTES[action]))
+        if vote := (answer_key(action, judgement) if preference else VOTES.get(action)):
+            votes[record_id].append((username, vote))
     for given in votes.values():
         if len(given) < 2:
             continue
@@ -220,7 +224,14 @@ def _annotator_row(name, row):
 
 
 def queue_agreement(queue) -> dict:
-    """Fleiss' kappa on accept/reject and Krippendorff's alpha (ordinal) per rating scale."""
+    """Fleiss' kappa on accept/reject and Krippendorff's alpha (ordinal) per rating scale.
+
+    A preference queue's figures instead: pairwise agreement on the answer
+    (which response is best, tie, both bad, flag) and Kendall's W, per item,
+    averaged, over the judgements that order the responses.
+    """
+    if queue.kind == Kind.PREFERENCE:
+        return preference_agreement(queue)
     votes, ratings = defaultdict(list), defaultdict(lambda: defaultdict(dict))
     for record_id, annotator_id, action, given in queue.annotations.values_list(
         "record_id", "annotator_id", "action", "ratings"
@@ -294,3 +305,15 @@ def contributors(language) -> list[dict]:
     rows = [{"name": name, "answers": answers.get(name, 0), "written": written.get(name, 0)} for name in answers | written]
     rows.sort(key=lambda row: (-(row["answers"] + row["written"]), row["name"]))
     return rows[:LEADERBOARD_SIZE]
+
+
+def preference_agreement(queue) -> dict:
+    answers, ranks = defaultdict(list), defaultdict(list)
+    for annotation in queue.annotations.exclude(action=Annotation.Action.SKIP).only("record_id", "action", "judgement"):
+        answers[annotation.record_id].append(answer_key(annotation.action, annotation.judgement))
+        if (given := judgement_ranks(annotation.judgement)) is not None:
+            ranks[annotation.record_id].append(given)
+    return {
+        "pairwise": agreement.pairwise_agreement(list(answers.values())),
+        "kendall_w": agreement.kendall_w_mean(list(ranks.values())),
+    }

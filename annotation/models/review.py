@@ -19,7 +19,9 @@ from .submissions import Kind
 
 # Distinct annotators per record unless the queue says otherwise: one look is
 # enough to sample pretraining text; pairs and items people learn from get two.
-DEFAULT_OVERLAP = {Kind.PRETRAINING: 1, Kind.INSTRUCTION: 2, Kind.CONVERSATION: 2, Kind.EVALUATION: 2}
+DEFAULT_OVERLAP = {
+    Kind.PRETRAINING: 1, Kind.INSTRUCTION: 2, Kind.CONVERSATION: 2, Kind.EVALUATION: 2, Kind.PREFERENCE: 2,
+}
 DEFAULT_RATING_SCALES = ["fluency", "correctness", "helpfulness"]
 RATING_MIN, RATING_MAX = 1, 5
 
@@ -134,6 +136,10 @@ class Assignment(models.Model):
     leased_until = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    shown_order = models.JSONField(
+        null=True, blank=True,
+        help_text=_("Preference items: the responses' indices in the order shown (against position bias)."),
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -158,6 +164,7 @@ class Annotation(models.Model):
         EDIT = "edit", _("Edit")
         FLAG = "flag", _("Flag")
         SKIP = "skip", _("Skip")
+        JUDGE = "judge", _("Judge")
 
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="annotation")
     queue = models.ForeignKey(ReviewQueue, on_delete=models.CASCADE, related_name="annotations")
@@ -173,6 +180,10 @@ class Annotation(models.Model):
     edit_record = models.OneToOneField(
         "annotation.Record", on_delete=models.SET_NULL, null=True, blank=True, related_name="edit_source",
         help_text=_("The edit as a record of its own, credited to the annotator and reviewed like new content."),
+    )
+    judgement = models.JSONField(
+        null=True, blank=True,
+        help_text=_('Preference items: {"type": "best"|"ranking"|"tie"|"both_bad", …}, responses by their index.'),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -1,4 +1,4 @@
-"""Inter-annotator agreement: Cohen's and Fleiss' kappa, Krippendorff's alpha.
+"""Inter-annotator agreement: Cohen's and Fleiss' kappa, Krippendorff's alpha, pairwise agreement, Kendall's W.
 
 Pure functions over plain lists, no Django. Each returns an ``Agreement``
 with the number of items the figure rests on; the value is ``None`` when
@@ -111,3 +111,44 @@ def krippendorff_alpha_from_coders(coders: dict, *, level: str = "ordinal") -> A
     unit_ids = sorted({unit for given in coders.values() for unit in given})
     data = [[given.get(unit) for unit in unit_ids] for given in coders.values()]
     return krippendorff_alpha(data, level=level) if data else Agreement(None, 0)
+
+
+def pairwise_agreement(units: list[list]) -> Agreement:
+    """The share of pairs of answers on the same item that are equal, over all items' pairs.
+
+    Items with fewer than two answers have no pair and are left out.
+    """
+    agreeing = pairs = items = 0
+    for labels in units:
+        if len(labels) < 2:
+            continue
+        items += 1
+        counts = Counter(labels)
+        agreeing += sum(c * (c - 1) // 2 for c in counts.values())
+        pairs += len(labels) * (len(labels) - 1) // 2
+    return Agreement(agreeing / pairs if pairs else None, items)
+
+
+def kendall_w(ranks: list[list[float]]) -> float | None:
+    """Kendall's W for m raters' ranks (1 = best, ties as mean ranks) of the same n objects, tie-corrected.
+
+    W = 12 S / (m² (n³ − n) − m Σ T), S the squared deviations of the
+    objects' rank sums from their mean, T = Σ (t³ − t) over each rater's
+    groups of t tied objects. None when undefined (one rater, one object,
+    or every rater tying all objects).
+    """
+    m, n = len(ranks), len(ranks[0]) if ranks else 0
+    if m < 2 or n < 2 or any(len(row) != n for row in ranks):
+        return None
+    sums = [sum(row[j] for row in ranks) for j in range(n)]
+    mean = sum(sums) / n
+    s = sum((total - mean) ** 2 for total in sums)
+    ties = sum(t ** 3 - t for row in ranks for t in Counter(row).values())
+    denominator = m * m * (n ** 3 - n) - m * ties
+    return 12 * s / denominator if denominator else None
+
+
+def kendall_w_mean(items: list[list[list[float]]]) -> Agreement:
+    """Kendall's W per item (its raters' ranks of its responses), averaged over the items where it is defined."""
+    values = [w for w in (kendall_w(ranks) for ranks in items) if w is not None]
+    return Agreement(sum(values) / len(values) if values else None, len(values))

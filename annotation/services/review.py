@@ -25,7 +25,14 @@ from annotation.models import (
 from annotation.models.review import DEFAULT_OVERLAP, RATING_MAX, RATING_MIN, VOTES, Flag
 from annotation.models.submissions import Kind
 from annotation.review_selectors import is_language_lead, live_assignments
+from annotation.services.preference_judgement import (
+    answer_key,
+    preference_consensus,
+    preference_judgement_clean,
+    stored_responses,
+)
 from annotation.services.review_claim import review_item_claim
+from annotation.services.review_preference import preference_settle
 from annotation.services.sampling import review_sample_settle
 from annotation.services.writing import writing_create
 from occiportal.models import Language
@@ -113,6 +120,7 @@ def review_submit(
     ratings: dict | None = None,
     flags: list[str] | None = None,
     edited_content: dict | None = None,
+    judgement: dict | None = None,
     now=None,
 ) -> Annotation:
     """Answer a leased item; then apply the queue's consensus rule to its record.
@@ -122,6 +130,8 @@ def review_submit(
     enters review as a record of its own, credited to the annotator. The
     answer comes back with ``decision`` set: the record's decision in the
     queue after it, or None (left unset for a skip, which decides nothing).
+    In a preference queue the answer is a ``judge`` (with its ``judgement``,
+    see ``preference_judgement``), a flag or a skip.
     """
     now = now or timezone.now()
     _lock_for_answer(assignment)
@@ -129,6 +139,8 @@ def review_submit(
     if assignment.status != Assignment.Status.LEASED:
         raise ValidationError(_("This item has already been answered."))
     ratings, flags = review_answer_clean(queue, action, reason, ratings or {}, flags or [], edited_content)
+    if action == Annotation.Action.JUDGE:
+        judgement = preference_judgement_clean(judgement, len(stored_responses(record)))
     if assignment.leased_until <= now and _slots_taken(queue=queue, record=record, now=now, excluding=assignment.pk) >= queue.overlap:
         raise ValidationError(_("Your lease on this item ran out and someone else has taken it."))
     edit_record = None
@@ -141,6 +153,7 @@ def review_submit(
     annotation = Annotation.objects.create(
         assignment=assignment, queue=queue, record=record, annotator_id=assignment.annotator_id, action=action,
         reason=reason.strip(), ratings=ratings, flags=flags, edited_content=edited_content, edit_record=edit_record,
+        judgement=judgement if action == Annotation.Action.JUDGE else None,
     )
     if not skipped:
         annotation.decision = review_consensus_evaluate(queue=queue, record=record)
@@ -173,10 +186,17 @@ def review_edit_record(*, annotator, record, edited_content) -> Record:
         raise ValidationError(str(error))
 
 
+# Answers a preference item takes besides its judgement.
+PREFERENCE_ALSO = (Annotation.Action.FLAG, Annotation.Action.SKIP)
+
+
 def review_answer_clean(queue, action, reason, ratings, flags, edited_content):
     errors = {}
+    preference = queue.kind == Kind.PREFERENCE
     if action not in Annotation.Action.values:
         errors["action"] = _("Unknown action.")
+    elif preference != (action == Annotation.Action.JUDGE) and action not in PREFERENCE_ALSO:
+        errors["action"] = _("Preference items are judged, flagged or skipped; other items are not judged.")
     if action == Annotation.Action.REJECT and not reason.strip():
         errors["reason"] = _("Say why you reject it.")
     if action == Annotation.Action.EDIT and not isinstance(edited_content, dict):
@@ -202,32 +222,53 @@ def review_consensus_evaluate(*, queue: ReviewQueue, record: Record) -> ReviewDe
     each other. None while fewer votes are in; a decision once taken (or
     adjudicated) is not taken again.
     """
-    actions = queue.annotations.filter(record=record).order_by().values_list("action", flat=True)
-    votes = Counter(VOTES[action] for action in actions if action in VOTES)
+    preference = queue.kind == Kind.PREFERENCE
+    answers = queue.annotations.filter(record=record)
+    given = answers.order_by().values_list("action", "judgement")
+    votes = Counter(answer_key(action, judgement) if preference else VOTES.get(action) for action, judgement in given)
+    votes.pop(None, None)  # skips
     if sum(votes.values()) < queue.overlap:
         return None
     if existing := ReviewDecision.objects.filter(queue=queue, record=record).first():
         return existing
-    accept, reject = votes["accept"] >= queue.consensus, votes["reject"] >= queue.consensus
-    if accept != reject:
-        outcome = ReviewDecision.Outcome.ACCEPTED if accept else ReviewDecision.Outcome.REJECTED
+    if preference:
+        outcome, best = preference_consensus(votes, queue.consensus)
     else:
-        outcome = ReviewDecision.Outcome.DISPUTED
+        accept, reject = votes["accept"] >= queue.consensus, votes["reject"] >= queue.consensus
+        if accept != reject:
+            outcome = ReviewDecision.Outcome.ACCEPTED if accept else ReviewDecision.Outcome.REJECTED
+        else:
+            outcome = ReviewDecision.Outcome.DISPUTED
     decision = ReviewDecision.objects.create(queue=queue, record=record, outcome=outcome, votes=dict(votes))
+    if preference and outcome != ReviewDecision.Outcome.DISPUTED:
+        preference_settle(record=record, best=best, annotations=answers.select_related("annotator"))
     _set_record_status(queue, record, outcome)
     return decision
 
 
 @transaction.atomic
-def review_adjudicate(*, lead, decision: ReviewDecision, outcome: str, note: str = "") -> ReviewDecision:
-    """The language lead's word on a record: accepted or rejected, with a note."""
+def review_adjudicate(
+    *, lead, decision: ReviewDecision, outcome: str, note: str = "", best: int | None = None
+) -> ReviewDecision:
+    """The language lead's word on a record: accepted or rejected, with a note.
+
+    Accepting a preference record names its ``best`` response (stored
+    numbering); the record then takes the reviewed order as after a consensus.
+    """
     if not is_language_lead(lead, decision.queue.language.code):
         raise PermissionDenied(_("Only the language's lead or staff may adjudicate."))
     if outcome not in (ReviewDecision.Outcome.ACCEPTED, ReviewDecision.Outcome.REJECTED):
         raise ValidationError({"outcome": _("Choose accepted or rejected.")})
     decision = ReviewDecision.objects.select_for_update(of=("self",)).select_related("record").get(pk=decision.pk)
+    preference = decision.queue.kind == Kind.PREFERENCE
+    if preference and outcome == ReviewDecision.Outcome.ACCEPTED:
+        if best not in range(len(stored_responses(decision.record))):
+            raise ValidationError({"best": _("Choose the best response.")})
     decision.outcome, decision.adjudicated_by, decision.note = outcome, lead, note.strip()
     decision.save(update_fields=["outcome", "adjudicated_by", "note", "decided_at"])
+    if preference:
+        answers = decision.queue.annotations.filter(record=decision.record).select_related("annotator")
+        preference_settle(record=decision.record, best=best if outcome == "accepted" else None, annotations=answers)
     _set_record_status(decision.queue, decision.record, outcome)
     return decision
 

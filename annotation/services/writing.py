@@ -34,8 +34,9 @@ WRITING_NAME = "written-on-the-portal"
 def writing_create(*, author, language, kind: str, content: dict, source_record=None, edit_of=None) -> Record:
     """Check and store a record ``author`` wrote (or translated, or corrected); return it, pending review.
 
-    ``source_record`` is the prompt shown from another language for a
-    translation; ``edit_of`` the record an edit corrects, kept on the new
+    ``source_record`` is the record written from (``meta`` only): the prompt
+    shown from another language for a translation, or the preference record
+    a better response was written for in review; ``edit_of`` the record an edit corrects, kept on the new
     record's ``edit_of`` column, which snapshots trust (``meta`` on uploads is
     the partner's word). Raises
     ``ValidationError`` for content of the wrong shape, past the size limit of

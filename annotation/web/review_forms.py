@@ -77,9 +77,61 @@ class AnswerForm(forms.Form):
         return {**self.content, **{key: self.cleaned_data.get(f"edit_{key}", "") for key in self.text_fields}}
 
 
+class PreferenceForm(forms.Form):
+    """The work page of a preference item: one ``answer`` button, the responses named by the position shown.
+
+    ``answer`` is "best-<position>", "ranking" (with ``ranking``: the
+    positions, best first, comma-separated), "tie", "both_bad", "flag" or
+    "skip". ``cleaned_data`` gives ``action`` and ``judgement`` with the
+    responses by their stored number, through the order shown.
+    """
+
+    answer = forms.CharField(label=_("Answer"), max_length=16)
+    ranking = forms.CharField(required=False, max_length=64)
+    written = forms.CharField(
+        label=_("A better response"), required=False, max_length=20000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_("Optional: it becomes a new pair, your response preferred to the best one here."),
+    )
+    flags = forms.MultipleChoiceField(
+        label=_("Flags"), required=False, choices=Flag.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, shown_order, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.shown_order = shown_order
+
+    def clean(self):
+        data = super().clean()
+        answer = data.get("answer", "")
+        written = {"written": data["written"]} if data.get("written", "").strip() else {}
+        data["action"], data["judgement"] = Annotation.Action.JUDGE, None
+        if answer in ("flag", "skip"):
+            data["action"] = answer
+        elif answer in ("tie", "both_bad"):
+            data["judgement"] = {"type": answer} | written
+        elif answer.startswith("best-"):
+            data["judgement"] = {"type": "best", "best": self._stored(answer.removeprefix("best-"))} | written
+        elif answer == "ranking":
+            ranking = [self._stored(p) for p in (data.get("ranking") or "").split(",") if p.strip()]
+            data["judgement"] = {"type": "ranking", "ranking": ranking} | written
+        else:
+            raise forms.ValidationError(_("Pick the better response, rank them, or say tie or both bad."))
+        return data
+
+    def _stored(self, position: str):
+        # Shown positions count from 1; an unknown one is left for the service to refuse.
+        number = int(position) if position.strip().isdigit() else 0
+        return self.shown_order[number - 1] if 1 <= number <= len(self.shown_order) else -1
+
+
 class AdjudicationForm(forms.Form):
     outcome = forms.ChoiceField(choices=[("accepted", _("Accept")), ("rejected", _("Reject"))])
     note = forms.CharField(label=_("Note"), required=False, max_length=2000)
+    best = forms.TypedChoiceField(
+        label=_("Best response"), required=False, coerce=lambda n: int(n) - 1, empty_value=None,
+        choices=[(str(n), str(n)) for n in range(1, 10)],  # shown from 1, stored from 0
+    )
 
 
 class WritingForm(forms.Form):

@@ -44,6 +44,29 @@ def record_fields(content) -> list[tuple[str, str]]:
     return rows
 
 
+def prompt_text(prompt) -> str:
+    """A preference prompt as text: the string, or its turns as "role: content" paragraphs."""
+    if isinstance(prompt, list):
+        return "\n\n".join(f"{m.get('role', '?')}: {m.get('content', '')}" for m in prompt if isinstance(m, dict))
+    return str(prompt)
+
+
+def responses_shown(responses: list[str], order: list[int] | None = None) -> list[tuple[int, str]]:
+    """(position from 1, text) in the order shown to the annotator; stored order when none is given."""
+    order = range(len(responses)) if order is None else order
+    return [(position, responses[index]) for position, index in enumerate(order, 1)]
+
+
+def judgement_text(judgement) -> str:
+    """A judgement for the lead, responses numbered from 1 as stored (1 is the partner's ``chosen``)."""
+    kind = (judgement or {}).get("type")
+    if kind == "best":
+        return _("Best: response %(n)s") % {"n": judgement["best"] + 1}
+    if kind == "ranking":
+        return _("Ranking: %(order)s") % {"order": " > ".join(str(i + 1) for i in judgement["ranking"])}
+    return {"tie": _("Tie"), "both_bad": _("Both bad")}.get(kind, "")
+
+
 def percent(value):
     return None if value is None else round(100 * value)
 
@@ -54,6 +77,10 @@ def answer_details(annotation) -> list[str]:
 
     labels = dict(Flag.choices)
     details = [annotation.reason] if annotation.reason else []
+    if annotation.judgement:
+        details.append(judgement_text(annotation.judgement))
+        if annotation.judgement.get("written"):
+            details.append(_("Wrote: %(text)s") % {"text": annotation.judgement["written"]})
     if annotation.flags:
         details.append(", ".join(str(labels.get(flag, flag)) for flag in annotation.flags))
     if annotation.ratings:

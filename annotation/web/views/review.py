@@ -21,9 +21,26 @@ from annotation.services.review import (
     review_item_claim,
     review_submit,
 )
+from annotation.models.submissions import Kind
+from annotation.services.preference_judgement import stored_responses
+from annotation.services.review_preference import preference_order_show
 from annotation.services.writing import writing_create, writing_source_pick
-from annotation.web.review_forms import AdjudicationForm, AnswerForm, CertificationForm, QueueForm, WritingForm
-from annotation.web.review_presenters import answer_details, edit_diff, guidelines_html, record_fields
+from annotation.web.review_forms import (
+    AdjudicationForm,
+    AnswerForm,
+    CertificationForm,
+    PreferenceForm,
+    QueueForm,
+    WritingForm,
+)
+from annotation.web.review_presenters import (
+    answer_details,
+    edit_diff,
+    guidelines_html,
+    prompt_text,
+    record_fields,
+    responses_shown,
+)
 from occiportal.models import Language
 
 
@@ -69,6 +86,8 @@ def item_work(request, assignment_id):
     record = assignment.record
     if assignment.status != assignment.Status.LEASED:
         return redirect("review_queue", assignment.queue_id)
+    if assignment.queue.kind == Kind.PREFERENCE:
+        return _preference_work(request, assignment)
     form = AnswerForm(request.POST or None, queue=assignment.queue, content=record.content)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -92,6 +111,33 @@ def item_work(request, assignment_id):
         "form": form,
     }
     return render(request, "review/work.html", context, status=400 if form.errors else 200)
+
+
+def _preference_work(request, assignment):
+    """A preference item: the prompt, its responses in the order recorded for this annotator, the judgement form."""
+    record = assignment.record
+    order = preference_order_show(assignment=assignment)
+    form = PreferenceForm(request.POST or None, shown_order=order)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            review_submit(
+                assignment=assignment, action=data["action"], flags=data["flags"], judgement=data["judgement"]
+            )
+        except ValidationError as error:
+            form.add_error(None, error.messages)
+        else:
+            return _next_item(request, assignment.queue)
+    context = {
+        "assignment": assignment,
+        "queue": assignment.queue,
+        "record": record,
+        "prompt": prompt_text(record.content["prompt"]),
+        "responses": responses_shown(stored_responses(record), order),
+        "guidelines": guidelines_html(assignment.queue.guidelines),
+        "form": form,
+    }
+    return render(request, "review/work_preference.html", context, status=400 if form.errors else 200)
 
 
 def _next_item(request, queue):
@@ -124,6 +170,8 @@ def adjudication_list(request):
         {
             "decision": d,
             "fields": record_fields(d.record.content),
+            # A preference record: its responses numbered as stored, the lead naming the best by number.
+            "responses": responses_shown(stored_responses(d.record)) if d.queue.kind == Kind.PREFERENCE else [],
             "answers": [
                 (a, answer_details(a), [] if a.edited_content is None else edit_diff(d.record.content, a.edited_content))
                 for a in answers.get(d.record_id, [])
@@ -139,12 +187,16 @@ def adjudication_list(request):
 def adjudicate(request, decision_id):
     decision = access_decision_for_adjudication(request.user, decision_id)
     form = AdjudicationForm(request.POST)
-    if form.is_valid():
+    if not form.is_valid():
+        messages.error(request, _("Choose accept or reject."))
+        return redirect("review_adjudication")
+    try:
         decision = review_adjudicate(lead=request.user, decision=decision, **form.cleaned_data)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
         messages.success(request, _("Decision saved: record %(id)s %(outcome)s.") % {
             "id": decision.record_id, "outcome": decision.get_outcome_display().lower()})
-    else:
-        messages.error(request, _("Choose accept or reject."))
     return redirect("review_adjudication")
 
 
