@@ -175,13 +175,15 @@ def assert_stored_as_sent(data, docs):
     from django.core.files.storage import default_storage
 
     from annotation.models import Record, Submission, Upload
+    from annotation.text_selectors import records_text_read
 
     submission = Submission.objects.get()
     assert submission.original_name == data.name
     assert submission.size_bytes == data.stat().st_size
     assert (submission.records_read, submission.records_accepted) == (len(docs), len(docs))
-    texts = list(Record.objects.filter(submission=submission).order_by("line").values_list("content__text", flat=True))
-    assert texts == docs  # every byte arrived, in order
+    records = list(Record.objects.filter(submission=submission).order_by("line"))
+    contents = records_text_read(records)  # pretraining text is in the chunk's record file
+    assert [contents[record.pk]["text"] for record in records] == docs  # every byte arrived, in order
     assert not default_storage.exists(submission.file.name)  # the original goes once its records are stored
     assert not Upload.objects.exists()  # used up by the submission
 

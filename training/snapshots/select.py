@@ -197,9 +197,25 @@ def stream(selection: Selection, kinds: list[str]) -> Iterator[dict[str, list]]:
         yield columns
 
 
+class _JSONText(Func):
+    """A content key as JSON text on every database: SQLite's JSON_EXTRACT gives a string unquoted."""
+
+    output_field = TextField()
+
+    def __init__(self, name: str):
+        super().__init__(KeyTransform(name, "content"))
+
+    def as_sql(self, compiler, connection, **extra):
+        return compiler.compile(Cast(self.source_expressions[0], TextField()))
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"JSON_QUOTE({sql})", params  # a no-op on arrays and objects, which keep their JSON subtype
+
+
 def _extract(name: str):
     if name in _NESTED:
-        return Cast(KeyTransform(name, "content"), TextField())
+        return _JSONText(name)
     if name == "answer":
         return Cast(KeyTextTransform(name, "content"), BigIntegerField())
     return KeyTextTransform(name, "content")
