@@ -3,7 +3,7 @@
 Partner admin: invite a member, upload, see the lines behind a figure, withdraw.
 Annotator: review a queue. Language lead: adjudicate the disputes. Staff: build
 a snapshot, register a suite and a base model, start, watch, re-run and compare
-a run, publish it. Drives Debian's Chromium through Playwright against the
+a run, publish it and withdraw it from publication. Drives Debian's Chromium through Playwright against the
 live server; ingest and the run's dispatch go through real Celery workers.
 """
 
@@ -21,6 +21,7 @@ from occiportal.models import PartnerMembership
 from tests.annotation.conftest import bare_submission, make_lead, make_records
 from tests.annotation.texts import documents
 from tests.browser.conftest import CHROMIUM, refused_by_policy, screenshot
+from tests.training.conftest import corpus, ingested  # noqa: F401  (fixtures)
 from tests.conftest import PASSWORD, language, make_user
 from training.models import Withdrawal
 
@@ -108,7 +109,7 @@ def test_partner_admin_tour_in_german(open_as, live_server, celery_worker, partn
 
 @pytest.fixture
 def disputed_queue(transactional_db, partner_a, member_a):
-    """A German instruction queue; a second annotator has already accepted all five records."""
+    """A German instruction queue of two records, both already accepted by a second annotator."""
     german = language("de")
     lead = make_lead("lena", german)
     make_records(bare_submission(partner=partner_a, uploader=member_a, language=german), 2)
@@ -156,3 +157,91 @@ def test_language_lead_tour_in_french(open_as, live_server, disputed_queue):
     expect(page.locator("[data-decision]")).to_have_count(0)
     screenshot(page, "tour-lead-fr")
     assert ReviewDecision.objects.get(adjudicated_by__username="lena").outcome == "rejected"
+
+
+def test_staff_tour_in_french(open_as, live_server, celery_worker, corpus, settings, tmp_path):
+    """The run is started from its page and dispatched to the ``gpu`` queue; no GPU worker consumes it here.
+
+    Its training is covered end to end in tests/training/test_runs_end_to_end.py;
+    here the events a GPU worker sends are recorded as it would, and the page
+    shows them.
+    """
+    from playwright.sync_api import expect
+
+    from occiportal.celery import app
+    from training.jobs.contract import Done, Progress, Start
+    from training.models import BaseModel, EvaluationSuite, TrainingRun
+    from training.services.run_events import run_event_record
+
+    settings.TRAINING = {**settings.TRAINING, "EVALUATE_BASE_MODEL": False}
+    make_user("sam", staff=True)
+    suite_file = tmp_path / "fr.jsonl"
+    suite_file.write_text(json.dumps({"question": "Le chat dort au", "choices": ["soleil", "fer"], "answer": 0}) + "\n")
+    page = open_as("sam", "fr")
+
+    page.goto(live_server.url + reverse("snapshot_list"))
+    page.get_by_role("link", name="Nouvel instantané").click()
+    page.locator("#id_name").fill("tour")
+    for code in ("de", "fr"):
+        page.locator(f"#id_languages input[value={code}]").check()
+    page.locator("#id_license").select_option("CC-BY-4.0")
+    page.get_by_role("button", name="Générer").click()
+    page.wait_for_url(re.compile(r"/snapshots/\d+/$"))
+    expect(page.locator("[data-status-badge] .badge")).to_have_text("Prêt", timeout=60_000)
+    screenshot(page, "tour-staff-snapshot-fr")
+
+    page.goto(live_server.url + reverse("suite_list"))
+    page.get_by_label("Nom", exact=True).fill("quiz")
+    page.get_by_label("Provenance").select_option("human-translated")
+    page.get_by_label("Fichiers ou archive").set_input_files(str(suite_file))
+    page.get_by_role("button", name="Téléverser la suite").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("quiz")
+
+    page.goto(live_server.url + reverse("base_model_list"))
+    page.get_by_label("Nom", exact=True).first.fill("petit")
+    page.get_by_label("Identifiant du Hub ou dossier").fill("mistralai/Mistral-7B-v0.1")
+    page.get_by_label("Révision (commit ou tag)").fill("abc123")
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_role("status")).to_contain_text("Le modèle de base petit est enregistré.")
+
+    page.goto(live_server.url + reverse("run_new"))
+    page.locator("#id_snapshot").select_option(label="tour@1")
+    page.locator("#id_base_model").select_option(label="petit")
+    page.locator("#id_max_steps").fill("2")
+    page.get_by_role("button", name="Lancer l’entraînement").click()
+    page.wait_for_url(re.compile(r"/runs/\d+/$"))
+    expect(page.locator(".page-head .badge")).to_have_text("En file d’attente")
+    run = TrainingRun.objects.get()
+    app.control.purge()  # nothing here consumes the gpu queue; leave no job behind for other tests
+
+    for seq, event in enumerate([Start(attempt=1, kind="train", total_steps=2), Progress(attempt=1, step=1, loss=3.5),
+                                 Progress(attempt=1, step=2, loss=2.5), Done(attempt=1, steps=2, final_loss=2.5)]):
+        assert run_event_record(run_id=run.job_id, seq=seq, event=event.to_dict())
+    page.reload()
+    expect(page.locator(".page-head .badge")).to_have_text("Réussie")
+    expect(page.locator("[data-loss-max]")).to_have_text("3,5000")  # French decimals
+    screenshot(page, "tour-staff-run-fr")
+    page.get_by_role("button", name="Publier").click()
+    expect(page.locator("[data-unpublish]")).to_be_visible()
+
+    page.get_by_role("button", name="Relancer depuis le manifeste").click()
+    page.wait_for_url(re.compile(r"/runs/\d+/$"))
+    again = TrainingRun.objects.exclude(pk=run.pk).get()
+    assert page.url.endswith(reverse("run_detail", args=[again.pk]))
+    app.control.purge()
+    page.get_by_label("Comparer avec l’exécution").fill(str(run.pk))
+    page.get_by_role("button", name="Comparer", exact=True).click()
+    page.wait_for_url(re.compile(r"/compare/"))
+    expect(page.locator('[data-key="job_spec.run_id"]')).to_be_visible()
+    screenshot(page, "tour-staff-compare-fr")
+
+    page.goto(live_server.url + reverse("run_detail", args=[run.pk]))
+    page.get_by_label("Retirer l’entraînement du classement").check()
+    page.get_by_role("button", name="Dépublier").click()
+    expect(page.get_by_role("button", name="Publier")).to_be_visible()
+
+    run.refresh_from_db()
+    assert not run.published and again.created_by.username == "sam"
+    assert again.hyperparameters["max_steps"] == run.hyperparameters["max_steps"] == 2
+    assert again.snapshot_id == run.snapshot_id
+    assert EvaluationSuite.objects.filter(name="quiz").exists() and BaseModel.objects.filter(name="petit").exists()
