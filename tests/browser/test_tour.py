@@ -94,7 +94,7 @@ def test_partner_admin_tour_in_german(open_as, live_server, celery_worker, partn
     # A line that names no record is answered beside the field, not at the top of the page.
     page.get_by_label("Zeile (optional)").fill("99")
     page.get_by_role("button", name="Zurückziehen", exact=True).click()
-    expect(page.locator("#withdraw-line-error")).to_contain_text("99")
+    expect(page.locator("#withdraw-line-error")).to_have_text("Zeile 99 enthält keinen Datensatz dieser Einreichung.")
     expect(page.get_by_label("Zeile (optional)")).to_have_attribute("aria-invalid", "true")
 
     page.get_by_label("Zeile (optional)").fill("2")
