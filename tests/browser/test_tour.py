@@ -84,7 +84,7 @@ def test_partner_admin_tour_in_german(open_as, live_server, celery_worker, partn
     page.get_by_role("button", name="Hochladen und prüfen").click()
     page.wait_for_url(re.compile(r"/submissions/\d+/$"))
     expect(page.locator("[data-status-badge] .badge")).to_have_text("Fertig", timeout=60_000)
-    page.reload()  # the lists of lines are offered once the checks are done
+    # The page reloads itself once the checks are done and then offers the lines behind each figure.
 
     page.get_by_role("link", name=re.compile(r"^Geschwärzte personenbezogene Daten \(1\)")).click()
     lines = page.locator("[data-figure-lines='pii_redactions']")
