@@ -173,7 +173,7 @@ def test_staff_tour_in_french(open_as, live_server, celery_worker, corpus, setti
     from training.models import BaseModel, EvaluationSuite, TrainingRun
     from training.services.run_events import run_event_record
 
-    settings.TRAINING = {**settings.TRAINING, "EVALUATE_BASE_MODEL": False}
+    settings.DATA_DIR = tmp_path / "data"  # snapshots and suites, not left behind for the next test
     make_user("sam", staff=True)
     suite_file = tmp_path / "fr.jsonl"
     suite_file.write_text(json.dumps({"question": "Le chat dort au", "choices": ["soleil", "fer"], "answer": 0}) + "\n")
