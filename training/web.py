@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from annotation.access import access_submission
 from annotation.selectors import submissions_visible_to
+from annotation.web.views.submissions import submission_detail_render
 
 from . import selectors
 from .access import (
@@ -115,6 +116,9 @@ def snapshot_hub_push_view(request, snapshot_id):
     try:
         snapshot_hub_push_request(snapshot=snapshot, repo_id=repo_id, requested_by=request.user)
     except ValidationError as error:
+        if inline and form.cleaned_data["line"] and not form.cleaned_data["picked"]:
+            form.add_error("line", error)
+            return submission_detail_render(request, submission, withdraw_form=form, status=400)
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, _("%(label)s is queued for %(repo)s.") % {"label": snapshot.label, "repo": repo_id})
@@ -174,10 +178,11 @@ def withdrawal_list(request):
 @require_POST
 @login_required
 def submission_withdraw(request, submission_id):
-    return _withdraw(request, access_submission(request.user, submission_id))
+    return _withdraw(request, access_submission(request.user, submission_id), inline=True)
 
 
-def _withdraw(request, submission):
+def _withdraw(request, submission, *, inline=False):
+    """Withdraw what the form names; with ``inline``, a typed line that names no record is answered beside its field."""
     form = WithdrawalForm(request.POST)
     if not form.is_valid():
         if not form.non_field_errors():
@@ -192,6 +197,9 @@ def _withdraw(request, submission):
         else:
             withdrawal, created = withdrawal_get_or_create(user=request.user, submission=submission, reason=reason)
     except ValidationError as error:
+        if inline and form.cleaned_data["line"] and not form.cleaned_data["picked"]:
+            form.add_error("line", error)
+            return submission_detail_render(request, submission, withdraw_form=form, status=400)
         messages.error(request, " ".join(error.messages))
         return redirect("submission_detail", submission.pk)
     if created:

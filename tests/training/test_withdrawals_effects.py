@@ -231,3 +231,20 @@ def test_the_page_withdraws_a_record_by_the_line_it_shows(client, member_a, part
     client.post(reverse("submission_withdraw", args=[archive.pk]), {"line": "two.jsonl: 1"})
     first.refresh_from_db(), second.refresh_from_db()
     assert (first.status, second.status) == ("pending", Record.Status.WITHDRAWN)
+
+
+def test_a_line_without_a_record_is_answered_beside_the_field(client, member_a, partner_a, german):
+    from tests.web.conftest import add_record, make_submission
+
+    submission = make_submission(partner=partner_a, uploader=member_a, language=german)
+    record = add_record(submission, 1, "Eins.")
+    login(client, member_a)
+    response = client.post(reverse("submission_withdraw", args=[submission.pk]), {"line": "99", "reason": "Zu alt."})
+
+    assert response.status_code == 400
+    form = response.content.decode().split('id="withdraw-title"')[1]
+    assert 'id="withdraw-line-error"' in form and "99" in form.split('id="withdraw-line-error"')[1].split("</ul>")[0]
+    assert 'aria-invalid="true"' in form and 'value="99"' in form and "Zu alt." in form
+    assert not messages_of(response)
+    record.refresh_from_db()
+    assert record.status == "pending"

@@ -70,8 +70,16 @@ def submission_new(request):
 
 @login_required
 def submission_detail(request, submission_id):
-    submission = access_submission(request.user, submission_id)
+    return submission_detail_render(request, access_submission(request.user, submission_id))
+
+
+def submission_detail_render(request, submission, *, withdraw_form=None, status=200):
+    """The submission's page for a submission already fetched through ``access_submission``.
+
+    ``withdraw_form`` is a bound withdrawal form whose errors show beside its fields (answered with ``status``).
+    """
     context = {
+        "withdraw_form": withdraw_form,
         "submission": submission,
         "charts": quality_charts(submission.quality),
         "reasons": rejection_rows(submission.rejection_reasons),
@@ -82,7 +90,7 @@ def submission_detail(request, submission_id):
         "original_kept_until": selectors.original_kept_until(submission),
         **_lines_context(request, submission),
     }
-    return render(request, "submissions/detail.html", context)
+    return render(request, "submissions/detail.html", context, status=status)
 
 
 def _lines_context(request, submission) -> dict:
