@@ -10,7 +10,7 @@ for planning, not promises:
   fine-tune runs as training/jobs/train.py does: AdamW straight on the bf16
   weights (no fp32 master copy), so weights, gradients and the two moments
   are all bf16: 8 bytes per parameter (16 in fp32, with ``bf16=False``).
-  With ``sharded`` (FSDP, see :func:`sharded`), those are divided over every
+  With ``sharded`` (FSDP, see training/jobs/contract.py's ``sharded``), those are divided over every
   GPU of the run; with data parallelism each GPU holds them all. LoRA trains
   about 1 % of the parameters in fp32 (PEFT upcasts the adapter), the frozen
   base costs 2 bytes each;
@@ -138,16 +138,6 @@ def estimate(
         parameters=n, trainable_parameters=trainable, state_gb=state / GB, activations_gb=activations / GB,
         memory_gb=memory / GB, fits=memory <= hardware.memory_gb * GB, tokens=tokens, seconds=seconds,
     )  # fmt: skip
-
-
-def sharded(sharding: str, *, finetuning: str, gpus: int) -> bool:
-    """Whether the job shards a run with FSDP (``TrainConfig.sharding``), as training/jobs/train.py decides.
-
-    Only a full fine-tune on more than one GPU is sharded: "auto" and "fsdp"
-    shard it, "none" keeps a replica per GPU. A LoRA run is never sharded: its
-    frozen bf16 base is 2 bytes a parameter and its adapter small.
-    """
-    return finetuning == "full" and gpus > 1 and sharding != "none"
 
 
 def advice(

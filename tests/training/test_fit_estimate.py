@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from training.fit_estimate import Hardware, ModelShape, advice, estimate, sharded, steps_for
+from training.fit_estimate import Hardware, ModelShape, advice, estimate, steps_for
 
 MISTRAL_7B = {  # mistralai/Mistral-7B-v0.1 config.json
     "hidden_size": 4096, "num_hidden_layers": 32, "vocab_size": 32000, "intermediate_size": 14336,
@@ -30,12 +30,6 @@ def test_sharding_over_eight_gpus_divides_the_state_of_a_fp32_full_fine_tune():
     result = estimate(shape, finetuning="full", seq_len=2048, batch_size=1, steps=1, gpus=8, sharded=True,
                       gradient_checkpointing=True, bf16=False)  # fmt: skip
     assert result.state_gb == pytest.approx(115.9 / 8, abs=0.1) and result.fits
-
-
-def test_a_full_fine_tune_is_sharded_on_several_gpus_unless_told_not_and_lora_never():
-    assert sharded("auto", finetuning="full", gpus=8) and sharded("fsdp", finetuning="full", gpus=2)
-    assert not sharded("none", finetuning="full", gpus=8)
-    assert not sharded("auto", finetuning="full", gpus=1) and not sharded("fsdp", finetuning="lora", gpus=8)
 
 
 def test_a_replica_that_does_not_fit_is_advised_to_shard_and_a_sharded_one_lora():

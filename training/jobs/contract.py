@@ -103,7 +103,7 @@ class TrainConfig:
     loss_chunk_tokens: int = 4096
     # How a full fine-tune spreads over more than one GPU: "none" keeps a whole
     # replica on each, "fsdp" shards weights, gradients and AdamW state over them
-    # (training/jobs/train.py). "auto": fsdp. See fit_estimate.sharded.
+    # (training/jobs/train.py). "auto": fsdp. See sharded() below.
     sharding: str = "auto"
 
 
@@ -226,6 +226,16 @@ class JobSpec:
     @classmethod
     def load(cls, path: str | Path) -> JobSpec:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+def sharded(sharding: str, *, finetuning: str, gpus: int) -> bool:
+    """Whether the job shards a run with FSDP (``TrainConfig.sharding``); the job and the fit check both ask here.
+
+    Only a full fine-tune on more than one GPU is sharded: "auto" and "fsdp"
+    shard it, "none" keeps a replica per GPU. A LoRA run is never sharded: its
+    frozen bf16 base is 2 bytes a parameter and its adapter small.
+    """
+    return finetuning == "full" and gpus > 1 and sharding != "none"
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

@@ -21,7 +21,7 @@ state, identical on every rank) and the final model; the others wait for it,
 and any number of ranks resumes from it.
 
 A full fine-tune on several ranks is sharded instead (``train.sharding``,
-training/fit_estimate.py's ``sharded``): right after loading, FSDP2's
+training/jobs/contract.py's ``sharded``): right after loading, FSDP2's
 ``fully_shard`` gives each rank 1/N of every weight, gradient and AdamW
 moment, gathering a layer's weights only while it runs. Its checkpoints are
 ``torch.distributed.checkpoint`` shards that every rank writes, and that
@@ -60,8 +60,8 @@ from torch.distributed.checkpoint.state_dict import (
 from torch.distributed.fsdp import fully_shard
 from transformers import AutoTokenizer
 
-from training import fit_estimate, run_store
-from training.jobs.contract import Checkpoint, Done, JobSpec, Progress, Start, TrainConfig, is_store_uri
+from training import run_store
+from training.jobs.contract import Checkpoint, Done, JobSpec, Progress, Start, TrainConfig, is_store_uri, sharded
 from training.jobs.data import IGNORE_INDEX, Batches, load_examples, verify_snapshot
 from training.jobs.events import Emit, EventWriter, heartbeat
 from training.jobs.loading import check_model_reference, load_causal_lm, pick_device
@@ -126,8 +126,8 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
 
     # -- 2. model, optimizer, schedule; resume from the latest checkpoint -------
     model = load_model(spec, resume_from, device, dtype)
-    sharded = fit_estimate.sharded(cfg.sharding, finetuning=spec.finetuning, gpus=world_size())
-    if sharded:
+    fsdp = sharded(cfg.sharding, finetuning=spec.finetuning, gpus=world_size())
+    if fsdp:
         shard_model(model)
     compiled = compile_wanted(cfg.torch_compile, device)
     if compiled:
@@ -135,10 +135,10 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         torch._dynamo.config.suppress_errors = cfg.torch_compile == "auto"
         split_head(model)[0].compile()  # in place: parameter names, and so checkpoints, are unchanged
     # The chunked loss reads the head's weight outside a forward pass, where FSDP has not gathered it.
-    loss_of = make_loss(model, 0 if sharded else cfg.loss_chunk_tokens)
+    loss_of = make_loss(model, 0 if fsdp else cfg.loss_chunk_tokens)
     optimizer = make_optimizer(model, cfg, device)
     scheduler = make_scheduler(optimizer, cfg, total_steps)
-    step = load_trainer_state(resume_from, model, optimizer, scheduler, sharded) if resume_from else 0
+    step = load_trainer_state(resume_from, model, optimizer, scheduler, fsdp) if resume_from else 0
 
     emit(Start(
         kind="train",
@@ -181,7 +181,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
             loss = loss_of(input_ids, labels) / max(targets, 1)
             loss.backward()
             window_loss += loss.detach()
-        if not sharded:  # FSDP has reduce-scattered them in backward
+        if not fsdp:  # FSDP has reduce-scattered them in backward
             all_reduce_gradients(model)
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
@@ -209,7 +209,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
             window_steps, window_tokens, window_started = 0, 0, time.perf_counter()
 
         if step % cfg.save_every == 0 and step < total_steps:
-            path = save_checkpoint(out, step, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256, sharded)
+            path = save_checkpoint(out, step, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256, fsdp)
             if rank() == 0:
                 if spec.output_uri:
                     path = run_store.upload_checkpoint(store, path, spec.output_uri, keep=cfg.keep_checkpoints)
@@ -226,7 +226,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         "tokens_per_second": round(run_tokens / train_seconds, 1),
         "train_seconds": round(train_seconds, 3),
     }
-    gathered = gathered_state_dict(model) if sharded else None  # every rank takes part
+    gathered = gathered_state_dict(model) if fsdp else None  # every rank takes part
     if rank() != 0:
         return summary
     final = save_final(out, model, tokenizer, spec, snapshot_sha256, summary, gathered)
@@ -543,7 +543,7 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 
 def save_checkpoint(
-    out: Path, step: int, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256, sharded: bool
+    out: Path, step: int, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256, fsdp: bool
 ) -> Path:
     """Weights (or LoRA adapter), tokenizer, optimizer/scheduler/RNG state, spec and card; every rank calls it.
 
@@ -554,11 +554,11 @@ def save_checkpoint(
     """
     final_path = out / f"checkpoint-{step}"
     partial = out / f".checkpoint-{step}.partial"
-    if not sharded and rank() != 0:
+    if not fsdp and rank() != 0:
         return final_path
     if rank() == 0:
         shutil.rmtree(partial, ignore_errors=True)
-    if sharded:
+    if fsdp:
         barrier()  # no rank writes its shards into a folder that rank 0 is still clearing
         model_state, optimizer_state = get_state_dict(model, optimizer)
         dcp.save({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=partial / SHARDS)
@@ -571,7 +571,7 @@ def save_checkpoint(
     write_metadata(partial, spec, snapshot_sha256, step=step, library=library)
     state = {
         "step": step,
-        "optimizer": None if sharded else optimizer.state_dict(),
+        "optimizer": None if fsdp else optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "rng": {
             "python": random.getstate(),
@@ -586,7 +586,7 @@ def save_checkpoint(
     return final_path
 
 
-def load_trainer_state(path: Path, model, optimizer, scheduler, sharded: bool) -> int:
+def load_trainer_state(path: Path, model, optimizer, scheduler, fsdp: bool) -> int:
     """Restore the optimizer, schedule and RNG (and a sharded checkpoint's weights); return the step reached.
 
     A sharded checkpoint loads into any number of ranks, sharded or not; one
@@ -598,7 +598,7 @@ def load_trainer_state(path: Path, model, optimizer, scheduler, sharded: bool) -
         shards = {"model": model_state, "optimizer": optimizer_state}
         dcp.load(shards, checkpoint_id=path / SHARDS)  # without a process group (one process) too
         set_state_dict(model, optimizer, model_state_dict=shards["model"], optim_state_dict=shards["optimizer"])
-    elif sharded:
+    elif fsdp:
         raise ValueError(f"{path.name} holds one replica, not shards: resume it with train.sharding \"none\"")
     else:
         optimizer.load_state_dict(state["optimizer"])

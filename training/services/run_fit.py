@@ -13,8 +13,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from training.fit_estimate import Estimate, Hardware, ModelShape, advice, estimate, sharded, steps_for
-from training.jobs.contract import Resources, SpecError, TrainConfig, resources_config, train_config
+from training.fit_estimate import Estimate, Hardware, ModelShape, advice, estimate, steps_for
+from training.jobs.contract import Resources, SpecError, TrainConfig, resources_config, sharded, train_config
 from training.models import BaseModel, Snapshot
 
 # The record kinds (annotation/ingest/schemas.py) each method trains on (training/jobs/data.py).

@@ -78,7 +78,7 @@ def test_one_process_resumes_a_two_rank_fsdp_checkpoint(tiny_model, cpt_snapshot
                          env=ONE_THREAD)  # fmt: skip
     assert first.cancelled, first.log_tail[-20:]
     saved = max(e["step"] for e in seen if e["event"] == "checkpoint")
-    assert (tmp_path / "run" / f"checkpoint-{saved}" / SHARDS).is_dir()
+    assert len(list((tmp_path / "run" / f"checkpoint-{saved}" / SHARDS).glob("*.distcp"))) == 2  # one per rank
 
     resumed = Recorder()
     run_training(dataclasses.replace(two, train=dataclasses.replace(two.train, batch_size=4),
@@ -96,4 +96,4 @@ def test_a_sharded_run_refuses_a_replica_checkpoint_naming_the_setting_that_resu
 ):
     run_training(make_spec(tiny_model, cpt_snapshot, tmp_path / "run", max_steps=3, save_every=2), Recorder())
     with pytest.raises(ValueError, match='checkpoint-2 holds one replica, not shards: .* train.sharding "none"'):
-        load_trainer_state(tmp_path / "run" / "checkpoint-2", None, None, None, sharded=True)
+        load_trainer_state(tmp_path / "run" / "checkpoint-2", None, None, None, fsdp=True)
