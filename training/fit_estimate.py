@@ -7,11 +7,13 @@ for planning, not promises:
 - parameters from the model's ``config.json`` (a Llama/Mistral-shaped decoder:
   grouped-query attention, a gated MLP, untied or tied embeddings);
 - memory per GPU = weights + gradients + AdamW state + activations. A full
-  fine-tune keeps bf16 weights and gradients, an fp32 master copy and two
-  fp32 AdamW moments: 16 bytes per parameter. With ``sharded`` (FSDP), those
-  are divided over every GPU of the run; with data parallelism each GPU holds
-  them all. LoRA trains about 1 % of the parameters, the frozen base costs
-  2 bytes each;
+  fine-tune runs as training/jobs/train.py does: AdamW straight on the bf16
+  weights (no fp32 master copy), so weights, gradients and the two moments
+  are all bf16: 8 bytes per parameter (16 in fp32, with ``bf16=False``).
+  With ``sharded`` (FSDP, see training/jobs/contract.py's ``sharded``), those are divided over every
+  GPU of the run; with data parallelism each GPU holds them all. LoRA trains
+  about 1 % of the parameters in fp32 (PEFT upcasts the adapter), the frozen
+  base costs 2 bytes each;
 - activations per layer ~ 34 · tokens · hidden bytes (Korthikanti et al. 2022,
   with a fused attention kernel that keeps no score matrix); with gradient
   checkpointing only each layer's input (2 · tokens · hidden) plus one layer's
@@ -27,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GB = 1e9
-FULL_BYTES_PER_PARAMETER = 16  # bf16 weights 2 + bf16 gradients 2 + fp32 master 4 + AdamW moments 8
+FULL_BYTES_PER_PARAMETER = 8  # bf16 weights 2 + bf16 gradients 2 + bf16 AdamW moments 4
+FP32_BYTES_PER_PARAMETER = 16  # fp32 weights 4 + gradients 4 + AdamW moments 8
 FROZEN_BYTES_PER_PARAMETER = 2  # bf16 weights under a LoRA adapter
-LORA_BYTES_PER_PARAMETER = 16  # the adapter trains like a full model
+LORA_BYTES_PER_PARAMETER = FP32_BYTES_PER_PARAMETER  # the fp32 adapter
 ACTIVATION_BYTES_PER_TOKEN_HIDDEN = 34
 CHECKPOINTED_BYTES_PER_TOKEN_HIDDEN = 2
 OVERHEAD_BYTES = 2 * GB  # CUDA context, allocator fragmentation, communication buffers
@@ -109,7 +112,7 @@ class Estimate:
 
 def estimate(
     shape: ModelShape, *, finetuning: str, seq_len: int, batch_size: int, steps: int, grad_accum: int = 1,
-    gpus: int = 1, gradient_checkpointing: bool = False, sharded: bool = False, lora_r: int = 16,
+    gpus: int = 1, gradient_checkpointing: bool = False, sharded: bool = False, lora_r: int = 16, bf16: bool = True,
     hardware: Hardware = Hardware(),
 ) -> Estimate:  # fmt: skip
     """Memory per GPU and wall time of ``steps`` optimizer steps; ``batch_size`` is sequences per GPU per micro-batch."""
@@ -118,7 +121,7 @@ def estimate(
         trainable = shape.lora_parameters(lora_r)
         state = n * FROZEN_BYTES_PER_PARAMETER + trainable * LORA_BYTES_PER_PARAMETER
     else:
-        trainable, state = n, n * FULL_BYTES_PER_PARAMETER
+        trainable, state = n, n * (FULL_BYTES_PER_PARAMETER if bf16 else FP32_BYTES_PER_PARAMETER)
     if sharded:
         state /= gpus
     tokens_per_gpu = seq_len * batch_size
@@ -137,12 +140,19 @@ def estimate(
     )  # fmt: skip
 
 
-def advice(result: Estimate, *, finetuning: str, gradient_checkpointing: bool, hardware: Hardware = Hardware()) -> str:
+def advice(
+    result: Estimate, *, finetuning: str, gradient_checkpointing: bool, sharded: bool = False,
+    hardware: Hardware = Hardware(),
+) -> str:  # fmt: skip
     """What to change so that a run that does not fit does, the first that applies, as a code.
 
-    "lora" or "smaller_model" (the weights and optimizer state alone are too
-    large), "gradient_checkpointing", else "smaller_batch".
+    "shard" (a full fine-tune whose replica does not fit, but whose state
+    would, sharded over more GPUs), "lora" or "smaller_model" (the weights
+    and optimizer state alone are too large), "gradient_checkpointing", else
+    "smaller_batch".
     """
+    if result.state_gb > hardware.memory_gb and finetuning == "full" and not sharded:
+        return "shard"
     if result.state_gb > hardware.memory_gb:
         return "lora" if finetuning == "full" else "smaller_model"
     return "smaller_batch" if gradient_checkpointing else "gradient_checkpointing"

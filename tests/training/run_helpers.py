@@ -52,8 +52,8 @@ def make_base_model(name="tiny") -> BaseModel:
     return BaseModel.objects.get_or_create(name=name, defaults={"source": str(folder), "is_tiny": True})[0]
 
 
-def make_run(*, user=None, snapshot=None, base_model=None, **fields):
+def make_run(*, user=None, snapshot=None, base_model=None, hyperparameters=FAST, **fields):
     return training_run_create(
         created_by=user, snapshot=snapshot or make_snapshot(), base_model=base_model or make_base_model(),
-        method="cpt", hyperparameters=dict(FAST), **fields,
+        method="cpt", hyperparameters=dict(hyperparameters), **fields,
     )  # fmt: skip

@@ -17,18 +17,29 @@ def test_a_7b_mistral_has_7_24_billion_parameters(tmp_path):
     assert ModelShape.from_folder(tmp_path).parameters == 7_241_732_096
 
 
-def test_a_7b_full_fine_tune_holds_16_bytes_per_parameter_and_does_not_fit_one_80_gb_gpu():
-    result = estimate(ModelShape.from_config(MISTRAL_7B), finetuning="full", seq_len=2048, batch_size=1, steps=1)
-    assert result.state_gb == pytest.approx(115.9, abs=0.1)
-    assert not result.fits
-    assert advice(result, finetuning="full", gradient_checkpointing=False) == "lora"
+def test_a_7b_full_fine_tune_holds_8_bytes_per_parameter_as_the_job_trains_it_in_bf16():
+    shape = ModelShape.from_config(MISTRAL_7B)
+    bf16 = estimate(shape, finetuning="full", seq_len=2048, batch_size=1, steps=1)
+    fp32 = estimate(shape, finetuning="full", seq_len=2048, batch_size=1, steps=1, bf16=False)
+    assert bf16.state_gb == pytest.approx(57.9, abs=0.1) and bf16.fits  # weights, gradients, AdamW moments in bf16
+    assert fp32.state_gb == pytest.approx(115.9, abs=0.1) and not fp32.fits
 
 
-def test_sharding_over_eight_gpus_fits_a_7b_full_fine_tune():
+def test_sharding_over_eight_gpus_divides_the_state_of_a_fp32_full_fine_tune():
     shape = ModelShape.from_config(MISTRAL_7B)
     result = estimate(shape, finetuning="full", seq_len=2048, batch_size=1, steps=1, gpus=8, sharded=True,
-                      gradient_checkpointing=True)  # fmt: skip
+                      gradient_checkpointing=True, bf16=False)  # fmt: skip
     assert result.state_gb == pytest.approx(115.9 / 8, abs=0.1) and result.fits
+
+
+def test_a_replica_that_does_not_fit_is_advised_to_shard_and_a_sharded_one_lora():
+    shape, small = ModelShape.from_config(MISTRAL_7B), Hardware(memory_gb=24)
+    replica = estimate(shape, finetuning="full", seq_len=2048, batch_size=1, steps=1, gpus=2, hardware=small)
+    shards = estimate(shape, finetuning="full", seq_len=2048, batch_size=1, steps=1, gpus=2, sharded=True,
+                      hardware=small)  # fmt: skip
+    assert not replica.fits and not shards.fits
+    assert advice(replica, finetuning="full", gradient_checkpointing=False, hardware=small) == "shard"
+    assert advice(shards, finetuning="full", gradient_checkpointing=False, sharded=True, hardware=small) == "lora"
 
 
 def test_a_7b_lora_fits_one_gpu_and_trains_about_one_percent():

@@ -37,13 +37,28 @@ def test_cpt_on_an_instruction_only_snapshot_is_refused_saying_what_to_change(st
     assert not TrainingRun.objects.exists()
 
 
-def test_a_7b_full_fine_tune_on_one_80_gb_gpu_is_refused_and_lora_is_the_advice(staff, mistral_7b):
+def test_a_7b_full_fine_tune_in_fp32_on_one_80_gb_gpu_is_refused_and_sharding_is_the_advice(staff, mistral_7b):
     with pytest.raises(ValidationError) as refused:
-        make_run(user=staff, base_model=mistral_7b)
+        make_run(user=staff, base_model=mistral_7b, hyperparameters={**FAST, "bf16": False})
     [message] = refused.value.messages
     assert "needs about 118 GB per GPU (116 GB of weights, gradients and optimizer state" in message
-    assert "the GPUs have 80 GB" in message and "fine-tune with LoRA" in message
+    assert "the GPUs have 80 GB" in message and "shard the full fine-tune over several GPUs" in message
     assert not TrainingRun.objects.exists()
+
+
+def test_the_same_run_on_eight_gpus_is_sharded_and_accepted_but_not_as_replicas(staff, mistral_7b):
+    fp32 = {**FAST, "bf16": False}
+    run = make_run(user=staff, base_model=mistral_7b, hyperparameters=fp32, resources={"gpus_per_node": 8})
+    # 116 GB of fp32 state over 8 GPUs, 2 GB of overhead, a little for 64 tokens' activations
+    assert run.manifest["estimate"]["memory_gb_per_gpu"] == pytest.approx(115.9 / 8 + 2, abs=0.5)
+    with pytest.raises(ValidationError, match="shard the full fine-tune"):
+        make_run(user=staff, base_model=mistral_7b, hyperparameters={**fp32, "sharding": "none"},
+                 resources={"gpus_per_node": 8})  # fmt: skip
+
+
+def test_a_7b_full_fine_tune_in_bf16_fits_one_80_gb_gpu_at_8_bytes_per_parameter(staff, mistral_7b):
+    run = make_run(user=staff, base_model=mistral_7b)
+    assert run.manifest["estimate"]["memory_gb_per_gpu"] == pytest.approx(57.9 + 2, abs=0.5)  # and 64 tokens' activations
 
 
 def test_a_7b_lora_run_is_accepted_with_its_estimate_and_resources_in_the_spec(staff, mistral_7b):
@@ -57,10 +72,10 @@ def test_a_7b_lora_run_is_accepted_with_its_estimate_and_resources_in_the_spec(s
 def test_the_form_refuses_a_run_that_does_not_fit_on_the_page(client, staff, mistral_7b):
     client.force_login(staff)
     data = {"snapshot": make_snapshot().pk, "base_model": mistral_7b.pk, "method": "cpt", "finetuning": "full",
-            "learning_rate": "0.001", "seq_len": "2048", "batch_size": "1", "gpus_per_node": "1", "nodes": "1"}  # fmt: skip
+            "learning_rate": "0.001", "seq_len": "2048", "batch_size": "4", "gpus_per_node": "1", "nodes": "1"}  # fmt: skip
     answer = client.post(reverse("run_new"), data)
     assert answer.status_code == 400
-    assert "fine-tune with LoRA" in answer.context["form"].non_field_errors()[0]
+    assert "turn on gradient checkpointing" in answer.context["form"].non_field_errors()[0]
     accepted = client.post(reverse("run_new"), {**data, "finetuning": "lora", "gpus_per_node": "4", "nodes": "2"})
     assert accepted.status_code == 302
     run = TrainingRun.objects.get()
@@ -75,9 +90,10 @@ def test_the_train_command_takes_gpus_and_nodes_and_prints_the_estimate(staff, m
                  stdout=out, stderr=err)  # fmt: skip
     assert TrainingRun.objects.get().manifest["job_spec"]["resources"] == {"gpus_per_node": 8, "nodes": 2}
     assert '"memory_gb_per_gpu"' in err.getvalue()
-    with pytest.raises(CommandError, match="fine-tune with LoRA"):
+    replicas = {**FAST, "bf16": False, "sharding": "none"}
+    with pytest.raises(CommandError, match="shard the full fine-tune"):
         call_command("train", "--snapshot", snapshot.label, "--base-model", "mistral-7b", "--method", "cpt",
-                     "--gpus", "8", "--hyperparameters", json.dumps(FAST), stdout=out, stderr=err)  # fmt: skip
+                     "--gpus", "8", "--hyperparameters", json.dumps(replicas), stdout=out, stderr=err)  # fmt: skip
 
 
 def test_a_base_model_whose_config_lacks_the_sizes_is_not_estimated(staff):

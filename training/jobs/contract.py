@@ -44,6 +44,7 @@ KINDS = ("train", "evaluate")
 STORE_SCHEME = "s3://"  # an object-store location: s3://bucket/key-prefix (S3, MinIO)
 METHODS = ("cpt", "sft")
 FINETUNING = ("full", "lora")
+SHARDING = ("auto", "none", "fsdp")
 # "org/name" as the Hugging Face hub spells it; anything else is a local path.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -62,7 +63,12 @@ class EventError(ContractError):
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters of a training job. Defaults suit a 7B LoRA/full run on one H100."""
+    """Hyper-parameters of a training job.
+
+    The defaults (8 sequences of 2048 tokens per GPU) are a starting point, not
+    a fit: a 7B model on an 80 GB GPU needs gradient checkpointing (LoRA) or
+    several GPUs (full); training/fit_estimate.py says before the run starts.
+    """
 
     learning_rate: float = 2e-5
     min_lr_ratio: float = 0.1  # cosine decays to learning_rate * min_lr_ratio
@@ -95,6 +101,10 @@ class TrainConfig:
     # the [tokens, vocab] logits, their fp32 copy and gradient are never whole.
     # 0 computes the full logits, as model(...).logits would.
     loss_chunk_tokens: int = 4096
+    # How a full fine-tune spreads over more than one GPU: "none" keeps a whole
+    # replica on each, "fsdp" shards weights, gradients and AdamW state over them
+    # (training/jobs/train.py). "auto": fsdp. See sharded() below.
+    sharding: str = "auto"
 
 
 @dataclass
@@ -181,6 +191,7 @@ class JobSpec:
             raise SpecError("output_dir is the job's local folder; an object-store location goes in output_uri")
         if self.train.torch_compile not in (True, False, "auto"):
             raise SpecError("train.torch_compile must be true, false or \"auto\"")
+        _check_choice("train.sharding", self.train.sharding, SHARDING)
         if self.train.loss_chunk_tokens < 0:
             raise SpecError("train.loss_chunk_tokens must be 0 (full logits) or more")
         if self.resources.gpus_per_node < 1 or self.resources.nodes < 1:
@@ -215,6 +226,16 @@ class JobSpec:
     @classmethod
     def load(cls, path: str | Path) -> JobSpec:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+def sharded(sharding: str, *, finetuning: str, gpus: int) -> bool:
+    """Whether the job shards a run with FSDP (``TrainConfig.sharding``); the job and the fit check both ask here.
+
+    Only a full fine-tune on more than one GPU is sharded: "auto" and "fsdp"
+    shard it, "none" keeps a replica per GPU. A LoRA run is never sharded: its
+    frozen bf16 base is 2 bytes a parameter and its adapter small.
+    """
+    return finetuning == "full" and gpus > 1 and sharding != "none"
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:

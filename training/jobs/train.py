@@ -20,6 +20,14 @@ same global batch. Only rank 0 emits events and writes checkpoints (the full
 state, identical on every rank) and the final model; the others wait for it,
 and any number of ranks resumes from it.
 
+A full fine-tune on several ranks is sharded instead (``train.sharding``,
+training/jobs/contract.py's ``sharded``): right after loading, FSDP2's
+``fully_shard`` gives each rank 1/N of every weight, gradient and AdamW
+moment, gathering a layer's weights only while it runs. Its checkpoints are
+``torch.distributed.checkpoint`` shards that every rank writes, and that
+any number of ranks (one included) reads back, resharded; the final model is
+gathered onto rank 0 and saved whole.
+
 A checkpoint folder is written under a temporary name and renamed when
 complete, so a job killed while saving leaves nothing that resume would trust.
 With ``spec.output_uri`` each checkpoint and the final model are also copied
@@ -41,11 +49,19 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
 import torch.nn.functional as F
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_state_dict,
+    set_state_dict,
+)
+from torch.distributed.fsdp import fully_shard
 from transformers import AutoTokenizer
 
 from training import run_store
-from training.jobs.contract import Checkpoint, Done, JobSpec, Progress, Start, TrainConfig, is_store_uri
+from training.jobs.contract import Checkpoint, Done, JobSpec, Progress, Start, TrainConfig, is_store_uri, sharded
 from training.jobs.data import IGNORE_INDEX, Batches, load_examples, verify_snapshot
 from training.jobs.events import Emit, EventWriter, heartbeat
 from training.jobs.loading import check_model_reference, load_causal_lm, pick_device
@@ -53,6 +69,7 @@ from training.jobs.revision import hub_revision, resolve_revision
 
 CHECKPOINT = run_store.CHECKPOINT  # checkpoint-<step>, here and in the object store
 TRAINER_STATE = "trainer_state.pt"  # written last: its presence marks a complete checkpoint
+SHARDS = "shards"  # a sharded checkpoint's weights and optimizer state (torch.distributed.checkpoint)
 SUMMARY = "summary.json"
 
 
@@ -109,15 +126,19 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
 
     # -- 2. model, optimizer, schedule; resume from the latest checkpoint -------
     model = load_model(spec, resume_from, device, dtype)
+    fsdp = sharded(cfg.sharding, finetuning=spec.finetuning, gpus=world_size())
+    if fsdp:
+        shard_model(model)
     compiled = compile_wanted(cfg.torch_compile, device)
     if compiled:
         # Asked for by default ("auto"), a graph that fails to compile runs eagerly instead of failing the job.
         torch._dynamo.config.suppress_errors = cfg.torch_compile == "auto"
         split_head(model)[0].compile()  # in place: parameter names, and so checkpoints, are unchanged
-    loss_of = make_loss(model, cfg.loss_chunk_tokens)
+    # The chunked loss reads the head's weight outside a forward pass, where FSDP has not gathered it.
+    loss_of = make_loss(model, 0 if fsdp else cfg.loss_chunk_tokens)
     optimizer = make_optimizer(model, cfg, device)
     scheduler = make_scheduler(optimizer, cfg, total_steps)
-    step = load_trainer_state(resume_from, optimizer, scheduler) if resume_from else 0
+    step = load_trainer_state(resume_from, model, optimizer, scheduler, fsdp) if resume_from else 0
 
     emit(Start(
         kind="train",
@@ -160,7 +181,8 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
             loss = loss_of(input_ids, labels) / max(targets, 1)
             loss.backward()
             window_loss += loss.detach()
-        all_reduce_gradients(model)
+        if not fsdp:  # FSDP has reduce-scattered them in backward
+            all_reduce_gradients(model)
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
@@ -187,8 +209,8 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
             window_steps, window_tokens, window_started = 0, 0, time.perf_counter()
 
         if step % cfg.save_every == 0 and step < total_steps:
-            if rank() == 0:  # the state is the same on every rank
-                path = save_checkpoint(out, step, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256)
+            path = save_checkpoint(out, step, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256, fsdp)
+            if rank() == 0:
                 if spec.output_uri:
                     path = run_store.upload_checkpoint(store, path, spec.output_uri, keep=cfg.keep_checkpoints)
                 emit(Checkpoint(step=step, path=str(path)))
@@ -204,9 +226,10 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         "tokens_per_second": round(run_tokens / train_seconds, 1),
         "train_seconds": round(train_seconds, 3),
     }
+    gathered = gathered_state_dict(model) if fsdp else None  # every rank takes part
     if rank() != 0:
         return summary
-    final = save_final(out, model, tokenizer, spec, snapshot_sha256, summary)
+    final = save_final(out, model, tokenizer, spec, snapshot_sha256, summary, gathered)
     final_uri = run_store.join_uri(spec.output_uri, final.name) if spec.output_uri else None
     summary["checkpoint"] = final_uri or str(final)
     (final / SUMMARY).write_text(json.dumps(summary, indent=2))
@@ -298,6 +321,26 @@ def all_reduce_gradients(model) -> None:
             dist.all_reduce(parameter.grad)
 
 
+def shard_model(model) -> None:
+    """FSDP2, in place: each decoder layer is a unit, the root the rest (embeddings, final norm, head).
+
+    Gradients are summed over the ranks, not averaged: each rank's loss is
+    already divided by the target count of all ranks, as for
+    :func:`all_reduce_gradients`.
+    """
+    units = [*model.get_decoder().layers, model]
+    for unit in units:
+        fully_shard(unit)
+    for unit in units:
+        unit.set_gradient_divide_factor(1.0)
+        unit.set_force_sum_reduction_for_comms(True)  # a plain SUM: gloo has no pre-multiplied sum
+
+
+def gathered_state_dict(model) -> dict:
+    """A sharded model's full state dict on rank 0's CPU (empty on the others); every rank must call it."""
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
 def _silent(event: str, **fields) -> None:
     """The ``emit`` of ranks other than 0: one rank speaks for the job."""
 
@@ -331,7 +374,8 @@ def seed_everything(seed: int) -> None:
 def load_model(spec: JobSpec, resume_from: Path | None, device: torch.device, dtype: torch.dtype):
     """The base model, or a full fine-tune's checkpoint, optionally wrapped in LoRA."""
     check_model_reference(spec.base_model)
-    full_resume = resume_from is not None and spec.finetuning == "full"
+    # A sharded checkpoint holds no model folder: its weights are loaded after sharding, with the optimizer's.
+    full_resume = resume_from is not None and spec.finetuning == "full" and not (resume_from / SHARDS).is_dir()
     source = str(resume_from) if full_resume else spec.base_model
     model = load_causal_lm(source, hub_revision(source, spec.base_model_revision), device=device, dtype=dtype)
     model.config.use_cache = False  # the KV cache is for generation only
@@ -498,18 +542,36 @@ def latest_checkpoint(out: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256) -> Path:
-    """Weights (or LoRA adapter), tokenizer, optimizer/scheduler/RNG state, spec and card."""
+def save_checkpoint(
+    out: Path, step: int, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256, fsdp: bool
+) -> Path:
+    """Weights (or LoRA adapter), tokenizer, optimizer/scheduler/RNG state, spec and card; every rank calls it.
+
+    Unsharded, the state is the same on every rank and rank 0 alone writes
+    it. Sharded, every rank writes its shards of the weights and optimizer
+    state under ``shards/`` (so ``output_dir`` must be one folder that all
+    hosts share) and rank 0 the rest.
+    """
     final_path = out / f"checkpoint-{step}"
     partial = out / f".checkpoint-{step}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial)
+    if not fsdp and rank() != 0:
+        return final_path
+    if rank() == 0:
+        shutil.rmtree(partial, ignore_errors=True)
+    if fsdp:
+        barrier()  # no rank writes its shards into a folder that rank 0 is still clearing
+        model_state, optimizer_state = get_state_dict(model, optimizer)
+        dcp.save({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=partial / SHARDS)
+        if rank() != 0:
+            return final_path
+    else:
+        model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
     library = "peft" if spec.finetuning == "lora" else "transformers"  # a LoRA checkpoint holds the adapter
     write_metadata(partial, spec, snapshot_sha256, step=step, library=library)
     state = {
         "step": step,
-        "optimizer": optimizer.state_dict(),
+        "optimizer": None if fsdp else optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "rng": {
             "python": random.getstate(),
@@ -524,9 +586,22 @@ def save_checkpoint(out: Path, step: int, model, tokenizer, optimizer, scheduler
     return final_path
 
 
-def load_trainer_state(path: Path, optimizer, scheduler) -> int:
+def load_trainer_state(path: Path, model, optimizer, scheduler, fsdp: bool) -> int:
+    """Restore the optimizer, schedule and RNG (and a sharded checkpoint's weights); return the step reached.
+
+    A sharded checkpoint loads into any number of ranks, sharded or not; one
+    that holds a single replica only into an unsharded run.
+    """
     state = torch.load(path / TRAINER_STATE, map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
+    if (path / SHARDS).is_dir():
+        model_state, optimizer_state = get_state_dict(model, optimizer)
+        shards = {"model": model_state, "optimizer": optimizer_state}
+        dcp.load(shards, checkpoint_id=path / SHARDS)  # without a process group (one process) too
+        set_state_dict(model, optimizer, model_state_dict=shards["model"], optim_state_dict=shards["optimizer"])
+    elif fsdp:
+        raise ValueError(f"{path.name} holds one replica, not shards: resume it with train.sharding \"none\"")
+    else:
+        optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     random.setstate(state["rng"]["python"])
     torch.set_rng_state(state["rng"]["torch"])
@@ -543,15 +618,20 @@ def prune_checkpoints(out: Path, keep: int) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def save_final(out: Path, model, tokenizer, spec: JobSpec, snapshot_sha256, summary: dict) -> Path:
-    """A plain transformers folder: LoRA is merged into the base weights."""
+def save_final(
+    out: Path, model, tokenizer, spec: JobSpec, snapshot_sha256, summary: dict, state_dict: dict | None = None
+) -> Path:
+    """A plain transformers folder: LoRA is merged into the base weights.
+
+    ``state_dict`` is a sharded model's, gathered by :func:`gathered_state_dict`.
+    """
     final = out / "final"
     partial = out / ".final.partial"
     shutil.rmtree(partial, ignore_errors=True)
     if spec.finetuning == "lora":
         model = model.merge_and_unload()
     model.config.use_cache = True
-    model.save_pretrained(partial)
+    model.save_pretrained(partial, state_dict=state_dict)
     tokenizer.save_pretrained(partial)
     write_metadata(partial, spec, snapshot_sha256, step=summary["steps"], summary=summary)
     shutil.rmtree(final, ignore_errors=True)

@@ -14,13 +14,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from training.fit_estimate import Estimate, Hardware, ModelShape, advice, estimate, steps_for
-from training.jobs.contract import Resources, SpecError, TrainConfig, resources_config, train_config
+from training.jobs.contract import Resources, SpecError, TrainConfig, resources_config, sharded, train_config
 from training.models import BaseModel, Snapshot
 
 # The record kinds (annotation/ingest/schemas.py) each method trains on (training/jobs/data.py).
 METHOD_KINDS = {"cpt": {"pretraining"}, "sft": {"instruction", "conversation"}}
 # What to change, by training/fit_estimate.py's advice code.
 ADVICE = {
+    "shard": gettext_lazy("shard the full fine-tune over several GPUs (sharding \"auto\" or \"fsdp\"), "
+                          "or fine-tune with LoRA"),
     "lora": gettext_lazy("fine-tune with LoRA, or use a smaller model"),
     "smaller_model": gettext_lazy("use a smaller model"),
     "gradient_checkpointing": gettext_lazy("turn on gradient checkpointing, or lower the batch size or sequence length"),
@@ -64,13 +66,15 @@ def _fit_check(
         _examples(snapshot, method, config.seq_len), epochs=config.epochs, batch_size=config.batch_size,
         grad_accum=config.grad_accum, gpus=gpus,
     )  # fmt: skip
+    shards = sharded(config.sharding, finetuning=finetuning, gpus=gpus)
     result = estimate(
         shape, finetuning=finetuning, seq_len=config.seq_len,
         batch_size=config.batch_size, steps=steps, grad_accum=config.grad_accum, gpus=gpus,
-        gradient_checkpointing=config.gradient_checkpointing, lora_r=config.lora_r, hardware=hardware,
+        gradient_checkpointing=config.gradient_checkpointing, sharded=shards, lora_r=config.lora_r,
+        bf16=config.bf16 is not False, hardware=hardware,  # "auto" is bf16 on the GPUs this checks for
     )  # fmt: skip
     if not result.fits:
-        raise ValidationError(_does_not_fit(result, finetuning, config, hardware), code="does_not_fit")
+        raise ValidationError(_does_not_fit(result, finetuning, config, shards, hardware), code="does_not_fit")
     return result
 
 
@@ -107,8 +111,10 @@ def _examples(snapshot: Snapshot, method: str, seq_len: int) -> int:
     return sum(split.get("records", 0) for split in splits)
 
 
-def _does_not_fit(result: Estimate, finetuning: str, config: TrainConfig, hardware: Hardware) -> str:
-    change = ADVICE[advice(result, finetuning=finetuning, gradient_checkpointing=config.gradient_checkpointing, hardware=hardware)]
+def _does_not_fit(result: Estimate, finetuning: str, config: TrainConfig, shards: bool, hardware: Hardware) -> str:
+    code = advice(result, finetuning=finetuning, gradient_checkpointing=config.gradient_checkpointing, sharded=shards,
+                  hardware=hardware)  # fmt: skip
+    change = ADVICE[code]
     return _(
         "This run needs about %(needed).0f GB per GPU (%(state).0f GB of weights, gradients and optimizer state, "
         "%(activations).0f GB of activations); the GPUs have %(memory).0f GB. To make it fit: %(change)s."

@@ -6,7 +6,7 @@ import pytest
 
 from training.jobs.contract import (
     EVENTS, SCHEMA_VERSION, Checkpoint, Done, Error, EventError, EvalConfig, Heartbeat, JobSpec, Progress, Resources,
-    SpecError, Start, TrainConfig, event_from_dict,
+    SpecError, Start, TrainConfig, event_from_dict, sharded,
 )  # fmt: skip
 
 
@@ -67,3 +67,9 @@ def test_every_event_kind_is_known_by_its_name():
 def test_an_event_the_contract_does_not_know_is_refused(data, message):
     with pytest.raises(EventError, match=message):
         event_from_dict(data)
+
+
+def test_a_full_fine_tune_is_sharded_on_several_gpus_unless_told_not_and_lora_never():
+    assert sharded("auto", finetuning="full", gpus=8) and sharded("fsdp", finetuning="full", gpus=2)
+    assert not sharded("none", finetuning="full", gpus=8)
+    assert not sharded("auto", finetuning="full", gpus=1) and not sharded("fsdp", finetuning="lora", gpus=8)
