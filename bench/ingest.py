@@ -25,6 +25,7 @@ at the end, or accepts no record, is an error: named, and the exit status 1.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -80,6 +81,33 @@ def phase_baseline(path: Path) -> dict:
         count = conn.execute("SELECT count(*) FROM bench_rows").fetchone()[0]
         conn.execute("DROP TABLE bench_rows")
     return {"seconds": time.perf_counter() - started, "records": count}
+
+
+def phase_datatrove(path: Path) -> dict:
+    """datatrove's Gopher, C4 and FineWeb quality filters vs this tree's checks, records/s per core on the same texts."""
+    from checks import run_new
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import (
+        C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter,
+    )
+
+    languages = list(WORDS)
+    with path.open("rb") as f:
+        docs = [(languages[i % len(languages)], json.loads(raw)["text"]) for i, raw in enumerate(f)]
+    filters = {code: [GopherRepetitionFilter(language=code), GopherQualityFilter(language=code),
+                      C4QualityFilter(language=code), FineWebQualityFilter(language=code)] for code in languages}
+
+    def run_datatrove(sample):
+        return [[f.filter(Document(text=text, id=str(i))) for f in filters[code]] for i, (code, text) in enumerate(sample)]
+
+    run_datatrove(docs[:50]), run_new(docs[:50])  # tokenizers and models loaded
+    started = cpu_seconds()
+    run_datatrove(docs)
+    datatrove_cpu, started = cpu_seconds() - started, cpu_seconds()
+    run_new(docs)
+    checks_cpu = cpu_seconds() - started
+    return {"records": len(docs), "datatrove_records_per_core_s": round(len(docs) / datatrove_cpu),
+            "checks_records_per_core_s": round(len(docs) / checks_cpu)}
 
 
 def _django():
@@ -217,7 +245,9 @@ def main():
         args.records = SMOKE_RECORDS
 
     if args.phase:
-        figures = phase_baseline(Path(args.file)) if args.phase == "baseline" else phase_pipeline(Path(args.file), args.workers)
+        phases = {"baseline": phase_baseline, "datatrove": phase_datatrove,
+                  "pipeline": lambda path: phase_pipeline(path, args.workers)}
+        figures = phases[args.phase](Path(args.file))
         usage = [resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)]
         figures["peak_rss_mib"] = round(max(u.ru_maxrss for u in usage) / 1024, 1)
         print(json.dumps(figures))
@@ -261,6 +291,12 @@ def main():
     report["target_pg_bytes_per_record"] = 400
     report["check_paths_per_core"] = check_paths(args.checks_baseline_ref, args.smoke)
     print(f"check paths: {json.dumps(report['check_paths_per_core'])}", flush=True)
+    # Its Gopher and C4 filters split words with spaCy for these languages.
+    if importlib.util.find_spec("datatrove") and importlib.util.find_spec("spacy"):
+        report["datatrove"] = run_phase("datatrove", OUT / f"ingest-{max(args.records // 10, 1)}.jsonl", 1)
+    else:
+        report["datatrove"] = "not importable (datatrove and spaCy are not in this environment)"
+    print(f"datatrove: {json.dumps(report['datatrove'])}", flush=True)
     finish(report, errors, smoke=args.smoke)
 
 if __name__ == "__main__":
