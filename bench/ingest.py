@@ -17,6 +17,8 @@ not counted), MB/s and peak RSS (MiB) of each, the time ratio
 pipeline/baseline, PostgreSQL and record-file bytes per record after the
 pipeline, the old and new check paths per core side by side (bench/checks.py
 run against ``--checks-baseline-ref``, the tree before the batched checks),
+datatrove's quality filters against this tree's checks on the small file's
+texts where datatrove and spaCy are importable (not project dependencies),
 and, last, one JSON object with everything. A submission that is not ready
 at the end, or accepts no record, is an error: named, and the exit status 1.
 
