@@ -75,10 +75,6 @@ class Record(models.Model):
     # {kind: count} of the personal data redacted in the texts, for the submission
     # page's list by kind; null (no bytes) for the many records that held none.
     redactions = models.JSONField(null=True, blank=True, help_text=_("Personal data redacted in the texts, by kind."))
-    band_scheme = models.CharField(
-        max_length=64, blank=True,
-        help_text=_("The MinHash band scheme of the record's bands; empty for bands made before schemes were stored."),
-    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
