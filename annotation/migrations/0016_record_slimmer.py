@@ -1,8 +1,13 @@
-"""The band scheme moves from each record to its submission (29 bytes a record row).
+"""Slimmer record rows and indexes, without rewriting the table.
 
+The band scheme moves from each record to its submission (29 bytes a row).
 Dropping the column rewrites nothing: PostgreSQL marks it dropped, and
 existing rows give its bytes back when the table is next rewritten (e.g.
 VACUUM FULL, pg_repack); rows written from now on never hold them.
+
+Pending pretraining records get an index of their own without the kind (32
+bytes an entry, not 50). Building the two indexes reads the table once each,
+no rewrite, but writes to it wait meanwhile: minutes at 100 M records.
 """
 
 from collections import defaultdict
@@ -52,5 +57,23 @@ class Migration(migrations.Migration):
         migrations.RemoveField(
             model_name="record",
             name="band_scheme",
+        ),
+        migrations.AddIndex(
+            model_name="record",
+            index=models.Index(
+                condition=models.Q(("kind", "pretraining"), ("status", "pending")), fields=["language", "id"],
+                name="record_pending_pretraining",
+            ),
+        ),
+        migrations.RemoveIndex(
+            model_name="record",
+            name="record_pending_queue_order",
+        ),
+        migrations.AddIndex(
+            model_name="record",
+            index=models.Index(
+                condition=models.Q(("status", "pending"), models.Q(("kind", "pretraining"), _negated=True)),
+                fields=["language", "kind", "id"], name="record_pending_queue_order",
+            ),
         ),
     ]
