@@ -67,3 +67,10 @@ def test_pretraining_text_stored_in_rows_moves_into_the_chunk_files_once():
     assert moved["contents"] == [{}] * 5
     assert moved["words"] == [9, 10, 11, 12, 13]  # the JSON quality's filtered signals, typed
     assert moved["hash"] == f"{1:032x}" and moved["signals"] == 2
+
+
+def test_a_submission_takes_its_records_band_scheme_where_they_all_share_one():
+    schemes, record_columns = migrated("band_scheme_to_submissions.py")
+
+    assert schemes == ["new", "", "", ""]  # mixed or unnamed schemes: records_reband re-bands the submission
+    assert record_columns == 0

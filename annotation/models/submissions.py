@@ -22,6 +22,13 @@ def upload_path(submission, filename):
     return f"uploads/{submission.partner.slug}/{submission.uuid}/{filename}"
 
 
+def current_band_scheme() -> str:
+    """The MinHash band scheme ingest bands records in now (a new submission's ``band_scheme``)."""
+    from annotation.ingest.minhash import BAND_SCHEME  # rensa and numpy load only when a row is made
+
+    return BAND_SCHEME
+
+
 class Submission(models.Model):
     """An upload, from received through processing to ready or failed.
 
@@ -79,6 +86,12 @@ class Submission(models.Model):
     errors = models.JSONField(default=list, blank=True, help_text=_('The first bad lines: [{"line": N, "message": …}].'))
     rejection_reasons = models.JSONField(default=dict, blank=True)
     quality = models.JSONField(default=dict, blank=True, help_text=_("Histograms of quality signals."))
+    # One name per submission, not per record (29 bytes a row): its records
+    # are banded under one scheme, and records_reband re-bands them together.
+    band_scheme = models.CharField(
+        max_length=64, blank=True, default=current_band_scheme,
+        help_text=_("The MinHash band scheme of all the records' bands; empty where they are not all of one."),
+    )
 
     # What the partner took back (training.services.withdrawals keeps these,
     # under this row's lock). The figures above describe the upload and stay;

@@ -11,15 +11,13 @@ from django.db import connection
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from annotation.ingest.minhash import BAND_SCHEME
 from annotation.ingest.quality import FILTERED_SIGNALS
 from annotation.models import Record
 
 COLUMNS = (
     "submission_id", "line", "origin", "language_id", "kind", "content", "external_id", "meta",
     "content_hash", "status", "detected_language", "language_score", "language_mismatch",
-    "pii_redactions", "tokens", *(f"quality_{name}" for name in FILTERED_SIGNALS), "redactions", "band_scheme",
-    "created_at",
+    "pii_redactions", "tokens", *(f"quality_{name}" for name in FILTERED_SIGNALS), "redactions", "created_at",
 )
 JSON_COLUMNS = {"content", "meta", "redactions"}
 
@@ -30,14 +28,13 @@ CREATE TEMPORARY TABLE IF NOT EXISTS ingest_record_stage (
     detected_language varchar(35), language_score double precision, language_mismatch boolean,
     pii_redactions integer, tokens integer, quality_words integer, quality_mean_word_length double precision,
     quality_symbol_word_ratio double precision, quality_duplicate_line_fraction double precision,
-    quality_stop_words integer, quality_digit_ratio double precision, redactions jsonb, band_scheme varchar(64),
-    created_at timestamptz
+    quality_stop_words integer, quality_digit_ratio double precision, redactions jsonb, created_at timestamptz
 ) ON COMMIT DELETE ROWS
 """
 
 
 def records_insert(rows: list[dict]) -> dict[int, int]:
-    """Insert rows (dicts of COLUMNS minus ``band_scheme`` and ``created_at``) not stored yet.
+    """Insert rows (dicts of COLUMNS minus ``created_at``) not stored yet.
 
     Their bands, of minhash.BAND_SCHEME, go to the signature store (services/signatures.py).
     Returns ``{line: id}`` for the rows inserted now. Call inside a transaction.
@@ -75,8 +72,6 @@ def _copy_records(rows, now) -> dict[int, int]:
 def _value(row: dict, column: str, now):
     if column == "created_at":
         return now
-    if column == "band_scheme":
-        return BAND_SCHEME
     if column in JSON_COLUMNS:
         return None if row[column] is None else Jsonb(row[column])
     return row[column]
@@ -87,7 +82,7 @@ def _bulk_create_records(rows, now) -> dict[int, int]:
     submission_id = rows[0]["submission_id"]
     before = set(Record.objects.filter(submission_id=submission_id, line__in=lines).values_list("line", flat=True))
     Record.objects.bulk_create(
-        [Record(**row, band_scheme=BAND_SCHEME, created_at=now) for row in rows], ignore_conflicts=True, batch_size=1000
+        [Record(**row, created_at=now) for row in rows], ignore_conflicts=True, batch_size=1000
     )
     stored = dict(Record.objects.filter(submission_id=submission_id, line__in=lines).values_list("line", "id"))
     return {line: i for line, i in stored.items() if line not in before}

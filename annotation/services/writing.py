@@ -17,7 +17,6 @@ from django.utils.translation import gettext as _
 
 from annotation.ingest import schemas
 from annotation.ingest.checks import check_record
-from annotation.ingest.minhash import BAND_SCHEME
 from annotation.models import Record, Submission
 from annotation.models.records import quality_columns
 from annotation.review_selectors import is_certified
@@ -62,7 +61,7 @@ def writing_create(*, author, language, kind: str, content: dict, source_record=
         submission=submission, line=line, language=language, kind=kind, content=checked.content, meta=meta,
         edit_of=edit_of, content_hash=checked.content_hash, detected_language=checked.detected_language,
         language_score=checked.language_score, language_mismatch=checked.language_mismatch,
-        pii_redactions=checked.pii_redactions, tokens=checked.tokens, band_scheme=BAND_SCHEME,
+        pii_redactions=checked.pii_redactions, tokens=checked.tokens,
         **quality_columns(checked.quality),
     )
     tag = signatures_save(submission_id=submission.pk, part=f"w{line}", lines=[line], bands=[checked.bands])

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
+
 from annotation.ingest.schemas import text_fields
 from annotation.ingest.tokens import get_counter
 
@@ -157,13 +159,9 @@ def _count_repeats(splits: list[int], copies: list[int], repeats: dict) -> None:
 
 def _picked(splits: list[int], copies: list[int]) -> tuple[list[int], ...]:
     """Per split, the batch's row numbers to write: each record ``copies`` times in a row, in stream order."""
-    picked: tuple[list[int], ...] = tuple([] for _ in SPLITS)
-    for i, (k, c) in enumerate(zip(splits, copies)):
-        if c == 1:
-            picked[k].append(i)
-        elif c:
-            picked[k].extend([i] * c)
-    return picked
+    rows = np.repeat(np.arange(len(splits)), copies)
+    placed = np.repeat(np.asarray(splits), copies)
+    return tuple(rows[placed == k].tolist() for k in range(len(SPLITS)))
 
 
 def _pick(values: list, rows: list[int]) -> list:

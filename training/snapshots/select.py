@@ -25,6 +25,8 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce
+from psycopg import pq
+from psycopg.adapt import Loader
 
 from annotation.models import Annotation, Record, Submission
 from training.models import Withdrawal
@@ -183,7 +185,8 @@ def stream(selection: Selection, kinds: list[str]) -> Iterator[dict[str, list]]:
     chunk_texts = ChunkTexts() if "text" in content else None
     for batch in _fetch(rows):
         columns = dict(zip(names, map(list, zip(*batch))))
-        columns["content_hash"] = [h.hex for h in columns["content_hash"]]
+        if columns["content_hash"] and not isinstance(columns["content_hash"][0], str):  # not PostgreSQL's cursor
+            columns["content_hash"] = [h.hex for h in columns["content_hash"]]
         if chunk_texts is not None:
             chunk_texts.fill(columns)
         del columns["line"]
@@ -232,9 +235,19 @@ def _fetch(rows) -> Iterator[list[tuple]]:
     sql, sql_params = rows.query.sql_with_params()
     connection.ensure_connection()
     with connection.connection.cursor(name=f"snapshot_stream_{next(_CURSORS)}", binary=True) as cursor:
+        cursor.adapters.register_loader("uuid", _HexLoader)
         cursor.execute(sql, sql_params)
         while batch := cursor.fetchmany(CHUNK):
             yield batch
+
+
+class _HexLoader(Loader):
+    """A binary uuid as its 32 hex digits: no UUID object made per row only to be spelled out."""
+
+    format = pq.Format.BINARY
+
+    def load(self, data) -> str:
+        return bytes(data).hex()
 
 
 def content_of(columns: dict[str, list], kind: str, i: int) -> dict:
