@@ -1,5 +1,5 @@
 """Run by tests/test_migrations_with_data.py in ``manage.py shell``: migrate a database holding records
-with their own band scheme through annotation 0016, and print the schemes their submissions took."""
+with their own band scheme through annotation 0017, and print the schemes their submissions took."""
 
 import json
 import uuid

@@ -35,7 +35,7 @@ def schemes_to_submissions(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("annotation", "0015_preference_kind"),
+        ("annotation", "0016_preference_review"),
     ]
 
     operations = [
