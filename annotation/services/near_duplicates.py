@@ -30,10 +30,14 @@ def near_duplicates_mark(*, submission_id: int, tags: list[str] | None = None) -
     tags = signature_parts(submission_id=submission_id) if tags is None else tags
     with index.locked():
         signatures_index(tags)
-        keys, owners = signatures_keys(tags)
-        _mark_own(index.first_owners(keys), owners)
-        if any(int(tag.split("/")[0]) > submission_id for tag in index.tags()):
-            _mark_later(*index.matches(keys), owners, submission_id)
+        later = any(int(tag.split("/")[0]) > submission_id for tag in index.tags())
+        # One part (an ingest chunk) at a time: a record's keys are all in its part, and the
+        # index already holds every part, so marks come out the same with memory bounded by a chunk.
+        for tag in tags:
+            keys, owners = signatures_keys([tag])
+            _mark_own(index.first_owners(keys), owners)
+            if later:
+                _mark_later(*index.matches(keys), owners, submission_id)
     return Record.objects.filter(submission_id=submission_id, near_duplicate_of__isnull=False).count()
 
 
