@@ -1,6 +1,7 @@
 """Actors, data factories and a real Celery worker for the tests."""
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -106,6 +107,7 @@ def gpu_worker_session():
     broker itself (no event loop): kombu's event loop is one per process and
     the ``default`` worker already drives it.
     """
+    from celery.concurrency.thread import TaskPool
     from celery.contrib.testing.worker import TestWorkController, start_worker
 
     from occiportal.celery import app as portal_app
@@ -115,8 +117,21 @@ def gpu_worker_session():
         def should_use_eventloop(self):
             return False
 
+    class GpuAppPool(TaskPool):
+        """Its threads run tasks through the GPU app.
+
+        A pool thread looks the task up by name in the thread's current app,
+        else the process's default one: the portal's, set again below, which
+        has no ``run_job``; the message would be acked and the KeyError lost
+        in the pool's future, leaving the job queued.
+        """
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.executor = ThreadPoolExecutor(max_workers=self.limit, initializer=app.set_current)
+
     with start_worker(
-        app, pool="threads", concurrency=1, perform_ping_check=False, queues=["gpu"], shutdown_timeout=30,
+        app, pool=GpuAppPool, concurrency=1, perform_ping_check=False, queues=["gpu"], shutdown_timeout=30,
         hostname="gpu@tests", WorkController=PollingWorker,
     ) as worker:  # fmt: skip
         # Starting a worker makes its app the current one; the portal's code sends through the portal's.

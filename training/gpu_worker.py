@@ -75,7 +75,9 @@ app.conf.update(
 # Acked on receipt, not acks_late: a job of days outlives the broker's
 # redelivery window and must not start twice. A lost job is the sweeper's
 # business: its lease runs out and it is dispatched again as a new attempt.
-@app.task(name=RUN_JOB_TASK, acks_late=False, ignore_result=True)
+# shared=False: this app's task only; a shared one would be copied into any
+# app finalised after this import (the portal's too, in tests), by chance of order.
+@app.task(name=RUN_JOB_TASK, acks_late=False, ignore_result=True, shared=False)
 def run_job(spec_json: str, attempt: int = 1) -> None:
     try:
         spec = JobSpec.from_json(spec_json)

@@ -169,3 +169,21 @@ def test_run_job_never_starts_a_job_the_store_says_was_cancelled(object_store, m
                               "eval": {"suites": [str(tmp_path)]}})  # fmt: skip
 
     gpu_worker.run_job(spec.to_json(), attempt=1)
+
+
+def test_run_job_is_a_task_of_the_gpu_app_only():
+    from occiportal.celery import app as portal_app
+    from training.gpu_worker import app
+
+    assert RUN_JOB_TASK in app.tasks
+    assert RUN_JOB_TASK not in portal_app.tasks
+
+
+@pytest.mark.worker
+def test_the_gpu_worker_threads_run_tasks_through_the_gpu_app(gpu_worker_session):
+    """Not the process's default app, the portal's, where ``run_job`` is unknown."""
+    from celery._state import get_current_app
+
+    from training.gpu_worker import app
+
+    assert gpu_worker_session.pool.executor.submit(get_current_app).result(timeout=30) is app
