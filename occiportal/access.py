@@ -8,7 +8,7 @@ from django.http import Http404
 from annotation.review_selectors import languages_led_by
 
 from .models import Invitation, LanguageRole
-from .selectors import invitations_managed_by, may_manage_people
+from .selectors import invitations_managed_by, leads_of, may_manage_people
 
 
 def access_people(user) -> None:
@@ -27,8 +27,7 @@ def access_invitation(user, invitation_id) -> Invitation:
 
 def access_lead_role(user, role_id) -> LanguageRole:
     """A language-lead role in a language ``user`` leads (any, for staff)."""
-    roles = LanguageRole.objects.filter(role=LanguageRole.Role.LEAD, language__in=languages_led_by(user))
     try:
-        return roles.select_related("user", "language").get(pk=role_id)
+        return leads_of(languages_led_by(user)).get(pk=role_id)
     except (LanguageRole.DoesNotExist, ValueError, TypeError):
         raise Http404("No such lead.")

@@ -21,13 +21,19 @@ def partners_administered_by(user):
 
 
 def may_manage_people(user) -> bool:
-    """Staff, partner admins and language leads have a People page. One query: every page's navigation asks."""
+    """Staff, partner admins and language leads have a People page.
+
+    At most one query per request: the navigation of every page asks, and the
+    People page's access check asks again; the answer is kept on the user object.
+    """
     if not user.is_authenticated or user.is_staff:
         return user.is_authenticated
-    admin_or_lead = Q(partner_memberships__role=PartnerMembership.Role.ADMIN) | Q(
-        language_roles__role=LanguageRole.Role.LEAD
-    )
-    return get_user_model().objects.filter(admin_or_lead, pk=user.pk).exists()
+    if not hasattr(user, "_may_manage_people"):
+        admin_or_lead = Q(partner_memberships__role=PartnerMembership.Role.ADMIN) | Q(
+            language_roles__role=LanguageRole.Role.LEAD
+        )
+        user._may_manage_people = get_user_model().objects.filter(admin_or_lead, pk=user.pk).exists()
+    return user._may_manage_people
 
 
 def members_of(partners):

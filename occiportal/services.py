@@ -54,8 +54,8 @@ def person_roles_check(*, granter, role: str, partner=None, languages=()) -> Non
         if partner is None or not partners_administered_by(granter).filter(pk=partner.pk).exists():
             raise PermissionDenied(_("Only the partner's admins or staff may give this role."))
         return
-    led = languages_led_by(granter)
-    if not languages or any(not led.filter(pk=language.pk).exists() for language in languages):
+    wanted = {language.pk for language in languages}
+    if not wanted or languages_led_by(granter).filter(pk__in=wanted).count() != len(wanted):
         raise PermissionDenied(_("Only the language's lead or staff may give this role."))
 
 
