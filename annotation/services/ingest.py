@@ -26,7 +26,7 @@ from annotation.models import IngestChunk, Submission
 from .ingest_chunk import process_chunk_records
 from .near_duplicates import near_duplicates_mark
 from .originals import original_delete, spools_delete
-from .record_text import chunk_files_tidy, record_file_delete
+from .record_text import chunk_files_tidy, record_file_delete, submission_files_tidy
 
 log = logging.getLogger(__name__)
 
@@ -264,3 +264,4 @@ def submission_fail(*, submission_id: int, reason: Message) -> None:
         submission.finished_at = timezone.now()
         submission.save(update_fields=["status", "failure", "failure_message", "finished_at"])
     spools_delete(submission)
+    submission_files_tidy(submission_id=submission_id)

@@ -23,14 +23,29 @@ def record_file_delete(name: str) -> None:
 
 def chunk_files_tidy(*, chunk: IngestChunk) -> None:
     """Delete the chunk's files other than its current one: attempts that crashed or lost the race."""
-    folder = record_files.folder(chunk.submission_id)
+    current = chunk.records_file.rpartition("/")[2]
+    _files_delete(chunk.submission_id, lambda name: name.startswith(f"{chunk.index}-") and name != current)
+
+
+def submission_files_tidy(*, submission_id: int) -> None:
+    """Delete the submission's files no chunk points at: attempts of chunks that never finished.
+
+    For a submission that failed or was withdrawn whole: no later attempt will
+    tidy them, and they hold (redacted) text all the same.
+    """
+    pointed = IngestChunk.objects.filter(submission_id=submission_id).exclude(records_file="")
+    current = {name.rpartition("/")[2] for name in pointed.values_list("records_file", flat=True)}
+    _files_delete(submission_id, lambda name: name not in current)
+
+
+def _files_delete(submission_id: int, unwanted) -> None:
+    folder = record_files.folder(submission_id)
     try:
         names = default_storage.listdir(folder)[1]
     except FileNotFoundError:  # the data folder has no directory yet; S3 answers an empty list
         return
-    current = chunk.records_file.rpartition("/")[2]
     for name in names:
-        if name.startswith(f"{chunk.index}-") and name != current:
+        if unwanted(name):
             default_storage.delete(f"{folder}/{name}")
 
 
@@ -56,6 +71,7 @@ def record_files_prune(*, submission_id: int) -> int:
     """
     chunks = IngestChunk.objects.filter(submission_id=submission_id).exclude(records_file="")
     if Submission.objects.filter(pk=submission_id, withdrawn_at__isnull=False).exists():
+        submission_files_tidy(submission_id=submission_id)  # before the drop: only files no chunk points at
         return sum(_chunk_drop(chunk) for chunk in chunks)
     # Withdrawn one by one, so they are few.
     withdrawn = set(

@@ -2,9 +2,11 @@
 
 import pyarrow.parquet as pq
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from annotation.corpus import record_files
+from annotation.ingest.messages import Message
 from annotation.models import IngestChunk, Record
 from annotation.selectors import records_sample
 from annotation.services import ingest
@@ -87,6 +89,25 @@ def test_withdrawing_a_submission_deletes_its_chunk_files(submit_de, member_a, d
         withdrawal_create(user=member_a, submission=submission)
 
     assert submission.chunks.get().records_file == "" and not default_storage.exists(before)
+
+
+def test_files_of_attempts_that_never_became_current_go_on_withdrawal_and_failure(
+    submit_de, member_a, django_capture_on_commit_callbacks
+):
+    def orphan(submission) -> str:  # an attempt that saved its file, then died before the chunk pointed at it
+        return default_storage.save(record_files.file_name(submission.pk, 0), ContentFile(b"redacted text"))
+
+    withdrawn = submit_de(jsonl({"text": t} for t in documents(5)))
+    left = orphan(withdrawn)
+    with django_capture_on_commit_callbacks(execute=True):
+        withdrawal_create(user=member_a, submission=withdrawn)
+    assert not default_storage.exists(left)
+
+    failed = submit(user=member_a, partner=withdrawn.partner, language=withdrawn.language,
+                    content=jsonl({"text": t} for t in documents(3, seed=9)))  # fmt: skip
+    left = orphan(failed)
+    ingest.submission_fail(submission_id=failed.pk, reason=Message("stopped"))
+    assert not default_storage.exists(left)
 
 
 def test_a_sampled_record_claimed_for_review_gets_its_text_in_the_row(submit_de, lead_de, german, annotator_for):
