@@ -23,7 +23,7 @@ def withdrawal_create(*, user, submission: Submission, record: Record | None = N
 
 
 def withdrawal_get_or_create(
-    *, user, submission: Submission, record: Record | None = None, reason: str = ""
+    *, user, submission: Submission, record: Record | None = None, reason: str = "", prune: bool = True
 ) -> tuple[Withdrawal, bool]:
     """Mark the records withdrawn and record who asked; later snapshots leave them out, and their edits.
 
@@ -40,7 +40,8 @@ def withdrawal_get_or_create(
     The caller has checked (access_submission) that ``user`` may act for the
     submission's partner. Raises ``ValidationError`` for a record of another
     submission, or while the submission's checks still run (ingest is still
-    storing its records).
+    storing its records). ``prune=False`` leaves the chunk files to the caller,
+    which withdraws several records in one transaction and prunes once after it.
     """
     if record is not None and record.submission_id != submission.pk:
         raise ValidationError("that record is not part of this submission")
@@ -69,8 +70,8 @@ def withdrawal_get_or_create(
         )
     if record is None:  # the partner took it all back: the original goes at once
         original_delete(submission_id=submission.pk, reason=Submission.OriginalDeleted.WITHDRAWN)
-    # The text goes too, not just the flag: the chunk files are rewritten without it.
-    record_files_prune(submission_id=submission.pk)
+    if prune:  # the text goes too, not just the flag: the chunk files are rewritten without it
+        record_files_prune(submission_id=submission.pk)
     submission.refresh_from_db(fields=["withdrawn_at", "withdrawn_by", "withdrawn_records", "withdrawn_tokens"])
     return withdrawal, True
 
@@ -86,8 +87,11 @@ def withdrawal_get_or_create_lines(
     """
     records = records_at_lines(submission, lines)
     with transaction.atomic():
-        return [withdrawal_get_or_create(user=user, submission=submission, record=record, reason=reason)
-                for record in records]
+        made = [withdrawal_get_or_create(user=user, submission=submission, record=record, reason=reason, prune=False)
+                for record in records]  # fmt: skip
+    # Once, after the commit: each file rewritten at most once, and never for rows a rollback kept.
+    record_files_prune(submission_id=submission.pk)
+    return made
 
 
 def _covering(submission: Submission, record: Record | None) -> Withdrawal | None:
