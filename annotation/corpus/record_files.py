@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from annotation.ingest import quality
@@ -111,7 +112,8 @@ def rewrite_without(storage, name: str, new_name: str, lines: set[int]) -> str:
     The old file stays; the caller deletes it once nothing points at it.
     """
     table = read(storage, name)
-    keep = pa.array([line not in lines for line in table.column("line").to_pylist()], pa.bool_())
+    gone = pc.is_in(table.column("line"), value_set=pa.array(sorted(lines), table.schema.field("line").type))
+    keep = pc.invert(gone)
     writer = RecordFileWriter()
     writer.add_table(table.filter(keep))
     return writer.save(storage, new_name)
