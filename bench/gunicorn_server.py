@@ -37,7 +37,7 @@ def start_gunicorn(*, env: dict, args: list[str], probe: str, headers: dict | No
     why, deadline = "no answer in 30 s", time.monotonic() + 30
     while time.monotonic() < deadline and server.poll() is None:
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)  # a cold first answer on a busy machine
             conn.request("GET", probe, headers=headers or {})
             status = conn.getresponse().status
         except OSError:

@@ -4,7 +4,9 @@ from django.templatetags.static import static
 from django.urls import include, path
 from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularRedocView
+
+from occiportal.api.schema import SchemaView
 
 # Redoc (served from the portal, drf-spectacular-sidecar) writes its styles
 # into the page and renders in a blob: worker; its scripts still come from the portal only.
@@ -17,7 +19,7 @@ urlpatterns = [
     # Browsers ask for it whatever the page says; the page names the SVG.
     path("favicon.ico", lambda request: redirect(static("favicon.svg"), permanent=True)),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("api/docs/", API_DOCS, name="api-docs"),
     path("api/", include("annotation.api.urls")),
     path("", include("annotation.web.urls")),
