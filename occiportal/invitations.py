@@ -23,30 +23,32 @@ from .services import person_create, person_roles_check, person_roles_grant
 INVITATION_LIFETIME = timedelta(days=7)
 
 
-@transaction.atomic
 def invitation_create(
     *, inviter, email: str, role: str, partner=None, languages=(), mail_language: str, base_url: str
 ) -> Invitation:
     """Invite ``email`` into one role and mail the link; ``PermissionDenied`` if ``inviter`` may not give it.
 
     ``base_url`` is the portal's address as the inviter reached it ("https://portal.example/").
+    The mail leaves after the invitation is committed (call it outside a transaction): a
+    rolled-back invitation mails no dead link, and no row stays locked while SMTP answers.
     """
     person_roles_check(granter=inviter, role=role, partner=partner, languages=languages)
-    invitation = Invitation(
-        email=email, role=role, partner=partner if role in Invitation.PARTNER_ROLES else None,
-        mail_language=mail_language, invited_by=inviter, token_hash="", expires_at=timezone.now(),
-    )  # fmt: skip
-    token = _renew(invitation)
-    if role not in Invitation.PARTNER_ROLES:
-        invitation.languages.set(languages)
+    with transaction.atomic():
+        invitation = Invitation(
+            email=email, role=role, partner=partner if role in Invitation.PARTNER_ROLES else None,
+            mail_language=mail_language, invited_by=inviter, token_hash="", expires_at=timezone.now(),
+        )  # fmt: skip
+        token = _renew(invitation)
+        if role not in Invitation.PARTNER_ROLES:
+            invitation.languages.set(languages)
     _send(invitation, token, base_url)
     return invitation
 
 
-@transaction.atomic
 def invitation_resend(*, invitation: Invitation, base_url: str) -> Invitation:
     """Mail a fresh link, good for another ``INVITATION_LIFETIME``; the old link stops working."""
-    _send(invitation, _renew(invitation), base_url)
+    token = _renew(invitation)
+    _send(invitation, token, base_url)
     return invitation
 
 

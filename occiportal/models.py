@@ -105,6 +105,15 @@ class Invitation(models.Model):
 
     PARTNER_ROLES = (Role.PARTNER_MEMBER, Role.PARTNER_ADMIN)
 
+    @classmethod
+    def scope_problems(cls, role: str, *, partner, languages) -> dict[str, str]:
+        """What a ``role`` lacks, by field: partner roles name a partner, language roles at least one language."""
+        if not role:
+            return {}
+        if role in cls.PARTNER_ROLES:
+            return {} if partner else {"partner": _("Choose the partner.")}
+        return {} if languages else {"languages": _("Choose at least one language.")}
+
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=Role.choices)
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, null=True, blank=True, related_name="invitations")

@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from occiportal.models import Invitation, Language, Partner
@@ -25,8 +24,7 @@ class InvitationSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "invited_by", "created_at", "expires_at"]
 
     def validate(self, data):
-        if data["role"] in Invitation.PARTNER_ROLES and not data.get("partner"):
-            raise serializers.ValidationError({"partner": _("Choose the partner.")})
-        if data["role"] not in Invitation.PARTNER_ROLES and not data.get("languages"):
-            raise serializers.ValidationError({"languages": _("Choose at least one language.")})
+        problems = Invitation.scope_problems(data["role"], partner=data.get("partner"), languages=data.get("languages"))
+        if problems:
+            raise serializers.ValidationError(problems)
         return data

@@ -39,11 +39,9 @@ class InvitationForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        role = data.get("role")
-        if role in Invitation.PARTNER_ROLES and not data.get("partner"):
-            self.add_error("partner", _("Choose the partner."))
-        if role and role not in Invitation.PARTNER_ROLES and not data.get("languages"):
-            self.add_error("languages", _("Choose at least one language."))
+        role, partner, languages = data.get("role"), data.get("partner"), data.get("languages")
+        for field, message in Invitation.scope_problems(role, partner=partner, languages=languages).items():
+            self.add_error(field, message)
         return data
 
 

@@ -163,3 +163,18 @@ def test_the_mail_language_defaults_to_the_inviters(client, admin_a):
     page = client.get(reverse("people"))
     assert page.context["invite_form"]["mail_language"].value() == "fr"
 
+
+
+def test_the_invitation_is_stored_before_its_mail_leaves(admin_a, partner_a, monkeypatch):
+    """A mail server that fails leaves a stored invitation to resend, not a mailed link to a rolled-back one."""
+
+    def send_mail(*args, **kwargs):
+        raise ConnectionRefusedError("SMTP is away")
+
+    monkeypatch.setattr("occiportal.invitations.send_mail", send_mail)
+    with pytest.raises(ConnectionRefusedError):
+        invitation_create(
+            inviter=admin_a, email="neu@example.org", role="member", partner=partner_a, mail_language="de",
+            base_url="http://testserver/",
+        )  # fmt: skip
+    assert Invitation.objects.get(email="neu@example.org").is_pending

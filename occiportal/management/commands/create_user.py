@@ -38,7 +38,7 @@ class Command(BaseCommand):
         role = role or (Invitation.Role.PARTNER_MEMBER if partner else Invitation.Role.ANNOTATOR if languages else None)
         if role and (role in Invitation.PARTNER_ROLES) != bool(partner):
             raise CommandError("--role member|admin goes with --partner, annotator|lead with --languages.")
-        if role and role not in Invitation.PARTNER_ROLES and not languages:
+        if Invitation.scope_problems(role, partner=partner, languages=languages):
             raise CommandError(f"--role {role} needs --languages.")
         password = stdin.readline().rstrip("\n") if password_stdin else None
         try:
