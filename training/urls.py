@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import api_runs, api_snapshots, api_withdrawals, views_models, views_runs, web
+from . import views_models, views_runs, web
 
 urlpatterns = [
     path("snapshots/", web.snapshot_list, name="snapshot_list"),
@@ -16,16 +16,6 @@ urlpatterns = [
     path("snapshots/<int:snapshot_id>/files/<path:path>", web.snapshot_file, name="snapshot_file"),
     path("withdrawals/", web.withdrawal_list, name="withdrawals"),
     path("submissions/<int:submission_id>/withdraw/", web.submission_withdraw, name="submission_withdraw"),
-    path("api/submissions/<int:submission_id>/withdraw/", api_withdrawals.SubmissionWithdraw.as_view(),
-         name="api_submission_withdraw"),
-    path("api/snapshots/", api_snapshots.SnapshotList.as_view(), name="api_snapshot_list"),
-    path("api/snapshots/<int:snapshot_id>/", api_snapshots.SnapshotDetail.as_view(), name="api_snapshot_detail"),
-    path("api/snapshots/<int:snapshot_id>/files/<path:path>", api_snapshots.SnapshotFileDownload.as_view(), name="api_snapshot_file"),
-    path("api/runs/", api_runs.TrainingRunListCreate.as_view(), name="api_run_list"),
-    path("api/runs/<int:run_id>/", api_runs.TrainingRunDetail.as_view(), name="api_run_detail"),
-    path("api/runs/<int:run_id>/cancel/", api_runs.TrainingRunCancel.as_view(), name="api_run_cancel"),
-    path("api/runs/<int:run_id>/rerun/", api_runs.TrainingRunRerun.as_view(), name="api_run_rerun"),
-    path("api/runs/<int:run_id>/compare/<int:other_id>/", api_runs.TrainingRunCompare.as_view(), name="api_run_compare"),
     path("runs/", views_runs.run_list, name="run_list"),
     path("runs/new/", views_runs.run_new, name="run_new"),
     path("runs/base-models/", views_models.base_model_list, name="base_model_list"),
