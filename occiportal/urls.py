@@ -23,5 +23,5 @@ urlpatterns = [
     path("api/", include("training.api.urls")),
     path("", include("annotation.web.urls")),
     path("", include("occiportal.web.urls")),
-    path("", include("training.urls")),
+    path("", include("training.web.urls")),
 ]

@@ -153,7 +153,7 @@ def test_snapshot_list_queries_do_not_grow_with_snapshots(client, staff, corpus,
 def test_the_snapshot_form_has_human_labels_marked_for_translation(client, staff, german):
     from django.utils.functional import Promise
 
-    from training.forms import SnapshotForm
+    from training.web.forms import SnapshotForm
 
     for name, field in SnapshotForm().fields.items():
         # gettext_lazy proxies: translated when rendered, in the reader's language
