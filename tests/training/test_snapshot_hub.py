@@ -11,6 +11,7 @@ import json
 import re
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -55,11 +56,14 @@ def portal_hub(hub, settings):
 
 @pytest.fixture
 def eager(monkeypatch, portal_hub):
-    """Tasks run where they are enqueued, once the request's transaction commits."""
+    """Tasks run where they are enqueued, once the request's transaction commits (services send them by name)."""
+    from occiportal import broker
     from occiportal.celery import app
 
-    monkeypatch.setitem(app.conf, "task_always_eager", True)
-    monkeypatch.setitem(app.conf, "task_eager_propagates", True)
+    def run_here(name, args, kwargs=None, queue=None):
+        app.tasks[name].apply(args=args, kwargs=kwargs, throw=True)
+
+    monkeypatch.setattr(broker, "current_app", SimpleNamespace(send_task=run_here))
     return portal_hub
 
 
