@@ -28,7 +28,7 @@ from training.services import hub as hub_service
 from training.services.hub import HubPush, HubPushError, snapshot_hub_push_request, snapshot_push_to_hub
 from training.services.snapshot_build import snapshot_build
 from training.services.snapshots import snapshot_create
-from training.snapshot_files import _listing
+from training.services.snapshot_files import _listing
 from training.tasks import snapshot_hub_push
 
 REPO = "occiportal/corpus"

@@ -47,7 +47,7 @@ def test_staff_estimates_then_defines_a_snapshot(client, staff, corpus, django_c
     assert b"".join(card.streaming_content).startswith(b"---\nlanguage:")
 
 
-def test_licence_conflicts_are_listed_on_the_form(client, staff, ingested, partner_a, german):
+def test_license_conflicts_are_listed_on_the_form(client, staff, ingested, partner_a, german):
     from tests.annotation.texts import documents
 
     nc = ingested([{"text": t} for t in documents(3, seed=3)], partner=partner_a, language=german, license="CC-BY-NC-4.0")

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from training.access import access_snapshot_file, access_snapshot_for_viewing, snapshots_downloadable_by, snapshots_viewable_by
 from training.models import Snapshot
-from training.snapshot_files import SHARD, snapshot_file_response, snapshot_files
+from training.services.snapshot_files import SHARD, snapshot_file_response, snapshot_files
 
 
 class BearerTokenAuthentication(TokenAuthentication):

@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from occiportal.broker import send_on_commit
 from occiportal.locks import advisory_lock
 from training.models import Snapshot
-from training.snapshot_files import snapshot_files
+from training.services.snapshot_files import snapshot_files
 
 # The task's soft time limit: hours of upload for a snapshot of tens of GB. The
 # hard limit, a little later, kills the worker process.

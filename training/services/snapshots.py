@@ -13,7 +13,7 @@ from training.models.snapshots import SnapshotAccess
 from training.snapshots.estimate import snapshot_estimate
 from training.snapshots.params import ParameterError, normalise
 
-from .snapshot_build import SnapshotRefused, snapshot_licence_check
+from .snapshot_build import SnapshotRefused, snapshot_license_check
 
 BUILD_TASK = "training.tasks.snapshot_build"
 
@@ -38,7 +38,7 @@ def snapshot_create(
         raise ValidationError(str(error)) from error
     if override_reason.strip() and (created_by is None or not created_by.is_staff):
         raise ValidationError("only staff may override licence conflicts")
-    conflicts = snapshot_licence_check(params=params, license=license)
+    conflicts = snapshot_license_check(params=params, license=license)
     if conflicts and not override_reason.strip():
         raise SnapshotRefused(conflicts)
     if params["mixture"]:

@@ -29,7 +29,7 @@ from training.services.lineage import snapshot_compare, snapshot_withdrawn
 from training.services.snapshot_build import SnapshotRefused
 from training.services.snapshots import snapshot_create
 from training.services.withdrawals import withdrawal_exposure, withdrawal_get_or_create, withdrawal_get_or_create_lines
-from training.snapshot_files import snapshot_file_response, snapshot_files
+from training.services.snapshot_files import snapshot_file_response, snapshot_files
 from training.snapshots.estimate import snapshot_estimate
 from training.snapshots.mixture import BudgetRefused
 from training.snapshots.params import ParameterError, normalise
