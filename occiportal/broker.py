@@ -3,7 +3,7 @@
 The row that asks for the work is committed first, so the request has
 succeeded whether or not the message gets out: a broker that cannot be
 reached is logged, not raised, and the sweepers (``annotation.tasks.ingest_sweep``,
-``training.run_tasks.runs_sweep``) send again what was committed and never sent.
+``training.tasks.runs_sweep``, named ``training.run_tasks.runs_sweep``) send again what was committed and never sent.
 Tasks go by name, so no service imports a tasks module.
 """
 

@@ -24,6 +24,6 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (Queue(EVENTS_QUEUE), Queue(GPU_QUEUE))
 app.conf.task_default_queue = EVENTS_QUEUE
 app.conf.task_routes = {RUN_JOB_TASK: {"queue": GPU_QUEUE}}
-# Task modules not named tasks.py: run events and sweeper, the Argilla push and pull.
-app.conf.include = ["training.run_tasks", "annotation.argilla_tasks"]
+# Task modules not named tasks.py: the Argilla push and pull.
+app.conf.include = ["annotation.argilla_tasks"]
 app.autodiscover_tasks()

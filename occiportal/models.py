@@ -25,11 +25,6 @@ class Language(models.Model):
     def __str__(self):
         return f"{self.name_en} ({self.code})"
 
-    @property
-    def base_code(self):
-        """The language without its variant: "pt" for "pt-BR"."""
-        return self.code.split("-")[0]
-
 
 class Partner(models.Model):
     """An organisation that contributes data."""

@@ -353,7 +353,7 @@ TRAINING = {
     "UNSENT_GRACE_SECONDS": env_int("OCCIPORTAL_RUN_UNSENT_GRACE", 120),  # then the sweeper sends a job again
     "HEARTBEAT_TIMEOUT_SECONDS": env_int("OCCIPORTAL_RUN_HEARTBEAT_TIMEOUT", 600),
     "EVALUATE_BASE_MODEL": True,  # after training, also measure the base model on suites it has no results for
-    # The GPUs runs are checked against before dispatch (training/fit_estimate.py): an H100 SXM's defaults.
+    # The GPUs runs are checked against before dispatch (training/services/fit_estimate.py): an H100 SXM's defaults.
     "GPU_MEMORY_GB": env_float("OCCIPORTAL_GPU_MEMORY_GB", 80.0),
     "GPU_PEAK_TFLOPS": env_float("OCCIPORTAL_GPU_PEAK_TFLOPS", 989.0),  # dense bf16
     "GPU_MFU": env_float("OCCIPORTAL_GPU_MFU", 0.4),  # share of the peak a run is assumed to reach

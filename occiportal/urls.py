@@ -22,7 +22,8 @@ urlpatterns = [
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("api/docs/", API_DOCS, name="api-docs"),
     path("api/", include("annotation.api.urls")),
+    path("api/", include("training.api.urls")),
     path("", include("annotation.web.urls")),
     path("", include("occiportal.web.urls")),
-    path("", include("training.urls")),
+    path("", include("training.web.urls")),
 ]

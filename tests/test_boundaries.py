@@ -22,7 +22,7 @@ assert not loaded, loaded
 """
 
 WEB_AND_INGEST = "annotation.tasks, annotation.api.views, annotation.web.views, occiportal.wsgi"
-PORTAL = "training.services.runs, training.services.storage, training.views_runs, training.gpu_worker, training.tasks"
+PORTAL = "training.services.runs, training.services.storage, training.web.views.runs, training.gpu_worker, training.tasks"
 
 
 @pytest.mark.parametrize("modules, forbidden", [

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from .models import Snapshot, SnapshotSubmission
 from .models.snapshots import SnapshotAccess
-from .snapshot_files import SHARD, SnapshotFile, snapshot_file_lookup
+from .services.snapshot_files import SHARD, SnapshotFile, snapshot_file_lookup
 
 
 def access_snapshot(user, snapshot_id) -> Snapshot:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 
+from annotation.selectors import submissions_visible_to
+from occiportal.models import Partner
 from training.jobs.contract import METRICS
 from training.models import BaseModel, EvaluationResult, EvaluationRun, RunEvent, Snapshot, TrainingRun
 from training.services.lineage import WithdrawnShare, snapshot_withdrawn, snapshots_maybe_withdrawn
@@ -144,8 +146,6 @@ def run_lineage(run: TrainingRun, user) -> list[dict]:
     it: all for staff, a partner member their own partners'. Others' would
     be links to a 404 that still tell which submissions exist.
     """
-    from annotation.selectors import submissions_visible_to
-
     rows = list(run.snapshot.lineage.values(
         "partner__name", "submission_id", "submission__original_name", "language", "records"
     ).order_by("partner__name", "submission_id"))  # fmt: skip
@@ -256,8 +256,6 @@ def partner_scores(runs, languages) -> list[EvaluationResult]:
 
 def access_partner_for_results(user, slug):
     """A partner ``user`` belongs to (any, for staff)."""
-    from occiportal.models import Partner
-
     partners = Partner.objects.all() if user.is_staff else Partner.objects.filter(memberships__user=user)
     try:
         return partners.get(slug=slug)

@@ -1,10 +1,10 @@
-"""The fit and time estimate on known figures (training/fit_estimate.py)."""
+"""The fit and time estimate on known figures (training/services/fit_estimate.py)."""
 
 import json
 
 import pytest
 
-from training.fit_estimate import Hardware, ModelShape, advice, estimate, steps_for
+from training.services.fit_estimate import Hardware, ModelShape, advice, estimate, steps_for
 
 MISTRAL_7B = {  # mistralai/Mistral-7B-v0.1 config.json
     "hidden_size": 4096, "num_hidden_layers": 32, "vocab_size": 32000, "intermediate_size": 14336,

@@ -17,7 +17,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-import training.run_tasks  # noqa: F401
+import training.tasks  # noqa: F401
 from tests.conftest import wait_for
 from training import gpu_worker  # registers the gpu task before the workers start
 from training.models import BaseModel, EvaluationRun, RunEvent, TrainingRun

@@ -111,7 +111,7 @@ def test_staff_start_a_run_from_the_form_with_defaults_shown(client, member_a, s
 def test_the_run_form_has_human_labels_marked_for_translation(client, staff):
     from django.utils.functional import Promise
 
-    from training.run_forms import TrainingRunForm
+    from training.web.run_forms import TrainingRunForm
 
     for name, field in TrainingRunForm().fields.items():
         assert isinstance(field.label, Promise), name

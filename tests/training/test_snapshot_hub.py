@@ -11,6 +11,7 @@ import json
 import re
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -27,7 +28,7 @@ from training.services import hub as hub_service
 from training.services.hub import HubPush, HubPushError, snapshot_hub_push_request, snapshot_push_to_hub
 from training.services.snapshot_build import snapshot_build
 from training.services.snapshots import snapshot_create
-from training.snapshot_files import _listing
+from training.services.snapshot_files import _listing
 from training.tasks import snapshot_hub_push
 
 REPO = "occiportal/corpus"
@@ -55,11 +56,14 @@ def portal_hub(hub, settings):
 
 @pytest.fixture
 def eager(monkeypatch, portal_hub):
-    """Tasks run where they are enqueued, once the request's transaction commits."""
+    """Tasks run where they are enqueued, once the request's transaction commits (services send them by name)."""
+    from occiportal import broker
     from occiportal.celery import app
 
-    monkeypatch.setitem(app.conf, "task_always_eager", True)
-    monkeypatch.setitem(app.conf, "task_eager_propagates", True)
+    def run_here(name, args, kwargs=None, queue=None):
+        app.tasks[name].apply(args=args, kwargs=kwargs, throw=True)
+
+    monkeypatch.setattr(broker, "current_app", SimpleNamespace(send_task=run_here))
     return portal_hub
 
 

@@ -125,7 +125,7 @@ def test_build_snapshot_command_prints_one_json_object(corpus, staff):
     assert result["tokens"]["de"]["train"] == snapshot.counts["de"]["train"]["tokens"]
 
 
-def test_build_snapshot_command_reports_licence_conflicts(ingested, partner_a, german, staff):
+def test_build_snapshot_command_reports_license_conflicts(ingested, partner_a, german, staff):
     from django.core.management.base import CommandError
 
     ingested([{"text": t} for t in documents(3, seed=5)], partner=partner_a, language=german, license="CC-BY-NC-4.0")

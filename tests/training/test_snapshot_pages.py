@@ -47,7 +47,7 @@ def test_staff_estimates_then_defines_a_snapshot(client, staff, corpus, django_c
     assert b"".join(card.streaming_content).startswith(b"---\nlanguage:")
 
 
-def test_licence_conflicts_are_listed_on_the_form(client, staff, ingested, partner_a, german):
+def test_license_conflicts_are_listed_on_the_form(client, staff, ingested, partner_a, german):
     from tests.annotation.texts import documents
 
     nc = ingested([{"text": t} for t in documents(3, seed=3)], partner=partner_a, language=german, license="CC-BY-NC-4.0")
@@ -153,7 +153,7 @@ def test_snapshot_list_queries_do_not_grow_with_snapshots(client, staff, corpus,
 def test_the_snapshot_form_has_human_labels_marked_for_translation(client, staff, german):
     from django.utils.functional import Promise
 
-    from training.forms import SnapshotForm
+    from training.web.forms import SnapshotForm
 
     for name, field in SnapshotForm().fields.items():
         # gettext_lazy proxies: translated when rendered, in the reader's language

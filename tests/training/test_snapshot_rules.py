@@ -53,14 +53,14 @@ def test_non_commercial_material_refuses_a_commercial_snapshot(ingested, partner
     assert build(name="nc", license="CC-BY-NC-4.0").status == Snapshot.Status.READY
 
 
-def test_share_alike_needs_the_same_licence(ingested, partner_a, german):
+def test_share_alike_needs_the_same_license(ingested, partner_a, german):
     ingested([{"text": t} for t in documents(4, seed=13)], partner=partner_a, language=german, license="CC-BY-SA-4.0")
     with pytest.raises(SnapshotRefused):
         build(license="CC-BY-4.0")
     assert build(license="CC-BY-SA-4.0").status == Snapshot.Status.READY
 
 
-def test_a_build_rechecks_licences_when_records_changed_since_definition(ingested, partner_a, german):
+def test_a_build_rechecks_licenses_when_records_changed_since_definition(ingested, partner_a, german):
     ingested([{"text": t} for t in documents(4, seed=14)], partner=partner_a, language=german)
     snapshot = snapshot_create(name="late", license="CC-BY-4.0", parameters={"languages": ["de"]}, enqueue=False)
     ingested([{"text": t} for t in documents(4, seed=15)], partner=partner_a, language=german, license="CC-BY-NC-4.0")
@@ -267,7 +267,7 @@ def test_a_rejected_edit_leaves_the_original(ingested, partner_a, german, edit):
     assert original.pk in ids and corrected.pk not in ids and len(ids) == 3
 
 
-def test_an_edit_carries_its_originals_licence(ingested, partner_a, german, edit):
+def test_an_edit_carries_its_originals_license(ingested, partner_a, german, edit):
     docs = documents(3, seed=82)
     nc = ingested([{"text": t} for t in docs[:2]], partner=partner_a, language=german, license="CC-BY-NC-4.0")
     original = Record.objects.filter(submission=nc).order_by("id").first()

@@ -23,9 +23,11 @@ Standard library only, so the portal and the GPU worker use it without torch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
+import subprocess
 import types
 import typing
 from dataclasses import dataclass, field
@@ -67,7 +69,7 @@ class TrainConfig:
 
     The defaults (8 sequences of 2048 tokens per GPU) are a starting point, not
     a fit: a 7B model on an 80 GB GPU needs gradient checkpointing (LoRA) or
-    several GPUs (full); training/fit_estimate.py says before the run starts.
+    several GPUs (full); training/services/fit_estimate.py says before the run starts.
     """
 
     learning_rate: float = 2e-5
@@ -417,6 +419,22 @@ def local_model_revision(folder: str | Path) -> str:
     for path in files:
         digest.update(f"{path.name} {sha256_of(path)}\n".encode())
     return REVISION_PREFIX + digest.hexdigest()
+
+
+# -- provenance ------------------------------------------------------------------
+
+
+@functools.cache
+def code_version() -> str | None:
+    """``git describe`` of the checkout this code runs from (the portal's and the job's alike), or None outside one."""
+    try:
+        result = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
 
 
 # -- metrics -----------------------------------------------------------------------

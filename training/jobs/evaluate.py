@@ -29,7 +29,6 @@ import hashlib
 import json
 import math
 import re
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ import torch.nn.functional as F
 from transformers import AutoTokenizer
 
 from training import run_store
-from training.jobs.contract import METRICS, MODEL_FILES, MULTIPLE_CHOICE_METRICS, Done, JobSpec, Progress, Start, is_store_uri
+from training.jobs.contract import METRICS, MODEL_FILES, MULTIPLE_CHOICE_METRICS, Done, JobSpec, Progress, Start, code_version, is_store_uri
 from training.jobs.events import Emit, EventWriter, heartbeat
 from training.jobs.loading import check_model_reference, load_causal_lm, pick_device
 from training.jobs.revision import hub_revision, resolve_revision
@@ -149,9 +148,6 @@ class Scorer:
 
     def tok_encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=self.add_bos_token)["input_ids"]
-
-    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        return self.encode_pairs([(context, continuation)])[0]
 
     def encode_pairs(self, pairs: list[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
         """Tokenise context+continuation together, so merges across the seam match what a model saw.
@@ -458,13 +454,3 @@ def to_lm_eval_results(
         "total_evaluation_time_seconds": str(now - started) if started else None,
     }
 
-
-def code_version() -> str | None:
-    """The commit this job code comes from, where it runs from a git checkout."""
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5, check=True,
-        ).stdout.strip() or None  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None

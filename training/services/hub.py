@@ -1,7 +1,7 @@
 """Publish a ready snapshot to a private Hugging Face Hub dataset repository, on the worker.
 
 Staff ask for a push (``snapshot_hub_push_request``); the ``default`` queue's
-worker carries it out (``snapshot_hub_push``, from ``training.tasks``) and
+worker carries it out (the task ``PUSH_TASK``, in training/tasks.py) and
 records on the snapshot the commit, or why it failed. A push of several GB
 outlasts any web request, so it never runs in one.
 
@@ -25,12 +25,14 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from occiportal.broker import send_on_commit
 from occiportal.locks import advisory_lock
 from training.models import Snapshot
-from training.snapshot_files import snapshot_files
+from training.services.snapshot_files import snapshot_files
 
 # The task's soft time limit: hours of upload for a snapshot of tens of GB. The
 # hard limit, a little later, kills the worker process.
+PUSH_TASK = "training.tasks.snapshot_hub_push"
 PUSH_SECONDS = 6 * 3600
 PUSH_KILLED_AFTER = timedelta(seconds=PUSH_SECONDS + 300)
 REPO_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}\Z"
@@ -87,8 +89,6 @@ def snapshot_hub_push_request(*, snapshot: Snapshot, repo_id: str, requested_by)
     if not re.match(REPO_ID, repo_id) or ".." in repo_id or "--" in repo_id:
         raise ValidationError(_("%(repo)s is not a Hub repository id: organisation/name, letters, digits, '-', '_' and '.'.")
                               % {"repo": repo_id})
-    from training.tasks import snapshot_hub_push as push_task
-
     with transaction.atomic():
         snapshot = Snapshot.objects.select_for_update().get(pk=snapshot.pk)
         refusal = snapshot_hub_push_refusal(snapshot)
@@ -99,7 +99,7 @@ def snapshot_hub_push_request(*, snapshot: Snapshot, repo_id: str, requested_by)
         _update(snapshot, hub_status=Hub.QUEUED, hub_repo=repo_id, hub_requested_by=requested_by,
                 hub_requested_at=timezone.now(), hub_started_at=None, hub_pushed_at=None, hub_commit="", hub_url="",
                 hub_error="")
-        push_task.delay_on_commit(snapshot.pk)
+        send_on_commit(PUSH_TASK, args=[snapshot.pk])
     return snapshot
 
 

@@ -1,4 +1,4 @@
-"""Will a training run work: data for its method, and memory on its GPUs (training/fit_estimate.py).
+"""Will a training run work: data for its method, and memory on its GPUs (training/services/fit_estimate.py).
 
 Checked when a run is created, so staff read what to change on the form or
 the command line instead of a traceback from the GPU worker.
@@ -13,13 +13,13 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from training.fit_estimate import Estimate, Hardware, ModelShape, advice, estimate, steps_for
+from training.services.fit_estimate import Estimate, Hardware, ModelShape, advice, estimate, steps_for
 from training.jobs.contract import Resources, SpecError, TrainConfig, resources_config, sharded, train_config
 from training.models import BaseModel, Snapshot
 
 # The record kinds (annotation/ingest/schemas.py) each method trains on (training/jobs/data.py).
 METHOD_KINDS = {"cpt": {"pretraining"}, "sft": {"instruction", "conversation"}}
-# What to change, by training/fit_estimate.py's advice code.
+# What to change, by training/services/fit_estimate.py's advice code.
 ADVICE = {
     "shard": gettext_lazy("shard the full fine-tune over several GPUs (sharding \"auto\" or \"fsdp\"), "
                           "or fine-tune with LoRA"),

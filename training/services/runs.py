@@ -11,11 +11,9 @@ recorded by services/run_events.py. With the object store on
 from __future__ import annotations
 
 import logging
-import subprocess
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from functools import cache
 from pathlib import Path
 
 from celery import current_app
@@ -29,7 +27,7 @@ from occiportal.broker import send_on_commit
 from training import job_control, run_store
 from training.jobs.contract import (
     FINETUNING, GPU_QUEUE, METHODS, RUN_JOB_TASK, JobSpec, SpecError, confine_path, is_local_model, local_model_revision,
-    train_config, validate_paths,
+    code_version, validate_paths,
 )
 from training.models import BaseModel, EvaluationRun, EvaluationSuite, Snapshot, TrainingRun
 
@@ -262,10 +260,6 @@ def job_by_id(job_id: str, *, for_update: bool = False) -> TrainingRun | Evaluat
     return jobs.filter(pk=pk).first()
 
 
-# The names the rest of the portal uses for the one generic implementation.
-training_run_dispatch = evaluation_run_dispatch = job_dispatch
-training_run_cancel = job_cancel
-
 
 def training_run_publish(*, user, run: TrainingRun, published: bool = True, confirmed: bool = False) -> None:
     """Staff publish a succeeded run, or unpublish one (``confirmed``: it leaves the leaderboard and public pages)."""
@@ -334,18 +328,6 @@ def _manifest(job, spec: JobSpec) -> dict:
         manifest["snapshot"] = {"label": job.snapshot.label, "sha256": job.snapshot.manifest_sha256}
     return manifest
 
-
-@cache
-def code_version() -> str | None:
-    """``git describe`` of the portal's checkout, where it runs from one."""
-    try:
-        result = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--tags"],
-            cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=5, check=True,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None
 
 
 def _fresh_folder(kind: str, pk: int) -> str:

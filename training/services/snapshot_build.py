@@ -22,7 +22,7 @@ from training.snapshots import card, manifest, select
 from training.snapshots.assemble import Assembly
 from training.snapshots.contamination import evaluation_index
 from training.snapshots.estimate import snapshot_estimate
-from training.snapshots.licences import licence_conflicts
+from training.snapshots.licenses import license_conflicts
 from training.snapshots.mixture import BudgetRefused
 
 
@@ -46,15 +46,15 @@ def _work_folder(snapshot: Snapshot) -> Path:
     return snapshot_path(snapshot.name, snapshot.version).with_name(f".{snapshot.version}.building")
 
 
-def snapshot_licence_check(*, params: dict, license: str) -> list[dict]:
+def snapshot_license_check(*, params: dict, license: str) -> list[dict]:
     """The submissions whose licence conflicts with ``license``, with records the filters take."""
-    return licence_conflicts(license, _licence_rows(params))
+    return license_conflicts(license, _license_rows(params))
 
 
-def _licence_rows(params: dict) -> list[dict]:
+def _license_rows(params: dict) -> list[dict]:
     with transaction.atomic():
         select.planner_settings()
-        return [row for lang in params["languages"] for row in select.licence_rows(select.records_for(params, lang))]
+        return [row for lang in params["languages"] for row in select.license_rows(select.records_for(params, lang))]
 
 
 def snapshot_build(*, snapshot_id: int) -> Snapshot:
@@ -110,8 +110,8 @@ def _build(snapshot: Snapshot) -> None:
     # materialise the whole result (WITH HOLD) before the first row.
     with transaction.atomic(), _ProgressWriter(snapshot.pk) as progress:
         _read_settings()
-        rows = _licence_rows(snapshot.parameters)
-        conflicts = licence_conflicts(snapshot.license, rows)
+        rows = _license_rows(snapshot.parameters)
+        conflicts = license_conflicts(snapshot.license, rows)
         if conflicts and not snapshot.license_override_reason.strip():
             raise SnapshotRefused(conflicts)
         assembly = _assemble(snapshot, work, progress, total=sum(row["records"] for row in rows) or 1)
@@ -163,7 +163,7 @@ class _ProgressWriter:
 
 def _finish(snapshot: Snapshot, work: Path, target: Path, assembly: Assembly, conflicts: list[dict]) -> None:
     lineage = _lineage_rows(snapshot, assembly.lineage)
-    licensing = {"license": snapshot.license, "licenses": _licences(lineage), "override": _override(snapshot, conflicts)}
+    licensing = {"license": snapshot.license, "licenses": _licenses(lineage), "override": _override(snapshot, conflicts)}
     figures = {"params": snapshot.parameters, "counts": assembly.counts, "contamination": assembly.contamination,
                "fertility": assembly.fertility, "epochs": assembly.epochs}
     (work / "README.md").write_text(
@@ -197,7 +197,7 @@ def _lineage_rows(snapshot: Snapshot, tallies: dict) -> list[SnapshotSubmission]
     ]
 
 
-def _licences(lineage: list[SnapshotSubmission]) -> dict:
+def _licenses(lineage: list[SnapshotSubmission]) -> dict:
     """Per record licence: the submissions under it and the rows they gave."""
     found: dict = defaultdict(lambda: {"submissions": 0, "records": 0})
     for row in lineage:

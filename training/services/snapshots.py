@@ -7,12 +7,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from annotation.licenses import BY_SPDX
+from occiportal.broker import send_on_commit
 from training.models import Snapshot
 from training.models.snapshots import SnapshotAccess
 from training.snapshots.estimate import snapshot_estimate
 from training.snapshots.params import ParameterError, normalise
 
-from .snapshot_build import SnapshotRefused, snapshot_licence_check
+from .snapshot_build import SnapshotRefused, snapshot_license_check
+
+BUILD_TASK = "training.tasks.snapshot_build"
 
 
 def snapshot_create(
@@ -35,7 +38,7 @@ def snapshot_create(
         raise ValidationError(str(error)) from error
     if override_reason.strip() and (created_by is None or not created_by.is_staff):
         raise ValidationError("only staff may override licence conflicts")
-    conflicts = snapshot_licence_check(params=params, license=license)
+    conflicts = snapshot_license_check(params=params, license=license)
     if conflicts and not override_reason.strip():
         raise SnapshotRefused(conflicts)
     if params["mixture"]:
@@ -43,9 +46,7 @@ def snapshot_create(
     snapshot = _numbered(name=name, license=license, params=params, created_by=created_by, description=description,
                          override_reason=override_reason, conflicts=conflicts)
     if enqueue:
-        from training.tasks import snapshot_build as build_task
-
-        build_task.delay_on_commit(snapshot.pk)
+        send_on_commit(BUILD_TASK, args=[snapshot.pk])
     return snapshot
 
 

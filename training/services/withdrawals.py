@@ -12,7 +12,7 @@ from annotation.models import Record, Submission
 from annotation.selectors import records_at_lines
 from annotation.services.originals import original_delete
 from annotation.services.record_text import record_files_prune
-from training.models import Snapshot, Withdrawal
+from training.models import Snapshot, TrainingRun, Withdrawal
 
 from .lineage import credited_submissions, records_with_edits, snapshot_holds_any
 
@@ -126,8 +126,6 @@ def snapshots_containing(withdrawal: Withdrawal) -> list[Snapshot]:
 
 def withdrawal_exposure(withdrawal: Withdrawal) -> dict:
     """The ready snapshots that hold the withdrawn data, and the training runs made from them."""
-    from training.models import TrainingRun
-
     snapshots = snapshots_containing(withdrawal)
     runs = TrainingRun.objects.filter(snapshot__in=snapshots).select_related("snapshot", "base_model").order_by("-created_at")
     return {"snapshots": snapshots, "runs": list(runs)}

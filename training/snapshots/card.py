@@ -19,17 +19,17 @@ _SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000
 
 # The Hub's licence ids where they differ from SPDX lower-cased; anything it
 # does not know is "other", its SPDX id given as license_name.
-_HUB_LICENCES = {"ODC-By-1.0": "odc-by", "ODbL-1.0": "odbl", "PDDL-1.0": "pddl"}
+_HUB_LICENSES = {"ODC-By-1.0": "odc-by", "ODbL-1.0": "odbl", "PDDL-1.0": "pddl"}
 _HUB_KNOWN = {"cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc-by-nd-4.0",
               "cc-by-nc-nd-4.0", "apache-2.0", "mit", "etalab-2.0", "odc-by", "odbl", "pddl"}
 
 
 def _hub_id(spdx: str) -> str:
-    hub = _HUB_LICENCES.get(spdx, spdx.lower())
+    hub = _HUB_LICENSES.get(spdx, spdx.lower())
     return hub if hub in _HUB_KNOWN else "other"
 
 
-def hub_licences(declared: str, licenses: list[str], override: dict | None) -> dict:
+def hub_licenses(declared: str, licenses: list[str], override: dict | None) -> dict:
     """The header's licence keys: every licence that applies, the declared one and each record's.
 
     One licence stays a single value; several are the list the Hub accepts,
@@ -72,7 +72,7 @@ def render(*, label: str, license: str, licenses: dict, override: dict | None, p
     ]
     header = {
         "language": languages,
-        **hub_licences(license, list(licenses), override),
+        **hub_licenses(license, list(licenses), override),
         "size_categories": [size_category(total)],
         "task_categories": sorted({_TASKS[k] for k in params["kinds"]}),
         "pretty_name": label,
@@ -90,7 +90,7 @@ def render(*, label: str, license: str, licenses: dict, override: dict | None, p
     lines += ["", "## Contributing partners and licences", "", "| partner | language | licence | submissions | records |", "|---|---|---|---:|---:|"]
     for p in partners:
         lines.append(f"| {p['partner']} | {p['language']} | {p['license']} | {p['submissions']} | {p['records']} |")
-    lines += _licence_lines(license, licenses, override) + _repetition_lines(params["max_epochs"], epochs)
+    lines += _license_lines(license, licenses, override) + _repetition_lines(params["max_epochs"], epochs)
     if fertility:
         lines += ["", "## Tokenizer fertility (tokens per word)", "", "| language | fertility |", "|---|---:|"]
         lines += [f"| {lang} | {value:.4f} |" for lang, value in sorted(fertility.items())]
@@ -102,7 +102,7 @@ def render(*, label: str, license: str, licenses: dict, override: dict | None, p
     return "\n".join(lines)
 
 
-def _licence_lines(declared: str, licenses: dict, override: dict | None) -> list[str]:
+def _license_lines(declared: str, licenses: dict, override: dict | None) -> list[str]:
     lines = ["", "## Licences", "", f"Declared licence: {declared}. Each record keeps the licence of its submission:", "",
              "| licence | submissions | records |", "|---|---:|---:|"]
     lines += [f"| {spdx} | {n['submissions']} | {n['records']} |" for spdx, n in sorted(licenses.items())]

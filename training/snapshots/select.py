@@ -270,7 +270,7 @@ def cluster_sizes(language: str) -> dict[int, int]:
     return {key: n + 1 for key, n in rows}
 
 
-def licence_rows(selection: Selection) -> list[dict]:
+def license_rows(selection: Selection) -> list[dict]:
     """Per submission credited: partner and licence, with the records and tokens the filters let through."""
     qs, credit = selection.qs, selection.credit
     own = qs.exclude(_id_in(qs.db, list(credit))) if credit else qs
@@ -285,6 +285,6 @@ def licence_rows(selection: Selection) -> list[dict]:
             totals[credit[record_id]]["tokens"] += tokens
     submissions = Submission.objects.filter(pk__in=list(totals)).values_list("id", "partner__slug", "license")
     return [
-        {"submission_id": pk, "partner_slug": slug, "license": licence, **totals[pk]}
-        for pk, slug, licence in sorted(submissions)
+        {"submission_id": pk, "partner_slug": slug, "license": spdx, **totals[pk]}
+        for pk, slug, spdx in sorted(submissions)
     ]

@@ -59,11 +59,6 @@ def copies_each(content_hashes: list[str], weights: list[float], *, seed: int) -
     ]
 
 
-def copies_of(content_hash: str, *, seed: int, weight: float) -> int:
-    """Copies of one record."""
-    return copies_each([content_hash], [weight], seed=seed)[0]
-
-
 def upsample_factor(cluster_size: int, table: list | None) -> int:
     """Repeats for a document whose near-duplicate cluster has ``cluster_size`` members."""
     if not table:

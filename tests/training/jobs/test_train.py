@@ -84,7 +84,7 @@ def test_heartbeats_come_while_the_job_is_busy():
 
 
 def test_the_job_keeps_its_full_fine_tune_and_adamw_state_in_the_weights_dtype(tiny_model):
-    """What training/fit_estimate.py's 8 bytes per parameter assume: no fp32 master copy, moments in bf16."""
+    """What training/services/fit_estimate.py's 8 bytes per parameter assume: no fp32 master copy, moments in bf16."""
     model = load_causal_lm(str(tiny_model), {}, device=torch.device("cpu"), dtype=torch.bfloat16)
     optimizer = make_optimizer(model, TrainConfig(), torch.device("cpu"))
     model(input_ids=torch.tensor([[1, 2, 3]]), labels=torch.tensor([[1, 2, 3]])).loss.backward()

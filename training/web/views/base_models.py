@@ -14,7 +14,7 @@ from training.services.base_models import base_model_tiny_request
 from training.services.runs import base_model_create
 from training.services.suite_upload import evaluation_suite_upload
 from training.suite_selectors import access_evaluation_suite, may_manage_suites, suite_contents
-from training.web import staff_required
+from training.web.decorators import staff_required
 
 
 @staff_required

@@ -3,54 +3,15 @@
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import generics, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from training.models import BaseModel, EvaluationSuite, Snapshot, TrainingRun
 from training.run_selectors import access_training_run, is_staff, manifest_diff, runs_visible_to
 from training.services.runs import job_cancel, training_run_create, training_run_rerun
 
-
-class TrainingRunSerializer(serializers.ModelSerializer):
-    """A run; where its checkpoint lies and what failed on the GPU host only for staff (pass ``request``)."""
-
-    STAFF_ONLY = ("checkpoint_path", "failure")
-
-    snapshot = serializers.CharField(source="snapshot.label", read_only=True)
-    base_model = serializers.CharField(source="base_model.name", read_only=True)
-
-    class Meta:
-        model = TrainingRun
-        fields = ["id", "status", "snapshot", "base_model", "method", "finetuning", "hyperparameters", "resources", "attempt",
-                  "max_attempts", "step", "total_steps", "loss", "tokens_per_second", "eta_seconds",
-                  "checkpoint_path", "failure", "published", "withdrawn_override_reason",
-                  "created_at", "started_at", "finished_at"]  # fmt: skip
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        request = self.context.get("request")
-        if request is None or not is_staff(request.user):
-            for name in self.STAFF_ONLY:
-                data.pop(name, None)
-        return data
-
-
-class TrainingRunCreateSerializer(serializers.Serializer):
-    snapshot = serializers.PrimaryKeyRelatedField(queryset=Snapshot.objects.filter(status=Snapshot.Status.READY))
-    base_model = serializers.SlugRelatedField(slug_field="name", queryset=BaseModel.objects.all())
-    method = serializers.ChoiceField(choices=TrainingRun.Method.choices)
-    finetuning = serializers.ChoiceField(choices=TrainingRun.Finetuning.choices, default="full")
-    hyperparameters = serializers.DictField(required=False, default=dict)
-    resources = serializers.DictField(
-        required=False, default=dict, help_text="gpus_per_node and nodes (Resources, training/jobs/contract.py); empty: one GPU."
-    )
-    eval_suites = serializers.SlugRelatedField(slug_field="name", queryset=EvaluationSuite.objects.all(), many=True, required=False)
-    withdrawn_reason = serializers.CharField(
-        required=False, allow_blank=True, default="",
-        help_text="Why to train on a snapshot holding withdrawn data; without it such a snapshot is refused (400).",
-    )
+from .serializers import TrainingRunCreateSerializer, TrainingRunSerializer
 
 
 class TrainingRunListCreate(generics.ListAPIView):

@@ -17,7 +17,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from training.run_forms import TrainingRunForm
+from training.web.run_forms import TrainingRunForm
 from training.run_selectors import (
     access_evaluation, access_partner_for_results, access_training_run, evaluation_table, leaderboard, leaderboard_languages,
     is_staff, loss_chart, loss_points, manifest_diff, partner_scores, public_results, run_lineage, run_summary_for,

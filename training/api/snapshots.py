@@ -8,16 +8,16 @@ HTTP file, ``curl -C -``, or ``datasets.load_dataset("parquet", data_files=
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
-from rest_framework import generics, serializers
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from training.access import access_snapshot_file, access_snapshot_for_viewing, snapshots_downloadable_by, snapshots_viewable_by
-from training.models import Snapshot
-from training.snapshot_files import SHARD, snapshot_file_response, snapshot_files
+from training.services.snapshot_files import snapshot_file_response
+
+from .serializers import SnapshotDetailSerializer, SnapshotSerializer
 
 
 class BearerTokenAuthentication(TokenAuthentication):
@@ -32,48 +32,6 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "description": "An API token, as `Authorization: Bearer <key>`."}
-
-
-class SnapshotFileSerializer(serializers.Serializer):
-    path = serializers.CharField()
-    kind = serializers.CharField()
-    size = serializers.IntegerField()
-    sha256 = serializers.CharField()
-    language = serializers.CharField()
-    split = serializers.CharField()
-    rows = serializers.IntegerField(allow_null=True)
-    url = serializers.SerializerMethodField()
-
-    def get_url(self, file) -> str:
-        return reverse("api_snapshot_file", args=[self.context["snapshot"].pk, file.path], request=self.context["request"])
-
-
-class SnapshotSerializer(serializers.ModelSerializer):
-    label = serializers.CharField(read_only=True)
-    # Plain text: a second "status" enum would collide with the runs' in the schema.
-    status = serializers.CharField(read_only=True, help_text="draft, building, ready or failed")
-    can_download = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Snapshot
-        fields = ["id", "label", "name", "version", "status", "license", "manifest_sha256", "counts", "can_download",
-                  "created_at", "finished_at"]  # fmt: skip
-
-    def get_can_download(self, snapshot) -> bool:
-        return snapshot.pk in self.context["downloadable"]
-
-
-class SnapshotDetailSerializer(SnapshotSerializer):
-    files = serializers.SerializerMethodField()
-
-    class Meta(SnapshotSerializer.Meta):
-        fields = [*SnapshotSerializer.Meta.fields, "files"]
-
-    @extend_schema_field(SnapshotFileSerializer(many=True))
-    def get_files(self, snapshot):
-        """Card and manifest for whoever sees the snapshot; the shards too for those who may download it."""
-        files = [f for f in snapshot_files(snapshot) if f.kind != SHARD or snapshot.pk in self.context["downloadable"]]
-        return SnapshotFileSerializer(files, many=True, context={**self.context, "snapshot": snapshot}).data
 
 
 class _WithDownloadable:

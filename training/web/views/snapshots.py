@@ -1,7 +1,5 @@
 """Snapshot pages and downloads (who may see or download what: access.py) and withdrawal pages."""
 
-from functools import wraps
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
@@ -16,8 +14,8 @@ from annotation.access import access_submission
 from annotation.selectors import submissions_visible_to
 from annotation.web.views.submissions import submission_detail_render
 
-from . import selectors
-from .access import (
+from training import selectors
+from training.access import (
     access_snapshot,
     access_snapshot_file,
     access_snapshot_for_download,
@@ -26,29 +24,17 @@ from .access import (
     snapshot_lineage_visible_to,
     snapshots_viewable_by,
 )
-from .forms import SnapshotForm, WithdrawalForm
-from .services.hub import snapshot_hub_push_refusal, snapshot_hub_push_request, snapshot_hub_repo_default
-from .services.lineage import snapshot_compare, snapshot_withdrawn
-from .services.snapshot_build import SnapshotRefused
-from .services.snapshots import snapshot_create
-from .services.withdrawals import withdrawal_exposure, withdrawal_get_or_create, withdrawal_get_or_create_lines
-from .snapshot_files import snapshot_file_response, snapshot_files
-from .snapshots.estimate import snapshot_estimate
-from .snapshots.mixture import BudgetRefused
-from .snapshots.params import ParameterError, normalise
-
-
-def staff_required(view):
-    """Signed-in staff only; anyone else signed in gets the same 404 as a missing page."""
-
-    @login_required
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_staff:
-            raise Http404("No such page.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
+from training.services.hub import snapshot_hub_push_refusal, snapshot_hub_push_request, snapshot_hub_repo_default
+from training.services.lineage import snapshot_compare, snapshot_withdrawn
+from training.services.snapshot_build import SnapshotRefused
+from training.services.snapshots import snapshot_create
+from training.services.withdrawals import withdrawal_exposure, withdrawal_get_or_create, withdrawal_get_or_create_lines
+from training.services.snapshot_files import snapshot_file_response, snapshot_files
+from training.snapshots.estimate import snapshot_estimate
+from training.snapshots.mixture import BudgetRefused
+from training.snapshots.params import ParameterError, normalise
+from training.web.decorators import staff_required
+from training.web.forms import SnapshotForm, WithdrawalForm
 
 
 @login_required

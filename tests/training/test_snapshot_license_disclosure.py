@@ -26,7 +26,7 @@ def card_and_manifest(snapshot):
     return yaml.safe_load(card.split("---\n")[1]), card, json.loads((root / "manifest.json").read_text())
 
 
-def test_an_override_discloses_the_true_licences_the_reason_and_who_gave_it(ingested, partner_a, german, staff):
+def test_an_override_discloses_the_true_licenses_the_reason_and_who_gave_it(ingested, partner_a, german, staff):
     ok = ingested([{"text": t} for t in documents(4, seed=70)], partner=partner_a, language=german)
     nc = ingested([{"text": t} for t in documents(3, seed=71)], partner=partner_a, language=german, license="CC-BY-NC-4.0")
 
@@ -45,7 +45,7 @@ def test_an_override_discloses_the_true_licences_the_reason_and_who_gave_it(inge
     assert ok.pk not in [c["submission_id"] for c in override["conflicts"]]
 
 
-def test_without_an_override_the_card_still_lists_every_licence(ingested, partner_a, german):
+def test_without_an_override_the_card_still_lists_every_license(ingested, partner_a, german):
     ingested([{"text": t} for t in documents(3, seed=72)], partner=partner_a, language=german)
     ingested([{"text": t} for t in documents(2, seed=73)], partner=partner_a, language=german, license="CC0-1.0")
     ingested([{"text": t} for t in documents(2, seed=74)], partner=partner_a, language=german, license="DL-DE-BY-2.0")
@@ -59,7 +59,7 @@ def test_without_an_override_the_card_still_lists_every_licence(ingested, partne
     assert "| CC0-1.0 | 1 | 2 |" in card
 
 
-def test_one_licence_stays_a_single_value(ingested, partner_a, german):
+def test_one_license_stays_a_single_value(ingested, partner_a, german):
     ingested([{"text": t} for t in documents(3, seed=75)], partner=partner_a, language=german)
     header, _, manifest = card_and_manifest(build())
     assert header["license"] == "cc-by-4.0" and manifest["licenses"] == {"CC-BY-4.0": {"submissions": 1, "records": 3}}

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse
 from django.utils.http import content_disposition_header
 
-from .models import Snapshot
+from training.models import Snapshot
 
 log = logging.getLogger(__name__)
 

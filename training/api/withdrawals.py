@@ -2,41 +2,15 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.access import access_submission
-from annotation.api.serializers import SubmissionSerializer
-from training.models import Withdrawal
 from training.services.withdrawals import withdrawal_get_or_create, withdrawal_get_or_create_lines
 
-
-class WithdrawalRequestSerializer(serializers.Serializer):
-    lines = serializers.ListField(
-        child=serializers.CharField(max_length=400), required=False, default=list, max_length=10_000,
-        help_text='Lines as the submission\'s page shows them: 7, or "docs/a.jsonl:7" for a member of an archive. '
-                  "Absent or empty: the whole submission.",
-    )  # fmt: skip
-    reason = serializers.CharField(required=False, allow_blank=True, default="", help_text="Why, for the record.")
-
-
-class WithdrawalSerializer(serializers.ModelSerializer):
-    line = serializers.SerializerMethodField(help_text="The record's line; null for the whole submission.")
-
-    class Meta:
-        model = Withdrawal
-        fields = ["id", "line", "reason", "records_withdrawn", "created_at"]
-
-    def get_line(self, withdrawal) -> str | None:
-        return withdrawal.record.shown_line if withdrawal.record_id else None
-
-
-class WithdrawalResultSerializer(serializers.Serializer):
-    created = serializers.BooleanField(help_text="False when all of it was withdrawn already: nothing changed.")
-    withdrawals = WithdrawalSerializer(many=True, help_text="The withdrawals covering what was asked, one per line.")
-    submission = SubmissionSerializer()
+from .serializers import WithdrawalRequestSerializer, WithdrawalResultSerializer
 
 
 class SubmissionWithdraw(APIView):
