@@ -100,8 +100,9 @@ def paired_intervals(mine: dict, theirs: dict) -> dict[str, tuple[float, float]]
         return {}
     intervals = {}
     for name in BINARY_METRICS:
-        if a.metric(name) is not None and b.metric(name) is not None and a.n_items:
-            intervals[name] = binary_interval(a.metric(name), b.metric(name))
+        mine_items, their_items = a.metric(name), b.metric(name)
+        if a.n_items and mine_items is not None and their_items is not None:
+            intervals[name] = binary_interval(mine_items, their_items)
     sums_a = {name: a.documents(name) for name in ("loglikelihood", "words", "bytes")}
     ll_b = b.documents("loglikelihood")
     if a.n_docs and ll_b is not None and all(values is not None for values in sums_a.values()):

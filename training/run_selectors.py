@@ -181,7 +181,10 @@ def leaderboard(language: str | None = None) -> list[EvaluationResult]:
     ).select_related("evaluation__training_run__base_model", "evaluation__training_run__snapshot", "suite")
     if language:
         results = results.filter(language=language)
-    return sorted(results, key=lambda r: (r.language, r.task, -(r.acc or r.pref_acc or 0), r.word_perplexity or 0))
+    def accuracy(r):
+        return next((value for value in (r.acc, r.pref_acc) if value is not None), 0)
+
+    return sorted(results, key=lambda r: (r.language, r.task, -accuracy(r), r.word_perplexity or 0))
 
 
 def leaderboard_cells(results: list[EvaluationResult]) -> dict[int, list[dict]]:
