@@ -7,6 +7,7 @@ admin's add form dispatches the job and its actions keep the state machine.
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
+from .jobs.contract import METRICS
 from .models import BaseModel, EvaluationResult, EvaluationRun, EvaluationSuite, RunEvent, TrainingRun
 from .services.runs import job_cancel, training_run_create, training_run_publish
 
@@ -73,8 +74,7 @@ class ResultInline(admin.TabularInline):
     model = EvaluationResult
     extra = 0
     can_delete = False
-    readonly_fields = ("language", "task", "suite", "provenance", "n", "acc", "acc_norm", "word_perplexity",
-                       "byte_perplexity", "bits_per_byte")  # fmt: skip
+    readonly_fields = ("language", "task", "suite", "provenance", "n", *METRICS)
     fields = readonly_fields
 
 

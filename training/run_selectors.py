@@ -14,6 +14,7 @@ from annotation.selectors import submissions_visible_to
 from occiportal.models import Partner
 from training.jobs.contract import METRICS
 from training.models import BaseModel, EvaluationResult, EvaluationRun, RunEvent, Snapshot, TrainingRun
+from training.services.result_deltas import result_deltas
 from training.services.lineage import WithdrawnShare, snapshot_withdrawn, snapshots_maybe_withdrawn
 
 
@@ -120,22 +121,29 @@ def latest_results(*, training_run=None, base_model=None) -> dict[tuple[str, str
 
 
 def evaluation_table(run: TrainingRun) -> list[dict]:
-    """Per language and task: the run's metrics, the base model's, and the deltas."""
+    """Per language and task: the run's metrics and the base model's, each ± its stderr, and the deltas
+    (``result_deltas.Delta``: significant only where the paired bootstrap's interval excludes zero)."""
     mine, base = latest_results(training_run=run), latest_results(base_model=run.base_model)
     rows = []
     for key, result in sorted(mine.items()):
         other = base.get(key)
-        metrics = []
-        for name in METRICS:
-            value, before = getattr(result, name), getattr(other, name, None) if other else None
-            if value is not None:
-                metrics.append({"name": name, "value": value, "base": before, "delta": None if before is None else value - before})
+        deltas = result_deltas(result, other) if other else {}
+        metrics = [
+            {**score_cell(result, name), "base": score_cell(other, name) if other else None, "delta": deltas.get(name)}
+            for name in METRICS if getattr(result, name) is not None
+        ]  # fmt: skip
         rows.append({
             "language": key[0], "task": key[1], "suite": result.suite.name if result.suite else "",
-            "provenance": result.get_provenance_display(), "n_items": result.n_items, "n_docs": result.n_docs,
-            "metrics": metrics,
+            "provenance": result.get_provenance_display(), "n_items": result.n_items, "n_pairs": result.n_pairs,
+            "n_docs": result.n_docs, "metrics": metrics,
         })  # fmt: skip
     return rows
+
+
+def score_cell(result: EvaluationResult, name: str) -> dict:
+    """A metric as the pages show it: its value, its stderr and how many decimals (perplexities: 2)."""
+    return {"name": name, "value": getattr(result, name), "stderr": getattr(result, f"{name}_stderr"),
+            "digits": 2 if name in ("word_perplexity", "byte_perplexity") else 4}  # fmt: skip
 
 
 def run_lineage(run: TrainingRun, user) -> list[dict]:
@@ -162,14 +170,40 @@ def run_lineage(run: TrainingRun, user) -> list[dict]:
     return [{**entry, "languages": sorted(entry["languages"])} for entry in partners.values()]
 
 
-def leaderboard(language: str | None = None) -> list[dict]:
+# The leaderboard's metric columns, in order.
+LEADERBOARD_METRICS = ("acc", "acc_norm", "pref_acc", "word_perplexity", "bits_per_byte")
+
+
+def leaderboard(language: str | None = None) -> list[EvaluationResult]:
     """Results of published runs, best first per language and task, with the suite's provenance."""
     results = EvaluationResult.objects.filter(
         evaluation__training_run__published=True, evaluation__status=EvaluationRun.Status.SUCCEEDED
     ).select_related("evaluation__training_run__base_model", "evaluation__training_run__snapshot", "suite")
     if language:
         results = results.filter(language=language)
-    return sorted(results, key=lambda r: (r.language, r.task, -(r.acc or 0), r.word_perplexity or 0))
+    def accuracy(r):
+        return next((value for value in (r.acc, r.pref_acc) if value is not None), 0)
+
+    return sorted(results, key=lambda r: (r.language, r.task, -accuracy(r), r.word_perplexity or 0))
+
+
+def leaderboard_cells(results: list[EvaluationResult]) -> dict[int, list[dict]]:
+    """``{result id: [score_cell + "delta"]}`` in LEADERBOARD_METRICS' order, each run against its base model's
+    latest result on the same language and task (one query for all the base models)."""
+    if not results:
+        return {}
+    base_ids = {r.evaluation.training_run.base_model_id for r in results}
+    latest = {}
+    for other in EvaluationResult.objects.filter(
+        evaluation__base_model__in=base_ids, evaluation__training_run=None, evaluation__status=EvaluationRun.Status.SUCCEEDED,
+    ).select_related("evaluation").order_by("evaluation_id"):  # fmt: skip
+        latest[(other.evaluation.base_model_id, other.language, other.task)] = other
+    cells = {}
+    for r in results:
+        base = latest.get((r.evaluation.training_run.base_model_id, r.language, r.task))
+        deltas = result_deltas(r, base) if base else {}
+        cells[r.pk] = [{**score_cell(r, name), "delta": deltas.get(name)} for name in LEADERBOARD_METRICS]
+    return cells
 
 
 def leaderboard_languages() -> list[str]:
@@ -322,7 +356,7 @@ def is_staff(user) -> bool:
 def evaluation_summary(evaluation: EvaluationRun) -> dict:
     results: dict = {}
     for r in evaluation.results.all():
-        entry = {name: getattr(r, name) for name in METRICS}
+        entry = {key: getattr(r, key) for name in METRICS for key in (name, f"{name}_stderr")}
         results.setdefault(r.language, {})[r.task] = {**entry, "n": r.n, "provenance": r.provenance}
     return {"evaluation": evaluation.pk, "status": evaluation.status, "model": evaluation.model_path,
             "failure": evaluation.failure or None, "results": results}  # fmt: skip

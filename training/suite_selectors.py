@@ -29,12 +29,22 @@ def access_evaluation_suite(user, suite_id) -> EvaluationSuite:
 
 
 def suite_contents(suite: EvaluationSuite) -> list[dict]:
-    """Per ``<lang>.jsonl``: how many multiple-choice items and perplexity documents, and the first few lines."""
+    """Per ``<lang>.jsonl``: how many multiple-choice items, preference pairs and perplexity documents, and the
+    first few lines."""
     rows = []
     for path in sorted(Path(suite.path).glob("*.jsonl")):
         items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         rows.append({
             "language": path.stem, "items": sum(1 for i in items if "question" in i),
-            "docs": sum(1 for i in items if "text" in i), "sample": items[:SAMPLE_ITEMS],
+            "pairs": sum(1 for i in items if "chosen" in i), "docs": sum(1 for i in items if "text" in i),
+            "sample": [_with_prompt_text(item) for item in items[:SAMPLE_ITEMS]],
         })  # fmt: skip
     return rows
+
+
+def _with_prompt_text(item: dict) -> dict:
+    """A preference pair's prompt as one line to show: the string, or a conversation's last turn."""
+    prompt = item.get("prompt")
+    if isinstance(prompt, list) and prompt and isinstance(prompt[-1], dict):
+        return {**item, "prompt_text": str(prompt[-1].get("content", ""))}
+    return {**item, "prompt_text": prompt} if isinstance(prompt, str) else item

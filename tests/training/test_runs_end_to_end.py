@@ -36,7 +36,10 @@ def write_suite(folder: Path) -> Path:
         {"question": "Die Katze sitzt auf der", "choices": ["Matte", "Sonne", "Wolke"], "answer": 0},
         {"question": "Brot backen braucht Mehl, Wasser und", "choices": ["Salz", "Eisen"], "answer": 0},
         {"text": "Der Herbst kommt in diesem Jahr früh."},
-    ]
+        {"task": "preference", "prompt": "Was braucht Brot?", "chosen": "Mehl, Wasser und Salz.", "rejected": "Eisen."},
+        {"task": "preference", "prompt": [{"role": "user", "content": "Wo sitzt die Katze?"}], "chosen": "Auf der Matte.",
+         "rejected": ["In der Wolke.", "Nirgends."]},
+    ]  # fmt: skip
     (folder / "de.jsonl").write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items))
     (folder / "fr.jsonl").write_text(json.dumps({"text": "Le chat dort au soleil."}) + "\n")
     return folder
@@ -102,15 +105,18 @@ def test_train_crash_resume_then_evaluate_on_the_cpu(celery_worker, gpu_worker_s
     evaluation = wait_for(lambda: EvaluationRun.objects.filter(training_run=run).exclude(status__in=["queued", "running"]).first(), timeout=60)
     assert evaluation.status == "succeeded", evaluation.failure + evaluation.log_tail
     results = {(r.language, r.task): r for r in evaluation.results.all()}
-    assert set(results) == {("de", "mini"), ("fr", "mini")}
+    assert set(results) == {("de", "mini"), ("de", "preference"), ("fr", "mini")}
     assert results["de", "mini"].acc is not None and results["de", "mini"].n == 3
+    assert results["de", "mini"].acc_stderr is not None and results["de", "preference"].n_pairs == 2
+    assert results["de", "preference"].pref_acc is not None and results["de", "preference"].pref_acc_stderr is not None
     assert results["fr", "mini"].bits_per_byte > 0 and results["fr", "mini"].provenance == "human-translated"
 
     training_run_publish(user=staff, run=run)
     exported = json.loads(b"".join(client.get(reverse("evaluation_results", args=[evaluation.pk])).streaming_content))
-    assert set(exported["results"]) == {"mini_de", "mini_fr"} and "acc,none" in exported["results"]["mini_de"]
+    assert set(exported["results"]) == {"mini_de", "mini_fr", "preference_de"} and "acc,none" in exported["results"]["mini_de"]
+    assert exported["results"]["preference_de"]["pref_acc_stderr,none"] == results["de", "preference"].pref_acc_stderr
     page = client.get(reverse("leaderboard"))
-    assert page.status_code == 200 and f"run {run.pk}".encode() in page.content
+    assert page.status_code == 200 and f"run {run.pk}".encode() in page.content and b"data-stderr" in page.content
     assert b"Translated by people" in page.content
     page = client.get(reverse("run_detail", args=[run.pk]))
     assert b"<polyline" in page.content and b"mini" in page.content

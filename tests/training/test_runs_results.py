@@ -27,7 +27,7 @@ def published_run(ingested, partner_a, german):
     suite = EvaluationSuite.objects.create(name="arc-de", path="/suites/arc-de", provenance="human-translated")
     evaluation = EvaluationRun.objects.create(training_run=run, model_path="/m", status="succeeded")
     EvaluationResult.objects.create(evaluation=evaluation, suite=suite, provenance=suite.provenance,
-                                    language="de", task="arc", n=20, acc=0.55)  # fmt: skip
+                                    language="de", task="arc", n=20, acc=0.55, acc_stderr=0.1141)  # fmt: skip
     return run, submission
 
 
@@ -35,7 +35,7 @@ def test_a_partner_sees_the_models_its_data_went_into_and_their_scores(client, p
     run, submission = published_run
     client.force_login(member_a)
     page = client.get(reverse("partner_models", args=[partner_a.slug])).content.decode()
-    assert f"run {run.pk}" in page and "0.5500" in page and "Translated by people" in page
+    assert f"run {run.pk}" in page and "0.5500" in page and "± 0.1141" in page and "Translated by people" in page
     client.force_login(member_b)
     assert client.get(reverse("partner_models", args=[partner_a.slug])).status_code == 404
 

@@ -119,3 +119,19 @@ def test_an_archive_declaring_more_than_the_limit_is_refused_before_it_is_unpack
         suite_upload.evaluation_suite_upload(user=staff, name="big", provenance="native",
                                              files=[("big.zip", archive)])
     assert suites_folder() == []
+
+
+def test_a_preference_suite_is_accepted_and_a_pair_without_a_rejected_answer_is_not(client, staff, german):
+    client.force_login(staff)
+    pair = {"prompt": [{"role": "user", "content": "Wie ist das Wetter?"}], "chosen": "Sonnig.", "rejected": ["Grün."]}
+    answer = client.post(reverse("suite_list"), {
+        "name": "prefs", "provenance": "native",
+        "files": SimpleUploadedFile("de.jsonl", jsonl(pair, {"prompt": "Hallo?", "chosen": "Guten Tag.", "rejected": "Nein."})),
+    })  # fmt: skip
+    page = client.get(answer.url).content.decode()
+    assert "data-n-pairs>2<" in page and "Wie ist das Wetter? — ✓ Sonnig." in page
+    for bad in ({"prompt": "P", "chosen": "A", "rejected": []}, {"prompt": "P", "chosen": "A", "rejected": "A"}):
+        answer = client.post(reverse("suite_list"), {
+            "name": "bad", "provenance": "native", "files": SimpleUploadedFile("de.jsonl", jsonl(bad)),
+        })  # fmt: skip
+        assert answer.status_code == 400 and '{"prompt", "chosen", "rejected"}' in answer.content.decode().replace("&quot;", '"')

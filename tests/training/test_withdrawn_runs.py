@@ -279,4 +279,4 @@ def test_the_leaderboard_reads_no_shards_of_clean_snapshots(client, corpus, staf
     withdrawal_create(user=member_b, submission=other, record=add_record(other, 1, "Une ligne."))
     with django_assert_max_num_queries(6):
         response = client.get(reverse("leaderboard"))
-    assert len(response.context["rows"]) == 3 and not any(withdrawn for _, withdrawn in response.context["rows"])
+    assert len(response.context["rows"]) == 3 and not any(withdrawn for _, withdrawn, _ in response.context["rows"])

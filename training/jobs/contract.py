@@ -22,11 +22,13 @@ Standard library only, so the portal and the GPU worker use it without torch.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import hashlib
 import json
 import re
+import struct
 import subprocess
 import types
 import typing
@@ -439,11 +441,74 @@ def code_version() -> str | None:
 
 # -- metrics -----------------------------------------------------------------------
 
-# lm-evaluation-harness's names. Multiple choice reports the first two, with a
-# "<name>_stderr" beside each; documents reported for perplexity the rest.
+# lm-evaluation-harness's names, each reported with a "<name>_stderr" beside it.
+# Multiple choice reports acc and acc_norm; preference pairs pref_acc (the share
+# of pairs whose chosen answer the model gives the higher summed log-likelihood);
+# documents the perplexities.
 MULTIPLE_CHOICE_METRICS = ("acc", "acc_norm")
+PREFERENCE_METRICS = ("pref_acc",)
 PERPLEXITY_METRICS = ("word_perplexity", "byte_perplexity", "bits_per_byte")
-METRICS = MULTIPLE_CHOICE_METRICS + PERPLEXITY_METRICS
+METRICS = MULTIPLE_CHOICE_METRICS + PREFERENCE_METRICS + PERPLEXITY_METRICS
+HIGHER_IS_BETTER = frozenset(MULTIPLE_CHOICE_METRICS + PREFERENCE_METRICS)  # the perplexities: lower is better
+# What a document contributes to the perplexities, per document in ItemScores.floats.
+DOCUMENT_SUMS = ("loglikelihood", "words", "bytes")
+
+
+@dataclass
+class ItemScores:
+    """One (language, task)'s scores item by item, so that two models can be compared on the same items.
+
+    In an evaluation's ``Done.scores`` entry under ``"items"``, in the order of
+    the suite's file. ``bits``: a 0/1 metric of each item (``acc``, ``acc_norm``,
+    ``pref_acc``) as a bit array; ``floats``: each document's
+    :data:`DOCUMENT_SUMS` as little-endian float64. Both base64: a few hundred
+    items take a few dozen bytes.
+    """
+
+    n_items: int = 0
+    n_docs: int = 0
+    bits: dict[str, str] = field(default_factory=dict)
+    floats: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ItemScores:
+        if not isinstance(data, dict):
+            raise ContractError("item scores must be a JSON object")
+        scores = _build(cls, data, ContractError)
+        if set(scores.bits) - set(MULTIPLE_CHOICE_METRICS + PREFERENCE_METRICS) or set(scores.floats) - set(DOCUMENT_SUMS):
+            raise ContractError(f"unknown item score names: {sorted(set(scores.bits) | set(scores.floats))}")
+        return scores
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def metric(self, name: str) -> list[int] | None:
+        """The 0/1 scores of ``name``, one per item; None when not reported."""
+        if name not in self.bits:
+            return None
+        packed = base64.b64decode(self.bits[name])
+        return [(packed[i // 8] >> (7 - i % 8)) & 1 for i in range(self.n_items)]
+
+    def documents(self, name: str) -> list[float] | None:
+        """One of :data:`DOCUMENT_SUMS` per document; None when not reported."""
+        if name not in self.floats:
+            return None
+        raw = base64.b64decode(self.floats[name])
+        return list(struct.unpack(f"<{len(raw) // 8}d", raw))
+
+
+def pack_bits(values: Iterable[bool | int | float]) -> str:
+    """0/1 values → base64 of a big-endian bit array (numpy's ``packbits`` order)."""
+    values = [1 if value else 0 for value in values]
+    packed = bytearray((len(values) + 7) // 8)
+    for index, value in enumerate(values):
+        packed[index // 8] |= value << (7 - index % 8)
+    return base64.b64encode(bytes(packed)).decode("ascii")
+
+
+def pack_floats(values: Iterable[float]) -> str:
+    values = list(values)
+    return base64.b64encode(struct.pack(f"<{len(values)}d", *values)).decode("ascii")
 
 
 # -- events ------------------------------------------------------------------------
@@ -528,7 +593,8 @@ class Heartbeat(Event):
 class Done(Event):
     """The job's last word when it succeeded. The worker adds ``exit_code`` and ``log_tail``.
 
-    ``scores`` (evaluation): ``{language: {task: {<METRICS>, <metric>_stderr, n, suite, data_sha256}}}``.
+    ``scores`` (evaluation): ``{language: {task: {<METRICS>, <metric>_stderr, n, suite, data_sha256, items}}}``,
+    ``items`` as :class:`ItemScores` writes it.
     """
 
     name = "done"

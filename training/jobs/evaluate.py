@@ -4,7 +4,10 @@ A suite is a folder with one JSONL file per language, named by its code
 (``de.jsonl``, ``pt-BR.jsonl``). Each line is either
 
 * a multiple-choice item ``{"question", "choices", "answer"}`` (answer: index
-  or the text of the right choice), or
+  or the text of the right choice),
+* a preference pair ``{"prompt", "chosen", "rejected"}`` in TRL's layout
+  (``prompt``: a string or a conversation, a list of ``{role, content}``;
+  ``rejected``: one answer, or a ranking's worse ones as a list), or
 * a perplexity document ``{"text"}``.
 
 An optional ``"task"`` key names the task; the default is the folder's name.
@@ -16,6 +19,16 @@ compared with published results:
 * a choice's score is the summed log-likelihood of ``" " + choice`` given the
   question; ``acc`` takes the argmax of the scores, ``acc_norm`` the argmax of
   score / len(choice) in characters;
+* ``pref_acc``: a pair counts when the summed log-likelihood of ``chosen``
+  given the prompt is higher than that of every ``rejected`` answer. Summed,
+  not normalised by length: it is what lm-eval's ``loglikelihood`` returns and
+  what DPO's implicit reward and a reward model's pairwise accuracy compare,
+  so a DPO run's reward accuracy and this number measure the same preference
+  (it does favour the shorter answer where two differ much in length). The
+  prompt is rendered with the tokenizer's chat template where it has one
+  (as the SFT and DPO jobs train), the answer being the assistant's turn;
+  without a template, the prompt is the context and ``" " + answer`` the
+  continuation, lm-eval's ``target_delimiter``;
 * a document's log-likelihood is computed in rolling, disjoint windows of the
   model's context length, the first one conditioned on the BOS (else EOS)
   token; ``word_perplexity = exp(-sum_ll / words)`` with
@@ -27,7 +40,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -38,10 +50,14 @@ import torch.nn.functional as F
 from transformers import AutoTokenizer
 
 from training import run_store
-from training.jobs.contract import METRICS, MODEL_FILES, MULTIPLE_CHOICE_METRICS, Done, JobSpec, Progress, Start, code_version, is_store_uri
+from training.jobs.contract import (
+    HIGHER_IS_BETTER, METRICS, MODEL_FILES, Done, ItemScores, JobSpec, Progress, Start, code_version, is_store_uri,
+    pack_bits, pack_floats,
+)  # fmt: skip
 from training.jobs.events import Emit, EventWriter, heartbeat
 from training.jobs.loading import check_model_reference, load_causal_lm, pick_device
 from training.jobs.revision import hub_revision, resolve_revision
+from training.jobs.stderr import mean_stderr, perplexities, perplexity_stderrs
 
 TASK_VERSION = 1.0
 
@@ -49,6 +65,7 @@ TASK_VERSION = 1.0
 @dataclass
 class TaskData:
     items: list[dict] = field(default_factory=list)  # multiple choice
+    pairs: list[dict] = field(default_factory=list)  # preference
     docs: list[str] = field(default_factory=list)  # perplexity
 
 
@@ -83,11 +100,14 @@ def load_suite(path: str | Path, max_items: int | None = None) -> Suite:
             if "choices" in record:
                 if max_items is None or len(data.items) < max_items:
                     data.items.append(_mc_item(record, f"{file}:{number}"))
+            elif "chosen" in record:
+                if max_items is None or len(data.pairs) < max_items:
+                    data.pairs.append(_preference_item(record, f"{file}:{number}"))
             elif "text" in record:
                 if max_items is None or len(data.docs) < max_items:
                     data.docs.append(record["text"])
             else:
-                raise ValueError(f"{file}:{number}: neither a multiple-choice item nor a text")
+                raise ValueError(f"{file}:{number}: neither a multiple-choice item, a preference pair nor a text")
     return Suite(name=root.name, path=root, tasks=tasks, sha256=hashes)
 
 
@@ -102,6 +122,17 @@ def _mc_item(record: dict, where: str) -> dict:
     if not 0 <= answer < len(choices):
         raise ValueError(f"{where}: answer index {answer} out of range")
     return {"question": record["question"], "choices": choices, "answer": answer}
+
+
+def _preference_item(record: dict, where: str) -> dict:
+    prompt, chosen, rejected = record.get("prompt"), record.get("chosen"), record.get("rejected")
+    rejected = [rejected] if isinstance(rejected, str) else rejected
+    turns_ok = isinstance(prompt, list) and all(isinstance(t, dict) and {"role", "content"} <= set(t) for t in prompt)
+    if not (isinstance(prompt, str) or turns_ok):
+        raise ValueError(f"{where}: prompt must be a string or a list of {{role, content}} turns")
+    if not isinstance(chosen, str) or not rejected or not all(isinstance(r, str) for r in rejected):
+        raise ValueError(f"{where}: a preference pair needs a chosen answer and at least one rejected one")
+    return {"prompt": prompt, "chosen": chosen, "rejected": list(rejected)}
 
 
 # -- log-likelihoods (lm-eval's HFLM semantics) ----------------------------------
@@ -236,27 +267,64 @@ def score_multiple_choice(scorer: Scorer, items: list[dict]) -> dict:
         acc_norm.append(1.0 if _argmax([s / n for s, n in zip(scores, lengths)]) == item["answer"] else 0.0)
     return {
         "acc": _mean(acc),
-        "acc_stderr": _mean_stderr(acc),
+        "acc_stderr": mean_stderr(acc),
         "acc_norm": _mean(acc_norm),
-        "acc_norm_stderr": _mean_stderr(acc_norm),
+        "acc_norm_stderr": mean_stderr(acc_norm),
         "n_mc": len(items),
+        "item_bits": {"acc": acc, "acc_norm": acc_norm},
     }
 
 
+def score_preference(scorer: Scorer, pairs: list[dict]) -> dict:
+    """pref_acc: the share of pairs whose ``chosen`` has the highest summed log-likelihood; its stderr."""
+    requests = []
+    for pair in pairs:
+        requests.extend(preference_texts(scorer.tokenizer, pair["prompt"], [pair["chosen"], *pair["rejected"]]))
+    lls = [ll for ll, _ in scorer.loglikelihood(scorer.encode_pairs(requests))]
+    correct, cursor = [], 0
+    for pair in pairs:
+        chosen, *rejected = lls[cursor : cursor + 1 + len(pair["rejected"])]
+        cursor += 1 + len(pair["rejected"])
+        correct.append(1.0 if chosen > max(rejected) else 0.0)  # a tie is no preference
+    return {"pref_acc": _mean(correct), "pref_acc_stderr": mean_stderr(correct), "n_pairs": len(pairs),
+            "item_bits": {"pref_acc": correct}}  # fmt: skip
+
+
+def preference_texts(tokenizer, prompt: str | list[dict], answers: list[str]) -> list[tuple[str, str]]:
+    """(context, continuation) of each answer to ``prompt``, as the model would see it in a conversation."""
+    turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+    if getattr(tokenizer, "chat_template", None):
+        context = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        pairs = []
+        for answer in answers:
+            whole = tokenizer.apply_chat_template([*turns, {"role": "assistant", "content": answer}], tokenize=False)
+            # A template that renders the prompt differently once answered: fall back to the plain answer.
+            pairs.append((context, whole[len(context) :] if whole.startswith(context) else " " + answer))
+        return pairs
+    context = prompt if isinstance(prompt, str) else "\n\n".join(turn["content"] for turn in turns)
+    return [(context, " " + answer) for answer in answers]
+
+
 def score_perplexity(scorer: Scorer, docs: list[str]) -> dict:
-    """Corpus-level (weighted) perplexities over documents, lm-eval's aggregation."""
-    requests = [request for doc in docs for request in scorer.rolling_requests(doc)]
-    total_ll = sum(ll for ll, _ in scorer.loglikelihood(requests))
-    words = sum(count_words(doc) for doc in docs)
-    n_bytes = sum(len(doc.encode("utf-8")) for doc in docs)
+    """Corpus-level (weighted) perplexities over documents, lm-eval's aggregation; bootstrap stderrs."""
+    requests, owners = [], []
+    for index, doc in enumerate(docs):
+        for request in scorer.rolling_requests(doc):
+            requests.append(request)
+            owners.append(index)
+    doc_ll = [0.0] * len(docs)
+    for owner, (ll, _) in zip(owners, scorer.loglikelihood(requests)):
+        doc_ll[owner] += ll
+    words = [count_words(doc) for doc in docs]
+    n_bytes = [len(doc.encode("utf-8")) for doc in docs]
     return {
-        "word_perplexity": math.exp(-total_ll / words),
-        "byte_perplexity": math.exp(-total_ll / n_bytes),
-        "bits_per_byte": -total_ll / n_bytes / math.log(2),
-        "loglikelihood": total_ll,
-        "words": words,
-        "bytes": n_bytes,
+        **perplexities(sum(doc_ll), sum(words), sum(n_bytes)),
+        **perplexity_stderrs(doc_ll, words, n_bytes),
+        "loglikelihood": sum(doc_ll),
+        "words": sum(words),
+        "bytes": sum(n_bytes),
         "n_docs": len(docs),
+        "document_sums": {"loglikelihood": doc_ll, "words": words, "bytes": n_bytes},
     }
 
 
@@ -272,28 +340,30 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def _mean_stderr(values: list[float]) -> float | None:
-    if len(values) < 2:
-        return None
-    mu = _mean(values)
-    return math.sqrt(sum((v - mu) ** 2 for v in values) / (len(values) - 1)) / math.sqrt(len(values))
-
-
 # -- the whole evaluation -------------------------------------------------------------
 
 
 def evaluate_suites(scorer: Scorer, suites: list[Suite], emit: Emit | None = None) -> dict:
-    """``{language: {task: {acc, acc_norm, n, word_perplexity, byte_perplexity, bits_per_byte, ...}}}``."""
+    """``{language: {task: {<METRICS>, <metric>_stderr, n, suite, data_sha256, items}}}`` (contract.Done)."""
     scores: dict[str, dict[str, dict]] = {}
     for suite in suites:
         for (language, task), data in sorted(suite.tasks.items()):
             started = time.perf_counter()
             entry: dict = dict.fromkeys(METRICS)
-            if data.items:
-                entry.update(score_multiple_choice(scorer, data.items))
-            if data.docs:
-                entry.update(score_perplexity(scorer, data.docs))
-            entry["n"] = len(data.items) + len(data.docs)
+            items = ItemScores(n_items=len(data.items) or len(data.pairs), n_docs=len(data.docs))
+            if data.items and data.pairs:
+                raise ValueError(f"{suite.name} {task}_{language}: multiple-choice items and preference pairs "
+                                 "in one task; give them different tasks")  # fmt: skip
+            for scored in (
+                score_multiple_choice(scorer, data.items) if data.items else {},
+                score_preference(scorer, data.pairs) if data.pairs else {},
+                score_perplexity(scorer, data.docs) if data.docs else {},
+            ):
+                items.bits.update({name: pack_bits(values) for name, values in scored.pop("item_bits", {}).items()})
+                items.floats.update({name: pack_floats(v) for name, v in scored.pop("document_sums", {}).items()})
+                entry.update(scored)
+            entry["items"] = items.to_dict()
+            entry["n"] = len(data.items) + len(data.pairs) + len(data.docs)
             entry["suite"] = suite.name
             entry["data_sha256"] = suite.sha256[language]
             scores.setdefault(language, {})[task] = entry
@@ -406,7 +476,7 @@ def to_lm_eval_results(
                 stderr = entry.get(f"{metric}_stderr")
                 row[f"{metric}_stderr,none"] = stderr if stderr is not None else "N/A"
             results[name] = row
-            is_mc = entry.get("acc") is not None
+            is_mc = entry.get("acc") is not None or entry.get("pref_acc") is not None
             configs[name] = {
                 "task": name,
                 "tag": [task],
@@ -415,12 +485,12 @@ def to_lm_eval_results(
                 "output_type": "multiple_choice" if is_mc else "loglikelihood_rolling",
                 "target_delimiter": " ",
                 "num_fewshot": 0,
-                "metric_list": [{"metric": m, "higher_is_better": m in MULTIPLE_CHOICE_METRICS} for m in metrics],
+                "metric_list": [{"metric": m, "higher_is_better": m in HIGHER_IS_BETTER} for m in metrics],
                 "metadata": {"version": TASK_VERSION, "language": language},
             }
             versions[name] = TASK_VERSION
             n_shot[name] = 0
-            higher[name] = {m: m in MULTIPLE_CHOICE_METRICS for m in metrics}
+            higher[name] = {m: m in HIGHER_IS_BETTER for m in metrics}
             n_samples[name] = {"original": entry["n"], "effective": entry["n"]}
             hashes[name] = entry.get("data_sha256")
     now = time.time()

@@ -211,14 +211,29 @@ class EvaluationResult(models.Model):
     provenance = models.CharField(max_length=24, choices=EvaluationSuite.Provenance.choices)
     language = models.CharField(max_length=35)
     task = models.CharField(max_length=100)
-    n = models.PositiveIntegerField(default=0, help_text=_("Items and documents scored together."))
+    n = models.PositiveIntegerField(default=0, help_text=_("Items, pairs and documents scored together."))
     n_items = models.PositiveIntegerField(default=0, help_text=_("Multiple-choice items behind acc and acc_norm."))
+    n_pairs = models.PositiveIntegerField(default=0, help_text=_("Preference pairs behind pref_acc."))
     n_docs = models.PositiveIntegerField(default=0, help_text=_("Documents behind the perplexities."))
+    # Each metric of contract.METRICS with its standard error, as lm-evaluation-harness reports it.
     acc = models.FloatField(null=True, blank=True)
+    acc_stderr = models.FloatField(null=True, blank=True)
     acc_norm = models.FloatField(null=True, blank=True)
+    acc_norm_stderr = models.FloatField(null=True, blank=True)
+    pref_acc = models.FloatField(
+        null=True, blank=True, help_text=_("Share of preference pairs whose chosen answer the model finds likelier.")
+    )
+    pref_acc_stderr = models.FloatField(null=True, blank=True)
     word_perplexity = models.FloatField(null=True, blank=True)
+    word_perplexity_stderr = models.FloatField(null=True, blank=True)
     byte_perplexity = models.FloatField(null=True, blank=True)
+    byte_perplexity_stderr = models.FloatField(null=True, blank=True)
     bits_per_byte = models.FloatField(null=True, blank=True)
+    bits_per_byte_stderr = models.FloatField(null=True, blank=True)
+    item_scores = models.JSONField(
+        default=dict, blank=True,
+        help_text=_("Scores item by item (contract.ItemScores), for comparing two models on the same items."),
+    )  # fmt: skip
     data_sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:

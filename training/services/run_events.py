@@ -19,7 +19,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from training.jobs.contract import METRICS, Checkpoint, Done, Error, Event, EventError, Progress, Start, event_from_dict
+from training.jobs.contract import (
+    METRICS, Checkpoint, ContractError, Done, Error, Event, EventError, ItemScores, Progress, Start, event_from_dict,
+)  # fmt: skip
 from training.models import EvaluationResult, EvaluationRun, RunEvent, TrainingRun
 from training.models.runs import ACTIVE, JobStatus
 
@@ -187,14 +189,27 @@ def _store_results(evaluation: EvaluationRun, scores: dict) -> None:
     for language, tasks in scores.items():
         for task, entry in tasks.items():
             suite = by_folder.get(entry.get("suite")) or suites.get(entry.get("suite"))
-            metrics = {key: entry.get(key) for key in METRICS}
-            # The job counts items and documents together in ``n``; only perplexity reports its documents.
-            n, n_docs = entry.get("n", 0), entry.get("n_docs") or 0
+            metrics = {key: entry.get(key) for name in METRICS for key in (name, f"{name}_stderr")}
+            # The job counts items, pairs and documents together in ``n``; each kind reports its own count.
+            n, n_docs, n_pairs = entry.get("n", 0), entry.get("n_docs") or 0, entry.get("n_pairs") or 0
             EvaluationResult.objects.update_or_create(
                 evaluation=evaluation, language=language, task=task,
-                defaults={**metrics, "suite": suite, "n": n, "n_items": n - n_docs, "n_docs": n_docs, "data_sha256": entry.get("data_sha256") or "",
+                defaults={**metrics, "suite": suite, "n": n, "n_items": n - n_docs - n_pairs, "n_pairs": n_pairs,
+                          "n_docs": n_docs, "data_sha256": entry.get("data_sha256") or "",
+                          "item_scores": _item_scores(entry.get("items"), evaluation),
                           "provenance": suite.provenance if suite else "native"},
             )  # fmt: skip
+
+
+def _item_scores(items, evaluation: EvaluationRun) -> dict:
+    """The per-item scores as the contract reads them; none (no paired comparison) when malformed."""
+    if items is None:
+        return {}
+    try:
+        return ItemScores.from_dict(items).to_dict()
+    except ContractError as error:
+        log.warning("%s sent item scores the contract does not read: %s", evaluation.job_id, error)
+        return {}
 
 
 def _attempt_failed(job, reason: str, *, resumable: bool) -> None:

@@ -31,7 +31,8 @@ def evaluation_suite_upload(
 ) -> EvaluationSuite:
     """Register suite ``name`` from uploaded ``(filename, content)`` pairs; staff, or leads of every language in it.
 
-    Each ``<lang>.jsonl`` line is ``{"text"}`` or ``{"question", "choices", "answer"}``.
+    Each ``<lang>.jsonl`` line is ``{"text"}``, ``{"question", "choices", "answer"}`` or a preference pair
+    ``{"prompt", "chosen", "rejected"}`` (training/jobs/evaluate.py reads them).
     Raises ValidationError (naming the file and line) or PermissionDenied; either way nothing is left.
     """
     suite = EvaluationSuite(name=name, path="-", provenance=provenance, description=description)
@@ -102,7 +103,8 @@ def _check_lines(language: str, content: bytes) -> None:
     for number, line in enumerate(lines, 1):
         if line.strip() and not _is_item(line):
             raise ValidationError(
-                _('%(language)s.jsonl, line %(line)s: expected {"text"} or {"question", "choices", "answer"}.')
+                _('%(language)s.jsonl, line %(line)s: expected {"text"}, {"question", "choices", "answer"} '
+                  'or {"prompt", "chosen", "rejected"}.')
                 % {"language": language, "line": number}
             )
 
@@ -116,9 +118,23 @@ def _is_item(line: str) -> bool:
         return False
     if isinstance(item.get("text"), str):
         return True
+    if "chosen" in item:
+        return _is_pair(item)
     choices, answer = item.get("choices"), item.get("answer")
     return (isinstance(item.get("question"), str) and isinstance(choices, list) and len(choices) >= 2
             and all(isinstance(c, str) for c in choices) and type(answer) is int and 0 <= answer < len(choices))
+
+
+def _is_pair(item: dict) -> bool:
+    prompt, chosen, rejected = item.get("prompt"), item.get("chosen"), item.get("rejected")
+    rejected = [rejected] if isinstance(rejected, str) else rejected
+    turns = isinstance(prompt, list) and prompt and all(
+        isinstance(t, dict) and isinstance(t.get("role"), str) and isinstance(t.get("content"), str) for t in prompt
+    )  # fmt: skip
+    return bool(
+        (isinstance(prompt, str) or turns) and isinstance(chosen, str) and isinstance(rejected, list) and rejected
+        and all(isinstance(r, str) and r != chosen for r in rejected)
+    )  # fmt: skip
 
 
 def _stored(suite: EvaluationSuite, by_language: dict[str, bytes]) -> EvaluationSuite:

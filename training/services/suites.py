@@ -2,7 +2,8 @@
 
 Documents become perplexity texts; the evaluation items written in the
 portal (a snapshot puts them in its test split only) become
-multiple-choice items, per language.
+multiple-choice items; preference records become pairs of the task
+``preference`` (prompt, chosen, rejected), per language.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from training.models import EvaluationSuite, Snapshot
 def snapshot_test_suite(*, snapshot: Snapshot) -> EvaluationSuite:
     """``DATA_DIR/suites/<name>-v<version>-test/<lang>.jsonl``, made once per snapshot.
 
-    Lines are ``{"text"}`` documents and ``{"question", "choices", "answer"}`` items.
+    Lines are ``{"text"}`` documents, ``{"question", "choices", "answer"}`` items and
+    ``{"task": "preference", "prompt", "chosen", "rejected"}`` pairs.
 
     A ready snapshot never changes, so an existing folder is reused as is.
     """
@@ -44,15 +46,30 @@ def snapshot_test_suite(*, snapshot: Snapshot) -> EvaluationSuite:
 
 
 _ITEM = ("question", "choices", "answer")
+_PAIR = ("prompt", "prompt_messages", "messages", "chosen", "rejected")
+PREFERENCE_TASK = "preference"
 
 
 def _items(shard: Path) -> list[dict]:
     names = set(pq.ParquetFile(shard).schema_arrow.names)
-    columns = [c for c in ("text", *_ITEM) if c in names]
+    columns = [c for c in ("text", *_ITEM, *_PAIR) if c in names]
     items = []
     for row in pq.read_table(shard, columns=columns).to_pylist():
         if row.get("text"):
             items.append({"text": row["text"]})
         elif all(row.get(c) is not None for c in _ITEM):
             items.append({c: row[c] for c in _ITEM})
+        elif row.get("chosen") and row.get("rejected") and (pair := _pair(row)):
+            items.append(pair)
     return items
+
+
+
+def _pair(row: dict) -> dict | None:
+    # training/snapshots/writer.py keeps a conversation prompt in prompt_messages (older shards: messages).
+    turns = row.get("prompt_messages") or row.get("messages")
+    prompt = row.get("prompt") or ([{"role": t["role"], "content": t["content"]} for t in turns] if turns else None)
+    rejected = [row["rejected"]] if isinstance(row["rejected"], str) else row["rejected"]
+    if not prompt:
+        return None
+    return {"task": PREFERENCE_TASK, "prompt": prompt, "chosen": row["chosen"], "rejected": rejected}

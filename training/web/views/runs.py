@@ -19,9 +19,9 @@ from django.views.decorators.http import require_POST
 
 from training.web.run_forms import TrainingRunForm
 from training.run_selectors import (
-    access_evaluation, access_partner_for_results, access_training_run, evaluation_table, leaderboard, leaderboard_languages,
-    is_staff, loss_chart, loss_points, manifest_diff, partner_scores, public_results, run_lineage, run_summary_for,
-    runs_visible_to, runs_with_partner_data, runs_withdrawn,
+    access_evaluation, access_partner_for_results, access_training_run, evaluation_table, is_staff, leaderboard,
+    leaderboard_cells, leaderboard_languages, loss_chart, loss_points, manifest_diff, partner_scores, public_results,
+    run_lineage, run_summary_for, runs_visible_to, runs_with_partner_data, runs_withdrawn,
 )  # fmt: skip
 from training.selectors import snapshots_withdrawn
 from training.services.run_fit import training_run_estimate
@@ -203,8 +203,9 @@ def leaderboard_view(request):
     language = request.GET.get("language") or None
     results = leaderboard(language)
     withdrawn = runs_withdrawn({r.evaluation.training_run for r in results})
+    cells = leaderboard_cells(results)
     return render(request, "runs/leaderboard.html", {
-        "rows": [(r, withdrawn.get(r.evaluation.training_run_id)) for r in results],
+        "rows": [(r, withdrawn.get(r.evaluation.training_run_id), cells[r.pk]) for r in results],
         "languages": leaderboard_languages(), "language": language,
     })  # fmt: skip
 
