@@ -9,7 +9,7 @@ import yaml
 
 from annotation.models import Record
 from annotation.services.review import certification_grant, queue_create, review_item_claim, review_submit
-from tests.annotation.texts import GERMAN
+from tests.annotation.texts import GERMAN, documents
 from tests.conftest import make_user
 from training.models import Snapshot
 from training.services.snapshot_build import SnapshotRefused
@@ -153,3 +153,23 @@ def test_a_written_pair_carries_the_licence_of_the_prompt_it_holds(ingested, par
     withdrawal = withdrawal_create(user=member_a, submission=submission)
     assert snapshots_containing(withdrawal) == [snapshot]
     assert snapshot_withdrawn(snapshot).records == 1
+
+
+def test_a_written_pair_stays_though_it_is_a_near_duplicate_of_its_source(
+    ingested, partner_a, german, review, django_capture_on_commit_callbacks
+):
+    prompt = documents(1, "de", seed=5, sentences=12)[0] + " Was meinst du dazu?"  # long: it dominates both records
+    submission = ingested([{"prompt": prompt, "chosen": "Das stimmt so.", "rejected": "Keine Ahnung."}],
+                          partner=partner_a, language=german, kind="preference", accepted=False)
+    original = submission.records.get()
+    with django_capture_on_commit_callbacks(execute=True):  # writing marks near-duplicates once committed
+        review({original.pk: lambda name: {"type": "best", "best": 0} | ({"written": "Das stimmt genau so."}
+                                                                          if name == "ulla" else {})}, ("ulla", "udo"))
+    written = Record.objects.get(meta__source_record=original.pk)
+    review({written.pk: lambda name: {"type": "best", "best": 0}}, ("uwe", "uta"))
+    written.refresh_from_db()
+    assert written.near_duplicate_of_id == original.pk  # what this test is about
+
+    snapshot = build(languages=["de"], kinds=["preference"], splits={"train": 1.0})
+
+    assert {p[1:] for p in pairs_of(snapshot)} == {("Das stimmt so.", "Keine Ahnung."), ("Das stimmt genau so.", "Das stimmt so.")}

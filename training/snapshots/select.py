@@ -79,11 +79,21 @@ def planner_settings() -> None:
 
 def records_for(params: dict, language: str, kinds: list[str] | None = None) -> Selection:
     """The records of one language that pass the snapshot's filters (evaluation items included)."""
+    kinds = kinds or params["kinds"]
+    # Pairs written in review are people's work, so they are few and their ids travel.
+    written = {}
+    if "preference" in kinds:
+        written = dict(written_pairs().filter(language__code=language).order_by().values_list("id", "source"))
     qs = _filtered(params, language, kinds)
-    if params["reduce_near_duplicates"]:
+    if params["reduce_near_duplicates"] and written:
+        # A written pair shares its source's prompt and best response: a near-duplicate by design. It is
+        # kept, and stands in for no other record.
+        written_ids = _id_in(qs.db, list(written))
+        qs = qs.exclude(_stood_in_for(_filtered(params, language, kinds).exclude(written_ids)) & ~written_ids)
+    elif params["reduce_near_duplicates"]:
         qs = qs.exclude(_stood_in_for(_filtered(params, language, kinds)))
     selection = _with_edits(qs, language)
-    return _with_written_pairs(selection, language) if "preference" in (kinds or params["kinds"]) else selection
+    return _with_written_pairs(selection, written) if written else selection
 
 
 def _stood_in_for(passing):
@@ -169,12 +179,11 @@ def _with_edits(qs, language: str) -> Selection:
     return Selection(qs.exclude(_id_in(qs.db, sorted(skip))) if skip else qs, credit, placement)
 
 
-def _with_written_pairs(selection: Selection, language: str) -> Selection:
-    """``selection`` without the written pairs whose source record was withdrawn; the others' sources noted."""
-    # Pairs are written by people, so they are few and their ids travel.
-    links = dict(written_pairs().filter(language__code=language).order_by().values_list("id", "source"))
-    if not links:
-        return selection
+def _with_written_pairs(selection: Selection, links: dict[int, int]) -> Selection:
+    """``selection`` without the written pairs whose source record was withdrawn; the others' sources noted.
+
+    ``links``: written pair's id → its source record's id (``written_pairs``).
+    """
     qs = selection.qs
     taken = set(qs.filter(_id_in(qs.db, list(links))).order_by().values_list("id", flat=True))
     sources = _standing(Record.objects.filter(_id_in(qs.db, sorted({links[i] for i in taken}))))
