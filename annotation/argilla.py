@@ -5,8 +5,9 @@ Its questions mirror the portal's actions: a decision (accept or reject),
 1–5 ratings on the queue's scales, flags, a corrected text (an edit) and a
 reason; for a preference queue, a verdict, a ranking of the responses,
 flags and a better response written in. Argilla's task distribution asks
-for as many submitted responses per record as the queue's overlap. Records keep the portal's record id as
-their Argilla id, which makes pushing twice an update, not a copy.
+for as many submitted responses per record as the queue's overlap. Records
+keep the portal's record id as their Argilla id, which makes pushing twice
+an update, not a copy.
 
 Answers are read, and records removed, through the SDK's records API
 (``client.api.records``) rather than its ``Record`` objects: those hold a

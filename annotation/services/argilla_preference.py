@@ -48,9 +48,10 @@ def preference_answer(record, response: argilla.PulledResponse) -> dict:
 
 
 def _ranked(record, ranking: list[dict]) -> dict:
-    """Argilla's ranks (1 best, ties allowed) as a judgement: a full order of three or more is a ranking, a sole
-    first otherwise a best pick (as the portal's form gives for a pair).
+    """Argilla's ranks (1 best, ties allowed) as the judgement a reviewer on the portal would give.
 
+    A strict order of three or more responses is a ranking; otherwise a
+    sole first place is a best pick (as the portal's form gives for a pair).
     Ranks given to positions the record does not fill (a pair in a dataset
     that shows three) are ignored. A first place shared by every response
     is a tie; shared by some only, it names no best and is refused.

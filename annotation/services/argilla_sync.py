@@ -192,8 +192,10 @@ def _import(queue, response: argilla.PulledResponse, annotator) -> str:
 
 
 def _answer(record, response) -> dict:
-    """The portal's answer for an Argilla response: a discard is a skip; a changed text is an edit, whatever the
-    decision; a preference record's answer is a judgement (see argilla_preference)."""
+    """The portal's answer for an Argilla response: a discard is a skip; a changed text is an edit, whatever the decision.
+
+    A preference record's answer is a judgement (see argilla_preference).
+    """
     if response.status == argilla.DISCARDED:
         return {"action": Annotation.Action.SKIP}
     if record.kind == "preference":
