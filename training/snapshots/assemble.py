@@ -155,9 +155,8 @@ class Assembly:
             line["tokens"] += total
             line["splits"][split] += rows
 
-
     def _credit_sources(self, split: str, record_ids, tokens, sources: dict[int, int]) -> None:
-        """Lineage for the submissions whose prompts written pairs hold (select.Selection.sources), beside the writers'."""
+        """Lineage rows for the submissions whose prompts written pairs hold (``Selection.sources``)."""
         for record_id, count in zip(preference.as_list(record_ids), preference.as_list(tokens)):
             if record_id in sources:
                 line = self.lineage[sources[record_id]]

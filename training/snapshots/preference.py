@@ -50,15 +50,16 @@ def pairs(columns: dict, *, tokenizer: str) -> dict:
 
 def _pair_tokens(columns: dict, rows: list[int], tokenizer: str) -> list[int]:
     tokens = as_list(columns["tokens"])
-    prompts, chosen = columns["prompt"], as_list(columns["chosen"])
-    texts = ["\n\n".join(text_fields("preference", {"prompt": prompts[i], "chosen": chosen[i], "rejected": columns["rejected"][i]}))
-             for i in rows]
+    prompts, chosen, rejected = columns["prompt"], as_list(columns["chosen"]), columns["rejected"]
+    pairs_of_rows = [{"prompt": prompts[i], "chosen": chosen[i], "rejected": rejected[i]} for i in rows]
+    texts = ["\n\n".join(text_fields("preference", pair)) for pair in pairs_of_rows]
     for i, count in zip(rows, count_batch(tokenizer, texts)):
         tokens[i] = count
     return tokens
 
 
 def as_list(values) -> list:
+    """A column as a Python list, whatever it came as (a list, an Arrow or a numpy array)."""
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values.to_pylist()
     return values.tolist() if isinstance(values, np.ndarray) else list(values)
