@@ -3,9 +3,11 @@
 A review queue becomes one Argilla dataset, named after the queue's id.
 Its questions mirror the portal's actions: a decision (accept or reject),
 1–5 ratings on the queue's scales, flags, a corrected text (an edit) and a
-reason. Argilla's task distribution asks for as many submitted responses
-per record as the queue's overlap. Records keep the portal's record id as
-their Argilla id, which makes pushing twice an update, not a copy.
+reason; for a preference queue, a verdict, a ranking of the responses,
+flags and a better response written in. Argilla's task distribution asks
+for as many submitted responses per record as the queue's overlap. Records
+keep the portal's record id as their Argilla id, which makes pushing twice
+an update, not a copy.
 
 Answers are read, and records removed, through the SDK's records API
 (``client.api.records``) rather than its ``Record`` objects: those hold a
@@ -46,6 +48,10 @@ EDIT_TITLES = {
     "conversation": "Corrected last assistant message",
     "evaluation": "Corrected question",
 }
+# Preference records: the prompt as a chat, responses in fields of their own, ranked in one question.
+# Argilla fixes a ranking's options per dataset, so a dataset shows a fixed number of responses.
+RESPONSES_MAX = 4
+VERDICTS = {"ranked": "As I ranked them", "tie": "Tie: equally good", "both_bad": "All bad"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,7 @@ class DatasetSpec:
     overlap: int
     rating_scales: list[str]
     flags: dict[str, str]  # value → label
+    responses: int = 2  # preference queues: responses per record a new dataset shows (2 to RESPONSES_MAX)
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,11 @@ def rating_question(scale: str) -> str:
     return "rating_" + re.sub(r"[^a-z0-9_-]+", "_", scale.lower())
 
 
+def response_field(number: int) -> str:
+    """The field (and ranking option) of the response shown at ``number`` (1-based)."""
+    return f"response_{number}"
+
+
 def connect(connection: Connection) -> "rg.Argilla":
     return rg.Argilla(api_url=connection.api_url, api_key=connection.api_key)
 
@@ -130,7 +142,24 @@ def queue_ids_with_datasets(connection: Connection) -> set[int]:
 
 
 def dataset_settings(spec: DatasetSpec) -> "rg.Settings":
-    questions = [
+    questions = _preference_questions(spec) if spec.kind == "preference" else _questions(spec)
+    metadata = [
+        rg.TermsMetadataProperty("language"),
+        rg.TermsMetadataProperty("partner"),
+        rg.TermsMetadataProperty("detected_language"),
+        rg.FloatMetadataProperty("language_score"),
+        *[rg.FloatMetadataProperty(f"quality_{name}") for name in QUALITY_METADATA],
+    ]
+    return rg.Settings(
+        fields=_fields(spec.kind, spec.responses), questions=questions, metadata=metadata,
+        guidelines=spec.guidelines or None,
+        distribution=rg.TaskDistribution(min_submitted=spec.overlap),
+        allow_extra_metadata=True,
+    )
+
+
+def _questions(spec: DatasetSpec) -> list:
+    return [
         rg.LabelQuestion("decision", labels=DECISIONS, title="Keep this record for training?"),
         *[
             rg.RatingQuestion(rating_question(scale), values=RATING_VALUES, title=scale.capitalize(), required=False)
@@ -143,22 +172,27 @@ def dataset_settings(spec: DatasetSpec) -> "rg.Settings":
         ),
         rg.TextQuestion("reason", title="Reason (when you reject)", required=False),
     ]
-    metadata = [
-        rg.TermsMetadataProperty("language"),
-        rg.TermsMetadataProperty("partner"),
-        rg.TermsMetadataProperty("detected_language"),
-        rg.FloatMetadataProperty("language_score"),
-        *[rg.FloatMetadataProperty(f"quality_{name}") for name in QUALITY_METADATA],
+
+
+def _preference_questions(spec: DatasetSpec) -> list:
+    # The verdict is the required question (Argilla publishes no dataset without one); the ranking counts
+    # only with the verdict "ranked". Flags make the answer a flag, as on the portal.
+    options = {response_field(n): f"Response {n}" for n in range(1, spec.responses + 1)}
+    return [
+        rg.LabelQuestion("verdict", labels=VERDICTS, title="Your judgement"),
+        rg.RankingQuestion("ranking", values=options, title="Rank the responses, best first", required=False),
+        rg.MultiLabelQuestion("flags", labels=spec.flags, title="Flags", required=False),
+        rg.TextQuestion(
+            "written", title="A better response (optional)", required=False,
+            description="Write a response better than the best one shown; it becomes a new pair.",
+        ),
     ]
-    return rg.Settings(
-        fields=_fields(spec.kind), questions=questions, metadata=metadata,
-        guidelines=spec.guidelines or None,
-        distribution=rg.TaskDistribution(min_submitted=spec.overlap),
-        allow_extra_metadata=True,
-    )
 
 
-def _fields(kind: str) -> list:
+def _fields(kind: str, responses: int = 2) -> list:
+    if kind == "preference":
+        shown = [rg.TextField(response_field(n), title=f"Response {n}", required=n <= 2) for n in range(1, responses + 1)]
+        return [rg.ChatField("prompt", title="Prompt"), *shown]
     if kind == "pretraining":
         return [rg.TextField("text", title="Document")]
     if kind == "instruction":
@@ -169,6 +203,9 @@ def _fields(kind: str) -> list:
 
 
 def _field_values(kind: str, content: dict) -> dict:
+    if kind == "preference":  # content as preference_push_content shapes it: turns, responses in the order shown
+        turns = [{"role": m["role"], "content": m["content"]} for m in content["prompt"]]
+        return {"prompt": turns} | {response_field(n): text for n, text in enumerate(content["responses"], 1)}
     if kind == "conversation":
         return {"conversation": [{"role": m["role"], "content": m["content"]} for m in content["messages"]]}
     if kind == "evaluation":
@@ -202,8 +239,14 @@ def dataset_ensure(connection: Connection, spec: DatasetSpec) -> "rg.Dataset":
 
 
 def records_push(connection: Connection, spec: DatasetSpec, items: Iterable[PushItem]) -> int:
-    """Create or update the queue's records in Argilla, a batch at a time; return how many were sent."""
+    """Create or update the queue's records in Argilla, a batch at a time; return how many were sent.
+
+    A preference record with more responses than the dataset shows is left out (it stays with the portal's reviewers).
+    """
     dataset, items, sent = dataset_ensure(connection, spec), iter(items), 0
+    if spec.kind == "preference":
+        shown = len(dataset.settings.questions["ranking"].values)
+        items = (item for item in items if len(item.content["responses"]) <= shown)
     while batch := [_record(item) for item in islice(items, PUSH_BATCH)]:
         dataset.records.log(batch, batch_size=len(batch))
         sent += len(batch)
@@ -215,8 +258,11 @@ def _record(item: PushItem) -> "rg.Record":
     metadata |= {"detected_language": item.detected_language} if item.detected_language else {}
     metadata |= {"language_score": item.language_score} if item.language_score is not None else {}
     metadata |= {f"quality_{k}": float(v) for k, v in item.quality.items() if k in QUALITY_METADATA and v is not None}
-    suggestions = [rg.Suggestion("edit", item.edit_text, type="human", agent="occiportal-original")]
-    if item.language_mismatch:
+    preference = item.kind == "preference"
+    suggestions = [] if preference else [rg.Suggestion("edit", item.edit_text, type="human", agent="occiportal-original")]
+    if item.language_mismatch and preference:
+        suggestions.append(rg.Suggestion("flags", ["wrong_language"], agent=LANGID_AGENT, type="model"))
+    elif item.language_mismatch:
         # Language ID says this is not the queue's language: suggest what a reviewer would do.
         score = round(item.language_score, 4) if item.language_score is not None else None
         suggestions += [

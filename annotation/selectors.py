@@ -4,12 +4,15 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, Q, Sum
+from django.db.models import BigIntegerField, Count, F, Q, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 
 from occiportal.models import Language, Partner
 
 from .models import Record, Submission
+from .services.writing import COMMUNITY, WRITING_NAME
 from .text_selectors import records_text_read
 
 
@@ -96,3 +99,14 @@ def original_kept_until(submission) -> datetime | None:
     if submission.original_deleted_at or submission.status != Submission.Status.FAILED or not submission.finished_at:
         return None
     return submission.finished_at + timedelta(days=settings.INGEST["ORIGINAL_RETENTION_DAYS"])
+
+
+def written_pairs():
+    """Preference records written in review, each annotated with ``source``: the id of the record written for.
+
+    Only records of writing submissions count: ``meta`` on an upload is the partner's word.
+    """
+    return Record.objects.filter(
+        kind="preference", meta__has_key="source_record",
+        submission__original_name=WRITING_NAME, submission__partner__slug=COMMUNITY["slug"],
+    ).annotate(source=Cast(KeyTextTransform("source_record", "meta"), BigIntegerField()))

@@ -28,6 +28,7 @@ from annotation import argilla
 from annotation.models import Annotation, Assignment, Record, ReviewDecision, ReviewQueue
 from annotation.models.review import Flag
 from annotation.review_selectors import is_certified, queue_records
+from annotation.services.argilla_preference import preference_answer, preference_push_content
 from annotation.services.record_text import record_content_fill
 from annotation.services.review import review_submit
 
@@ -78,8 +79,18 @@ def argilla_push(*, queue_id: int) -> SyncResult:
     result = argilla_pull(queue_id=queue_id)  # nothing to pull or remove before the first push
     records = _open_records(queue).select_related("submission__partner").order_by("pk")
     items = (_push_item(queue, record) for record in records.iterator(chunk_size=PUSH_CHUNK))
-    result.pushed = argilla.records_push(argilla_connection(), _spec(queue), items)
+    spec = _spec(queue, responses=_responses_shown(queue) if queue.kind == "preference" else 2)
+    result.pushed = argilla.records_push(argilla_connection(), spec, items)
     return result
+
+
+def _responses_shown(queue) -> int:
+    """How many responses a new preference dataset shows: the most an open record has, up to RESPONSES_MAX."""
+    # A ranking's "rejected" is a list: index n present means n + 2 responses. A pair's is a string.
+    shown, records = 2, _open_records(queue)
+    while shown < argilla.RESPONSES_MAX and records.filter(**{f"content__rejected__{shown - 1}__isnull": False}).exists():
+        shown += 1
+    return shown
 
 
 def _open_records(queue):
@@ -97,18 +108,21 @@ def _remove_closed(queue) -> int:
     return argilla.records_remove(argilla_connection(), queue.pk, closed)
 
 
-def _spec(queue) -> argilla.DatasetSpec:
+def _spec(queue, responses: int = 2) -> argilla.DatasetSpec:
     return argilla.DatasetSpec(
         queue_id=queue.pk, kind=queue.kind, guidelines=queue.guidelines, overlap=queue.overlap,
         rating_scales=list(queue.rating_scales), flags={flag.value: str(flag.label) for flag in Flag},
+        responses=responses,
     )
 
 
 def _push_item(queue, record) -> argilla.PushItem:
     record_content_fill(record=record)  # pushed is sampled: the text joins the row people edit
+    preference = record.kind == "preference"
     return argilla.PushItem(
-        record_id=record.pk, kind=record.kind, content=record.content, language=queue.language.code,
-        partner=record.submission.partner.slug, edit_text=editable_text(record.kind, record.content),
+        record_id=record.pk, kind=record.kind, language=queue.language.code,
+        content=preference_push_content(record) if preference else record.content,
+        partner=record.submission.partner.slug, edit_text="" if preference else editable_text(record.kind, record.content),
         detected_language=record.detected_language, language_score=record.language_score,
         language_mismatch=record.language_mismatch, quality=record.quality or {},
     )
@@ -178,9 +192,14 @@ def _import(queue, response: argilla.PulledResponse, annotator) -> str:
 
 
 def _answer(record, response) -> dict:
-    """The portal's answer for an Argilla response: a discard is a skip; a changed text is an edit, whatever the decision."""
+    """The portal's answer for an Argilla response: a discard is a skip; a changed text is an edit, whatever the decision.
+
+    A preference record's answer is a judgement (see argilla_preference).
+    """
     if response.status == argilla.DISCARDED:
         return {"action": Annotation.Action.SKIP}
+    if record.kind == "preference":
+        return preference_answer(record, response)
     edited, action, reason, text = None, response.decision, response.reason, response.edit_text.strip()
     if text and text != editable_text(record.kind, record.content).strip():
         action, edited = Annotation.Action.EDIT, content_with_edit(record.kind, record.content, text)

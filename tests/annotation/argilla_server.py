@@ -336,7 +336,7 @@ class ArgillaTestServer(StandInServer):
             self._check_value(question, suggestion["value"])
 
     @staticmethod
-    def _check_value(question, value):
+    def _check_value(question, value, status="submitted"):
         settings = question["settings"]
         options = [o["value"] for o in settings.get("options", [])]
         kind = settings["type"]
@@ -346,6 +346,12 @@ class ArgillaTestServer(StandInServer):
             ok = isinstance(value, list) and bool(value) and all(v in options for v in value)
         elif kind in ("label_selection", "rating"):
             ok = not isinstance(value, (list, dict)) and value in options
+        elif kind == "ranking":
+            # Items {"value": option, "rank": 1…n}, ties allowed; a submitted answer ranks every option.
+            ranked = [v.get("value") for v in value if isinstance(v, dict)] if isinstance(value, list) else None
+            ok = ranked is not None and len(ranked) == len(value) and set(ranked) <= set(options)
+            if ok and status == "submitted":
+                ok = len(ranked) == len(options) and all(v.get("rank") in range(1, len(options) + 1) for v in value)
         else:
             ok = True
         if not ok:
@@ -445,7 +451,7 @@ class ArgillaTestServer(StandInServer):
         if unknown := set(values) - set(questions):
             raise ApiError(422, f"found responses for non configured questions: {sorted(unknown)}")
         for name, answer in values.items():
-            self._check_value(questions[name], answer["value"])
+            self._check_value(questions[name], answer["value"], body["status"])
         if body["status"] == "submitted" and (missing := [n for n, q in questions.items() if q["required"] and n not in values]):
             raise ApiError(422, f"missing response value for required question: {missing}")
 

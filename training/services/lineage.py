@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from django.db.models import Q, QuerySet
 
 from annotation.models import Record, Submission
+from annotation.selectors import written_pairs
 from training.models import Snapshot, SnapshotSubmission
 
 _COLUMNS = ["record_id", "submission_id", "language"]
@@ -85,6 +86,21 @@ def credited_submissions(record_ids: list[int]) -> set[int]:
     return submissions
 
 
+def pairs_written_for(record_ids: list[int], submissions: list[int] = ()) -> list[int]:
+    """The preference pairs written in review for these records, or for records of these submissions.
+
+    Such a pair holds its source's prompt, so it leaves with it; it sits in
+    its writer's submission, so neither its ``submission_id`` nor an edit
+    chain finds it. People write them: they are few, and looked at from their side.
+    """
+    links = dict(written_pairs().order_by().values_list("pk", "source"))
+    if not links:
+        return []
+    sources = Record.objects.filter(pk__in=set(links.values())).filter(Q(pk__in=record_ids) | Q(submission__in=submissions))
+    found = set(sources.values_list("pk", flat=True))
+    return [pair for pair, source in links.items() if source in found]
+
+
 def records_with_edits(record_ids: list[int]) -> list[int]:
     """``record_ids`` and every record that corrects one of them, edits of edits included."""
     found, frontier = list(record_ids), list(record_ids)
@@ -142,6 +158,8 @@ def snapshot_withdrawn(snapshot: Snapshot) -> WithdrawnShare:
         Q(submission__in=lineage) | Q(edit_of__isnull=False, language__code__in=snapshot.lineage.values("language"))
     )
     record_ids = records_with_edits(list(single.values_list("pk", flat=True)))
+    # Pairs written in review sit in their writers' submissions and hold their sources' prompts.
+    record_ids += pairs_written_for(record_ids, whole)
     if not whole and not record_ids:
         return WithdrawnShare()
     table = _shard_columns(snapshot, ["record_id", "submission_id", "tokens"])

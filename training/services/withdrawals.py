@@ -14,7 +14,7 @@ from annotation.services.originals import original_delete
 from annotation.services.record_text import record_files_prune
 from training.models import Snapshot, TrainingRun, Withdrawal
 
-from .lineage import credited_submissions, records_with_edits, snapshot_holds_any
+from .lineage import credited_submissions, pairs_written_for, records_with_edits, snapshot_holds_any
 
 
 def withdrawal_create(*, user, submission: Submission, record: Record | None = None, reason: str = "") -> Withdrawal:
@@ -110,6 +110,7 @@ def snapshots_containing(withdrawal: Withdrawal) -> list[Snapshot]:
         # A snapshot may hold an accepted edit in the record's place; the edit
         # leaves with the record, so look for the whole chain.
         record_ids = records_with_edits([withdrawal.record_id])
+        record_ids += pairs_written_for(record_ids)  # credited to the record's submission too (select.Selection.sources)
         submissions = {withdrawal.submission_id} | credited_submissions([withdrawal.record_id])
         candidates = ready.filter(lineage__submission__in=submissions).distinct()
         return [s for s in candidates if snapshot_holds_any(s, record_ids=record_ids, language=language)]

@@ -17,11 +17,12 @@ from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 
 from annotation.ingest.schemas import text_fields
 from annotation.ingest.tokens import get_counter
 
-from . import select
+from . import preference, select
 from .contamination import EvaluationIndex
 from .params import SPLITS
 from .split import copies_each, splits_of, upsample_factor
@@ -53,12 +54,13 @@ class Assembly:
         writers: dict[str, ShardWriter] = {}
         sample = {"words": 0, "tokens": 0, "records": 0}
         repeats = {"records": 0, "rows": 0, "max": 0}
-        for batch in select.stream(select.records_for(params, language), params["kinds"]):
+        selection = select.records_for(params, language)
+        for batch in select.stream(selection, params["kinds"]):
             splits, copies = self._place(batch, language, sizes)
             _count_repeats(splits, copies, repeats)
             if self._counter:
                 self._sample(batch, copies, sample)
-            self._write(batch, language, splits, copies, writers)
+            self._write(batch, language, splits, copies, writers, selection.sources)
             before, self.streamed = self.streamed, self.streamed + len(splits)
             if self.streamed // PROGRESS_EVERY > before // PROGRESS_EVERY:
                 self.on_progress(self.streamed)
@@ -114,7 +116,8 @@ class Assembly:
                 sample["tokens"] += self._counter(text)
                 sample["records"] += 1
 
-    def _write(self, batch: dict, language: str, splits: list[int], copies: list[int], writers: dict) -> None:
+    def _write(self, batch: dict, language: str, splits: list[int], copies: list[int], writers: dict,
+               sources: dict[int, int]) -> None:
         picked = _picked(splits, copies)
         plain = all(c == 1 for c in copies)
         for k, split in enumerate(SPLITS):
@@ -125,11 +128,15 @@ class Assembly:
             columns = {name: (values if whole else _pick(values, rows))
                        for name, values in batch.items() if name not in _NOT_WRITTEN}
             columns |= {"record_id": columns["id"], "language": [language] * len(rows)}
+            if "preference" in self.params["kinds"]:
+                columns = preference.pairs(columns, tokenizer=settings.INGEST["TOKENIZER"])
             if split not in writers:
                 writers[split] = ShardWriter(self.root, language, split, rows_per_shard=self.params["rows_per_shard"],
                                              row_group_rows=self.params["row_group_rows"])
-            writers[split].add(table_for(columns, len(rows)))
+            writers[split].add(table_for(columns, len(columns["record_id"])))
             self._tally(language, split, columns["submission_id"], columns["tokens"])
+            if sources:
+                self._credit_sources(split, columns["record_id"], columns["tokens"], sources)
 
     def _tally(self, language: str, split: str, submissions: list[int], tokens: list[int]) -> None:
         cell = self.counts.setdefault(language, {}).setdefault(split, {"records": 0, "tokens": 0})
@@ -147,6 +154,15 @@ class Assembly:
             line["records"] += rows
             line["tokens"] += total
             line["splits"][split] += rows
+
+    def _credit_sources(self, split: str, record_ids, tokens, sources: dict[int, int]) -> None:
+        """Lineage rows for the submissions whose prompts written pairs hold (``Selection.sources``)."""
+        for record_id, count in zip(preference.as_list(record_ids), preference.as_list(tokens)):
+            if record_id in sources:
+                line = self.lineage[sources[record_id]]
+                line["records"] += 1
+                line["tokens"] += count
+                line["splits"][split] += 1
 
 
 def _count_repeats(splits: list[int], copies: list[int], repeats: dict) -> None:

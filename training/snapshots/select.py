@@ -15,7 +15,7 @@ import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import connections, transaction
@@ -29,6 +29,7 @@ from psycopg import pq
 from psycopg.adapt import Loader
 
 from annotation.models import Annotation, Record, Submission
+from annotation.selectors import written_pairs
 from training.models import Withdrawal
 
 from . import edits
@@ -61,6 +62,9 @@ class Selection:
     # copies) where its original would be, so a correction of a test record
     # never lands in training, in this version or a later one.
     placement: dict[int, str] = field(default_factory=dict)
+    # written pair's id → the submission of the preference record it was written for: the pair holds that
+    # record's prompt and best response, so it is credited there too (licences, lineage), and leaves with it.
+    sources: dict[int, int] = field(default_factory=dict)
 
 
 def planner_settings() -> None:
@@ -75,10 +79,21 @@ def planner_settings() -> None:
 
 def records_for(params: dict, language: str, kinds: list[str] | None = None) -> Selection:
     """The records of one language that pass the snapshot's filters (evaluation items included)."""
+    kinds = kinds or params["kinds"]
+    # Pairs written in review are people's work, so they are few and their ids travel.
+    written = {}
+    if "preference" in kinds:
+        written = dict(written_pairs().filter(language__code=language).order_by().values_list("id", "source"))
     qs = _filtered(params, language, kinds)
-    if params["reduce_near_duplicates"]:
+    if params["reduce_near_duplicates"] and written:
+        # A written pair shares its source's prompt and best response: a near-duplicate by design. It is
+        # kept, and stands in for no other record.
+        written_ids = _id_in(qs.db, list(written))
+        qs = qs.exclude(_stood_in_for(_filtered(params, language, kinds).exclude(written_ids)) & ~written_ids)
+    elif params["reduce_near_duplicates"]:
         qs = qs.exclude(_stood_in_for(_filtered(params, language, kinds)))
-    return _with_edits(qs, language)
+    selection = _with_edits(qs, language)
+    return _with_written_pairs(selection, written) if written else selection
 
 
 def _stood_in_for(passing):
@@ -114,6 +129,9 @@ def _filtered(params: dict, language: str, kinds: list[str] | None):
         qs = qs.exclude(pk__in=Subquery(flagged))
     if params["min_rating"]:
         qs = _with_min_rating(qs, **params["min_rating"])
+    if "preference" in (kinds or params["kinds"]):
+        # Reviewers who agreed on a tie, both bad or a flag found no preference to learn: never a pair.
+        qs = qs.exclude(kind="preference", status=Record.Status.REJECTED)
     return qs
 
 
@@ -159,6 +177,20 @@ def _with_edits(qs, language: str) -> Selection:
     skip, credit = edits.choose(links, passing, standing)
     placement = {edit: hashes[edits.ancestors(edit, links)[-1]] for edit in credit}
     return Selection(qs.exclude(_id_in(qs.db, sorted(skip))) if skip else qs, credit, placement)
+
+
+def _with_written_pairs(selection: Selection, links: dict[int, int]) -> Selection:
+    """``selection`` without the written pairs whose source record was withdrawn; the others' sources noted.
+
+    ``links``: written pair's id → its source record's id (``written_pairs``).
+    """
+    qs = selection.qs
+    taken = set(qs.filter(_id_in(qs.db, list(links))).order_by().values_list("id", flat=True))
+    sources = _standing(Record.objects.filter(_id_in(qs.db, sorted({links[i] for i in taken}))))
+    standing = dict(sources.order_by().values_list("id", "submission_id"))
+    gone = sorted(i for i in taken if links[i] not in standing)
+    kept = {i: standing[links[i]] for i in taken if links[i] in standing}
+    return replace(selection, qs=qs.exclude(_id_in(qs.db, gone)) if gone else qs, sources=kept)
 
 
 def _id_in(alias: str, ids: list[int]) -> Q:
@@ -283,6 +315,12 @@ def license_rows(selection: Selection) -> list[dict]:
         for record_id, tokens in qs.filter(_id_in(qs.db, list(credit))).order_by().values_list("id", "tokens"):
             totals[credit[record_id]]["records"] += 1
             totals[credit[record_id]]["tokens"] += tokens
+    # A written pair counts under its writer's submission and its source's: both licences apply to it.
+    sources = selection.sources
+    written = qs.filter(_id_in(qs.db, list(sources))).order_by().values_list("id", "tokens") if sources else []
+    for record_id, tokens in written:
+        totals[sources[record_id]]["records"] += 1
+        totals[sources[record_id]]["tokens"] += tokens
     submissions = Submission.objects.filter(pk__in=list(totals)).values_list("id", "partner__slug", "license")
     return [
         {"submission_id": pk, "partner_slug": slug, "license": spdx, **totals[pk]}

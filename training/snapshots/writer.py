@@ -29,12 +29,11 @@ SCHEMA = pa.schema(
         ("question", pa.string()),
         ("choices", pa.list_(pa.string())),
         ("answer", pa.int64()),
-        # Preference records in TRL's layout; a column has one type, so a
-        # conversation prompt goes to prompt_messages and "rejected" is a list
-        # (one answer for a pair, a ranking's worse ones best first).
+        # Preference pairs in TRL's layout (preference.py: one row per pair); a
+        # column has one type, so a conversation prompt goes to prompt_messages.
         ("prompt_messages", pa.list_(MESSAGE)),
         ("chosen", pa.string()),
-        ("rejected", pa.list_(pa.string())),
+        ("rejected", pa.string()),
         ("tokens", pa.int64()),
     ]
 )
@@ -55,13 +54,11 @@ def table_for(columns: dict[str, list], rows: int) -> pa.Table:
 
 
 def _one_type_per_column(columns: dict[str, list]) -> dict[str, list]:
-    """Preference records' prompt turns moved to ``prompt_messages``, a pair's one rejected answer made a list."""
+    """Preference pairs' prompt turns moved to ``prompt_messages``."""
     prompts = columns.get("prompt")
     if prompts is not None and any(isinstance(p, list) for p in prompts):
         columns = {**columns, "prompt": [None if isinstance(p, list) else p for p in prompts],
                    "prompt_messages": [p if isinstance(p, list) else None for p in prompts]}
-    if "rejected" in columns:
-        columns = {**columns, "rejected": [[r] if isinstance(r, str) else r for r in columns["rejected"]]}
     return columns
 
 
