@@ -28,11 +28,12 @@ from .run_helpers import make_run, make_snapshot  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 TINY = ["--vocab-size", "512", "--hidden-size", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2", "--max-positions", "256"]
-PAIRS = {
-    "prompt": ["Welche Farbe hat der Himmel?", [{"role": "system", "content": "Antworte kurz."},
-                                               {"role": "user", "content": "Was backt man mit Mehl?"}], "Wer schläft?"],
+CONVERSATION = [{"role": "system", "content": "Antworte kurz."}, {"role": "user", "content": "Was backt man mit Mehl?"}]
+PAIRS = {  # as snapshots write TRL's pairs: a conversation prompt in prompt_messages, one rejected answer per row
+    "prompt": ["Welche Farbe hat der Himmel?", None, "Wer schläft?"],
+    "prompt_messages": [None, CONVERSATION, None],
     "chosen": ["Der Himmel ist blau.", "Brot.", "Die Katze schläft in der Sonne."],
-    "rejected": ["Grün wie Gras.", ["Eisen.", "Nichts."], "Vier."],
+    "rejected": ["Grün wie Gras.", "Eisen.", "Vier."],
 }  # fmt: skip
 
 
@@ -61,7 +62,7 @@ def test_a_preference_split_is_scored_with_stderrs_and_shown_against_the_base_mo
     write_preference_split(snapshot)
     suite = snapshot_test_suite(snapshot=snapshot)
     lines = [json.loads(line) for line in (Path(suite.path) / "de.jsonl").read_text().splitlines()]
-    assert lines[-2] == {"task": "preference", "prompt": PAIRS["prompt"][1], "chosen": "Brot.", "rejected": ["Eisen.", "Nichts."]}
+    assert lines[-2] == {"task": "preference", "prompt": CONVERSATION, "chosen": "Brot.", "rejected": ["Eisen."]}
 
     run = make_run(snapshot=snapshot, base_model=base)
     TrainingRun.objects.filter(pk=run.pk).update(status="succeeded", published=True)
