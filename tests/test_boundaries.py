@@ -95,3 +95,28 @@ def test_the_job_modules_import_no_django_nor_anything_of_the_portal():
     portal = sorted(m for m in reached if m.split(".")[0] in {"django", "occiportal", "annotation", "celery", "kombu"})
     assert not portal, portal
     assert not [m for m in seen if m.startswith("training.") and m.split(".")[1] not in ("jobs", "run_store")], seen
+
+
+# -- layers: web and api → services and selectors → models, never back ---------------------------
+
+PAGES = ("web", "api")  # what answers requests
+BELOW_PAGES = ("models", "services", "snapshots", "ingest", "corpus", "dedup", "jobs")  # what pages call
+
+
+def _layer(name: str) -> str | None:
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] in PACKAGES else None
+
+
+def test_imports_point_down_the_layers():
+    """Models import no services or pages; services and the data steps import no pages."""
+    modules = repo_modules()
+    upward = sorted(
+        (name, imported) for name, path in modules.items()
+        for imported in imports_of(path)
+        if (_layer(name) == "models" and _layer(imported) in ("services", *PAGES))
+        or (_layer(name) in BELOW_PAGES and _layer(imported) in PAGES)
+        or (name.endswith("selectors") and _layer(imported) in PAGES)
+    )  # fmt: skip
+    assert not upward, upward
+    assert {_layer(name) for name in modules} >= {"models", "services", "web", "api"}  # the layers are there to check
