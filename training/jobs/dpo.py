@@ -24,6 +24,7 @@ from contextlib import nullcontext
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.distributed.fsdp import FSDPModule
 
 from training.jobs.data import IGNORE_INDEX, collate_pairs
 
@@ -151,6 +152,10 @@ def attach_reference_logps(
             sums = logps(batch["input_ids"].to(device), batch["labels"].to(device)).float()
             scores[start : start + batch_size] = torch.stack(sums.chunk(2), dim=1)
     model.train(was_training)
+    if isinstance(model, FSDPModule):
+        # FSDP2 keeps the root's weights gathered after a forward pass, for the backward that here never
+        # comes: shard them again, or the optimizer made next would hold the gathered copies, not the shards.
+        model.reshard()
     if world_size > 1:
         gathered = [torch.empty_like(scores) for _ in range(world_size)]
         dist.all_gather(gathered, scores)
