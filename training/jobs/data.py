@@ -179,7 +179,7 @@ def encode_pair(tokenizer, prompt: str | list[dict], chosen: str, rejected: str,
     in the assistant's turn (a string prompt is the user's); without one, the
     texts are concatenated and EOS appended. The completion starts where the
     prompt's own rendering (with the generation prompt) stops being a prefix.
-    Each sequence is cut to ``seq_len`` tokens from the end.
+    Each sequence keeps its first ``seq_len`` tokens (TRL's ``truncation_mode="keep_start"``).
     """
     if tokenizer.chat_template:
         turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt

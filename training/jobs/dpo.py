@@ -45,7 +45,7 @@ def reward_stats(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor) -
     """Sums over the pairs, to add up across micro-batches and ranks: [correct, margin, chosen, rejected, pairs]."""
     return torch.stack([
         (chosen_rewards > rejected_rewards).sum().float(), (chosen_rewards - rejected_rewards).sum(),
-        chosen_rewards.sum(), rejected_rewards.sum(), torch.tensor(float(chosen_rewards.numel()), device=chosen_rewards.device),
+        chosen_rewards.sum(), rejected_rewards.sum(), chosen_rewards.new_tensor(float(chosen_rewards.numel())),
     ])  # fmt: skip
 
 

@@ -150,8 +150,9 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     # The chunked loss reads the head's weight outside a forward pass, where FSDP has not gathered it.
     loss_of = make_loss(model, 0 if fsdp else cfg.loss_chunk_tokens)
     logps_of = make_sequence_logps(model, *split_head(model), 0 if fsdp else cfg.loss_chunk_tokens) if dpo else None
-    # Before a resumed sharded run loads its weights: the reference is the model as it starts.
-    reference = reference_logps(model, examples, logps_of, resume_from, spec, device, tokenizer.pad_token_id) if dpo else None
+    # Before load_trainer_state (which loads a sharded checkpoint's weights): a new run scores the model as loaded.
+    pad_id = tokenizer.pad_token_id
+    reference = reference_logps(model, examples, logps_of, resume_from, spec, device, pad_id) if dpo else None
     optimizer = make_optimizer(model, cfg, device)
     scheduler = make_scheduler(optimizer, cfg, total_steps)
     step = load_trainer_state(resume_from, model, optimizer, scheduler, fsdp) if resume_from else 0
