@@ -1,4 +1,4 @@
-"""Benchmark the training job's loop against a plain transformers loop, and evaluation speed.
+"""Benchmark the training job's loop against a plain transformers loop, its DPO loop against TRL's, and evaluation speed.
 
     python bench/train.py                 # CPU: a tiny Mistral
     python bench/train.py --gpu           # CUDA: a 125M-parameter Mistral in bf16, with MFU
@@ -18,6 +18,11 @@ documents/s of the evaluation job's scorer. The last line printed is one JSON
 object with every figure; a job that does not finish its steps or a loss that
 is not finite is an error, named, and the exit status 1.
 
+DPO (bench/dpo_loops.py): the job's ``dpo`` method against TRL's
+``DPOTrainer`` on the same model and preference pairs, pairs/s in steady
+state, TRL as it runs by default (a reference copy, a forward pass of it each
+step) and with its reference log-probabilities precomputed as the job does.
+
 MFU (``--gpu``) counts FLOPs per trained token as 6·N (N: the parameters that
 multiply, i.e. all but the input embedding) plus attention's 12·L·H·T (L
 layers, H hidden size, T sequence length; PaLM, appendix B), divided by the
@@ -27,6 +32,7 @@ card's peak dense bf16 FLOP/s (``--peak-flops``; H100 SXM: 989e12).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import random
 import statistics
@@ -42,6 +48,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
+from dpo_loops import job_pairs_per_second, trl_pairs_per_second, write_preferences  # noqa: E402
 from outcome import Errors, finish  # noqa: E402
 from training.jobs.contract import JobSpec, TrainConfig  # noqa: E402
 from training.jobs.data import Batches, load_examples  # noqa: E402
@@ -161,6 +168,33 @@ def flops_per_token(model_dir: Path, seq_len: int) -> tuple[int, int, str]:
     return parameters, 6 * matmul + 12 * layers * hidden * seq_len, formula
 
 
+def dpo_figures(job: list[dict], trl: list[dict], trl_pre: list[dict], cfg: TrainConfig) -> dict:
+    """Medians over the repeats of the DPO loops' figures, and the job's ratios to TRL's."""
+    def median(runs, key):
+        return statistics.median(run[key] for run in runs)
+
+    job_pps, trl_pps, pre_pps = (median(runs, "pairs_per_second") for runs in (job, trl, trl_pre))
+    job_cpu, trl_cpu, pre_cpu = (median(runs, "pairs_per_cpu_second") for runs in (job, trl, trl_pre))
+    return {
+        "dpo_pairs_per_batch": cfg.batch_size,
+        "dpo_job_pairs_per_second": round(job_pps, 2),
+        "dpo_job_tokens_per_second": round(median(job, "tokens_per_second"), 1),
+        "dpo_trl_pairs_per_second": round(trl_pps, 2),
+        "dpo_trl_precomputed_pairs_per_second": round(pre_pps, 2),
+        "dpo_job_vs_trl": round(job_pps / trl_pps, 3),
+        "dpo_job_vs_trl_precomputed": round(job_pps / pre_pps, 3),
+        "dpo_job_pairs_per_cpu_second": round(job_cpu, 2),
+        "dpo_trl_pairs_per_cpu_second": round(trl_cpu, 2),
+        "dpo_trl_precomputed_pairs_per_cpu_second": round(pre_cpu, 2),
+        "dpo_job_vs_trl_cpu": round(job_cpu / trl_cpu, 3),
+        "dpo_job_vs_trl_precomputed_cpu": round(job_cpu / pre_cpu, 3),
+        "dpo_job_wall_pairs_per_second": round(median(job, "wall_pairs_per_second"), 2),
+        "dpo_trl_wall_pairs_per_second": round(median(trl, "wall_pairs_per_second"), 2),
+        "dpo_trl_precomputed_wall_pairs_per_second": round(median(trl_pre, "wall_pairs_per_second"), 2),
+        "dpo_job_final_reward_accuracy": median(job, "reward_accuracy"),
+    }
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -203,6 +237,19 @@ def main() -> None:
             plain.append(plain_tokens_per_second(model, snapshot, cfg, errors))
             print(f"repeat {repeat}: job {job[-1]:.0f} tok/s, plain {plain[-1]:.0f} tok/s", file=sys.stderr)
         evaluation = eval_items_per_second(model, synthetic_docs(args.eval_items, args.words, seed=9), args)
+        dpo_cfg = dataclasses.replace(cfg, batch_size=cfg.batch_size // 2, learning_rate=1e-5)  # pairs: 2 sequences each
+        # One epoch, so that the job's reference pass (and TRL's, precomputed) scores what the steps train on.
+        preferences = write_preferences(root, synthetic_docs(args.docs, args.words, seed=5), steps * dpo_cfg.batch_size)
+        dpo, trl, trl_pre = [], [], []
+        for repeat in range(args.repeats):
+            dpo.append(job_pairs_per_second(model, preferences, root / f"dpo-{repeat}", dpo_cfg, errors))
+            trl.append(trl_pairs_per_second(model, preferences, root / f"trl-{repeat}", dpo_cfg, errors, precompute=False))
+            trl_pre.append(trl_pairs_per_second(model, preferences, root / f"trl-pre-{repeat}", dpo_cfg, errors,
+                                                precompute=True))  # fmt: skip
+            print(f"repeat {repeat}: dpo job {dpo[-1]['pairs_per_second']:.1f} pairs/s "
+                  f"({dpo[-1]['pairs_per_cpu_second']:.1f}/cpu-s), trl {trl[-1]['pairs_per_second']:.1f} "
+                  f"({trl[-1]['pairs_per_cpu_second']:.1f}), trl precomputed {trl_pre[-1]['pairs_per_second']:.1f} "
+                  f"({trl_pre[-1]['pairs_per_cpu_second']:.1f})", file=sys.stderr)  # fmt: skip
 
     device, dtype = pick_device("auto")
     job_tps, plain_tps = statistics.median(job), statistics.median(plain)
@@ -224,6 +271,7 @@ def main() -> None:
         "flops_per_token": flops,
         "flops_per_token_formula": formula,
         **evaluation,
+        **dpo_figures(dpo, trl, trl_pre, dpo_cfg),
     }
     if gpu:
         result["peak_flops"] = args.peak_flops

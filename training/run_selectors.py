@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
+from django.utils.translation import gettext_lazy
 
 from annotation.selectors import submissions_visible_to
 from occiportal.models import Partner
-from training.jobs.contract import METRICS
+from training.jobs.contract import METRICS, REWARD_METRICS
 from training.models import BaseModel, EvaluationResult, EvaluationRun, RunEvent, Snapshot, TrainingRun
 from training.services.result_deltas import result_deltas
 from training.services.lineage import WithdrawnShare, snapshot_withdrawn, snapshots_maybe_withdrawn
@@ -83,6 +84,21 @@ def loss_points(run: TrainingRun) -> list[tuple[int, float]]:
     payloads = RunEvent.objects.filter(run=run, kind="progress").values_list("payload", flat=True)
     by_step = {p["step"]: p["loss"] for p in payloads if p.get("step") is not None and p.get("loss") is not None}
     return sorted(by_step.items())
+
+
+PROGRESS_METRIC_LABELS = {
+    "reward_accuracy": gettext_lazy("Reward accuracy"),
+    "reward_margin": gettext_lazy("Reward margin"),
+    "chosen_reward": gettext_lazy("Reward of the chosen answers"),
+    "rejected_reward": gettext_lazy("Reward of the rejected answers"),
+}
+
+
+def progress_metrics(run: TrainingRun) -> list[dict]:
+    """The last progress window's figures beside the loss (a DPO run's rewards), as the run page lists them."""
+    figures = run.progress_metrics or {}
+    return [{"name": name, "label": PROGRESS_METRIC_LABELS[name], "value": figures[name]}
+            for name in REWARD_METRICS if figures.get(name) is not None]  # fmt: skip
 
 
 # The loss chart's plot area inside its SVG viewBox: room on the left and below for the axis labels.
@@ -331,7 +347,7 @@ def job_wait(*, job, timeout: float, interval: float = 0.5):
 def run_summary(run: TrainingRun) -> dict:
     return {
         "run": run.pk, "status": run.status, "steps": run.step, "total_steps": run.total_steps,
-        "final_loss": run.loss, "tokens_per_second": run.tokens_per_second,
+        "final_loss": run.loss, "tokens_per_second": run.tokens_per_second, "progress_metrics": run.progress_metrics,
         "checkpoint": run.checkpoint_path or None, "attempt": run.attempt, "failure": run.failure or None,
         "evaluations": list(run.evaluations.values_list("pk", flat=True)),
     }  # fmt: skip

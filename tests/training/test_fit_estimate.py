@@ -67,6 +67,16 @@ def test_time_is_six_n_tokens_over_the_gpus_peak_at_the_assumed_mfu():
     assert one.seconds == pytest.approx(expected) and eight.seconds == pytest.approx(expected / 8)
 
 
+def test_dpo_counts_two_sequences_a_pair_and_the_references_forward_pass_but_no_second_copy():
+    shape = ModelShape.from_config(MISTRAL_7B)
+    sft = estimate(shape, finetuning="full", seq_len=2048, batch_size=4, steps=100)
+    dpo = estimate(shape, finetuning="full", seq_len=2048, batch_size=4, steps=100, method="dpo")
+    assert dpo.tokens == 2 * sft.tokens and dpo.activations_gb == pytest.approx(2 * sft.activations_gb)
+    assert dpo.state_gb == sft.state_gb  # the reference's log-probabilities are scored before training, not held
+    # policy forward and backward (6N) plus the reference's forward (2N) for each token
+    assert dpo.seconds == pytest.approx(sft.seconds * 2 * 8 / 6)
+
+
 def test_steps_count_global_batches_of_every_gpu():
     assert steps_for(1000, epochs=1, batch_size=4, grad_accum=2, gpus=1) == 125
     assert steps_for(1000, epochs=1, batch_size=4, grad_accum=2, gpus=2) == 63

@@ -133,3 +133,24 @@ def test_a_resumed_run_that_succeeds_keeps_the_failure_as_history_not_as_its_mes
     client.force_login(staff)
     page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
     assert "data-earlier-failures" in page and "notice-error" not in page
+
+
+def test_a_dpo_runs_reward_figures_are_recorded_with_its_progress_and_listed_on_its_page(client, staff):
+    run = make_run()
+    figures = {"reward_accuracy": 0.75, "reward_margin": 1.25, "chosen_reward": 0.5, "rejected_reward": -0.75}
+    assert record(run, 0, Progress(step=2, total_steps=4, loss=0.4, **figures))
+    assert record(run, 1, Progress(step=3, total_steps=4, loss=0.3))  # a window without them keeps the last ones
+    run.refresh_from_db()
+    assert run.progress_metrics == figures and run.step == 3
+
+    client.force_login(staff)
+    page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert 'data-metric="reward_accuracy"><td>Reward accuracy</td><td class="num">0.7500<' in page
+    assert 'data-metric="rejected_reward"><td>Reward of the rejected answers</td><td class="num">-0.7500<' in page
+
+
+def test_a_progress_event_with_a_mistyped_reward_is_refused(caplog):
+    run = make_run()
+    event = {**Progress(step=1, attempt=run.attempt).to_dict(), "reward_accuracy": "high"}
+    assert not run_event_record(run_id=run.job_id, seq=0, event=event)
+    assert "reward_accuracy must be" in caplog.text

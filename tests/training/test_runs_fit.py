@@ -33,8 +33,25 @@ def test_cpt_on_an_instruction_only_snapshot_is_refused_saying_what_to_change(st
     with pytest.raises(ValidationError) as refused:
         make_run(user=staff, snapshot=snapshot)
     assert "holds no pretraining records, which cpt trains on" in refused.value.messages[0]
-    assert "Choose the other method" in refused.value.messages[0]
+    assert "Choose another method" in refused.value.messages[0]
     assert not TrainingRun.objects.exists()
+
+
+def test_dpo_on_a_snapshot_without_preference_data_is_refused_by_the_command_and_taken_with_it(staff):
+    base = make_base_model()
+    snapshot = make_snapshot()
+    snapshot.parameters = {"kinds": ["instruction", "conversation"]}
+    snapshot.save()
+    with pytest.raises(CommandError, match="holds no preference records, which dpo trains on"):
+        call_command("train", "--snapshot", snapshot.label, "--base-model", base.name, "--method", "dpo",
+                     "--estimate", stdout=StringIO())  # fmt: skip
+    snapshot.parameters = {"kinds": ["instruction", "preference"]}
+    snapshot.save()
+    out = StringIO()
+    call_command("train", "--snapshot", snapshot.label, "--base-model", base.name, "--method", "dpo",
+                 "--hyperparameters", json.dumps(FAST), stdout=out, stderr=StringIO())  # fmt: skip
+    run = TrainingRun.objects.get()
+    assert run.method == "dpo" and run.manifest["job_spec"]["method"] == "dpo" and json.loads(out.getvalue())["run"] == run.pk
 
 
 def test_a_7b_full_fine_tune_in_fp32_on_one_80_gb_gpu_is_refused_and_sharding_is_the_advice(staff, mistral_7b):

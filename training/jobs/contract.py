@@ -36,7 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-SCHEMA_VERSION = 1  # of specs and events; raise it when a field changes meaning or goes away
+# Of specs and events; raise it when a field changes meaning or goes away. A
+# new optional field does not raise it: a spec or event without it still reads
+# the same, and a reader that predates it refuses it as an unknown field anyway.
+SCHEMA_VERSION = 1
 # The wire: the portal sends a spec (as JSON, and the attempt) to RUN_JOB_TASK on
 # GPU_QUEUE; the GPU worker sends each event, numbered, to RECORD_EVENT_TASK on
 # EVENTS_QUEUE. By task name: neither side imports the other's tasks.
@@ -46,7 +49,7 @@ GPU_QUEUE = "gpu"
 EVENTS_QUEUE = "default"
 KINDS = ("train", "evaluate")
 STORE_SCHEME = "s3://"  # an object-store location: s3://bucket/key-prefix (S3, MinIO)
-METHODS = ("cpt", "sft")
+METHODS = ("cpt", "sft", "dpo")  # continual pre-training, instruction tuning, preference optimisation
 FINETUNING = ("full", "lora")
 SHARDING = ("auto", "none", "fsdp")
 # "org/name" as the Hugging Face hub spells it; anything else is a local path.
@@ -109,6 +112,9 @@ class TrainConfig:
     # replica on each, "fsdp" shards weights, gradients and AdamW state over them
     # (training/jobs/train.py). "auto": fsdp. See sharded() below.
     sharding: str = "auto"
+    # DPO (method "dpo"): the sigmoid loss's beta, TRL's default. batch_size
+    # counts preference pairs, each two sequences (prompt + chosen, prompt + rejected).
+    dpo_beta: float = 0.1
 
 
 @dataclass
@@ -158,7 +164,7 @@ class JobSpec:
     # folder: "sha256:<hex>" of its files (training/jobs/revision.py), checked
     # before loading; empty: not pinned, the job records what it found.
     base_model_revision: str = ""
-    method: str = "cpt"  # "cpt" continual pre-training | "sft" instruction tuning
+    method: str = "cpt"  # "cpt" continual pre-training | "sft" instruction tuning | "dpo" preference optimisation
     finetuning: str = "full"  # "full" | "lora"
     snapshot_dir: str | None = None  # a folder, or s3://… (then snapshot_sha256 is required)
     snapshot_sha256: str | None = None  # sha256 of <snapshot_dir>/manifest.json
@@ -196,6 +202,8 @@ class JobSpec:
         if self.train.torch_compile not in (True, False, "auto"):
             raise SpecError("train.torch_compile must be true, false or \"auto\"")
         _check_choice("train.sharding", self.train.sharding, SHARDING)
+        if self.train.dpo_beta <= 0:
+            raise SpecError("train.dpo_beta must be more than 0")
         if self.train.loss_chunk_tokens < 0:
             raise SpecError("train.loss_chunk_tokens must be 0 (full logits) or more")
         if self.resources.gpus_per_node < 1 or self.resources.nodes < 1:
@@ -510,6 +518,12 @@ def pack_floats(values: Iterable[float]) -> str:
     values = list(values)
     return base64.b64encode(struct.pack(f"<{len(values)}d", *values)).decode("ascii")
 
+# What a DPO run's progress events report beside the loss, as TRL's DPOTrainer
+# logs them (rewards/accuracies, rewards/margins, rewards/chosen, rewards/rejected),
+# means over the pairs since the last progress event. A reward is beta times the
+# log-probability ratio of a response under the policy and the reference.
+REWARD_METRICS = ("reward_accuracy", "reward_margin", "chosen_reward", "rejected_reward")
+
 
 # -- events ------------------------------------------------------------------------
 
@@ -573,6 +587,15 @@ class Progress(Event):
     task: str | None = None
     n: int | None = None
     items_per_second: float | None = None
+    # DPO training: REWARD_METRICS
+    reward_accuracy: float | None = None
+    reward_margin: float | None = None
+    chosen_reward: float | None = None
+    rejected_reward: float | None = None
+
+    def metrics(self, names: Iterable[str] = REWARD_METRICS) -> dict[str, float]:
+        """The named figures this event carries (the unset ones left out)."""
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
 
 @dataclass(kw_only=True)

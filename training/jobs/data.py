@@ -9,7 +9,10 @@ Hugging Face ``datasets``::
 
 Pre-training rows carry ``kind``, ``language`` and ``text``; instruction and
 conversation rows carry ``messages`` (a list of ``{role, content}``) or
-``prompt``/``response``. Shards are read with pyarrow in record batches, so a
+``prompt``/``response``; preference rows carry TRL's ``prompt``, ``chosen``
+and ``rejected`` (training/snapshots/writer.py: a conversation prompt in
+``prompt_messages``, ``rejected`` a list, one answer for a pair, a ranking's
+worse ones best first). Shards are read with pyarrow in record batches, so a
 shard never has to fit in memory as Python objects all at once.
 """
 
@@ -26,7 +29,7 @@ import torch
 
 IGNORE_INDEX = -100  # label value that cross-entropy skips
 MANIFEST = "manifest.json"
-_COLUMNS = ("kind", "language", "text", "messages", "prompt", "response", "system")
+_COLUMNS = ("kind", "language", "text", "messages", "prompt", "response", "system", "prompt_messages", "chosen", "rejected")
 
 
 class SnapshotError(RuntimeError):
@@ -152,14 +155,95 @@ def encode_sft(tokenizer, messages: list[dict], seq_len: int) -> dict:
     return {"input_ids": ids, "labels": labels}
 
 
+# -- preference optimisation: prompt, chosen and rejected completions -----------
+
+
+def row_pairs(row: dict) -> list[tuple[str | list[dict], str, str]]:
+    """A preference row as (prompt, chosen, rejected) pairs: the chosen answer against each rejected one.
+
+    The prompt is a string or, for a conversation, its turns; [] for a row of another kind.
+    """
+    prompt = row.get("prompt_messages") or row.get("messages") or row.get("prompt")
+    rejected = row.get("rejected")
+    if not prompt or not row.get("chosen") or not rejected:
+        return []
+    if isinstance(prompt, list):
+        prompt = [{"role": m["role"], "content": m["content"]} for m in prompt]
+    return [(prompt, row["chosen"], other) for other in ([rejected] if isinstance(rejected, str) else rejected)]
+
+
+def encode_pair(tokenizer, prompt: str | list[dict], chosen: str, rejected: str, seq_len: int) -> dict | None:
+    """Token ids of the prompt and of each completion, as TRL's DPOTrainer makes them; None when truncation leaves nothing.
+
+    With a chat template, prompt + answer is rendered as a conversation ending
+    in the assistant's turn (a string prompt is the user's); without one, the
+    texts are concatenated and EOS appended. The completion starts where the
+    prompt's own rendering (with the generation prompt) stops being a prefix.
+    Each sequence keeps its first ``seq_len`` tokens (TRL's ``truncation_mode="keep_start"``).
+    """
+    if tokenizer.chat_template:
+        turns = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+        prompt_ids = _chat_ids(tokenizer, turns, add_generation_prompt=True)
+        full = [_chat_ids(tokenizer, turns + [{"role": "assistant", "content": answer}]) for answer in (chosen, rejected)]
+    else:
+        text = prompt if isinstance(prompt, str) else "\n".join(m["content"] for m in prompt)
+        eos = tokenizer.eos_token
+        prompt_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        full = [tokenizer(text + answer + ("" if answer.endswith(eos) else eos), add_special_tokens=False)["input_ids"]
+                for answer in (chosen, rejected)]  # fmt: skip
+    start = min(_common_prefix(prompt_ids, ids) for ids in full)
+    if start >= seq_len:
+        return None
+    prompt_ids = prompt_ids[:start]
+    chosen_ids, rejected_ids = (ids[start:seq_len] for ids in full)
+    return {"prompt_ids": prompt_ids, "chosen_ids": chosen_ids, "rejected_ids": rejected_ids}
+
+
+def _chat_ids(tokenizer, messages: list[dict], add_generation_prompt: bool = False) -> list[int]:
+    encoded = tokenizer.apply_chat_template(
+        messages, tokenize=True, return_dict=True, add_generation_prompt=add_generation_prompt
+    )
+    return list(encoded["input_ids"])
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def collate_pairs(examples: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Prompt + chosen for every pair, then prompt + rejected: 2 × pairs sequences, labels only on the completions.
+
+    ``reference`` (the reference model's log-probabilities, chosen then
+    rejected) comes along where the examples carry it.
+    """
+    sequences = [
+        {"input_ids": e["prompt_ids"] + e[answer], "labels": [IGNORE_INDEX] * len(e["prompt_ids"]) + e[answer]}
+        for answer in ("chosen_ids", "rejected_ids")
+        for e in examples
+    ]
+    batch = collate(sequences, pad_id)
+    if all("reference" in e for e in examples):
+        batch["reference"] = torch.tensor([e["reference"][i] for i in (0, 1) for e in examples], dtype=torch.float32)
+    return batch
+
+
 # -- the examples the training loop sees ---------------------------------------
 
 
 def load_examples(tokenizer, snapshot_dir: str | Path, method: str, seq_len: int, languages=None) -> list[dict]:
-    """All training examples of a snapshot's ``train`` split, tokenised for ``method``."""
+    """All training examples of a snapshot's ``train`` split, tokenised for ``method``.
+
+    DPO takes the split's preference rows, one example per (chosen, rejected) pair.
+    """
     rows = iter_rows(snapshot_files(snapshot_dir, "train", languages))
     if method == "cpt":
         examples = pack_cpt(tokenizer, (row.get("text") for row in rows), seq_len)
+    elif method == "dpo":
+        pairs = (encode_pair(tokenizer, *pair, seq_len) for row in rows for pair in row_pairs(row))
+        examples = [pair for pair in pairs if pair is not None]
     else:
         chats = (row_messages(row) for row in rows)
         examples = [encode_sft(tokenizer, chat, seq_len) for chat in chats if chat]
@@ -185,6 +269,7 @@ class Batches:
     pad_id: int
     rank: int = 0
     world_size: int = 1
+    pairs: bool = False  # preference pairs (collate_pairs), not sequences
 
     @property
     def per_epoch(self) -> int:
@@ -202,7 +287,7 @@ class Batches:
                 chosen = order[index * width : (index + 1) * width]
                 if len(chosen) < width:  # fewer examples than one batch
                     chosen = (order * width)[:width]
-                yield collate([self.examples[i] for i in chosen[mine]], self.pad_id)
+                yield (collate_pairs if self.pairs else collate)([self.examples[i] for i in chosen[mine]], self.pad_id)
             epoch, offset = epoch + 1, 0
 
 

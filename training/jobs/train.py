@@ -1,4 +1,4 @@
-"""The training job: continual pre-training or instruction tuning, full or LoRA.
+"""The training job: continual pre-training, instruction tuning or DPO, full or LoRA.
 
 Reads straight through, nanoGPT-style:
 
@@ -8,7 +8,9 @@ Reads straight through, nanoGPT-style:
 2. model   - base model (or the latest checkpoint: resume is the retry);
              on CUDA the decoder is compiled and matmuls may use TF32
 3. loop    - AdamW, linear warmup then cosine, gradient accumulation,
-             cross-entropy in chunks from the hidden states,
+             cross-entropy in chunks from the hidden states (DPO: the
+             sigmoid preference loss against reference log-probabilities
+             computed once before the first step, training/jobs/dpo.py),
              JSON-line events, a checkpoint every ``save_every`` steps
 4. final   - ``output_dir/final/``: a plain transformers model (LoRA merged)
 
@@ -63,6 +65,15 @@ from transformers import AutoTokenizer
 from training import run_store
 from training.jobs.contract import Checkpoint, Done, JobSpec, Progress, Start, TrainConfig, is_store_uri, sharded
 from training.jobs.data import IGNORE_INDEX, Batches, load_examples, verify_snapshot
+from training.jobs.dpo import (
+    REFERENCE_LOGPS,
+    attach_reference_logps,
+    dpo_loss,
+    make_sequence_logps,
+    reward_means,
+    reward_stats,
+    set_reference_logps,
+)
 from training.jobs.events import Emit, EventWriter, heartbeat
 from training.jobs.loading import check_model_reference, load_causal_lm, pick_device
 from training.jobs.revision import hub_revision, resolve_revision
@@ -71,6 +82,7 @@ CHECKPOINT = run_store.CHECKPOINT  # checkpoint-<step>, here and in the object s
 TRAINER_STATE = "trainer_state.pt"  # written last: its presence marks a complete checkpoint
 SHARDS = "shards"  # a sharded checkpoint's weights and optimizer state (torch.distributed.checkpoint)
 SUMMARY = "summary.json"
+METHOD_TITLES = {"cpt": "Continual pre-training", "sft": "Instruction tuning", "dpo": "Preference optimisation (DPO)"}
 
 
 def run_training(spec: JobSpec, emit: Emit | None = None) -> dict:
@@ -121,7 +133,8 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     examples = load_examples(tokenizer, snapshot_dir, spec.method, cfg.seq_len, spec.languages)
-    batches = Batches(examples, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, rank(), world_size())
+    dpo = spec.method == "dpo"
+    batches = Batches(examples, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, rank(), world_size(), pairs=dpo)
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * batches.per_epoch / cfg.grad_accum))
 
     # -- 2. model, optimizer, schedule; resume from the latest checkpoint -------
@@ -136,6 +149,10 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         split_head(model)[0].compile()  # in place: parameter names, and so checkpoints, are unchanged
     # The chunked loss reads the head's weight outside a forward pass, where FSDP has not gathered it.
     loss_of = make_loss(model, 0 if fsdp else cfg.loss_chunk_tokens)
+    logps_of = make_sequence_logps(model, *split_head(model), 0 if fsdp else cfg.loss_chunk_tokens) if dpo else None
+    # Before load_trainer_state (which loads a sharded checkpoint's weights): a new run scores the model as loaded.
+    pad_id = tokenizer.pad_token_id
+    reference = reference_logps(model, examples, logps_of, resume_from, spec, device, pad_id) if dpo else None
     optimizer = make_optimizer(model, cfg, device)
     scheduler = make_scheduler(optimizer, cfg, total_steps)
     step = load_trainer_state(resume_from, model, optimizer, scheduler, fsdp) if resume_from else 0
@@ -164,13 +181,18 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     stream = batches.iterate(start=step * cfg.grad_accum)
     run_tokens, run_started = 0, time.perf_counter()
     window_loss = torch.zeros((), device=device)
+    window_rewards = torch.zeros(5, device=device)  # DPO: dpo.reward_stats summed
     window_steps, window_tokens, window_started = 0, 0, time.perf_counter()
     last_loss = float("nan")
     while step < total_steps:
         micro_batches = [next(stream) for _ in range(cfg.grad_accum)]
         # Normalise by the number of predicted tokens across all micro-batches,
         # so accumulation gives the same gradient as one big batch.
-        targets = all_ranks_sum(sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro_batches))
+        # DPO: the mean over the pairs, as TRL's loss.
+        targets = (
+            cfg.batch_size * cfg.grad_accum * world_size() if dpo
+            else all_ranks_sum(sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro_batches))
+        )  # fmt: skip
         for batch in micro_batches:
             window_tokens += int(batch["attention_mask"].sum())
             # Padding is always on the right, where causal attention never looks
@@ -178,7 +200,14 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
             # attention kernel takes its fast causal path (and no mask check syncs).
             input_ids = batch["input_ids"].to(device, non_blocking=True)
             labels = batch["labels"].to(device, non_blocking=True)
-            loss = loss_of(input_ids, labels) / max(targets, 1)
+            if dpo:
+                chosen, rejected = logps_of(input_ids, labels).chunk(2)
+                ref_chosen, ref_rejected = batch["reference"].to(device, non_blocking=True).chunk(2)
+                losses, chosen_rewards, rejected_rewards = dpo_loss(chosen, rejected, ref_chosen, ref_rejected, cfg.dpo_beta)
+                loss = losses.sum() / targets
+                window_rewards += reward_stats(chosen_rewards, rejected_rewards)
+            else:
+                loss = loss_of(input_ids, labels) / max(targets, 1)
             loss.backward()
             window_loss += loss.detach()
         if not fsdp:  # FSDP has reduce-scattered them in backward
@@ -203,13 +232,15 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
                 lr=scheduler.get_last_lr()[0],
                 tokens_per_second=round(window_tokens / elapsed, 1),
                 eta_seconds=round((total_steps - step) * elapsed / window_steps, 1),
+                **(reward_means(all_ranks_sum(window_rewards)) if dpo else {}),
             ))
+            window_rewards.zero_()
             run_tokens += window_tokens
             window_loss.zero_()
             window_steps, window_tokens, window_started = 0, 0, time.perf_counter()
 
         if step % cfg.save_every == 0 and step < total_steps:
-            path = save_checkpoint(out, step, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256, fsdp)
+            path = save_checkpoint(out, step, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256, fsdp, reference)
             if rank() == 0:
                 if spec.output_uri:
                     path = run_store.upload_checkpoint(store, path, spec.output_uri, keep=cfg.keep_checkpoints)
@@ -237,6 +268,26 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         run_store.upload_folder(store, final, final_uri)
     emit(Done(**summary))
     return summary
+
+
+def reference_logps(model, examples, logps_of, resume_from: Path | None, spec: JobSpec, device, pad_id: int):
+    """DPO's reference log-probabilities, [examples, 2]: a resumed run's from its checkpoint, else one pass now.
+
+    A resumed LoRA run could score them again with its adapter disabled; a
+    resumed full fine-tune no longer holds the reference weights, so its
+    checkpoint must have them.
+    """
+    stored = resume_from / REFERENCE_LOGPS if resume_from is not None else None
+    if stored is not None and stored.is_file():
+        scores = torch.load(stored, map_location="cpu", weights_only=True)
+        set_reference_logps(examples, scores)
+        return scores
+    if resume_from is not None and spec.finetuning == "full":
+        raise FileNotFoundError(f"{resume_from.name} holds no {REFERENCE_LOGPS}: the DPO reference cannot be scored again")
+    return attach_reference_logps(
+        model, examples, logps_of, batch_size=spec.train.batch_size, pad_id=pad_id, device=device, rank=rank(),
+        world_size=world_size(),
+    )  # fmt: skip
 
 
 def local_snapshot(spec: JobSpec, store: run_store.Store | None) -> Path:
@@ -543,9 +594,12 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 
 def save_checkpoint(
-    out: Path, step: int, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256, fsdp: bool
-) -> Path:
+    out: Path, step: int, model, tokenizer, optimizer, scheduler, spec, snapshot_sha256, fsdp: bool,
+    reference: torch.Tensor | None = None,
+) -> Path:  # fmt: skip
     """Weights (or LoRA adapter), tokenizer, optimizer/scheduler/RNG state, spec and card; every rank calls it.
+
+    A DPO run's ``reference`` log-probabilities go with them, for a resume.
 
     Unsharded, the state is the same on every rank and rank 0 alone writes
     it. Sharded, every rank writes its shards of the weights and optimizer
@@ -579,6 +633,8 @@ def save_checkpoint(
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         },
     }
+    if reference is not None:
+        torch.save(reference, partial / REFERENCE_LOGPS)
     torch.save(state, partial / TRAINER_STATE)
     shutil.rmtree(final_path, ignore_errors=True)
     partial.rename(final_path)
@@ -672,7 +728,7 @@ tags:
 
 # {spec.run_id} (step {step})
 
-{"Continual pre-training" if spec.method == "cpt" else "Instruction tuning"} ({spec.finetuning} fine-tuning)
+{METHOD_TITLES[spec.method]} ({spec.finetuning} fine-tuning)
 of `{spec.base_model}` (revision `{spec.base_model_revision or "not pinned"}`) by Occiportal.
 
 ## Data

@@ -98,11 +98,12 @@ class GpuJob(models.Model):
 
 
 class TrainingRun(GpuJob):
-    """Continual pre-training or instruction tuning of a base model on a snapshot."""
+    """Continual pre-training, instruction tuning or preference optimisation of a base model on a snapshot."""
 
     class Method(models.TextChoices):
         CPT = "cpt", _("Continual pre-training")
         SFT = "sft", _("Instruction tuning")
+        DPO = "dpo", _("Preference optimisation (DPO)")
 
     class Finetuning(models.TextChoices):
         FULL = "full", _("Full fine-tuning")
@@ -125,6 +126,11 @@ class TrainingRun(GpuJob):
     learning_rate = models.FloatField(null=True, blank=True)
     tokens_per_second = models.FloatField(null=True, blank=True)
     eta_seconds = models.FloatField(null=True, blank=True)
+    progress_metrics = models.JSONField(
+        default=dict, blank=True,
+        help_text=_("The last progress window's figures beside the loss, by name: a DPO run's reward accuracy and "
+                    "margins (REWARD_METRICS, training/jobs/contract.py)."),
+    )  # fmt: skip
     checkpoint_path = models.CharField(max_length=500, blank=True, help_text=_("Latest checkpoint; final/ once done."))
     published = models.BooleanField(default=False, help_text=_("Visible to everyone and on the leaderboard."))
     withdrawn_override_reason = models.TextField(

@@ -18,7 +18,13 @@ for planning, not promises:
   with a fused attention kernel that keeps no score matrix); with gradient
   checkpointing only each layer's input (2 · tokens · hidden) plus one layer's
   worth while it is recomputed;
-- time = 6 · N · tokens / (GPUs · peak FLOP/s · MFU), the usual dense-transformer count.
+- time = 6 · N · tokens / (GPUs · peak FLOP/s · MFU), the usual dense-transformer count;
+- DPO (``method="dpo"``): each example is a pair, two sequences, so a batch
+  of ``batch_size`` pairs has twice the activations and tokens of as many
+  sequences. The reference model costs time, not memory: the job scores every
+  pair with it once, before the first step (training/jobs/dpo.py), a forward
+  pass (2 · N FLOPs a token) over each trained token, and no second copy of the
+  weights is held while training, full fine-tune or LoRA.
 """
 
 from __future__ import annotations
@@ -113,9 +119,9 @@ class Estimate:
 def estimate(
     shape: ModelShape, *, finetuning: str, seq_len: int, batch_size: int, steps: int, grad_accum: int = 1,
     gpus: int = 1, gradient_checkpointing: bool = False, sharded: bool = False, lora_r: int = 16, bf16: bool = True,
-    hardware: Hardware = Hardware(),
+    method: str = "cpt", hardware: Hardware = Hardware(),
 ) -> Estimate:  # fmt: skip
-    """Memory per GPU and wall time of ``steps`` optimizer steps; ``batch_size`` is sequences per GPU per micro-batch."""
+    """Memory per GPU and wall time of ``steps`` optimizer steps; ``batch_size`` is sequences (DPO: pairs) per GPU per micro-batch."""
     n = shape.parameters
     if finetuning == "lora":
         trainable = shape.lora_parameters(lora_r)
@@ -124,7 +130,7 @@ def estimate(
         trainable, state = n, n * (FULL_BYTES_PER_PARAMETER if bf16 else FP32_BYTES_PER_PARAMETER)
     if sharded:
         state /= gpus
-    tokens_per_gpu = seq_len * batch_size
+    tokens_per_gpu = seq_len * batch_size * (2 if method == "dpo" else 1)
     if gradient_checkpointing:
         per_layer = CHECKPOINTED_BYTES_PER_TOKEN_HIDDEN * tokens_per_gpu * shape.hidden_size
         activations = per_layer * shape.num_layers + ACTIVATION_BYTES_PER_TOKEN_HIDDEN * tokens_per_gpu * shape.hidden_size
@@ -133,6 +139,8 @@ def estimate(
     memory = state + activations + OVERHEAD_BYTES
     tokens = steps * grad_accum * tokens_per_gpu * gpus
     flops = 6 * n * tokens * (4 / 3 if gradient_checkpointing else 1)  # recomputing the forward pass costs a third more
+    if method == "dpo":
+        flops += 2 * n * tokens  # the reference's forward pass over the same pairs
     seconds = flops / (gpus * hardware.peak_tflops * 1e12 * hardware.mfu)
     return Estimate(
         parameters=n, trainable_parameters=trainable, state_gb=state / GB, activations_gb=activations / GB,

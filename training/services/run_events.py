@@ -140,6 +140,7 @@ def _training_progress(run: TrainingRun, event: Event) -> None:
         run.step, run.total_steps = event.step, event.total_steps or run.total_steps
         run.loss, run.learning_rate = event.loss, event.lr
         run.tokens_per_second, run.eta_seconds = event.tokens_per_second, event.eta_seconds
+        run.progress_metrics = event.metrics() or run.progress_metrics
     elif isinstance(event, Checkpoint):
         run.checkpoint_path = event.path
 

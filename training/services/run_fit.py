@@ -18,7 +18,7 @@ from training.jobs.contract import Resources, SpecError, TrainConfig, resources_
 from training.models import BaseModel, Snapshot
 
 # The record kinds (annotation/ingest/schemas.py) each method trains on (training/jobs/data.py).
-METHOD_KINDS = {"cpt": {"pretraining"}, "sft": {"instruction", "conversation"}}
+METHOD_KINDS = {"cpt": {"pretraining"}, "sft": {"instruction", "conversation"}, "dpo": {"preference"}}
 # What to change, by training/services/fit_estimate.py's advice code.
 ADVICE = {
     "shard": gettext_lazy("shard the full fine-tune over several GPUs (sharding \"auto\" or \"fsdp\"), "
@@ -70,7 +70,7 @@ def _fit_check(
     result = estimate(
         shape, finetuning=finetuning, seq_len=config.seq_len,
         batch_size=config.batch_size, steps=steps, grad_accum=config.grad_accum, gpus=gpus,
-        gradient_checkpointing=config.gradient_checkpointing, sharded=shards, lora_r=config.lora_r,
+        gradient_checkpointing=config.gradient_checkpointing, sharded=shards, lora_r=config.lora_r, method=method,
         bf16=config.bf16 is not False, hardware=hardware,  # "auto" is bf16 on the GPUs this checks for
     )  # fmt: skip
     if not result.fits:
@@ -89,7 +89,7 @@ def _check_method_data(snapshot: Snapshot, method: str) -> None:
     if kinds is not None and not METHOD_KINDS[method] & set(kinds):
         raise ValidationError(
             _("Snapshot %(label)s holds no %(needed)s records, which %(method)s trains on (it holds: %(held)s). "
-              "Choose the other method or a snapshot built with those kinds.")
+              "Choose another method or a snapshot built with those kinds.")
             % {"label": snapshot.label, "needed": " or ".join(sorted(METHOD_KINDS[method])), "method": method,
                "held": ", ".join(kinds)},
             code="no_data_for_method",
@@ -104,7 +104,8 @@ def _model_shape(folder: Path) -> ModelShape | None:
 
 
 def _examples(snapshot: Snapshot, method: str, seq_len: int) -> int:
-    """Training examples the job will make: packed sequences of documents (cpt), or one per record (sft)."""
+    """Training examples the job will make: packed sequences of documents (cpt), or one per record (sft; dpo: a pair
+    per record, a ranking's other pairs left out)."""
     splits = [languages.get("train", {}) for languages in snapshot.counts.values()]
     if method == "cpt":
         return sum(split.get("tokens", 0) for split in splits) // seq_len

@@ -38,7 +38,8 @@ class TrainingRunForm(forms.Form):
     )
     method = forms.ChoiceField(
         label=_("Method"), choices=TrainingRun.Method.choices,
-        help_text=_("Continual pre-training on documents, or instruction tuning on pairs and conversations."),
+        help_text=_("Continual pre-training on documents, instruction tuning on pairs and conversations, or "
+                    "preference optimisation (DPO) on chosen and rejected answers."),
     )  # fmt: skip
     finetuning = forms.ChoiceField(
         label=_("Fine-tuning"), choices=TrainingRun.Finetuning.choices,

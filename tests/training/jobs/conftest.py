@@ -50,12 +50,15 @@ def tiny_model(tmp_path_factory):
 
 
 def write_snapshot(root, rows_by_language):
-    """A snapshot folder as the portal writes it, every shard in the manifest; returns (folder, manifest sha256)."""
+    """A snapshot folder as the portal writes it, every shard in the manifest; returns (folder, manifest sha256).
+
+    Rows are a list of dicts or a table (training/snapshots/writer.py's ``table_for``).
+    """
     shards = []
     for language, rows in rows_by_language.items():
         (root / language).mkdir(parents=True, exist_ok=True)
         path = root / language / "train-00000.parquet"
-        pq.write_table(pa.Table.from_pylist(rows), path)
+        pq.write_table(rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows), path)
         shards.append({"path": f"{language}/train-00000.parquet", "rows": len(rows),
                        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size})  # fmt: skip
     manifest = root / "manifest.json"
@@ -80,6 +83,29 @@ def sft_snapshot(tmp_path):
         + [{**empty, "kind": "instruction", "language": "de", "prompt": "Farbe des Himmels?", "response": "Blau."}] * 8
     }
     return write_snapshot(tmp_path / "snapshot", rows)
+
+
+# Easy to tell apart: every chosen answer is polite, every rejected one rude.
+PREFERENCES = [
+    ("Wie heißt die Hauptstadt?", "Berlin, gern geschehen.", "Weiß nicht, frag jemand anders."),
+    ("Zwei plus zwei?", "Vier, gern geschehen.", "Weiß nicht, frag jemand anders."),
+    ("Farbe des Himmels?", "Blau, gern geschehen.", "Weiß nicht, frag jemand anders."),
+]
+
+
+@pytest.fixture
+def dpo_snapshot(tmp_path):
+    """Preference rows in the snapshot writer's schema: string prompts, a conversation prompt, a ranking."""
+    from training.snapshots.writer import table_for
+
+    conversation = [{"role": "system", "content": "Antworte kurz."}, {"role": "user", "content": "Zwei plus zwei?"}]
+    prompts = [prompt for prompt, _, _ in PREFERENCES] * 6 + [conversation] * 2
+    chosen = [answer for _, answer, _ in PREFERENCES] * 6 + ["Vier, gern geschehen."] * 2
+    rejected = [[answer] for _, _, answer in PREFERENCES] * 6 + [["Weiß nicht, frag jemand anders.", "Fünf."]] * 2
+    rows = len(prompts)
+    table = table_for({"kind": ["preference"] * rows, "language": ["de"] * rows, "prompt": prompts,
+                       "chosen": chosen, "rejected": rejected}, rows)  # fmt: skip
+    return write_snapshot(tmp_path / "snapshot", {"de": table})
 
 
 def make_spec(tiny_model, snapshot, output_dir, **train):

@@ -97,3 +97,26 @@ def test_a_sharded_run_refuses_a_replica_checkpoint_naming_the_setting_that_resu
     run_training(make_spec(tiny_model, cpt_snapshot, tmp_path / "run", max_steps=3, save_every=2), Recorder())
     with pytest.raises(ValueError, match='checkpoint-2 holds one replica, not shards: .* train.sharding "none"'):
         load_trainer_state(tmp_path / "run" / "checkpoint-2", None, None, None, fsdp=True)
+
+
+@pytest.mark.parametrize("sharding", ["none", "fsdp"])
+def test_a_dpo_run_on_two_ranks_matches_one_process_reference_and_rewards_included(
+    tiny_model, dpo_snapshot, tmp_path, sharding
+):
+    fields = {"method": "dpo", "max_steps": 6, "learning_rate": 3e-3}
+    alone = Recorder()
+    run_training(make_spec(tiny_model, dpo_snapshot, tmp_path / "one", batch_size=4, **fields), alone)
+    two = dataclasses.replace(
+        make_spec(tiny_model, dpo_snapshot, tmp_path / "two", batch_size=2, sharding=sharding, **fields),
+        resources=Resources(gpus_per_node=2),
+    )  # fmt: skip
+    seen = []
+
+    result = run_in_child(two, seen.append, env=ONE_THREAD)
+
+    assert result.ok, result.log_tail[-30:]
+    ranked = [e for e in seen if e["event"] == "progress"]
+    single = alone.of("progress")
+    assert [e["step"] for e in ranked] == [e["step"] for e in single] == list(range(1, 7))
+    for figure in ("loss", "reward_accuracy", "reward_margin", "chosen_reward", "rejected_reward"):
+        assert [e[figure] for e in ranked] == pytest.approx([e[figure] for e in single], abs=1e-4), figure

@@ -5,6 +5,7 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from training.jobs.contract import METHODS
 from training.models import BaseModel, EvaluationSuite, Snapshot
 from training.run_selectors import job_wait, run_summary
 from training.services.run_fit import estimate_summary, training_run_estimate
@@ -20,12 +21,12 @@ def snapshot_by_label(label: str) -> Snapshot:
 
 
 class Command(BaseCommand):
-    help = "Train a base model on a snapshot on the gpu queue (cpt or sft, full or LoRA)."
+    help = "Train a base model on a snapshot on the gpu queue (cpt, sft or dpo, full or LoRA)."
 
     def add_arguments(self, parser):
         parser.add_argument("--snapshot", required=True, help="NAME@VERSION")
         parser.add_argument("--base-model", required=True, help="a registered base model's name")
-        parser.add_argument("--method", required=True, choices=["cpt", "sft"])
+        parser.add_argument("--method", required=True, choices=METHODS)
         parser.add_argument("--finetuning", default="full", choices=["full", "lora"])
         parser.add_argument("--max-steps", type=int)
         parser.add_argument("--hyperparameters", default="{}", help="JSON object of TrainConfig fields")

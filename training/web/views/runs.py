@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from training.web.run_forms import TrainingRunForm
 from training.run_selectors import (
     access_evaluation, access_partner_for_results, access_training_run, evaluation_table, is_staff, leaderboard,
-    leaderboard_cells, leaderboard_languages, loss_chart, loss_points, manifest_diff, partner_scores, public_results,
+    leaderboard_cells, leaderboard_languages, loss_chart, loss_points, manifest_diff, partner_scores, progress_metrics, public_results,
     run_lineage, run_summary_for, runs_visible_to, runs_with_partner_data, runs_withdrawn,
 )  # fmt: skip
 from training.selectors import snapshots_withdrawn
@@ -85,6 +85,7 @@ def run_detail(request, run_id):
         "staff_view": staff,
         "loss_points": points,
         "loss_chart": loss_chart(points),
+        "progress_metrics": progress_metrics(run),
         "job_spec": json.dumps(run.manifest.get("job_spec", {}), indent=2, sort_keys=True) if staff else "",
         "evaluation_rows": evaluation_table(run),
         "lineage": run_lineage(run, request.user),
