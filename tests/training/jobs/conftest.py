@@ -95,16 +95,18 @@ PREFERENCES = [
 
 @pytest.fixture
 def dpo_snapshot(tmp_path):
-    """Preference rows in the snapshot writer's schema: string prompts, a conversation prompt, a ranking."""
+    """Preference rows as snapshots write TRL's pairs: string prompts, a conversation prompt in prompt_messages
+    (a ranking's two pairs), one rejected answer per row."""
     from training.snapshots.writer import table_for
 
     conversation = [{"role": "system", "content": "Antworte kurz."}, {"role": "user", "content": "Zwei plus zwei?"}]
-    prompts = [prompt for prompt, _, _ in PREFERENCES] * 6 + [conversation] * 2
-    chosen = [answer for _, answer, _ in PREFERENCES] * 6 + ["Vier, gern geschehen."] * 2
-    rejected = [[answer] for _, _, answer in PREFERENCES] * 6 + [["Weiß nicht, frag jemand anders.", "Fünf."]] * 2
+    prompts = [prompt for prompt, _, _ in PREFERENCES] * 6 + [None] * 4
+    prompt_messages = [None] * (len(PREFERENCES) * 6) + [conversation] * 4
+    chosen = [answer for _, answer, _ in PREFERENCES] * 6 + ["Vier, gern geschehen."] * 4
+    rejected = [answer for _, _, answer in PREFERENCES] * 6 + ["Weiß nicht, frag jemand anders.", "Fünf."] * 2
     rows = len(prompts)
     table = table_for({"kind": ["preference"] * rows, "language": ["de"] * rows, "prompt": prompts,
-                       "chosen": chosen, "rejected": rejected}, rows)  # fmt: skip
+                       "prompt_messages": prompt_messages, "chosen": chosen, "rejected": rejected}, rows)  # fmt: skip
     return write_snapshot(tmp_path / "snapshot", {"de": table})
 
 
