@@ -65,12 +65,15 @@ def signatures_keys(tags: list[str], scheme: str = BAND_SCHEME) -> tuple[np.ndar
 
 
 def signatures_index(tags: list[str], scheme: str = BAND_SCHEME) -> None:
-    """Add the parts ``tags`` the index lacks, as one run; call inside ``band_index().locked()``."""
+    """Add the parts ``tags`` the index lacks, as one run; call inside ``band_index().locked()``.
+
+    The parts are read one at a time and sorted in bounded spills: memory
+    follows the largest part (an ingest chunk), not the submission.
+    """
     index = band_index(scheme)
     missing = sorted(set(tags) - index.tags())
     if missing:
-        keys, owners = signatures_keys(missing, scheme)
-        index.add(keys, owners, missing)
+        index.add((signatures_keys([tag], scheme) for tag in missing), missing)
 
 
 def index_rebuild(*, scheme: str = BAND_SCHEME) -> int:
