@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runs import Block, merge_sorted, run_blocks, run_size, sort_external, write_run
+from .runs import Block, merge_runs, run_size, sort_external, write_run
 from .search import MappedRun
 
 MAX_RUNS = 12
@@ -53,6 +53,11 @@ def band_keys(bands: np.ndarray) -> np.ndarray:
 def owner_keys(submission: int, lines: np.ndarray) -> np.ndarray:
     """``(submission << 32) | line``: ordering owners orders records by submission, then line."""
     return (np.uint64(submission) << np.uint64(32)) | np.asarray(lines, dtype=np.uint64)
+
+
+def unmap_runs() -> None:
+    """Drop this process's mappings of runs: pages no process maps can be evicted (a benchmark's cold lookup)."""
+    _opened.clear()
 
 
 class BandIndex:
@@ -92,7 +97,7 @@ class BandIndex:
         shutil.rmtree(spills, ignore_errors=True)
         try:
             runs = sort_external(batches, spills)
-            self.add_sorted(merge_sorted([run_blocks(run) for run in runs]), sum(map(run_size, runs)), tags)
+            self.add_sorted(merge_runs(runs), sum(map(run_size, runs)), tags)
         finally:
             shutil.rmtree(spills, ignore_errors=True)
 
@@ -109,13 +114,10 @@ class BandIndex:
         best = np.full(len(keys), NO_OWNER, dtype=np.uint64)
         for run in self._runs():
             run.prefetch_keys(ordered)
-            at = run.lower_bound(ordered)
-            inside = at < len(run.keys)
-            hit = np.zeros(len(keys), dtype=bool)
-            hit[inside] = run.keys[at[inside]] == ordered[inside]
+            at, hit = run.find(ordered)
             run.prefetch_owners(at[hit], at[hit] + 1)
             found = np.full(len(keys), NO_OWNER, dtype=np.uint64)
-            found[hit] = run.owners[at[hit]]
+            found[hit] = run.owners_at(at[hit])
             np.minimum(best, found, out=best)
         result = np.empty_like(best)
         result[order] = best
@@ -134,7 +136,7 @@ class BandIndex:
             total = int(counts.sum())
             starts = np.repeat(left - (np.cumsum(counts) - counts), counts)
             positions.append(np.repeat(order, counts))
-            owners.append(np.asarray(run.owners[starts + np.arange(total)]))
+            owners.append(run.owners_at(starts + np.arange(total)))
         return np.concatenate(positions), np.concatenate(owners).astype(np.uint64)
 
     def clear(self) -> None:
@@ -150,7 +152,7 @@ class BandIndex:
         # log(corpus) times. The merge streams: memory holds a block of each.
         runs = sorted(self._manifest()["runs"], key=lambda run: run["size"])
         merged = runs[: len(runs) - MAX_RUNS // 2 + 1]
-        blocks = merge_sorted([run_blocks(self.root / run["name"]) for run in merged])
+        blocks = merge_runs([self.root / run["name"] for run in merged])
         tags = sorted({tag for run in merged for tag in run["tags"]})
         self._write_run(blocks, sum(run["size"] for run in merged), tags, replaced=merged)
 

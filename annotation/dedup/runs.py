@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 BUCKET = 512  # keys per directory entry, on average: 4 KiB, a page
-BLOCK = 1 << 16  # entries read from each run at a time while merging: 1 MiB of keys and owners
-SPILL = 1 << 20  # entries sorted in memory at once, then spilled: 16 MiB
-FAN_IN = 32  # runs merged at once; more are merged in passes
+MERGE = 1 << 18  # entries a merge buffers, over all the runs it reads: 4 MiB of keys and owners
+SPILL = 1 << 18  # entries sorted in memory at once, then spilled: 4 MiB
+FAN_IN = 64  # runs merged at once; more are merged in passes
 FILES = ("keys", "owners", "directory")
 
 Block = tuple[np.ndarray, np.ndarray]
@@ -82,7 +82,13 @@ def run_size(folder: Path) -> int:
         return _header(handle)[0]
 
 
-def run_blocks(folder: Path, block: int = BLOCK) -> Iterator[Block]:
+def merge_runs(folders: list[Path]) -> Iterator[Block]:
+    """The entries of the runs in ``folders``, merged, with MERGE entries buffered in all."""
+    block = max(1, MERGE // max(1, len(folders)))
+    return merge_sorted([run_blocks(folder, block) for folder in folders])
+
+
+def run_blocks(folder: Path, block: int) -> Iterator[Block]:
     """The run's entries in order, ``block`` at a time, read from the files (no mapping: nothing stays resident)."""
     with open(folder / "keys.npy", "rb") as keys_file, open(folder / "owners.npy", "rb") as owners_file:
         _header(keys_file), _header(owners_file)
@@ -173,7 +179,7 @@ def sort_external(batches: Iterable[Block], folder: Path) -> list[Path]:
 
 
 def _merge_group(group: list[Path], target: Path) -> Path:
-    write_run(target, merge_sorted([run_blocks(run, BLOCK // 4) for run in group]), sum(map(run_size, group)))
+    write_run(target, merge_runs(group), sum(map(run_size, group)))
     for run in group:
         shutil.rmtree(run)
     return target

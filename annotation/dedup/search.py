@@ -29,6 +29,10 @@ _BLOCK = 2048  # lookup keys searched together: their pages stay cached through 
 _SAMPLE = 64  # pages checked for residency before a prefetch
 _RESIDENT = 0.9  # the share of the sample in memory above which no prefetch is asked for
 _PAGE = mmap.PAGESIZE
+_AROUND = max(_PAGE, 1 << 16)  # the kernel's fault_around_bytes
+_REQUEST = (128 << 10) // _PAGE  # pages asked for per call: what the kernel reads ahead at most, by default
+UNMAP = True
+PREFETCH = True  # off: every page is read when the search first touches it (benchmarks compare both)
 
 
 @dataclass
@@ -37,17 +41,36 @@ class MappedRun:
     keys: np.ndarray
     owners: np.ndarray
     directory: np.ndarray
+    maps: list[mmap.mmap]
 
     @classmethod
     def open(cls, folder: Path) -> "MappedRun":
-        arrays = [np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("keys", "owners", "directory")]
-        return cls(folder, *arrays)
+        mapped = [_map(folder / f"{name}.npy") for name in ("keys", "owners", "directory")]
+        return cls(folder, *(array for array, _ in mapped), [mapping for _, mapping in mapped])
 
     def lower_bound(self, ordered: np.ndarray) -> np.ndarray:
         """The first position of each key of ``ordered`` (sorted) or above, as np.searchsorted(side="left")."""
-        return np.concatenate(
-            [self._lower_bound(ordered[i : i + _BLOCK]) for i in range(0, len(ordered), _BLOCK)] or [np.empty(0, int)]
-        ).astype(np.int64)
+        return self.find(ordered)[0]
+
+    def find(self, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(lower_bound(ordered), whether the key there equals the one looked up)``."""
+        at, hit = np.empty(len(ordered), dtype=np.int64), np.zeros(len(ordered), dtype=bool)
+        for i in range(0, len(ordered), _BLOCK):
+            block = ordered[i : i + _BLOCK]
+            at[i : i + _BLOCK] = found = self._lower_bound(block)
+            inside = found < len(self.keys)
+            hit[i : i + _BLOCK][inside] = self.keys[found[inside]] == block[inside]
+            self._unmap(0, int(found[0]), int(found[-1]) + 1)
+        return at, hit
+
+    def owners_at(self, positions: np.ndarray) -> np.ndarray:
+        """The owners at ``positions`` (ascending)."""
+        found = np.empty(len(positions), dtype=np.uint64)
+        for i in range(0, len(positions), _BLOCK):
+            block = positions[i : i + _BLOCK]
+            found[i : i + _BLOCK] = self.owners[block]
+            self._unmap(1, int(block[0]), int(block[-1]) + 1)
+        return found
 
     def upper_bound(self, ordered: np.ndarray) -> np.ndarray:
         """As np.searchsorted(side="right"): the lower bound of the next key (the run's end for the largest)."""
@@ -72,9 +95,12 @@ class MappedRun:
         # next bucket's start a larger one: the answer lies between.
         bucket = _prefix(ordered, len(self.directory) - 1)
         low, high = np.asarray(self.directory[bucket]), np.asarray(self.directory[bucket + 1])
+        self._unmap(2, int(bucket[0]), int(bucket[-1]) + 2)
+        span = int(low[0]), int(high[-1])
         while True:
             open_ = low < high
             if not open_.any():
+                self._unmap(0, *span)
                 return low
             middle = (low + high) // 2
             below = np.zeros(len(ordered), dtype=bool)
@@ -82,12 +108,27 @@ class MappedRun:
             low = np.where(open_ & below, middle + 1, low)
             high = np.where(open_ & ~below, middle, high)
 
+    def _unmap(self, which: int, first: int, end: int) -> None:
+        """Drop this process's mapping of entries ``first`` to ``end`` - 1 of array ``which`` (keys, owners, directory).
+
+        The pages stay in the page cache; only this process's resident size
+        drops, so what a lookup maps is bounded by a block, whatever the run's size.
+        """
+        if end <= first or not UNMAP:
+            return
+        array, mapping = (self.keys, self.owners, self.directory)[which], self.maps[which]
+        offset = _offset(array)
+        # A fault also maps the cached pages around it (fault-around, 64 KiB): they go too.
+        start = max(0, (offset + first * 8) // _AROUND * _AROUND)
+        mapping.madvise(mmap.MADV_DONTNEED, start, min(len(mapping), -(-(offset + end * 8) // _AROUND) * _AROUND) - start)
+
     def _prefetch(self, name: str, array: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
         wanted = ends > starts
-        if not wanted.any() or not hasattr(os, "posix_fadvise"):
+        if not PREFETCH or not wanted.any() or not hasattr(os, "posix_fadvise"):
             return
-        first = (array.offset + starts[wanted] * 8) // _PAGE
-        last = (array.offset + ends[wanted] * 8 - 1) // _PAGE
+        offset = _offset(array)
+        first = (offset + starts[wanted] * 8) // _PAGE
+        last = (offset + ends[wanted] * 8 - 1) // _PAGE
         if _resident_share(array, first) >= _RESIDENT:
             return
         # Ranges arrive in file order; adjacent or overlapping ones are asked for together.
@@ -96,7 +137,10 @@ class MappedRun:
         fd = os.open(self.folder / f"{name}.npy", os.O_RDONLY)
         try:
             for low, high in zip(first[begins].tolist(), np.maximum.accumulate(last)[ends_at].tolist()):
-                os.posix_fadvise(fd, low * _PAGE, (high - low + 1) * _PAGE, os.POSIX_FADV_WILLNEED)
+                # The kernel reads at most its largest request (often 128 KiB to 4 MiB) per call.
+                for start in range(low, high + 1, _REQUEST):
+                    length = min(_REQUEST, high + 1 - start) * _PAGE
+                    os.posix_fadvise(fd, start * _PAGE, length, os.POSIX_FADV_WILLNEED)
         finally:
             os.close(fd)
 
@@ -112,18 +156,35 @@ def _libc():
 _LIBC = _libc()
 
 
+def _map(path: Path) -> tuple[np.ndarray, mmap.mmap]:
+    """The array of an ``.npy`` file, over a read-only mapping of the whole file."""
+    with open(path, "rb") as handle:
+        np.lib.format.read_magic(handle)
+        shape, _fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        offset = handle.tell()
+        mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    return np.frombuffer(mapping, dtype=dtype, count=shape[0], offset=offset), mapping
+
+
+def _offset(array: np.ndarray) -> int:
+    """Where ``array``'s data starts in its file (``_map`` maps files from their start)."""
+    return array.ctypes.data - _base(array)
+
+
+def _base(array: np.ndarray) -> int:
+    """The address of the mapping under ``array``."""
+    return np.frombuffer(array.base, dtype=np.uint8, count=1).ctypes.data
+
+
 def _resident_share(array: np.ndarray, pages: np.ndarray) -> float:
-    """The share of a sample of the file's ``pages`` (of a memory-mapped ``array``) in the page cache; 0 if unknown."""
+    """The share of a sample of the file's ``pages`` (of a mapped ``array``) in the page cache; 0 if unknown."""
     if _LIBC is None or not len(pages):
         return 0.0
-    # The mapping starts at the file's offset rounded down to the allocation granularity.
-    start = array.ctypes.data - (array.offset % mmap.ALLOCATIONGRANULARITY)
-    first_page = (array.offset - array.offset % mmap.ALLOCATIONGRANULARITY) // _PAGE
+    start = _base(array)
     sample = pages[:: max(1, len(pages) // _SAMPLE)][:_SAMPLE]
     vector, resident = ctypes.create_string_buffer(1), 0
     for page in sample.tolist():
-        address = ctypes.c_void_p(start + (page - first_page) * _PAGE)
-        if _LIBC.mincore(address, ctypes.c_size_t(_PAGE), vector) != 0:
+        if _LIBC.mincore(ctypes.c_void_p(start + page * _PAGE), ctypes.c_size_t(_PAGE), vector) != 0:
             return 0.0
         resident += vector.raw[0] & 1
     return resident / len(sample)

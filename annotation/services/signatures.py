@@ -25,7 +25,8 @@ def band_index(scheme: str = BAND_SCHEME) -> BandIndex:
 
 
 def signatures_save(
-    *, submission_id: int, part: str, lines: list[int], bands: list[list[int]], scheme: str = BAND_SCHEME
+    *, submission_id: int, part: str, lines: list[int] | np.ndarray, bands: list[list[int]] | np.ndarray,
+    scheme: str = BAND_SCHEME,
 ) -> str:
     """Write one part's signatures (replacing a partial file an interrupted run of the same step left); its tag."""
     name = f"{ROOT}/{scheme}/{submission_id}/{part}.parquet"

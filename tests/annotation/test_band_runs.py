@@ -9,16 +9,16 @@ from annotation.dedup.runs import merge_sorted, run_blocks, run_size, sort_exter
 
 
 def _entries(folder):
-    blocks = list(run_blocks(folder))
+    blocks = list(run_blocks(folder, 1000))
     return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
 
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Spills of 50 entries, merges of 3 runs at a time, blocks of 8: every path of the merge is taken."""
+    """Spills of 50 entries, merges of 3 runs at a time, 8 entries buffered: every path of the merge is taken."""
     monkeypatch.setattr(runs, "SPILL", 50)
     monkeypatch.setattr(runs, "FAN_IN", 3)
-    monkeypatch.setattr(runs, "BLOCK", 8)
+    monkeypatch.setattr(runs, "MERGE", 8)
 
 
 def test_an_external_sort_in_bounded_spills_equals_one_sort(tmp_path, small_blocks):
@@ -26,8 +26,7 @@ def test_an_external_sort_in_bounded_spills_equals_one_sort(tmp_path, small_bloc
     batches = [(rng.integers(0, 40, size=n).astype(np.uint64), rng.integers(0, 1000, size=n).astype(np.uint64))
                for n in rng.integers(0, 30, size=40)]  # few keys: many equal ones across blocks and spills
     spilled = sort_external(iter(batches), tmp_path / "spills")
-    write_run(tmp_path / "run", merge_sorted([run_blocks(run, runs.BLOCK) for run in spilled]),
-              sum(map(run_size, spilled)))
+    write_run(tmp_path / "run", merge_sorted([run_blocks(run, 4) for run in spilled]), sum(map(run_size, spilled)))
 
     keys = np.concatenate([b[0] for b in batches])
     owners = np.concatenate([b[1] for b in batches])
