@@ -31,7 +31,6 @@ _RESIDENT = 0.9  # the share of the sample in memory above which no prefetch is 
 _PAGE = mmap.PAGESIZE
 _AROUND = max(_PAGE, 1 << 16)  # the kernel's fault_around_bytes
 _REQUEST = (128 << 10) // _PAGE  # pages asked for per call: what the kernel reads ahead at most, by default
-UNMAP = True
 PREFETCH = True  # off: every page is read when the search first touches it (benchmarks compare both)
 
 
@@ -114,7 +113,7 @@ class MappedRun:
         The pages stay in the page cache; only this process's resident size
         drops, so what a lookup maps is bounded by a block, whatever the run's size.
         """
-        if end <= first or not UNMAP:
+        if end <= first:
             return
         array, mapping = (self.keys, self.owners, self.directory)[which], self.maps[which]
         offset = _offset(array)

@@ -82,3 +82,29 @@ def test_compaction_and_spills_keep_every_lookup(tmp_path, small_blocks, monkeyp
         assert sorted(owners[positions == q].tolist()) == mine
     assert len(index._manifest()["runs"]) <= MAX_RUNS and index.size() == len(stored)
     assert not (tmp_path / "spills.tmp").exists()
+
+
+def _mapped_kib(folder) -> int:
+    """Resident KiB of this process's mappings of files under ``folder`` (/proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
+                inside = len(fields) >= 6 and fields[5].startswith(str(folder))
+            elif inside and fields[0] == "Rss:":
+                total += int(fields[1])
+    return total
+
+
+def test_a_lookup_leaves_no_more_than_a_block_of_a_run_mapped(tmp_path):
+    keys = np.sort(np.random.default_rng(6).integers(0, 2**64, size=1 << 21, dtype=np.uint64))  # 16 MiB a file
+    index = BandIndex(tmp_path)
+    with index.locked():
+        index.add_sorted([(keys, np.arange(len(keys), dtype=np.uint64))], len(keys), ["one"])
+
+    first = index.first_owners(keys[::50])  # 40,000 keys, found: spread over every page of keys and owners
+    positions, _owners = index.matches(keys[::50])
+
+    assert (first == np.arange(0, len(keys), 50)).all() and len(positions) == len(first)
+    assert _mapped_kib(tmp_path) < 2048
