@@ -47,7 +47,7 @@ class RunWriter:
         if not len(keys):
             return
         # A bucket starts in the first block whose last key reaches its prefix.
-        last = int(_prefix(keys[-1:], self.buckets)[0])
+        last = int(key_prefix(keys[-1:], self.buckets)[0])
         if last >= self._next_bucket:
             starts = bucket_starts(keys, self.buckets, self._next_bucket, last + 1) + self.written
             starts.astype("<i8").tofile(self._files["directory"])
@@ -79,7 +79,7 @@ def write_run(folder: Path, blocks: Iterable[Block], size: int) -> None:
 
 def run_size(folder: Path) -> int:
     with open(folder / "keys.npy", "rb") as handle:
-        return _header(handle)[0]
+        return npy_header(handle)[0][0]
 
 
 def merge_runs(folders: list[Path]) -> Iterator[Block]:
@@ -91,7 +91,7 @@ def merge_runs(folders: list[Path]) -> Iterator[Block]:
 def run_blocks(folder: Path, block: int) -> Iterator[Block]:
     """The run's entries in order, ``block`` at a time, read from the files (no mapping: nothing stays resident)."""
     with open(folder / "keys.npy", "rb") as keys_file, open(folder / "owners.npy", "rb") as owners_file:
-        _header(keys_file), _header(owners_file)
+        npy_header(keys_file), npy_header(owners_file)  # past the headers, to the data
         while True:
             keys = np.fromfile(keys_file, dtype="<u8", count=block)
             if not len(keys):
@@ -198,11 +198,14 @@ def bucket_starts(keys: np.ndarray, buckets: int, first: int, last: int) -> np.n
     return np.searchsorted(keys, starts, side="left")
 
 
-def _prefix(keys: np.ndarray, buckets: int) -> np.ndarray:
+def key_prefix(keys: np.ndarray, buckets: int) -> np.ndarray:
+    """The bucket of each key: its top bits, as many as ``buckets`` (a power of 2) needs."""
     shift = 64 - (buckets.bit_length() - 1)
     return (keys >> np.uint64(shift)).astype(np.int64) if shift < 64 else np.zeros(len(keys), dtype=np.int64)
 
 
-def _header(handle) -> tuple[int, ...]:
-    np.lib.format.read_magic(handle)
-    return np.lib.format.read_array_header_1_0(handle)[0]
+def npy_header(handle) -> tuple:
+    """``(shape, fortran_order, dtype)`` of an ``.npy`` file, leaving ``handle`` at its data."""
+    if np.lib.format.read_magic(handle) == (1, 0):
+        return np.lib.format.read_array_header_1_0(handle)
+    return np.lib.format.read_array_header_2_0(handle)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .runs import _prefix
+from .runs import npy_header, key_prefix
 
 _BLOCK = 2048  # lookup keys searched together: their pages stay cached through the search's steps
 _SAMPLE = 64  # pages checked for residency before a prefetch
@@ -82,7 +82,7 @@ class MappedRun:
         """Ask for the pages of the buckets that hold ``ordered``'s keys."""
         if not len(ordered):
             return
-        buckets = np.unique(_prefix(ordered, len(self.directory) - 1))
+        buckets = np.unique(key_prefix(ordered, len(self.directory) - 1))
         self._prefetch("keys", self.keys, np.asarray(self.directory[buckets]), np.asarray(self.directory[buckets + 1]))
 
     def prefetch_owners(self, starts: np.ndarray, ends: np.ndarray) -> None:
@@ -92,7 +92,7 @@ class MappedRun:
     def _lower_bound(self, ordered: np.ndarray) -> np.ndarray:
         # Keys before the bucket's start have a smaller prefix, keys from the
         # next bucket's start a larger one: the answer lies between.
-        bucket = _prefix(ordered, len(self.directory) - 1)
+        bucket = key_prefix(ordered, len(self.directory) - 1)
         low, high = np.asarray(self.directory[bucket]), np.asarray(self.directory[bucket + 1])
         self._unmap(2, int(bucket[0]), int(bucket[-1]) + 2)
         span = int(low[0]), int(high[-1])
@@ -158,8 +158,7 @@ _LIBC = _libc()
 def _map(path: Path) -> tuple[np.ndarray, mmap.mmap]:
     """The array of an ``.npy`` file, over a read-only mapping of the whole file."""
     with open(path, "rb") as handle:
-        np.lib.format.read_magic(handle)
-        shape, _fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        shape, _fortran, dtype = npy_header(handle)
         offset = handle.tell()
         mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     return np.frombuffer(mapping, dtype=dtype, count=shape[0], offset=offset), mapping
