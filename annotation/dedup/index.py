@@ -107,17 +107,21 @@ class BandIndex:
         if len(self._manifest()["runs"]) > MAX_RUNS:
             self._compact()
 
-    def first_owners(self, keys: np.ndarray) -> np.ndarray:
-        """The smallest owner stored with each key, NO_OWNER where none is."""
+    def first_owners(self, keys: np.ndarray, *, unmap: bool = True) -> np.ndarray:
+        """The smallest owner stored with each key, NO_OWNER where none is.
+
+        ``unmap``: keep at most a block of each run mapped (MappedRun.find);
+        False keeps what the lookup read mapped, for a repeat of the same keys.
+        """
         order = np.argsort(keys, kind="stable")
         ordered = keys[order]
         best = np.full(len(keys), NO_OWNER, dtype=np.uint64)
         for run in self._runs():
             run.prefetch_keys(ordered)
-            at, hit = run.find(ordered)
+            at, hit = run.find(ordered, unmap)
             run.prefetch_owners(at[hit], at[hit] + 1)
             found = np.full(len(keys), NO_OWNER, dtype=np.uint64)
-            found[hit] = run.owners_at(at[hit])
+            found[hit] = run.owners_at(at[hit], unmap)
             np.minimum(best, found, out=best)
         result = np.empty_like(best)
         result[order] = best

@@ -47,34 +47,42 @@ class MappedRun:
         mapped = [_map(folder / f"{name}.npy") for name in ("keys", "owners", "directory")]
         return cls(folder, *(array for array, _ in mapped), [mapping for _, mapping in mapped])
 
-    def lower_bound(self, ordered: np.ndarray) -> np.ndarray:
+    def lower_bound(self, ordered: np.ndarray, unmap: bool = True) -> np.ndarray:
         """The first position of each key of ``ordered`` (sorted) or above, as np.searchsorted(side="left")."""
-        return self.find(ordered)[0]
+        return self.find(ordered, unmap)[0]
 
-    def find(self, ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(lower_bound(ordered), whether the key there equals the one looked up)``."""
+    def find(self, ordered: np.ndarray, unmap: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """``(lower_bound(ordered), whether the key there equals the one looked up)``.
+
+        With ``unmap``, the pages each block of keys touched are unmapped after
+        it: the process maps at most a block's pages of the run. Without, they
+        stay mapped for the next lookup (a warm repeat of the same keys takes
+        no page faults), and the process's resident size grows with the pages read.
+        """
         at, hit = np.empty(len(ordered), dtype=np.int64), np.zeros(len(ordered), dtype=bool)
         for i in range(0, len(ordered), _BLOCK):
             block = ordered[i : i + _BLOCK]
-            at[i : i + _BLOCK] = found = self._lower_bound(block)
+            at[i : i + _BLOCK] = found = self._lower_bound(block, unmap)
             inside = found < len(self.keys)
             hit[i : i + _BLOCK][inside] = self.keys[found[inside]] == block[inside]
-            self._unmap(0, int(found[0]), int(found[-1]) + 1)
+            if unmap:
+                self._unmap(0, int(found[0]), int(found[-1]) + 1)
         return at, hit
 
-    def owners_at(self, positions: np.ndarray) -> np.ndarray:
-        """The owners at ``positions`` (ascending)."""
+    def owners_at(self, positions: np.ndarray, unmap: bool = True) -> np.ndarray:
+        """The owners at ``positions`` (ascending); ``unmap`` as for ``find``."""
         found = np.empty(len(positions), dtype=np.uint64)
         for i in range(0, len(positions), _BLOCK):
             block = positions[i : i + _BLOCK]
             found[i : i + _BLOCK] = self.owners[block]
-            self._unmap(1, int(block[0]), int(block[-1]) + 1)
+            if unmap:
+                self._unmap(1, int(block[0]), int(block[-1]) + 1)
         return found
 
-    def upper_bound(self, ordered: np.ndarray) -> np.ndarray:
+    def upper_bound(self, ordered: np.ndarray, unmap: bool = True) -> np.ndarray:
         """As np.searchsorted(side="right"): the lower bound of the next key (the run's end for the largest)."""
         top = ordered == np.uint64(2**64 - 1)
-        bound = self.lower_bound(np.where(top, ordered, ordered + np.uint64(1)))
+        bound = self.lower_bound(np.where(top, ordered, ordered + np.uint64(1)), unmap)
         bound[top] = len(self.keys)
         return bound
 
@@ -89,17 +97,18 @@ class MappedRun:
         """Ask for the pages of the owners at positions ``starts[i]`` to ``ends[i]`` - 1."""
         self._prefetch("owners", self.owners, starts, ends)
 
-    def _lower_bound(self, ordered: np.ndarray) -> np.ndarray:
+    def _lower_bound(self, ordered: np.ndarray, unmap: bool) -> np.ndarray:
         # Keys before the bucket's start have a smaller prefix, keys from the
         # next bucket's start a larger one: the answer lies between.
         bucket = key_prefix(ordered, len(self.directory) - 1)
         low, high = np.asarray(self.directory[bucket]), np.asarray(self.directory[bucket + 1])
-        self._unmap(2, int(bucket[0]), int(bucket[-1]) + 2)
         span = int(low[0]), int(high[-1])
         while True:
             open_ = low < high
             if not open_.any():
-                self._unmap(0, *span)
+                if unmap:
+                    self._unmap(2, int(bucket[0]), int(bucket[-1]) + 2)
+                    self._unmap(0, *span)
                 return low
             middle = (low + high) // 2
             below = np.zeros(len(ordered), dtype=bool)

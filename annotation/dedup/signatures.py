@@ -25,7 +25,7 @@ def signatures_encode(lines: list[int] | np.ndarray, bands: list[list[int]] | np
 
 def signatures_decode(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """``(lines, bands)``: uint32 lines and an int64 matrix of one row of band hashes per line."""
-    # ParquetFile, not read_table: read_table goes through pyarrow.dataset, which imports pandas (20 MB resident).
+    # ParquetFile, not read_table: read_table goes through pyarrow.dataset, a second import for nothing.
     table = pq.ParquetFile(io.BytesIO(data)).read()
     lines = table.column("line").to_numpy().astype(np.uint32)
     names = sorted((n for n in table.column_names if n.startswith("band_")), key=lambda n: int(n[5:]))
