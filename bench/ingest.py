@@ -13,7 +13,10 @@ Generates a multilingual JSONL file (100,000 records, about 100 MB, and a
 
 Prints records/s (wall), records/s per core (records over the CPU seconds
 of the benchmark process and its chunk processes; PostgreSQL's own CPU is
-not counted), MB/s and peak RSS (MiB) of each, the time ratio
+not counted), MB/s and peak RSS (MiB) of each (for the pipeline also apart:
+``peak_rss_own_mib``, the process that plans and finishes, near-duplicate
+marking included, and ``peak_rss_chunk_mib``, its largest chunk process),
+the peak RSS ratio of the large file's pipeline to the small one's, the time ratio
 pipeline/baseline, PostgreSQL and record-file bytes per record after the
 pipeline, the old and new check paths per core side by side (bench/checks.py
 run against ``--checks-baseline-ref``, the tree before the batched checks),

@@ -2,18 +2,23 @@
 
 The stored signatures are synthetic (uniform 64-bit keys, 14 per record,
 as band_keys makes them) and written straight into one sorted run of the
-index (annotation/dedup), partition by partition, never ingested. A
-10,000-record submission (140,000 keys, one of them planted: a stored
-record's band) is then looked up with ``BandIndex.first_owners``, as
-``near_duplicates_mark`` does. Target: the lookup against N = 100 M within
-2× of the lookup against 1 M.
+index (annotation/dedup), partition by partition through ``add_sorted``'s
+block stream, never ingested. A 10,000-record submission (140,000 keys, one
+of them planted: a stored record's band) is then looked up with
+``BandIndex.first_owners``, as ``near_duplicates_mark`` does. Target: the
+lookup against N = 100 M within 2× of the lookup against 1 M.
 
-Both indexes are built first, then looked up: cold (the run's pages
-evicted from the page cache with ``posix_fadvise(DONTNEED)``, no root
-needed), then warm, ``--repeats`` times interleaved small/big so that the
-load of a shared machine falls on both; the median counts. Peak RSS counts the index pages mapped in.
-Prints one JSON line last; the exit status is 1 when the planted
-near-duplicate is not found. The index is deleted at the end.
+Both indexes are built first, then looked up. Cold (the run unmapped, the
+files synced and their pages evicted with ``posix_fadvise(DONTNEED)``, no
+root needed) twice: without the prefetch (``cold_unprefetched_s``, each page
+read when the search first touches it: the code before the prefetch) and
+with it (``cold_s``). Then warm, ``--repeats`` times interleaved small/big so
+that the load of a shared machine falls on both, the median counting: as the
+finish looks up (``warm_s``: at most a block of each run mapped, so every
+lookup faults its pages in again from the page cache) and with the pages
+kept mapped across lookups (``warm_kept_mapped_s``). Peak RSS counts the
+index pages kept mapped. Prints one JSON line last; the exit status is 1
+when the planted near-duplicate is not found. The index is deleted at the end.
 
     .venv/bin/python bench/near_duplicates.py --stored 100000000
     .venv/bin/python bench/near_duplicates.py --smoke    # seconds

@@ -8,10 +8,15 @@ A cold lookup's cost is one random page read per key (the keys are hashes,
 so once a run has more pages than the lookup has keys, no two keys share a
 page). Read one by one, each read waits for the disk; ``prefetch`` first
 asks the kernel for every page the lookup will touch (``POSIX_FADV_WILLNEED``,
-runs of adjacent pages in one call), so the disk works on them all at once,
+adjacent pages together, in requests of at most the kernel's read-ahead
+size, the most it reads per call), so the disk works on them all at once,
 and the search that follows finds them in memory. Where most of those pages
 are in memory already (a warm index), the requests, about 1 µs each, are
 skipped: a sample of the pages is checked with ``mincore`` first.
+
+Pages a process has touched stay mapped in it, and count in its resident
+size, until unmapped: by default a lookup unmaps each block's pages after
+the block (``find``), so a lookup maps at most a block of each run.
 """
 
 import ctypes
