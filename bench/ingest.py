@@ -261,7 +261,7 @@ def main():
                   "pipeline": lambda path: phase_pipeline(path, args.workers)}
         figures = phases[args.phase](Path(args.file))
         # The phase's own process (planning, the finish's near-duplicate marking) and its largest chunk process.
-        own, children = (resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        own, children = (resource.getrusage(w).ru_maxrss / 1024 for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
         figures |= {"peak_rss_mib": round(max(own, children), 1), "peak_rss_own_mib": round(own, 1),
                     "peak_rss_chunk_mib": round(children, 1)}
         print(json.dumps(figures))

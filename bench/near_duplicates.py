@@ -160,7 +160,8 @@ def main() -> int:
         "warm_ratio": round(big["warm_s"] / small["warm_s"], 2),
         "warm_kept_mapped_ratio": round(big["warm_kept_mapped_s"] / small["warm_kept_mapped_s"], 2),
         "cold_ratio": big["cold_s"] and small["cold_s"] and round(big["cold_s"] / small["cold_s"], 2),
-        "cold_unprefetched_ratio": big["cold_s"] and small["cold_s"] and round(big["cold_unprefetched_s"] / small["cold_s"], 2),
+        "cold_unprefetched_ratio": big["cold_s"] and small["cold_s"]
+        and round(big["cold_unprefetched_s"] / small["cold_s"], 2),
         "cold_speedup_big": big["cold_s"] and round(big["cold_unprefetched_s"] / big["cold_s"], 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }  # fmt: skip

@@ -102,7 +102,7 @@ class BandIndex:
             shutil.rmtree(spills, ignore_errors=True)
 
     def add_sorted(self, blocks: Iterable[Block], size: int, tags: list[str]) -> None:
-        """Store ``blocks``, already sorted by key then owner (``size`` entries), as one new run; inside ``locked()``."""
+        """Store ``blocks`` (``size`` entries, sorted by key then owner) as one new run; inside ``locked()``."""
         self._write_run(blocks, size, tags, replaced=[])
         if len(self._manifest()["runs"]) > MAX_RUNS:
             self._compact()

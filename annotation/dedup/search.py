@@ -133,7 +133,8 @@ class MappedRun:
         offset = _offset(array)
         # A fault also maps the cached pages around it (fault-around, 64 KiB): they go too.
         start = max(0, (offset + first * 8) // _AROUND * _AROUND)
-        mapping.madvise(mmap.MADV_DONTNEED, start, min(len(mapping), -(-(offset + end * 8) // _AROUND) * _AROUND) - start)
+        stop = min(len(mapping), -(-(offset + end * 8) // _AROUND) * _AROUND)
+        mapping.madvise(mmap.MADV_DONTNEED, start, stop - start)
 
     def _prefetch(self, name: str, array: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
         wanted = ends > starts

@@ -65,7 +65,8 @@ def _mark(copies: np.ndarray, originals: np.ndarray, submission_id: int) -> None
     marks = {ids[c]: ids[o] for c, o in zip(copies.tolist(), originals.tolist()) if c in ids and o in ids}
     later = [ids[c] for c in copies[(copies >> np.uint64(32)) > np.uint64(submission_id)].tolist() if c in ids]
     for start in range(0, len(later), _BATCH):
-        keep = Record.objects.filter(pk__in=later[start : start + _BATCH], near_duplicate_of__submission_id__lt=submission_id)
+        batch = later[start : start + _BATCH]
+        keep = Record.objects.filter(pk__in=batch, near_duplicate_of__submission_id__lt=submission_id)
         for pk in keep.values_list("pk", flat=True):
             marks.pop(pk, None)
     _marks_save(list(marks.items()))
