@@ -13,7 +13,10 @@ Generates a multilingual JSONL file (100,000 records, about 100 MB, and a
 
 Prints records/s (wall), records/s per core (records over the CPU seconds
 of the benchmark process and its chunk processes; PostgreSQL's own CPU is
-not counted), MB/s and peak RSS (MiB) of each, the time ratio
+not counted), MB/s and peak RSS (MiB) of each (for the pipeline also apart:
+``peak_rss_own_mib``, the process that plans and finishes, near-duplicate
+marking included, and ``peak_rss_chunk_mib``, its largest chunk process),
+the peak RSS ratio of the large file's pipeline to the small one's, the time ratio
 pipeline/baseline, PostgreSQL and record-file bytes per record after the
 pipeline, the old and new check paths per core side by side (bench/checks.py
 run against ``--checks-baseline-ref``, the tree before the batched checks),
@@ -218,7 +221,8 @@ def summarise(results: list[dict], records: int, megabytes: float) -> dict:
                "mb_per_s": round(megabytes / seconds, 2)}
     if "cpu_seconds" in results[0]:
         summary["records_per_core_s"] = round(records / statistics.median(r["cpu_seconds"] for r in results))
-    return {**summary, "peak_rss_mib": max(r["peak_rss_mib"] for r in results), "records": results[-1]["records"]}
+    peaks = {name: max(r[name] for r in results) for name in results[0] if name.startswith("peak_rss")}
+    return {**summary, **peaks, "records": results[-1]["records"]}
 
 
 def check_paths(ref: str, smoke: bool) -> dict:
@@ -256,8 +260,10 @@ def main():
         phases = {"baseline": phase_baseline, "datatrove": phase_datatrove,
                   "pipeline": lambda path: phase_pipeline(path, args.workers)}
         figures = phases[args.phase](Path(args.file))
-        usage = [resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)]
-        figures["peak_rss_mib"] = round(max(u.ru_maxrss for u in usage) / 1024, 1)
+        # The phase's own process (planning, the finish's near-duplicate marking) and its largest chunk process.
+        own, children = (resource.getrusage(w).ru_maxrss / 1024 for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        figures |= {"peak_rss_mib": round(max(own, children), 1), "peak_rss_own_mib": round(own, 1),
+                    "peak_rss_chunk_mib": round(children, 1)}
         print(json.dumps(figures))
         return
 

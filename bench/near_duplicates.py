@@ -2,18 +2,23 @@
 
 The stored signatures are synthetic (uniform 64-bit keys, 14 per record,
 as band_keys makes them) and written straight into one sorted run of the
-index (annotation/dedup), partition by partition, never ingested. A
-10,000-record submission (140,000 keys, one of them planted: a stored
-record's band) is then looked up with ``BandIndex.first_owners``, as
-``near_duplicates_mark`` does. Target: the lookup against N = 100 M within
-2× of the lookup against 1 M.
+index (annotation/dedup), partition by partition through ``add_sorted``'s
+block stream, never ingested. A 10,000-record submission (140,000 keys, one
+of them planted: a stored record's band) is then looked up with
+``BandIndex.first_owners``, as ``near_duplicates_mark`` does. Target: the
+lookup against N = 100 M within 2× of the lookup against 1 M.
 
-Both indexes are built first, then looked up: cold (the run's pages
-evicted from the page cache with ``posix_fadvise(DONTNEED)``, no root
-needed), then warm, ``--repeats`` times interleaved small/big so that the
-load of a shared machine falls on both; the median counts. Peak RSS counts the index pages mapped in.
-Prints one JSON line last; the exit status is 1 when the planted
-near-duplicate is not found. The index is deleted at the end.
+Both indexes are built first, then looked up. Cold (the run unmapped, the
+files synced and their pages evicted with ``posix_fadvise(DONTNEED)``, no
+root needed) twice: without the prefetch (``cold_unprefetched_s``, each page
+read when the search first touches it: the code before the prefetch) and
+with it (``cold_s``). Then warm, ``--repeats`` times interleaved small/big so
+that the load of a shared machine falls on both, the median counting: as the
+finish looks up (``warm_s``: at most a block of each run mapped, so every
+lookup faults its pages in again from the page cache) and with the pages
+kept mapped across lookups (``warm_kept_mapped_s``). Peak RSS counts the
+index pages kept mapped. Prints one JSON line last; the exit status is 1
+when the planted near-duplicate is not found. The index is deleted at the end.
 
     .venv/bin/python bench/near_duplicates.py --stored 100000000
     .venv/bin/python bench/near_duplicates.py --smoke    # seconds
@@ -33,7 +38,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from annotation.dedup.index import BandIndex, band_keys, bucket_starts, directory_buckets, owner_keys  # noqa: E402
+from annotation.dedup import search  # noqa: E402
+from annotation.dedup.index import BandIndex, band_keys, owner_keys, unmap_runs  # noqa: E402
 
 BANDS = 14
 PER_SUBMISSION = 10_000  # synthetic submissions: record r is line r % 10,000 + 1 of submission r // 10,000 + 1
@@ -48,31 +54,16 @@ def build(folder: Path, stored: int, seed: int) -> BandIndex:
     parts = max(1, total // PARTITION_KEYS)
     counts = rng.multinomial(total, np.full(parts, 1 / parts))
     bounds = [part * 2**64 // parts for part in range(parts + 1)]
-    buckets = directory_buckets(total)
-    width = 2**64 // buckets
 
-    def write(run: Path) -> None:
-        with open(run / "keys.npy", "wb") as keys_file, open(run / "owners.npy", "wb") as owners_file:
-            for handle in (keys_file, owners_file):
-                np.lib.format.write_array_header_1_0(
-                    handle, {"descr": "<u8", "fortran_order": False, "shape": (total,)}
-                )
-            directory, offset = [], 0
-            for part, count in enumerate(counts.tolist()):
-                low, high = bounds[part], bounds[part + 1] - 1
-                keys = np.sort(rng.integers(low, high, size=count, dtype=np.uint64, endpoint=True))
-                records = rng.integers(0, stored, size=count)
-                submissions = (records // PER_SUBMISSION + 1).astype(np.uint64) << np.uint64(32)
-                owners = owner_keys(0, records % PER_SUBMISSION + 1) | submissions
-                keys.tofile(keys_file)
-                owners.tofile(owners_file)
-                first, last = -(-bounds[part] // width), -(-bounds[part + 1] // width)  # the buckets starting here
-                directory.append(bucket_starts(keys, buckets, first, last) + offset)
-                offset += count
-        np.save(run / "directory.npy", np.append(np.concatenate(directory), total))
+    def blocks():  # each partition's keys sorted, the partitions in key order: one sorted stream
+        for part, count in enumerate(counts.tolist()):
+            keys = np.sort(rng.integers(bounds[part], bounds[part + 1] - 1, size=count, dtype=np.uint64, endpoint=True))
+            records = rng.integers(0, stored, size=count)
+            submissions = (records // PER_SUBMISSION + 1).astype(np.uint64) << np.uint64(32)
+            yield keys, owner_keys(0, records % PER_SUBMISSION + 1) | submissions
 
     with index.locked():
-        index.add_sorted(write, total, [f"synthetic-{stored}"])
+        index.add_sorted(blocks(), total, [f"synthetic-{stored}"])
     return index
 
 
@@ -89,6 +80,8 @@ def submission_keys(index: BandIndex, records: int, seed: int) -> tuple[np.ndarr
 
 def evict(folder: Path) -> bool:
     """Drop the index's pages from the page cache; False where the kernel would not."""
+    unmap_runs()  # pages this process maps are not dropped
+    os.sync()  # nor pages not yet written back
     try:
         for path in folder.rglob("*.npy"):
             fd = os.open(path, os.O_RDONLY)
@@ -101,9 +94,9 @@ def evict(folder: Path) -> bool:
         return False
 
 
-def lookup(index: BandIndex, keys: np.ndarray) -> tuple[float, np.ndarray]:
+def lookup(index: BandIndex, keys: np.ndarray, unmap: bool = True) -> tuple[float, np.ndarray]:
     started = time.perf_counter()
-    first = index.first_owners(keys)
+    first = index.first_owners(keys, unmap=unmap)
     return time.perf_counter() - started, first
 
 
@@ -118,16 +111,31 @@ def measure(folder: Path, sizes: dict[str, int], records: int, repeats: int) -> 
         figures[name]["lookup"] = submission_keys(indexes[name], records, seed)
     for name, index in indexes.items():
         keys, planted, owner = figures[name].pop("lookup")
+        # Cold twice: pages read as the search touches them (the code before the
+        # read-ahead, the baseline), then every page asked for first.
+        search.PREFETCH = False
         cold = evict(folder / name)
+        serial, _first = lookup(index, keys)
+        search.PREFETCH = True
+        evict(folder / name)
         took, first = lookup(index, keys)
-        figures[name] |= {"cold_s": cold and round(took, 4), "planted_found": int(first[planted]) == owner, "warm": []}
+        figures[name] |= {"cold_s": cold and round(took, 4), "cold_unprefetched_s": cold and round(serial, 4),
+                          "planted_found": int(first[planted]) == owner}  # fmt: skip
         figures[name]["lookup"] = keys
-    for _ in range(repeats):
+    # Warm: as the finish looks up (at most a block of each run mapped, so every
+    # lookup faults its pages in again from the page cache), then with the pages
+    # of the first lookup kept mapped (a long-lived reader repeating the same keys).
+    for unmap, label in ((True, "warm"), (False, "warm_kept_mapped")):
         for name, index in indexes.items():
-            figures[name]["warm"].append(lookup(index, figures[name]["lookup"])[0])
+            figures[name][label] = []
+            lookup(index, figures[name]["lookup"], unmap)
+        for _ in range(repeats):
+            for name, index in indexes.items():
+                figures[name][label].append(lookup(index, figures[name]["lookup"], unmap)[0])
     for name in indexes:
-        warm = sorted(figures[name].pop("warm"))
-        figures[name] |= {"warm_s": round(warm[len(warm) // 2], 4), "warm_best_s": round(warm[0], 4)}
+        warm, kept = sorted(figures[name].pop("warm")), sorted(figures[name].pop("warm_kept_mapped"))
+        figures[name] |= {"warm_s": round(warm[len(warm) // 2], 4), "warm_best_s": round(warm[0], 4),
+                          "warm_kept_mapped_s": round(kept[len(kept) // 2], 4)}
         del figures[name]["lookup"]
         print(json.dumps(figures[name]), file=sys.stderr)
     shutil.rmtree(folder)
@@ -150,7 +158,11 @@ def main() -> int:
     result = {
         "submission_records": args.records, "small": small, "big": big,
         "warm_ratio": round(big["warm_s"] / small["warm_s"], 2),
+        "warm_kept_mapped_ratio": round(big["warm_kept_mapped_s"] / small["warm_kept_mapped_s"], 2),
         "cold_ratio": big["cold_s"] and small["cold_s"] and round(big["cold_s"] / small["cold_s"], 2),
+        "cold_unprefetched_ratio": big["cold_s"] and small["cold_s"]
+        and round(big["cold_unprefetched_s"] / small["cold_s"], 2),
+        "cold_speedup_big": big["cold_s"] and round(big["cold_unprefetched_s"] / big["cold_s"], 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }  # fmt: skip
     print(json.dumps(result))

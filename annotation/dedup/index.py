@@ -1,16 +1,16 @@
 """The band index: which stored record first had a MinHash band, without a B-tree of every band.
 
-An LSM of immutable sorted runs on local disk. A run is a folder of two
-parallel memory-mapped arrays: ``keys.npy`` (uint64, the band number mixed
-into the band hash, so one key space serves every band) and ``owners.npy``
-(uint64, ``(submission << 32) | line``), sorted by key then owner, and
-``directory.npy``, held in memory: where the keys of each top-bits prefix
-start, with about BUCKET keys (a 4 KiB page) a prefix, as keys are hashes.
-A lookup sorts its keys, takes each one's bucket from the directory and
-binary-searches that page of the mapped keys: one page read per key and
-run, so its cost grows with the lookup and the number of runs, not with
-the corpus. New keys are written as a new run; when there
-are more than MAX_RUNS, the smallest are merged into one (compaction).
+An LSM of immutable sorted runs on local disk (annotation.dedup.runs): a
+run holds ``keys`` (uint64, the band number mixed into the band hash, so one
+key space serves every band) and ``owners`` (uint64, ``(submission << 32) |
+line``), sorted by key then owner, and a directory of where each key prefix
+starts. A lookup sorts its keys, takes each one's bucket from the directory
+and binary-searches that page of the mapped keys (annotation.dedup.search):
+one page read per key and run, so its cost grows with the lookup and the
+number of runs, not with the corpus. New keys are written as a new run,
+sorted externally in bounded spills; when there are more than MAX_RUNS, the
+smallest are merged into one by a streaming merge (compaction). Writing and
+merging hold a few blocks in memory, whatever the sizes of runs and corpus.
 
 ``manifest.json`` lists the runs and the tags (signature files) each holds;
 it is replaced atomically, so a reader sees the runs before or after a
@@ -22,18 +22,20 @@ import fcntl
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .runs import Block, merge_runs, run_size, sort_external, write_run
+from .search import MappedRun
+
 MAX_RUNS = 12
-_opened: dict[tuple[str, int, int], "_Run"] = {}
-BUCKET = 512  # keys per directory entry, on average: 4 KiB, a page
-_BLOCK = 2048  # lookup keys searched together
+_opened: dict[tuple[str, int, int], MappedRun] = {}
 NO_OWNER = np.uint64(2**64 - 1)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_SPILLS = "spills.tmp"
 
 
 def band_keys(bands: np.ndarray) -> np.ndarray:
@@ -53,27 +55,9 @@ def owner_keys(submission: int, lines: np.ndarray) -> np.ndarray:
     return (np.uint64(submission) << np.uint64(32)) | np.asarray(lines, dtype=np.uint64)
 
 
-@dataclass
-class _Run:
-    keys: np.ndarray
-    owners: np.ndarray
-    directory: np.ndarray
-
-    def lower_bound(self, ordered: np.ndarray) -> np.ndarray:
-        """The first position of each key of ``ordered`` (sorted) or above, as np.searchsorted(side="left")."""
-        # Keys before the bucket's start have a smaller prefix, keys from the
-        # next bucket's start a larger one: the answer lies between.
-        bucket = _prefix(ordered, len(self.directory) - 1)
-        low, high = self.directory[bucket], self.directory[bucket + 1]
-        while True:
-            open_ = low < high
-            if not open_.any():
-                return low
-            middle = (low + high) // 2
-            below = np.zeros(len(ordered), dtype=bool)
-            below[open_] = self.keys[middle[open_]] < ordered[open_]
-            low = np.where(open_ & below, middle + 1, low)
-            high = np.where(open_ & ~below, middle, high)
+def unmap_runs() -> None:
+    """Drop this process's mappings of runs: pages no process maps can be evicted (a benchmark's cold lookup)."""
+    _opened.clear()
 
 
 class BandIndex:
@@ -103,40 +87,41 @@ class BandIndex:
     def bytes_on_disk(self) -> int:
         return sum(f.stat().st_size for f in self.root.rglob("*.npy"))
 
-    def add(self, keys: np.ndarray, owners: np.ndarray, tags: list[str]) -> None:
-        """Store ``keys[i]`` as seen first by ``owners[i]``, as one new run; call inside ``locked()``."""
-        order = np.lexsort((owners, keys))
-        self.add_sorted(lambda run: _write_arrays(run, keys[order], owners[order]), len(keys), tags)
+    def add(self, batches: Iterable[Block], tags: list[str]) -> None:
+        """Store the ``(keys, owners)`` pairs of ``batches`` (keys[i] seen first by owners[i]) as one new run.
 
-    def add_sorted(self, write, size: int, tags: list[str]) -> None:
-        """Store a run ``write(folder)`` writes itself, sorted (keys.npy, owners.npy); inside ``locked()``."""
-        manifest = self._manifest()
-        name = f"run-{manifest['next']:08d}"
-        staging = self.root / f"{name}.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        write(staging)
-        os.replace(staging, self.root / name)
-        manifest["runs"].append({"name": name, "size": size, "tags": sorted(tags)})
-        manifest["next"] += 1
-        self._save(manifest)
-        if len(manifest["runs"]) > MAX_RUNS:
+        Call inside ``locked()``. The batches are sorted in spills of bounded
+        size on disk, then merged into the run: memory does not grow with them.
+        """
+        spills = self.root / _SPILLS
+        shutil.rmtree(spills, ignore_errors=True)
+        try:
+            runs = sort_external(batches, spills)
+            self.add_sorted(merge_runs(runs), sum(map(run_size, runs)), tags)
+        finally:
+            shutil.rmtree(spills, ignore_errors=True)
+
+    def add_sorted(self, blocks: Iterable[Block], size: int, tags: list[str]) -> None:
+        """Store ``blocks`` (``size`` entries, sorted by key then owner) as one new run; inside ``locked()``."""
+        self._write_run(blocks, size, tags, replaced=[])
+        if len(self._manifest()["runs"]) > MAX_RUNS:
             self._compact()
 
-    def first_owners(self, keys: np.ndarray) -> np.ndarray:
-        """The smallest owner stored with each key, NO_OWNER where none is."""
+    def first_owners(self, keys: np.ndarray, *, unmap: bool = True) -> np.ndarray:
+        """The smallest owner stored with each key, NO_OWNER where none is.
+
+        ``unmap``: keep at most a block of each run mapped (MappedRun.find);
+        False keeps what the lookup read mapped, for a repeat of the same keys.
+        """
         order = np.argsort(keys, kind="stable")
         ordered = keys[order]
         best = np.full(len(keys), NO_OWNER, dtype=np.uint64)
         for run in self._runs():
-            # Block by block: a block's pages stay cached through the search's steps.
-            at = np.concatenate([run.lower_bound(ordered[i : i + _BLOCK]) for i in range(0, len(keys), _BLOCK)] or [[]])
-            at = at.astype(np.int64)
-            inside = at < len(run.keys)
-            hit = np.zeros(len(keys), dtype=bool)
-            hit[inside] = run.keys[at[inside]] == ordered[inside]
+            run.prefetch_keys(ordered)
+            at, hit = run.find(ordered, unmap)
+            run.prefetch_owners(at[hit], at[hit] + 1)
             found = np.full(len(keys), NO_OWNER, dtype=np.uint64)
-            found[hit] = run.owners[at[hit]]
+            found[hit] = run.owners_at(at[hit], unmap)
             np.minimum(best, found, out=best)
         result = np.empty_like(best)
         result[order] = best
@@ -146,16 +131,16 @@ class BandIndex:
         """Every stored ``(position in keys, owner)`` pair whose key equals ``keys[position]``."""
         order = np.argsort(keys, kind="stable")
         ordered = keys[order]
-        positions, owners = [], []
+        positions, owners = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.uint64)]
         for run in self._runs():
-            left = np.searchsorted(run.keys, ordered, side="left")
-            counts = np.searchsorted(run.keys, ordered, side="right") - left
+            run.prefetch_keys(ordered)
+            left = run.lower_bound(ordered)
+            counts = run.upper_bound(ordered) - left
+            run.prefetch_owners(left, left + counts)
             total = int(counts.sum())
             starts = np.repeat(left - (np.cumsum(counts) - counts), counts)
             positions.append(np.repeat(order, counts))
-            owners.append(np.asarray(run.owners[starts + np.arange(total)]))
-        if not positions:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.uint64)
+            owners.append(run.owners_at(starts + np.arange(total)))
         return np.concatenate(positions), np.concatenate(owners).astype(np.uint64)
 
     def clear(self) -> None:
@@ -168,26 +153,28 @@ class BandIndex:
     def _compact(self) -> None:
         # Merge the smallest runs: a big run is rewritten only when enough
         # small ones have grown to its size, so each key is rewritten about
-        # log(corpus) times.
+        # log(corpus) times. The merge streams: memory holds a block of each.
+        runs = sorted(self._manifest()["runs"], key=lambda run: run["size"])
+        merged = runs[: len(runs) - MAX_RUNS // 2 + 1]
+        blocks = merge_runs([self.root / run["name"] for run in merged])
+        tags = sorted({tag for run in merged for tag in run["tags"]})
+        self._write_run(blocks, sum(run["size"] for run in merged), tags, replaced=merged)
+
+    def _write_run(self, blocks: Iterable[Block], size: int, tags: list[str], replaced: list[dict]) -> None:
+        """Write a run from sorted ``blocks`` and list it in place of the runs ``replaced``, which are deleted."""
         manifest = self._manifest()
-        runs = sorted(manifest["runs"], key=lambda run: run["size"])
-        merged, kept = runs[: len(runs) - MAX_RUNS // 2 + 1], runs[len(runs) - MAX_RUNS // 2 + 1 :]
-        opened = [self._open(run["name"]) for run in merged]
-        keys = np.concatenate([run.keys for run in opened])
-        owners = np.concatenate([run.owners for run in opened])
-        order = np.lexsort((owners, keys))
         name = f"run-{manifest['next']:08d}"
         staging = self.root / f"{name}.tmp"
-        staging.mkdir(parents=True, exist_ok=True)
-        _write_arrays(staging, keys[order], owners[order])
+        shutil.rmtree(staging, ignore_errors=True)
+        write_run(staging, blocks, size)
         os.replace(staging, self.root / name)
-        tags = sorted({tag for run in merged for tag in run["tags"]})
-        runs = [run for run in manifest["runs"] if run in kept] + [{"name": name, "size": len(keys), "tags": tags}]
+        runs = [run for run in manifest["runs"] if run not in replaced]
+        runs.append({"name": name, "size": size, "tags": sorted(tags)})
         self._save({"runs": runs, "next": manifest["next"] + 1})
-        for run in merged:  # a reader that mapped them keeps its mapping
+        for run in replaced:  # a reader that mapped them keeps its mapping
             shutil.rmtree(self.root / run["name"], ignore_errors=True)
 
-    def _runs(self) -> list[_Run]:
+    def _runs(self) -> list[MappedRun]:
         # A compaction may delete a run between reading the manifest and
         # opening it: the manifest read again names its replacement.
         for _attempt in range(5):
@@ -201,8 +188,8 @@ class BandIndex:
                 continue
         raise RuntimeError(f"the band index at {self.root} keeps changing under the reader")
 
-    def _open(self, name: str) -> _Run:
-        # Runs are immutable: one opened (mapped, its directory read) serves
+    def _open(self, name: str) -> MappedRun:
+        # Runs are immutable: one opened (mapped) serves
         # every later lookup of the process, whose pages then stay mapped.
         # Keyed by inode too: a rebuilt index reuses run names.
         folder = self.root / name
@@ -211,10 +198,7 @@ class BandIndex:
         if key not in _opened:
             if len(_opened) > 4 * MAX_RUNS:
                 _opened.clear()
-            _opened[key] = _Run(
-                np.load(folder / "keys.npy", mmap_mode="r"), np.load(folder / "owners.npy", mmap_mode="r"),
-                np.load(folder / "directory.npy"),
-            )
+            _opened[key] = MappedRun.open(folder)
         return _opened[key]
 
     def _manifest(self) -> dict:
@@ -227,29 +211,3 @@ class BandIndex:
         staging = self.root / "manifest.json.tmp"
         staging.write_text(json.dumps(manifest))
         os.replace(staging, self.root / "manifest.json")
-
-
-def _write_arrays(folder: Path, keys: np.ndarray, owners: np.ndarray) -> None:
-    np.save(folder / "keys.npy", np.ascontiguousarray(keys, dtype=np.uint64))
-    np.save(folder / "owners.npy", np.ascontiguousarray(owners, dtype=np.uint64))
-    buckets = directory_buckets(len(keys))
-    np.save(folder / "directory.npy", np.append(bucket_starts(keys, buckets, 0, buckets), len(keys)))
-
-
-def directory_buckets(size: int) -> int:
-    """How many prefix buckets the directory of a run of ``size`` keys has: a power of 2, about BUCKET keys each."""
-    return 1 << min(32, (size // BUCKET).bit_length())
-
-
-def bucket_starts(keys: np.ndarray, buckets: int, first: int, last: int) -> np.ndarray:
-    """Where in sorted ``keys`` buckets ``first`` to ``last`` - 1 (of ``buckets``) start."""
-    shift = 64 - (buckets.bit_length() - 1)
-    starts = np.arange(first, last, dtype=np.uint64)
-    starts = starts << np.uint64(shift) if shift < 64 else np.zeros_like(starts)
-    return np.searchsorted(keys, starts, side="left")
-
-
-def _prefix(keys: np.ndarray, buckets: int) -> np.ndarray:
-    shift = 64 - (buckets.bit_length() - 1)
-    return (keys >> np.uint64(shift)).astype(np.int64) if shift < 64 else np.zeros(len(keys), dtype=np.int64)
-

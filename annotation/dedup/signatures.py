@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-def signatures_encode(lines: list[int], bands: list[list[int]]) -> bytes:
+def signatures_encode(lines: list[int] | np.ndarray, bands: list[list[int]] | np.ndarray) -> bytes:
     """The Parquet bytes of ``bands[i]`` (one row of band hashes) for record ``lines[i]``."""
     matrix = np.asarray(bands, dtype=np.int64).reshape(len(lines), -1)
     columns = {"line": pa.array(np.asarray(lines, dtype=np.uint32))}
@@ -25,7 +25,8 @@ def signatures_encode(lines: list[int], bands: list[list[int]]) -> bytes:
 
 def signatures_decode(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """``(lines, bands)``: uint32 lines and an int64 matrix of one row of band hashes per line."""
-    table = pq.read_table(io.BytesIO(data))
+    # ParquetFile, not read_table: read_table goes through pyarrow.dataset, a second import for nothing.
+    table = pq.ParquetFile(io.BytesIO(data)).read()
     lines = table.column("line").to_numpy().astype(np.uint32)
     names = sorted((n for n in table.column_names if n.startswith("band_")), key=lambda n: int(n[5:]))
     bands = np.column_stack([table.column(n).to_numpy() for n in names]) if names else np.empty((len(lines), 0))

@@ -35,9 +35,15 @@ def near_duplicates_mark(*, submission_id: int, tags: list[str] | None = None) -
         # index already holds every part, so marks come out the same with memory bounded by a chunk.
         for tag in tags:
             keys, owners = signatures_keys([tag])
-            _mark_own(index.first_owners(keys), owners)
+            first = index.first_owners(keys)
+            earlier = first < owners
+            copies, originals = [owners[earlier]], [first[earlier]]
             if later:
-                _mark_later(*index.matches(keys), owners, submission_id)
+                positions, others = index.matches(keys)
+                after = (others >> np.uint64(32)) > np.uint64(submission_id)
+                copies.append(others[after])
+                originals.append(owners[positions[after]])
+            _mark(np.concatenate(copies), np.concatenate(originals), submission_id)
     return Record.objects.filter(submission_id=submission_id, near_duplicate_of__isnull=False).count()
 
 
@@ -47,23 +53,22 @@ def band_matches(keys: np.ndarray) -> set[int]:
     return set(_record_ids(np.unique(owners)).values())
 
 
-def _mark_own(first: np.ndarray, owners: np.ndarray) -> None:
-    earlier = first < owners
-    copies, originals = _smallest_per(owners[earlier], first[earlier])
-    ids = _record_ids(np.concatenate([copies, originals]))
-    marks = [(ids[c], ids[o]) for c, o in zip(copies.tolist(), originals.tolist()) if c in ids and o in ids]
-    _marks_save(marks)
+def _mark(copies: np.ndarray, originals: np.ndarray, submission_id: int) -> None:
+    """Point each copy (an owner) at the smallest of its originals (owners before it).
 
-
-def _mark_later(positions: np.ndarray, others: np.ndarray, owners: np.ndarray, submission_id: int) -> None:
-    later = (others >> np.uint64(32)) > np.uint64(submission_id)
-    copies, originals = _smallest_per(others[later], owners[positions[later]])
+    The copies are the submission's own records and, when it finished after a
+    later one, that later one's. A later copy already pointing at a record
+    before this submission keeps its mark: that record was seen first.
+    """
+    copies, originals = _smallest_per(copies, originals)
     ids = _record_ids(np.concatenate([copies, originals]))
-    marks = dict((ids[c], ids[o]) for c, o in zip(copies.tolist(), originals.tolist()) if c in ids and o in ids)
-    # A copy already pointing at a record before this submission keeps it.
-    keep = Record.objects.filter(pk__in=list(marks), near_duplicate_of__submission_id__lt=submission_id)
-    for pk in keep.values_list("pk", flat=True):
-        del marks[pk]
+    marks = {ids[c]: ids[o] for c, o in zip(copies.tolist(), originals.tolist()) if c in ids and o in ids}
+    later = [ids[c] for c in copies[(copies >> np.uint64(32)) > np.uint64(submission_id)].tolist() if c in ids]
+    for start in range(0, len(later), _BATCH):
+        batch = later[start : start + _BATCH]
+        keep = Record.objects.filter(pk__in=batch, near_duplicate_of__submission_id__lt=submission_id)
+        for pk in keep.values_list("pk", flat=True):
+            marks.pop(pk, None)
     _marks_save(list(marks.items()))
 
 

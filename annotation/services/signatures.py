@@ -25,7 +25,8 @@ def band_index(scheme: str = BAND_SCHEME) -> BandIndex:
 
 
 def signatures_save(
-    *, submission_id: int, part: str, lines: list[int], bands: list[list[int]], scheme: str = BAND_SCHEME
+    *, submission_id: int, part: str, lines: list[int] | np.ndarray, bands: list[list[int]] | np.ndarray,
+    scheme: str = BAND_SCHEME,
 ) -> str:
     """Write one part's signatures (replacing a partial file an interrupted run of the same step left); its tag."""
     name = f"{ROOT}/{scheme}/{submission_id}/{part}.parquet"
@@ -65,12 +66,15 @@ def signatures_keys(tags: list[str], scheme: str = BAND_SCHEME) -> tuple[np.ndar
 
 
 def signatures_index(tags: list[str], scheme: str = BAND_SCHEME) -> None:
-    """Add the parts ``tags`` the index lacks, as one run; call inside ``band_index().locked()``."""
+    """Add the parts ``tags`` the index lacks, as one run; call inside ``band_index().locked()``.
+
+    The parts are read one at a time and sorted in bounded spills: memory
+    follows the largest part (an ingest chunk), not the submission.
+    """
     index = band_index(scheme)
     missing = sorted(set(tags) - index.tags())
     if missing:
-        keys, owners = signatures_keys(missing, scheme)
-        index.add(keys, owners, missing)
+        index.add((signatures_keys([tag], scheme) for tag in missing), missing)
 
 
 def index_rebuild(*, scheme: str = BAND_SCHEME) -> int:

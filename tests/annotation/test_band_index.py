@@ -10,7 +10,7 @@ from annotation.dedup.index import MAX_RUNS, NO_OWNER, BandIndex, band_keys, own
 
 def _add(index, keys, owners, tag):
     with index.locked():
-        index.add(keys, owners, [tag])
+        index.add([(keys, owners)], [tag])
 
 
 def test_lookups_equal_a_plain_scan_across_runs_and_compactions(tmp_path):
@@ -69,6 +69,7 @@ def test_the_directory_search_equals_a_binary_search(tmp_path, spread):
     else:
         keys = np.repeat(rng.integers(0, 2**64, size=10 * 512, dtype=np.uint64), 2)
         queries = np.concatenate([keys[::7], rng.integers(0, 2**64, size=1000, dtype=np.uint64), np.array([0, 2**64 - 1], dtype=np.uint64)])
+        keys[-1] = 2**64 - 1  # the largest key: its upper bound is the run's end
     keys, queries = np.sort(keys), np.sort(queries)
     index = BandIndex(tmp_path)
     _add(index, keys, np.arange(len(keys), dtype=np.uint64), "one")
@@ -77,3 +78,4 @@ def test_the_directory_search_equals_a_binary_search(tmp_path, spread):
 
     assert len(run.directory) > 2
     assert (run.lower_bound(queries) == np.searchsorted(keys, queries, side="left")).all()
+    assert (run.upper_bound(queries) == np.searchsorted(keys, queries, side="right")).all()
