@@ -56,16 +56,21 @@ class Assembly:
         writers: dict[str, ShardWriter] = {}
         sample = {"words": 0, "tokens": 0, "records": 0}
         repeats = {"records": 0, "rows": 0, "max": 0}
-        for batch in select.stream(select.records_for(params, language), params["kinds"], language):
-            self._select(batch)
-            splits, copies = self._place(batch, language, sizes)
-            _count_repeats(splits, copies, repeats)
-            if self._counter:
-                self._sample(batch, copies, sample)
-            self._write(batch, language, splits, copies, writers)
-            before, self.streamed = self.streamed, self.streamed + len(splits)
-            if self.streamed // PROGRESS_EVERY > before // PROGRESS_EVERY:
-                self.on_progress(self.streamed)
+        try:
+            for batch in select.stream(select.records_for(params, language), params["kinds"], language):
+                self._select(batch)
+                splits, copies = self._place(batch, language, sizes)
+                _count_repeats(splits, copies, repeats)
+                if self._counter:
+                    self._sample(batch, copies, sample)
+                self._write(batch, language, splits, copies, writers)
+                before, self.streamed = self.streamed, self.streamed + len(splits)
+                if self.streamed // PROGRESS_EVERY > before // PROGRESS_EVERY:
+                    self.on_progress(self.streamed)
+        except BaseException:
+            for writer in writers.values():  # their threads go now, not when collected
+                writer.discard()
+            raise
         for split in SPLITS:  # a fixed order, so the shard list is too
             if split in writers:
                 self.shards.extend(writers[split].close())

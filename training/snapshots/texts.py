@@ -72,10 +72,13 @@ class ChunkTexts:
                 placed.append(rows[picked])
         if not found:
             return
-        source = np.full(len(texts), -1, dtype=np.int64)  # each row's place in ``found``, joined
-        source[np.concatenate(placed)] = np.arange(sum(len(f) for f in found))
-        joined = pa.concat_arrays(found).take(pa.array(source, mask=source < 0))
-        columns["text"] = pc.coalesce(texts, joined)
+        found, placed = (found[0] if len(found) == 1 else pa.concat_arrays(found)), np.concatenate(placed)
+        if len(placed) == len(texts) and (placed == np.arange(len(texts))).all():
+            columns["text"] = found  # the usual batch: every row from the files, in order
+            return
+        source = np.full(len(texts), -1, dtype=np.int64)  # each row's place in ``found``
+        source[placed] = np.arange(len(placed))
+        columns["text"] = pc.coalesce(texts, found.take(pa.array(source, mask=source < 0)))
 
     def _lookup(self, name: str, lines: np.ndarray) -> pa.Array:
         """The texts at ``lines`` in file ``name`` (its rows are in line order); null where it has no such line."""

@@ -112,6 +112,10 @@ class ShardWriter:
             self._thread.shutdown(wait=True, cancel_futures=True)
         return self.shards
 
+    def discard(self) -> None:
+        """Stop writing (a failed build): queued row groups are dropped, the thread ends."""
+        self._thread.shutdown(wait=True, cancel_futures=True)
+
     def _next_group(self) -> int:
         # A row group never spans two shards.
         return min(self.row_group_rows, self.rows_per_shard - self._rows_in_shard)
