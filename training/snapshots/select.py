@@ -344,7 +344,8 @@ def _arrow_columns(batch: pa.RecordBatch) -> dict:
     for name, values in zip(batch.schema.names, batch.columns):
         if name == "content_hash":
             digits = values.cast(pa.binary(32))
-            columns[name] = np.frombuffer(digits.buffers()[1], dtype="S32", count=len(digits), offset=digits.offset * 32)
+            columns[name] = np.frombuffer(digits.buffers()[1], dtype="S32", count=len(digits),
+                                          offset=digits.offset * 32)
         elif name in _NESTED:
             columns[name] = [None if v is None else json.loads(v) for v in values.to_pylist()]
         else:
@@ -379,15 +380,12 @@ def cluster_sizes(language: str) -> dict[int, int]:
     return {key: n + 1 for key, n in rows}
 
 
-def licence_rows(selection: Selection, licences: list[str] | None = None) -> list[dict]:
-    """Per submission credited: partner and licence, with the records and tokens the filters let through.
-
-    With ``licences``, only for the submissions under one of them.
-    """
-    qs, credit = selection.qs, selection.credit
-    if licences is not None:
-        credit = {e: s for e, s in credit.items() if s in _under(licences, set(credit.values()))}
-        qs = qs.filter(Q(submission__license__in=licences) | _id_in(qs.db, list(credit)))
+def licence_rows(selection: Selection, *, licences: list[str]) -> list[dict]:
+    """Per submission credited that is under one of ``licences``: partner and licence, with the records and
+    tokens the filters let through."""
+    credited = _under(licences, set(selection.credit.values()))
+    credit = {edit: submission for edit, submission in selection.credit.items() if submission in credited}
+    qs = selection.qs.filter(Q(submission__license__in=licences) | _id_in(selection.qs.db, list(credit)))
     own = qs.exclude(_id_in(qs.db, list(selection.credit))) if selection.credit else qs
     # Grouped by the submission alone, no join and no order: at a million
     # records the partner join and its sort took half the check.

@@ -36,7 +36,8 @@ class ChunkTexts:
         self._files: OrderedDict[str, tuple[np.ndarray, pa.Array]] = OrderedDict()
         self._all_read = language is not None
         if language is not None:
-            chunks = IngestChunk.objects.filter(submission__language__code=language).order_by("submission_id", "first_line")
+            chunks = IngestChunk.objects.filter(submission__language__code=language)
+            chunks = chunks.order_by("submission_id", "first_line")
             found: dict[int, list] = {}
             for submission_id, first_line, name in chunks.values_list("submission_id", "first_line", "records_file"):
                 found.setdefault(submission_id, []).append((first_line, name))
