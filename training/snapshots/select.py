@@ -213,6 +213,7 @@ _HEX = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint8).
 
 
 def _columns(names: tuple[str, ...], batch: list[tuple]) -> dict:
+    """Rows from Django's iterator (off PostgreSQL, or outside a transaction) as the stream's columns."""
     columns = {}
     for name, values in zip(names, zip(*batch)):
         if name == "content_hash":
@@ -225,8 +226,8 @@ def _columns(names: tuple[str, ...], batch: list[tuple]) -> dict:
 
 
 def _hex_digits(hashes: tuple) -> np.ndarray:
-    """16-byte hashes (bytes from PostgreSQL, UUIDs elsewhere) as a numpy ``S32`` array of hex digits."""
-    raw = b"".join(hashes) if isinstance(hashes[0], bytes) else b"".join(h.bytes for h in hashes)
+    """UUIDs as a numpy ``S32`` array of their hex digits."""
+    raw = b"".join(h.bytes for h in hashes)
     digits = _HEX[np.frombuffer(raw, dtype=np.uint8)].reshape(len(hashes), 32)
     return digits.view("S32").ravel()
 
