@@ -70,13 +70,16 @@ def _one_type_per_column(columns: dict[str, list]) -> dict[str, list]:
 class ShardWriter:
     """Writes ``<root>/<language>/<split>-NNNNN.parquet``, rolling over every ``rows_per_shard`` rows.
 
-    Row groups are compressed and written on a thread of the writer's own,
-    in order, while the build reads and places the next batch (pyarrow lets
-    go of the GIL while it compresses). At most ``IN_FLIGHT`` row groups wait
-    for it; its errors come out of the next ``add`` or ``close``.
+    Row groups are compressed and written on the writer's own threads while
+    the build reads and places the next batch (pyarrow lets go of the GIL
+    while it compresses). Shard ``n`` is written by thread ``n % THREADS``,
+    in order, so a split as large as ``train`` fills two files at once and
+    each file's bytes never depend on timing. At most ``IN_FLIGHT`` row
+    groups wait; the threads' errors come out of the next ``add`` or ``close``.
     """
 
-    IN_FLIGHT = 4
+    THREADS = 2
+    IN_FLIGHT = 8
 
     def __init__(self, root: Path, language: str, split: str, *, rows_per_shard: int, row_group_rows: int):
         self.folder = Path(root) / language
@@ -89,7 +92,8 @@ class ShardWriter:
         self._writer: pq.ParquetWriter | None = None
         self._path: Path | None = None
         self._rows_in_shard = 0
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shards-{language}-{split}")
+        self._threads = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shards-{language}-{split}")
+                         for _ in range(self.THREADS)]
         self._in_flight: deque[Future] = deque()
 
     def add(self, table: pa.Table) -> None:
@@ -109,19 +113,21 @@ class ShardWriter:
             while self._in_flight:
                 self._in_flight.popleft().result()
         finally:
-            self._thread.shutdown(wait=True, cancel_futures=True)
+            self.discard()
         return self.shards
 
     def discard(self) -> None:
-        """Stop writing (a failed build): queued row groups are dropped, the thread ends."""
-        self._thread.shutdown(wait=True, cancel_futures=True)
+        """Stop writing (a failed build, or done): queued row groups are dropped, the threads end."""
+        for thread in self._threads:
+            thread.shutdown(wait=True, cancel_futures=True)
 
     def _next_group(self) -> int:
         # A row group never spans two shards.
         return min(self.row_group_rows, self.rows_per_shard - self._rows_in_shard)
 
     def _submit(self, work, *args) -> None:
-        self._in_flight.append(self._thread.submit(work, *args))
+        # The open shard's thread: ``shards`` counts those closed before it.
+        self._in_flight.append(self._threads[len(self.shards) % self.THREADS].submit(work, *args))
         while len(self._in_flight) > self.IN_FLIGHT:
             self._in_flight.popleft().result()
 
