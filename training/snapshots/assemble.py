@@ -3,20 +3,21 @@
 One language at a time, records arrive in batches, in a fixed order; each
 record is placed in a split, checked against the evaluation items, repeated
 as the mixture and upsampling say, and appended to its split's shard
-writer. The placement is per record (split.py); the rest works on a whole
-batch in columns, which is what makes a million records cheap. Memory
-holds one batch, less than a row group per open writer, the evaluation
-index, and per-submission tallies.
+writer. A batch stays in columns from the cursor to the shard (Arrow
+arrays, numpy for the placement); only rows the evaluation index cannot
+rule out in bulk, and the few the fertility figure samples, are looked at
+one by one. Memory holds one batch, less than a row group per open writer,
+the evaluation index, and per-submission tallies.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 from django.conf import settings
 
 from annotation.ingest.schemas import text_fields
@@ -41,6 +42,8 @@ class Assembly:
         self.on_progress = on_progress
         self.counts: dict = {}
         self.lineage: dict = defaultdict(lambda: {"records": 0, "tokens": 0, "splits": defaultdict(int)})
+        # Per submission credited, what the filters let through before placement: the build's licence check.
+        self.selected: dict = defaultdict(lambda: {"records": 0, "tokens": 0})
         self.contamination = {"items": index.items, "exact": 0, "near": 0, "per_language": {}}
         self.fertility: dict[str, float] = {}
         self.epochs: dict[str, dict] = {}  # per language: the most and the mean copies of a training record
@@ -54,16 +57,22 @@ class Assembly:
         writers: dict[str, ShardWriter] = {}
         sample = {"words": 0, "tokens": 0, "records": 0}
         repeats = {"records": 0, "rows": 0, "max": 0}
-        selection = select.records_for(params, language)
-        for batch in select.stream(selection, params["kinds"]):
-            splits, copies = self._place(batch, language, sizes)
-            _count_repeats(splits, copies, repeats)
-            if self._counter:
-                self._sample(batch, copies, sample)
-            self._write(batch, language, splits, copies, writers, selection.sources)
-            before, self.streamed = self.streamed, self.streamed + len(splits)
-            if self.streamed // PROGRESS_EVERY > before // PROGRESS_EVERY:
-                self.on_progress(self.streamed)
+        try:
+            selection = select.records_for(params, language)
+            for batch in select.stream(selection, params["kinds"], language):
+                self._select(batch, selection.sources)
+                splits, copies = self._place(batch, language, sizes)
+                _count_repeats(splits, copies, repeats)
+                if self._counter:
+                    self._sample(batch, copies, sample)
+                self._write(batch, language, splits, copies, writers, selection.sources)
+                before, self.streamed = self.streamed, self.streamed + len(splits)
+                if self.streamed // PROGRESS_EVERY > before // PROGRESS_EVERY:
+                    self.on_progress(self.streamed)
+        except BaseException:
+            for writer in writers.values():  # their threads go now, not when collected
+                writer.discard()
+            raise
         for split in SPLITS:  # a fixed order, so the shard list is too
             if split in writers:
                 self.shards.extend(writers[split].close())
@@ -72,32 +81,35 @@ class Assembly:
         mean = repeats["rows"] / repeats["records"] if repeats["records"] else 0.0
         self.epochs[language] = {"max": repeats["max"], "mean": round(mean, 4)}
 
-    def _place(self, batch: dict, language: str, sizes: dict) -> tuple[list[int], list[int]]:
+    def _place(self, batch: dict, language: str, sizes: dict) -> tuple[np.ndarray, np.ndarray]:
         """Per record: its split (an index into SPLITS) and its copies; 0 copies leaves it out."""
         params, hashes = self.params, batch["content_hash"]
         splits = splits_of(hashes, seed=params["seed"], fractions=params["splits"])
-        weight = self.weights[language]
+        weights = np.full(len(hashes), self.weights[language])
         if sizes:
-            weights = [weight * upsample_factor(sizes.get(c, 1), params["upsampling"]) for c in batch["cluster"]]
-        else:
-            weights = [weight] * len(hashes)
+            weights *= _upsampling(batch["cluster"].to_numpy(), sizes, params["upsampling"])
         copies = copies_each(hashes, weights, seed=params["seed"])
-        if max(copies, default=0) > 1:
+        if len(copies) and copies.max() > 1:
             # Repeats belong to training only: a repeated validation row measures nothing new.
             # The estimate refused weights beyond the cap; min() only absorbs float rounding at an exact fit.
-            cap = params["max_epochs"]
-            copies = [min(c, cap) if s == TRAIN else min(c, 1) for s, c in zip(splits, copies)]
+            copies = np.minimum(copies, np.where(splits == TRAIN, params["max_epochs"], 1))
         if self.index.items or "evaluation" in params["kinds"]:
             self._check_items(batch, language, splits, copies)
         return splits, copies
 
-    def _check_items(self, batch: dict, language: str, splits: list[int], copies: list[int]) -> None:
+    def _check_items(self, batch: dict, language: str, splits: np.ndarray, copies: np.ndarray) -> None:
         """Evaluation items to test, once; training records that match an item counted, and dropped if asked."""
-        for i, kind in enumerate(batch["kind"]):
-            if kind == "evaluation":
-                splits[i], copies[i] = TEST, 1  # evaluation items never enter training
-                continue
-            match = self.index.match(batch["id"][i], kind, select.content_of(batch, kind, i))
+        kinds = np.asarray(batch["kind"].to_pylist(), dtype=object)
+        evaluation = kinds == "evaluation"
+        splits[evaluation], copies[evaluation] = TEST, 1  # evaluation items never enter training
+        if not self.index.items:
+            return
+        # Only the rows the index cannot rule out in bulk are matched one by one.
+        pretraining = kinds == "pretraining"
+        maybe = ~pretraining | self.index.maybe(batch["id"], batch["text"] if pretraining.any() else None)
+        for i in np.flatnonzero(maybe & ~evaluation).tolist():
+            kind = kinds[i]
+            match = self.index.match(batch["id"][i].as_py(), kind, select.content_of(batch, kind, i))
             if match:
                 self.contamination[match] += 1
                 per = self.contamination["per_language"].setdefault(language, {"exact": 0, "near": 0})
@@ -105,51 +117,55 @@ class Assembly:
                 if self.params["decontaminate"]:
                     copies[i] = 0
 
-    def _sample(self, batch: dict, copies: list[int], sample: dict) -> None:
+    def _sample(self, batch: dict, copies: np.ndarray, sample: dict) -> None:
         """Words and tokens of the first records written, for the card's fertility figure."""
-        for i, kind in enumerate(batch["kind"]):
+        if sample["records"] >= FERTILITY_SAMPLE:
+            return
+        kinds = batch["kind"].to_pylist()
+        for i in np.flatnonzero(copies).tolist():
             if sample["records"] >= FERTILITY_SAMPLE:
                 return
-            if copies[i] and kind != "evaluation":
-                text = "\n\n".join(text_fields(kind, select.content_of(batch, kind, i)))
+            if kinds[i] != "evaluation":
+                text = "\n\n".join(text_fields(kinds[i], select.content_of(batch, kinds[i], i)))
                 sample["words"] += len(text.split())
                 sample["tokens"] += self._counter(text)
                 sample["records"] += 1
 
-    def _write(self, batch: dict, language: str, splits: list[int], copies: list[int], writers: dict,
+    def _write(self, batch: dict, language: str, splits: np.ndarray, copies: np.ndarray, writers: dict,
                sources: dict[int, int]) -> None:
         picked = _picked(splits, copies)
-        plain = all(c == 1 for c in copies)
+        columns = {name: values for name, values in batch.items() if name not in _NOT_WRITTEN}
+        columns |= {"record_id": columns["id"], "language": pa.array([language] * len(splits), type=pa.string())}
+        pairs = "preference" in self.params["kinds"]
+        table = None if pairs else table_for(columns, len(splits))
+        submissions, tokens = batch["submission_id"].to_numpy(), batch["tokens"].to_numpy()
+        plain = bool((copies == 1).all())
         for k, split in enumerate(SPLITS):
             rows = picked[k]
-            if not rows:
+            if not len(rows):
                 continue
             whole = plain and len(rows) == len(splits)  # every record, once: the batch as it came
-            columns = {name: (values if whole else _pick(values, rows))
-                       for name, values in batch.items() if name not in _NOT_WRITTEN}
-            columns |= {"record_id": columns["id"], "language": [language] * len(rows)}
-            if "preference" in self.params["kinds"]:
-                columns = preference.pairs(columns, tokenizer=settings.INGEST["TOKENIZER"])
             if split not in writers:
                 writers[split] = ShardWriter(self.root, language, split, rows_per_shard=self.params["rows_per_shard"],
                                              row_group_rows=self.params["row_group_rows"])
-            writers[split].add(table_for(columns, len(columns["record_id"])))
-            self._tally(language, split, columns["submission_id"], columns["tokens"])
+            if not pairs:
+                writers[split].add(table if whole else table.take(pa.array(rows)))
+                self._tally(language, split, submissions[rows], tokens[rows])
+                continue
+            # Preference records become one row per pair, so rows and counts are the pairs'.
+            part = preference.pairs({name: values if whole else preference.take(values, rows)
+                                     for name, values in columns.items()}, tokenizer=settings.INGEST["TOKENIZER"])
+            writers[split].add(table_for(part, len(part["record_id"])))
+            self._tally(language, split, np.asarray(preference.as_list(part["submission_id"])),
+                        np.asarray(preference.as_list(part["tokens"]), dtype=np.int64))
             if sources:
-                self._credit_sources(split, columns["record_id"], columns["tokens"], sources)
+                self._credit_sources(split, part["record_id"], part["tokens"], sources)
 
-    def _tally(self, language: str, split: str, submissions: list[int], tokens: list[int]) -> None:
+    def _tally(self, language: str, split: str, submissions: np.ndarray, tokens: np.ndarray) -> None:
         cell = self.counts.setdefault(language, {}).setdefault(split, {"records": 0, "tokens": 0})
         cell["records"] += len(submissions)
-        cell["tokens"] += sum(tokens)
-        if len(set(submissions)) == 1:  # the usual batch: one submission's records
-            per = {submissions[0]: (len(submissions), sum(tokens))}
-        else:
-            per = defaultdict(lambda: (0, 0))
-            for submission, count in zip(submissions, tokens):
-                rows, total = per[submission]
-                per[submission] = (rows + 1, total + count)
-        for submission, (rows, total) in per.items():
+        cell["tokens"] += int(tokens.sum())
+        for submission, rows, total in _per_submission(submissions, tokens):
             line = self.lineage[submission]
             line["records"] += rows
             line["tokens"] += total
@@ -164,22 +180,55 @@ class Assembly:
                 line["tokens"] += count
                 line["splits"][split] += 1
 
+    def _select(self, batch: dict, sources: dict[int, int]) -> None:
+        """Tally the records the filters let through, per submission credited, before placement: the licence rows.
 
-def _count_repeats(splits: list[int], copies: list[int], repeats: dict) -> None:
+        A written pair counts under its source's submission too (``Selection.sources``): both licences apply.
+        """
+        tokens = batch["tokens"].to_numpy()
+        for submission, rows, total in _per_submission(batch["submission_id"].to_numpy(), tokens):
+            cell = self.selected[submission]
+            cell["records"] += rows
+            cell["tokens"] += total
+        if sources:
+            for record_id, count in zip(batch["id"].to_numpy().tolist(), tokens.tolist()):
+                if record_id in sources:
+                    cell = self.selected[sources[record_id]]
+                    cell["records"] += 1
+                    cell["tokens"] += count
+
+
+def _per_submission(submissions: np.ndarray, tokens: np.ndarray) -> list[tuple[int, int, int]]:
+    """(submission, rows, tokens) for each submission among the rows."""
+    if not len(submissions):
+        return []
+    if submissions[0] == submissions[-1] and (submissions == submissions[0]).all():  # the usual batch
+        return [(int(submissions[0]), len(submissions), int(tokens.sum()))]
+    keys, at = np.unique(submissions, return_inverse=True)
+    rows = np.bincount(at)
+    totals = np.bincount(at, weights=tokens) if len(tokens) else rows * 0
+    return [(int(s), int(r), int(t)) for s, r, t in zip(keys, rows, totals)]
+
+
+def _upsampling(clusters: np.ndarray, sizes: dict[int, int], table: list) -> np.ndarray:
+    """Each record's upsampling factor, from the size of its near-duplicate cluster (1 where it has no duplicates)."""
+    factors = np.full(len(clusters), upsample_factor(1, table), dtype=np.float64)
+    keys = np.fromiter(sizes, dtype=np.int64, count=len(sizes))
+    for i in np.flatnonzero(np.isin(clusters, keys)).tolist():
+        factors[i] = upsample_factor(sizes[int(clusters[i])], table)
+    return factors
+
+
+def _count_repeats(splits: np.ndarray, copies: np.ndarray, repeats: dict) -> None:
     """Add a batch's training records (written at least once) and rows to ``repeats``, and its most copies."""
-    trained = [c for s, c in zip(splits, copies) if s == TRAIN and c]
+    trained = copies[(splits == TRAIN) & (copies > 0)]
     repeats["records"] += len(trained)
-    repeats["rows"] += sum(trained)
-    repeats["max"] = max(repeats["max"], max(trained, default=0))
+    repeats["rows"] += int(trained.sum())
+    repeats["max"] = max(repeats["max"], int(trained.max()) if len(trained) else 0)
 
 
-def _picked(splits: list[int], copies: list[int]) -> tuple[list[int], ...]:
+def _picked(splits: np.ndarray, copies: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per split, the batch's row numbers to write: each record ``copies`` times in a row, in stream order."""
     rows = np.repeat(np.arange(len(splits)), copies)
-    placed = np.repeat(np.asarray(splits), copies)
-    return tuple(rows[placed == k].tolist() for k in range(len(SPLITS)))
-
-
-def _pick(values: list, rows: list[int]) -> list:
-    # itemgetter does the gathering in C; for one row it returns the value, not a tuple.
-    return list(itemgetter(*rows)(values)) if len(rows) > 1 else [values[rows[0]]]
+    placed = np.repeat(splits, copies)
+    return tuple(rows[placed == k] for k in range(len(SPLITS)))

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 
 from annotation.dedup.index import band_keys
@@ -23,6 +25,13 @@ from annotation.models import Record
 from annotation.services.near_duplicates import band_matches
 
 _BATCH = 5_000
+# What str.split() splits on (every character whose isspace() is true), so
+# that a run of anything else is one of its words and Arrow counts them as it would.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_WORD = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]+"
 
 
 def text_key(text: str) -> int:
@@ -39,6 +48,14 @@ class EvaluationIndex:
     def add_question(self, question: str) -> None:
         self.exact.add(text_key(question))
         self.word_counts.add(len(question.split()))
+
+    def maybe(self, ids: pa.Array, texts: pa.Array | None) -> np.ndarray:
+        """Per row of pretraining texts: whether ``match`` could find it (a near match, or a question's word count)."""
+        found = np.isin(np.asarray(ids, dtype=np.int64), np.fromiter(self.near_records, dtype=np.int64))
+        if texts is not None and self.word_counts:
+            words = pc.fill_null(pc.count_substring_regex(texts, _WORD), -1)
+            found |= np.isin(np.asarray(words), np.fromiter(self.word_counts, dtype=np.int64))
+        return found
 
     def match(self, record_id: int, kind: str, content: dict) -> str | None:
         """"exact", "near" or None for one training record."""

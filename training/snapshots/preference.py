@@ -41,7 +41,7 @@ def pairs(columns: dict, *, tokenizer: str) -> dict:
                 recount.append(len(index))
             index.append(i)
             flat.append(other)
-    expanded = {name: _take(values, index) for name, values in columns.items() if name != "rejected"}
+    expanded = {name: take(values, index) for name, values in columns.items() if name != "rejected"}
     expanded["rejected"] = flat
     if recount:
         expanded["tokens"] = _pair_tokens(expanded, recount, tokenizer)
@@ -65,7 +65,7 @@ def as_list(values) -> list:
     return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
-def _take(values, index: list[int]):
+def take(values, index: list[int]):
     """``values`` at ``index``, in the container it came in (a list, an Arrow or a numpy array)."""
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values.take(pa.array(index, pa.int64()))

@@ -11,12 +11,16 @@ rows themselves.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
 from django.contrib.postgres.fields import ArrayField
 from django.db import connections, transaction
 from django.db.models import (
@@ -25,14 +29,13 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce
-from psycopg import pq
-from psycopg.adapt import Loader
 
 from annotation.models import Annotation, Record, Submission
 from annotation.selectors import written_pairs
 from training.models import Withdrawal
 
 from . import edits
+from .read_ahead import read_ahead
 from .texts import ChunkTexts
 
 STREAM_FIELDS = ("id", "submission_id", "kind", "content_hash", "tokens", "cluster")
@@ -48,7 +51,7 @@ CONTENT_FIELDS = {
 }
 # JSON text from SQL, decoded where present; a string "prompt" decodes to itself.
 _NESTED = ("messages", "choices", "prompt", "rejected")
-CHUNK = 2_000
+CHUNK = 10_000
 _CURSORS = itertools.count()
 
 
@@ -201,35 +204,77 @@ def _id_in(alias: str, ids: list[int]) -> Q:
     return Q(Func(F("pk"), array, template="%(expressions)s)", arg_joiner=" = ANY(", output_field=BooleanField()))
 
 
-def stream(selection: Selection, kinds: list[str]) -> Iterator[dict[str, list]]:
+def stream(selection: Selection, kinds: list[str], language: str | None = None) -> Iterator[dict]:
     """Batches of up to ``CHUNK`` records in primary-key order, as columns: ``STREAM_FIELDS`` and content fields.
 
-    Must run inside a transaction on PostgreSQL, where rows come from a
-    server-side cursor straight through psycopg: Django's per-row
-    conversions cost a third of the build at a million records. An edit's
-    ``submission_id`` and ``content_hash`` (which places it) are its original's.
+    Columns are Arrow arrays, but for ``content_hash`` (a numpy ``S32`` array
+    of hex digits, for split.py) and the JSON-valued content fields
+    (``_NESTED``: decoded Python lists). On PostgreSQL, inside the caller's
+    transaction, the rows come as one ``COPY ... TO STDOUT`` that pyarrow's
+    CSV reader turns into columns on a thread of its own (``_copy``): no
+    Python object per row. An edit's ``submission_id`` and ``content_hash``
+    (which places it) are its original's. ``language``, the selection's,
+    lets the chunk files be looked up before the rows start to come.
     """
     content = list(dict.fromkeys(name for kind in kinds for name in CONTENT_FIELDS[kind]))  # "prompt" is shared
     qs = selection.qs.annotate(**{f"content_{name}": _extract(name) for name in content}).order_by("id")
-    rows = qs.values_list(*STREAM_FIELDS, "line", *(f"content_{name}" for name in content))
+    copied = _copies(qs.db)
+    hashes = "content_hash"
+    if copied:  # the hash as the 32 hex digits split.py reads
+        hashes = "content_hash_hex"
+        qs = qs.annotate(content_hash_hex=Func(Func(F("content_hash"), function="uuid_send"), Value("hex"),
+                                               function="encode", output_field=TextField()))
+    fields = [hashes if name == "content_hash" else name for name in STREAM_FIELDS]
+    rows = qs.values_list(*fields, "line", *(f"content_{name}" for name in content))
     names = (*STREAM_FIELDS, "line", *content)
     # Pretraining text not copied in for review is in the chunk files, found by (submission, line).
-    chunk_texts = ChunkTexts() if "text" in content else None
-    for batch in _fetch(rows):
-        columns = dict(zip(names, map(list, zip(*batch))))
-        if columns["content_hash"] and not isinstance(columns["content_hash"][0], str):  # not PostgreSQL's cursor
-            columns["content_hash"] = [h.hex for h in columns["content_hash"]]
+    # While COPY holds the connection the chunks cannot be asked for: they are read first.
+    chunk_texts = ChunkTexts(language if copied else None) if "text" in content else None
+    for columns in _fetch(rows, names, copied):
         if chunk_texts is not None:
             chunk_texts.fill(columns)
         del columns["line"]
-        for name in _NESTED:
-            if name in columns:
-                columns[name] = [None if v is None else json.loads(v) for v in columns[name]]
         if selection.credit:
-            credit, placement = selection.credit, selection.placement
-            columns["submission_id"] = [credit.get(i, s) for i, s in zip(columns["id"], columns["submission_id"])]
-            columns["content_hash"] = [placement.get(i, h) for i, h in zip(columns["id"], columns["content_hash"])]
+            _credit(columns, selection)
         yield columns
+
+
+_INTEGERS = {"id", "submission_id", "tokens", "cluster", "line", "answer"}
+# Every byte's two hex digits, to spell 16-byte hashes out a batch at a time.
+_HEX = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint8).reshape(256, 2)
+
+
+def _columns(names: tuple[str, ...], batch: list[tuple]) -> dict:
+    """Rows from Django's iterator (off PostgreSQL, or outside a transaction) as the stream's columns."""
+    columns = {}
+    for name, values in zip(names, zip(*batch)):
+        if name == "content_hash":
+            columns[name] = _hex_digits(values)
+        elif name in _NESTED:
+            columns[name] = [None if v is None else json.loads(v) for v in values]
+        else:
+            columns[name] = pa.array(values, type=pa.int64() if name in _INTEGERS else pa.string())
+    return columns
+
+
+def _hex_digits(hashes: tuple) -> np.ndarray:
+    """UUIDs as a numpy ``S32`` array of their hex digits."""
+    raw = b"".join(h.bytes for h in hashes)
+    digits = _HEX[np.frombuffer(raw, dtype=np.uint8)].reshape(len(hashes), 32)
+    return digits.view("S32").ravel()
+
+
+def _credit(columns: dict, selection: Selection) -> None:
+    """Chosen edits credited to their originals' submissions and placed by their originals' hashes."""
+    ids = columns["id"].to_numpy()
+    edits = np.flatnonzero(np.isin(ids, np.fromiter(selection.credit, dtype=np.int64)))
+    if not len(edits):
+        return
+    submissions, hashes = columns["submission_id"].to_numpy().copy(), columns["content_hash"].copy()
+    for i in edits.tolist():
+        submissions[i] = selection.credit[int(ids[i])]
+        hashes[i] = selection.placement[int(ids[i])]
+    columns["submission_id"], columns["content_hash"] = pa.array(submissions), hashes
 
 
 class _JSONText(Func):
@@ -256,35 +301,101 @@ def _extract(name: str):
     return KeyTextTransform(name, "content")
 
 
-def _fetch(rows) -> Iterator[list[tuple]]:
-    connection = connections[rows.db]
-    if not connection.in_atomic_block or connection.vendor != "postgresql":
-        # Outside a transaction PostgreSQL would materialise the whole result (WITH HOLD) first.
+def _copies(alias: str) -> bool:
+    """Whether the stream comes by COPY: on PostgreSQL inside a transaction (outside one, a cursor would be held)."""
+    connection = connections[alias]
+    return connection.vendor == "postgresql" and connection.in_atomic_block
+
+
+def _fetch(rows, names: tuple[str, ...], copied: bool) -> Iterator[dict]:
+    if not copied:
         iterator = rows.iterator(chunk_size=CHUNK)
         while batch := list(itertools.islice(iterator, CHUNK)):
-            yield batch
+            yield _columns(names, batch)
         return
     sql, sql_params = rows.query.sql_with_params()
+    connection = connections[rows.db]
     connection.ensure_connection()
-    with connection.connection.cursor(name=f"snapshot_stream_{next(_CURSORS)}", binary=True) as cursor:
-        cursor.adapters.register_loader("uuid", _HexLoader)
-        cursor.execute(sql, sql_params)
-        while batch := cursor.fetchmany(CHUNK):
-            yield batch
+    yield from read_ahead(_copy(connection.connection, sql, sql_params, names))
 
 
-class _HexLoader(Loader):
-    """A binary uuid as its 32 hex digits: no UUID object made per row only to be spelled out."""
+def _copy(connection, sql: str, sql_params, names: tuple[str, ...]) -> Iterator[dict]:
+    """The query's rows as CSV from ``COPY``, parsed by pyarrow, as columns of at most ``CHUNK`` rows.
 
-    format = pq.Format.BINARY
+    PostgreSQL's CSV writes NULL as an empty field and the empty string as
+    ``""``; the options say the same, and nothing else is null (not a text "NULL").
+    """
+    types = {name: pa.int64() if name in _INTEGERS else pa.string() for name in names}
+    options = {
+        "read_options": pcsv.ReadOptions(column_names=list(names), use_threads=False, block_size=_BLOCK),
+        "parse_options": pcsv.ParseOptions(newlines_in_values=True),
+        "convert_options": pcsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True,
+                                               quoted_strings_can_be_null=False),
+    }
+    with connection.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", sql_params) as copy:
+        data = _CopyReader(copy)
+        if data.empty():  # pyarrow refuses a CSV without a line
+            return
+        for batch in pcsv.open_csv(io.BufferedReader(data, _BLOCK), **options):
+            for start in range(0, batch.num_rows, CHUNK):
+                yield _arrow_columns(batch.slice(start, CHUNK))
 
-    def load(self, data) -> str:
-        return bytes(data).hex()
+
+_BLOCK = 4 << 20
 
 
-def content_of(columns: dict[str, list], kind: str, i: int) -> dict:
+class _CopyReader(io.RawIOBase):
+    """A COPY's output as a file: psycopg hands it over a row at a time."""
+
+    def __init__(self, copy):
+        self.copy = copy
+        self.data, self.at = memoryview(b""), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def empty(self) -> bool:
+        if self.at == len(self.data):
+            self.data, self.at = memoryview(self.copy.read()), 0
+        return not len(self.data)
+
+    def readinto(self, buffer) -> int:
+        filled = 0
+        while filled < len(buffer):
+            if self.at == len(self.data):
+                self.data, self.at = memoryview(self.copy.read()), 0
+                if not len(self.data):
+                    break
+            n = min(len(buffer) - filled, len(self.data) - self.at)
+            buffer[filled : filled + n] = self.data[self.at : self.at + n]
+            filled, self.at = filled + n, self.at + n
+        return filled
+
+
+def _arrow_columns(batch: pa.RecordBatch) -> dict:
+    columns = {}
+    for name, values in zip(batch.schema.names, batch.columns):
+        if name == "content_hash":
+            digits = values.cast(pa.binary(32))
+            columns[name] = np.frombuffer(digits.buffers()[1], dtype="S32", count=len(digits),
+                                          offset=digits.offset * 32)
+        elif name in _NESTED:
+            columns[name] = [None if v is None else json.loads(v) for v in values.to_pylist()]
+        else:
+            columns[name] = values
+    return columns
+
+
+def content_of(columns: dict, kind: str, i: int) -> dict:
     """Row ``i``'s content as the record holds it (keys it lacks are absent), for ``text_fields``."""
-    return {name: columns[name][i] for name in CONTENT_FIELDS[kind] if columns[name][i] is not None}
+    content = {}
+    for name in CONTENT_FIELDS[kind]:
+        value = columns[name][i]
+        if isinstance(value, pa.Scalar):
+            value = value.as_py()
+        if value is not None:
+            content[name] = value
+    return content
 
 
 def cluster_sizes(language: str) -> dict[int, int]:
@@ -302,10 +413,13 @@ def cluster_sizes(language: str) -> dict[int, int]:
     return {key: n + 1 for key, n in rows}
 
 
-def license_rows(selection: Selection) -> list[dict]:
-    """Per submission credited: partner and licence, with the records and tokens the filters let through."""
-    qs, credit = selection.qs, selection.credit
-    own = qs.exclude(_id_in(qs.db, list(credit))) if credit else qs
+def license_rows(selection: Selection, *, licenses: list[str]) -> list[dict]:
+    """Per submission credited that is under one of ``licenses``: partner and licence, with the records and
+    tokens the filters let through."""
+    credited = _under(licenses, set(selection.credit.values()) | set(selection.sources.values()))
+    credit = {edit: submission for edit, submission in selection.credit.items() if submission in credited}
+    qs = selection.qs.filter(Q(submission__license__in=licenses) | _id_in(selection.qs.db, list(credit)))
+    own = qs.exclude(_id_in(qs.db, list(selection.credit))) if selection.credit else qs
     # Grouped by the submission alone, no join and no order: at a million
     # records the partner join and its sort took half the check.
     totals: dict = defaultdict(lambda: {"records": 0, "tokens": 0})
@@ -316,11 +430,20 @@ def license_rows(selection: Selection) -> list[dict]:
             totals[credit[record_id]]["records"] += 1
             totals[credit[record_id]]["tokens"] += tokens
     # A written pair counts under its writer's submission and its source's: both licences apply to it.
-    sources = selection.sources
-    written = qs.filter(_id_in(qs.db, list(sources))).order_by().values_list("id", "tokens") if sources else []
+    sources = {pair: submission for pair, submission in selection.sources.items() if submission in credited}
+    written = selection.qs.filter(_id_in(qs.db, list(sources))).order_by().values_list("id", "tokens") if sources else []
     for record_id, tokens in written:
         totals[sources[record_id]]["records"] += 1
         totals[sources[record_id]]["tokens"] += tokens
+    return license_rows_of(totals)
+
+
+def _under(licenses: list[str], submissions: set[int]) -> set[int]:
+    return set(Submission.objects.filter(pk__in=list(submissions), license__in=licenses).values_list("id", flat=True))
+
+
+def license_rows_of(totals: dict[int, dict]) -> list[dict]:
+    """``license_rows`` from ``{submission id: {"records", "tokens"}}`` already counted (by a build's stream)."""
     submissions = Submission.objects.filter(pk__in=list(totals)).values_list("id", "partner__slug", "license")
     return [
         {"submission_id": pk, "partner_slug": slug, "license": spdx, **totals[pk]}

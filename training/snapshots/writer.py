@@ -9,6 +9,8 @@ one row group in memory, plus the batch it was just handed.
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -63,7 +65,18 @@ def _one_type_per_column(columns: dict[str, list]) -> dict[str, list]:
 
 
 class ShardWriter:
-    """Writes ``<root>/<language>/<split>-NNNNN.parquet``, rolling over every ``rows_per_shard`` rows."""
+    """Writes ``<root>/<language>/<split>-NNNNN.parquet``, rolling over every ``rows_per_shard`` rows.
+
+    Row groups are compressed and written on the writer's own threads while
+    the build reads and places the next batch (pyarrow lets go of the GIL
+    while it compresses). Shard ``n`` is written by thread ``n % THREADS``,
+    in order, so a split as large as ``train`` fills two files at once and
+    each file's bytes never depend on timing. At most ``IN_FLIGHT`` row
+    groups wait; the threads' errors come out of the next ``add`` or ``close``.
+    """
+
+    THREADS = 2
+    IN_FLIGHT = 8
 
     def __init__(self, root: Path, language: str, split: str, *, rows_per_shard: int, row_group_rows: int):
         self.folder = Path(root) / language
@@ -76,6 +89,9 @@ class ShardWriter:
         self._writer: pq.ParquetWriter | None = None
         self._path: Path | None = None
         self._rows_in_shard = 0
+        self._threads = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"shards-{language}-{split}")
+                         for _ in range(self.THREADS)]
+        self._in_flight: deque[Future] = deque()
 
     def add(self, table: pa.Table) -> None:
         """Append rows (of ``SCHEMA``); full row groups are written at once."""
@@ -87,14 +103,30 @@ class ShardWriter:
             self._write(self._next_group())
 
     def close(self) -> list[dict]:
-        if self.pending_rows:
-            self._write(self.pending_rows)
-        self._close_shard()
+        try:
+            if self.pending_rows:
+                self._write(self.pending_rows)
+            self._close_shard()
+            while self._in_flight:
+                self._in_flight.popleft().result()
+        finally:
+            self.discard()
         return self.shards
+
+    def discard(self) -> None:
+        """Stop writing (a failed build, or done): queued row groups are dropped, the threads end."""
+        for thread in self._threads:
+            thread.shutdown(wait=True, cancel_futures=True)
 
     def _next_group(self) -> int:
         # A row group never spans two shards.
         return min(self.row_group_rows, self.rows_per_shard - self._rows_in_shard)
+
+    def _submit(self, work, *args) -> None:
+        # The open shard's thread: ``shards`` counts those closed before it.
+        self._in_flight.append(self._threads[len(self.shards) % self.THREADS].submit(work, *args))
+        while len(self._in_flight) > self.IN_FLIGHT:
+            self._in_flight.popleft().result()
 
     def _write(self, rows: int) -> None:
         buffered = pa.concat_tables(self.pending) if len(self.pending) > 1 else self.pending[0]
@@ -105,8 +137,7 @@ class ShardWriter:
             self._path = self.folder / f"{self.split}-{len(self.shards):05d}.parquet"
             self._writer = pq.ParquetWriter(self._path, SCHEMA, compression="zstd", write_statistics=True,
                                             use_dictionary=DICTIONARY)
-        # One chunk per column: the bytes then never depend on how the rows arrived in batches.
-        self._writer.write_table(group.combine_chunks(), row_group_size=self.row_group_rows)
+        self._submit(_write_group, self._writer, group, self.row_group_rows)
         self._rows_in_shard += rows
         if self._rows_in_shard >= self.rows_per_shard:
             self._close_shard()
@@ -114,6 +145,11 @@ class ShardWriter:
     def _close_shard(self) -> None:
         if self._writer is None:
             return
-        self._writer.close()
+        self._submit(self._writer.close)
         self.shards.append({"path": self._path, "rows": self._rows_in_shard})
         self._writer, self._path, self._rows_in_shard = None, None, 0
+
+
+def _write_group(writer: pq.ParquetWriter, group: pa.Table, row_group_rows: int) -> None:
+    # One chunk per column: the bytes then never depend on how the rows arrived in batches.
+    writer.write_table(group.combine_chunks(), row_group_size=row_group_rows)
