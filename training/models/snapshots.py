@@ -17,11 +17,12 @@ class Snapshot(models.Model):
     """``name@version``: parameters in, shards + card + manifest out.
 
     Only services move the status (draft → building → ready | failed); a
-    ready snapshot is never rebuilt or changed, a new version is made.
+    ready snapshot is never rebuilt or changed, a new version is made. A
+    draft is queued for building, and pages say so.
     """
 
     class Status(models.TextChoices):
-        DRAFT = "draft", _("Draft")
+        DRAFT = "draft", _("Queued")
         BUILDING = "building", _("Building")
         READY = "ready", _("Ready")
         FAILED = "failed", _("Failed")
@@ -59,6 +60,10 @@ class Snapshot(models.Model):
     fertility = models.JSONField(default=dict, blank=True, help_text=_("Tokens per word per language, when a tokenizer was given."))
     progress = models.PositiveSmallIntegerField(default=0, help_text=_("0–100 while building."))
     failure = models.TextField(blank=True)
+    build_unsent_since = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text=_("When the build was queued, until its message reached the broker; the sweeper sends it again."),
+    )
 
     # The last push to a private Hugging Face Hub dataset repository, run by the worker.
     hub_status = models.CharField(max_length=16, choices=HubStatus.choices, default=HubStatus.NONE)
@@ -71,6 +76,10 @@ class Snapshot(models.Model):
     hub_commit = models.CharField(max_length=64, blank=True, help_text=_("The Hub commit of this version, tagged v<version>."))
     hub_url = models.CharField(max_length=500, blank=True, help_text=_("The repository's URL, as the Hub gave it."))
     hub_error = models.TextField(blank=True, help_text=_("Why the last push failed: the file, and what the Hub answered."))
+    hub_unsent_since = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text=_("When the push was queued, until its message reached the broker; the sweeper sends it again."),
+    )
 
     class Meta:
         ordering = ["name", "-version"]

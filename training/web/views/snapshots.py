@@ -62,7 +62,7 @@ def snapshot_new(request):
                     name=data["name"], license=data["license"], parameters=form.parameters(), created_by=request.user,
                     description=data["description"], override_reason=data["override_reason"],
                 )
-                messages.success(request, _("Snapshot %(label)s is being built.") % {"label": snapshot.label})
+                messages.success(request, _("Snapshot %(label)s is queued for building.") % {"label": snapshot.label})
                 return redirect("snapshot_detail", snapshot.pk)
         except (ParameterError, ValidationError) as error:
             form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
@@ -102,9 +102,6 @@ def snapshot_hub_push_view(request, snapshot_id):
     try:
         snapshot_hub_push_request(snapshot=snapshot, repo_id=repo_id, requested_by=request.user)
     except ValidationError as error:
-        if inline and form.cleaned_data["line"] and not form.cleaned_data["picked"]:
-            form.add_error("line", error)
-            return submission_detail_render(request, submission, withdraw_form=form, status=400)
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, _("%(label)s is queued for %(repo)s.") % {"label": snapshot.label, "repo": repo_id})
