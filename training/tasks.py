@@ -23,6 +23,7 @@ from training.services.runs import WRITE_MARKERS, job_markers_write
 from training.services.snapshot_build import snapshot_build as build
 from training.services.snapshots import BUILD_TASK, snapshots_unsent_sweep
 from training.services.storage import snapshot_upload
+from training.services.withdrawals import snapshot_built_count
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def snapshot_build(snapshot_id: int) -> None:
     try:
         snapshot = build(snapshot_id=snapshot_id)
         if snapshot.status == Snapshot.Status.READY:
+            snapshot_built_count(snapshot=snapshot)  # what it holds of data withdrawn while it was building
             snapshot_upload(snapshot=snapshot)  # here, so that starting a run never waits for it
     except Exception:
         log.exception("building snapshot %s failed", snapshot_id)

@@ -65,6 +65,18 @@ class Snapshot(models.Model):
         help_text=_("When the build was queued, until its message reached the broker; the sweeper sends it again."),
     )
 
+    # What it holds of data withdrawn since the build, counted from its shards
+    # when a withdrawal reaches it (services/withdrawals.py); pages read these.
+    withdrawn_records = models.BigIntegerField(default=0, editable=False)
+    withdrawn_rows = models.BigIntegerField(default=0, editable=False, help_text=_("Upsampled repeats included."))
+    withdrawn_tokens = models.BigIntegerField(default=0, editable=False)
+    withdrawn_total_rows = models.BigIntegerField(
+        default=0, editable=False, help_text=_("All rows of its shards when it holds withdrawn data: the base of the share.")
+    )
+    withdrawn_counted_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text=_("Empty: never counted; counted when first read.")
+    )
+
     # The last push to a private Hugging Face Hub dataset repository, run by the worker.
     hub_status = models.CharField(max_length=16, choices=HubStatus.choices, default=HubStatus.NONE)
     hub_repo = models.CharField(max_length=200, blank=True, help_text=_("The Hub dataset repository asked for: organisation/name."))
@@ -176,6 +188,13 @@ class Withdrawal(models.Model):
     reason = models.TextField(blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     records_withdrawn = models.BigIntegerField(default=0)
+    snapshots = models.ManyToManyField(
+        Snapshot, blank=True, editable=False, related_name="+",
+        help_text=_("The ready snapshots found holding the withdrawn data when it was withdrawn."),
+    )
+    snapshots_found_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text=_("Empty: not looked for yet; looked for when first read.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True, help_text=_("When staff dealt with the snapshots holding it."))
 

@@ -25,7 +25,7 @@ from training.access import (
     snapshots_viewable_by,
 )
 from training.services.hub import snapshot_hub_push_refusal, snapshot_hub_push_request, snapshot_hub_repo_default
-from training.services.lineage import snapshot_compare, snapshot_withdrawn
+from training.services.lineage import snapshot_compare, snapshot_withdrawn_share
 from training.services.snapshot_build import SnapshotRefused
 from training.services.snapshots import snapshot_create
 from training.services.withdrawals import withdrawal_exposure, withdrawal_get_or_create, withdrawal_get_or_create_lines
@@ -84,7 +84,7 @@ def _budget_refusal(shortfall: dict) -> str:
 def snapshot_detail(request, snapshot_id):
     snapshot = access_snapshot_for_viewing(request.user, snapshot_id)
     context = {"snapshot": snapshot, "lineage": snapshot_lineage_visible_to(request.user, snapshot),
-               "can_download": snapshot_downloadable(request.user, snapshot), "withdrawn": snapshot_withdrawn(snapshot)}
+               "can_download": snapshot_downloadable(request.user, snapshot), "withdrawn": snapshot_withdrawn_share(snapshot)}
     if request.user.is_staff:
         context["others"] = selectors.snapshots_list().filter(name=snapshot.name, status="ready").exclude(pk=snapshot.pk)
         context["runs"] = selectors.snapshot_runs(snapshot)
