@@ -10,8 +10,8 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import argilla_tasks
 from .models import Annotation, Assignment, Certification, ReviewDecision, ReviewQueue
+from .services.argilla_requests import argilla_pull_request, argilla_push_request
 from .services.review import review_adjudicate
 
 
@@ -42,20 +42,23 @@ class ReviewQueueAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Push to Argilla"))
     def argilla_push(self, request, queryset):
-        self._argilla(request, queryset, "argilla_push_queue", _("Pushing %(n)d queue(s) to Argilla."))
+        if self._argilla_configured(request):
+            count = argilla_push_request(queue_ids=list(queryset.values_list("pk", flat=True)), requested_by=request.user)
+            self._argilla_queued(request, _("A push of %(n)d queue(s) to Argilla is queued.") % {"n": count})
 
     @admin.action(description=_("Pull answers from Argilla"))
     def argilla_pull(self, request, queryset):
-        self._argilla(request, queryset, "argilla_pull_queue", _("Pulling answers of %(n)d queue(s) from Argilla."))
+        if self._argilla_configured(request):
+            argilla_pull_request(queue_ids=list(queryset.values_list("pk", flat=True)), requested_by=request.user)
+            self._argilla_queued(request, _("Pulling answers of %(n)d queue(s) from Argilla.") % {"n": queryset.count()})
 
-    def _argilla(self, request, queryset, task_name, message):
+    def _argilla_configured(self, request) -> bool:
         if not settings.ARGILLA_API_URL:
             self.message_user(request, _("Argilla is not configured (ARGILLA_API_URL)."), messages.ERROR)
-            return
-        task = getattr(argilla_tasks, task_name)
-        for queue_id in queryset.values_list("pk", flat=True):
-            task.delay_on_commit(queue_id, user_id=request.user.pk)
-        self.message_user(request, message % {"n": queryset.count()})
+        return bool(settings.ARGILLA_API_URL)
+
+    def _argilla_queued(self, request, message):
+        self.message_user(request, message)
         # The work runs in the background; its counts land in the queue's history.
         self.message_user(request, _("Each queue's history will show what was pushed, pulled, skipped and removed."))
 

@@ -11,12 +11,14 @@ import logging
 
 from celery import shared_task
 
+from .services.argilla_requests import ARGILLA_PULL_TASK, ARGILLA_PUSH_TASK
+
 log = logging.getLogger(__name__)
 # No automatic retries: the next scheduled pull, or pushing again, is the retry.
 OPTIONS = {"acks_late": True}
 
 
-@shared_task(name="annotation.argilla_tasks.argilla_push_queue", soft_time_limit=1800, time_limit=1860, **OPTIONS)
+@shared_task(name=ARGILLA_PUSH_TASK, soft_time_limit=1800, time_limit=1860, **OPTIONS)
 def argilla_push_queue(queue_id: int, user_id: int | None = None) -> dict:
     """Push one queue; ``user_id``: the admin who asked, whose queue history gets the counts."""
     from .services.argilla_sync import argilla_push
@@ -24,7 +26,7 @@ def argilla_push_queue(queue_id: int, user_id: int | None = None) -> dict:
     return _done("push", queue_id, user_id, argilla_push(queue_id=queue_id))
 
 
-@shared_task(name="annotation.argilla_tasks.argilla_pull_queue", soft_time_limit=1800, time_limit=1860, **OPTIONS)
+@shared_task(name=ARGILLA_PULL_TASK, soft_time_limit=1800, time_limit=1860, **OPTIONS)
 def argilla_pull_queue(queue_id: int, user_id: int | None = None) -> dict:
     """Pull one queue; ``user_id`` as for a push (none for the scheduled pull)."""
     from .services.argilla_sync import argilla_pull
@@ -52,3 +54,11 @@ def argilla_pull_all() -> list[int]:
     for queue_id in queue_ids:
         argilla_pull_queue.delay(queue_id)
     return queue_ids
+
+
+@shared_task(name="annotation.argilla_tasks.argilla_push_sweep", time_limit=120)
+def argilla_push_sweep() -> int:
+    """For beat: send again the admin's pushes the broker never took (services/argilla_requests.py)."""
+    from .services.argilla_requests import argilla_push_sweep as sweep
+
+    return sweep()

@@ -344,13 +344,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Work whose message the broker did not take (it was away) is sent again by a
+# sweeper once it has been unsent this long (occiportal/broker.py).
+UNSENT_GRACE_SECONDS = env_int("OCCIPORTAL_UNSENT_GRACE", env_int("OCCIPORTAL_RUN_UNSENT_GRACE", 120))
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Training runs: the run row is the truth; the sweeper retries jobs whose lease ran out.
 TRAINING = {
     "STORAGE_ROOTS": [],  # job specs may point inside DATA_DIR and these folders only
     "QUEUE_LEASE_SECONDS": env_int("OCCIPORTAL_RUN_QUEUE_LEASE", 24 * 3600),  # waiting for a GPU
-    "UNSENT_GRACE_SECONDS": env_int("OCCIPORTAL_RUN_UNSENT_GRACE", 120),  # then the sweeper sends a job again
     "HEARTBEAT_TIMEOUT_SECONDS": env_int("OCCIPORTAL_RUN_HEARTBEAT_TIMEOUT", 600),
     "EVALUATE_BASE_MODEL": True,  # after training, also measure the base model on suites it has no results for
     # The GPUs runs are checked against before dispatch (training/services/fit_estimate.py): an H100 SXM's defaults.
@@ -377,6 +379,7 @@ CELERY_BEAT_SCHEDULE = {
     "training-runs-sweep": {"task": "training.run_tasks.runs_sweep", "schedule": 60.0},
     "ingest-sweep": {"task": "annotation.tasks.ingest_sweep", "schedule": float(env_int("OCCIPORTAL_INGEST_SWEEP_SECONDS", 60))},
     "argilla-pull": {"task": "annotation.argilla_tasks.argilla_pull_all", "schedule": 300.0},
+    "argilla-push-sweep": {"task": "annotation.argilla_tasks.argilla_push_sweep", "schedule": 60.0},
     "uploads-expire": {"task": "annotation.tasks.uploads_expire", "schedule": 3600.0},
     "originals-expire": {"task": "annotation.tasks.originals_expire", "schedule": 3600.0},
 }

@@ -15,8 +15,8 @@ from annotation.selectors import submissions_visible_to
 from occiportal.models import Partner
 from training.jobs.contract import METRICS, REWARD_METRICS
 from training.models import BaseModel, EvaluationResult, EvaluationRun, RunEvent, Snapshot, TrainingRun
+from training.services.lineage import WithdrawnShare, snapshot_withdrawn_share
 from training.services.result_deltas import result_deltas
-from training.services.lineage import WithdrawnShare, snapshot_withdrawn, snapshots_maybe_withdrawn
 
 
 def runs_visible_to(user) -> QuerySet[TrainingRun]:
@@ -253,7 +253,7 @@ class RunWithdrawn:
 
 
 def runs_withdrawn(runs) -> dict[int, RunWithdrawn]:
-    """``{run id: RunWithdrawn}`` for those of ``runs`` whose snapshot holds withdrawn data; each snapshot read once.
+    """``{run id: RunWithdrawn}`` for those of ``runs`` whose snapshot holds withdrawn data, as stored on the snapshots.
 
     A run counts as retrained once a later version of its snapshot, free of
     withdrawn data, has given a succeeded run of the same base model and method.
@@ -261,13 +261,11 @@ def runs_withdrawn(runs) -> dict[int, RunWithdrawn]:
     runs = list(runs)
     if not runs:
         return {}
-    maybe = set(snapshots_maybe_withdrawn(Snapshot.objects.filter(pk__in={run.snapshot_id for run in runs}))
-                .values_list("pk", flat=True))  # fmt: skip
     held: dict[int, WithdrawnShare] = {}
 
     def of(snapshot: Snapshot) -> WithdrawnShare:
         if snapshot.pk not in held:
-            held[snapshot.pk] = snapshot_withdrawn(snapshot) if snapshot.pk in maybe else WithdrawnShare()
+            held[snapshot.pk] = snapshot_withdrawn_share(snapshot)
         return held[snapshot.pk]
 
     return {

@@ -1,9 +1,11 @@
 """Reads for the snapshot pages, and where a submission's data went."""
 
+from django.db.models import Q
+
 from .models import Snapshot, SnapshotSubmission, TrainingRun, Withdrawal
 from .run_selectors import runs_withdrawn
-from .services.lineage import snapshot_withdrawn, snapshots_maybe_withdrawn
-from .services.withdrawals import snapshots_containing
+from .services.lineage import snapshot_withdrawn_share, snapshots_maybe_withdrawn
+from .services.withdrawals import withdrawal_snapshots
 
 
 def snapshots_list():
@@ -16,9 +18,14 @@ def snapshot_runs(snapshot):
 
 
 def snapshots_withdrawn():
-    """``[(snapshot, WithdrawnShare)]`` for the ready snapshots holding withdrawn data: what a new run is warned of."""
-    ready = snapshots_maybe_withdrawn(Snapshot.objects.filter(status=Snapshot.Status.READY)).order_by("name", "-version")
-    return [(snapshot, held) for snapshot in ready if (held := snapshot_withdrawn(snapshot))]
+    """``[(snapshot, WithdrawnShare)]`` for the ready snapshots holding withdrawn data: what a new run is warned of.
+
+    The figures stored at the last withdrawal; a snapshot never counted is counted first, once.
+    """
+    ready = Snapshot.objects.filter(status=Snapshot.Status.READY)
+    uncounted = snapshots_maybe_withdrawn(ready.filter(withdrawn_counted_at__isnull=True))
+    listed = ready.filter(Q(withdrawn_records__gt=0) | Q(pk__in=uncounted.values("pk"))).order_by("name", "-version")
+    return [(snapshot, held) for snapshot in listed if (held := snapshot_withdrawn_share(snapshot))]
 
 
 def withdrawals_visible_to(user):
@@ -45,7 +52,7 @@ def submission_data_uses(submission) -> dict:
     lineage = SnapshotSubmission.objects.filter(submission=submission, snapshot__status=Snapshot.Status.READY)
     records = dict(lineage.values_list("snapshot_id", "records"))
     withdrawals = list(submission.withdrawals.select_related("record")) if submission.withdrawn_records else []
-    exposure = {withdrawal.pk: snapshots_containing(withdrawal) for withdrawal in withdrawals}
+    exposure = {withdrawal.pk: withdrawal_snapshots(withdrawal) for withdrawal in withdrawals}
     affected = {s.pk for found in exposure.values() for s in found}
     snapshots = Snapshot.objects.filter(pk__in=set(records) | affected).order_by("-created_at", "-version")
     runs = list(TrainingRun.objects.filter(snapshot__in=snapshots).select_related("snapshot", "base_model"))

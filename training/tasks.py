@@ -21,8 +21,9 @@ from training.services.run_events import run_event_record
 from training.services.run_events import runs_sweep as sweep
 from training.services.runs import WRITE_MARKERS, job_markers_write
 from training.services.snapshot_build import snapshot_build as build
-from training.services.snapshots import BUILD_TASK
+from training.services.snapshots import BUILD_TASK, snapshots_unsent_sweep
 from training.services.storage import snapshot_upload
+from training.services.withdrawals import snapshot_built_count
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def snapshot_build(snapshot_id: int) -> None:
     try:
         snapshot = build(snapshot_id=snapshot_id)
         if snapshot.status == Snapshot.Status.READY:
+            snapshot_built_count(snapshot=snapshot)  # what it holds of data withdrawn while it was building
             snapshot_upload(snapshot=snapshot)  # here, so that starting a run never waits for it
     except Exception:
         log.exception("building snapshot %s failed", snapshot_id)
@@ -64,9 +66,11 @@ def record_event(run_id: str, seq: int, event: dict) -> None:
     run_event_record(run_id=run_id, seq=seq, event=event)
 
 
+# Also sends again the snapshot builds and Hub pushes the broker never took:
+# one training sweeper on beat, under the name it was first scheduled by.
 @shared_task(name=RUNS_SWEEP, time_limit=300)
 def runs_sweep() -> int:
-    return sweep()
+    return sweep() + snapshots_unsent_sweep()
 
 
 # A cancel or a new attempt whose marker the object store did not take: try

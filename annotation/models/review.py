@@ -73,6 +73,15 @@ class ReviewQueue(models.Model):
     )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The last push to Argilla an admin asked for (annotation/services/argilla_requests.py).
+    argilla_push_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+",
+        help_text=_("The admin who last asked for a push to Argilla; the queue's history gets the counts."),
+    )
+    argilla_push_unsent_since = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text=_("When a push to Argilla was asked for, until its message reached the broker; the sweeper sends it again."),
+    )
 
     class Meta:
         ordering = ["language__name_en", "name"]

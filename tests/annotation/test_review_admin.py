@@ -1,9 +1,16 @@
 """The review models in the admin: pages load, answers are read only, staff adjudicate by action."""
 
+from datetime import timedelta
+from types import SimpleNamespace
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
+
+from occiportal import broker
 
 from annotation.models import Annotation, Assignment, Certification, ReviewDecision, ReviewQueue
+from annotation.services.argilla_requests import ARGILLA_PUSH_TASK, argilla_push_sweep
 from annotation.services.review import review_item_claim, review_submit
 from tests.annotation.conftest import make_records
 
@@ -64,3 +71,27 @@ def test_argilla_actions_queue_a_push_or_pull_per_queue(client, staff, queue_de,
         response = _act(client, "argilla_pull", queue_de)
     assert "Pulling answers of 1 queue(s)" in response.content.decode()
     assert len(callbacks) == 1
+
+
+def test_a_push_asked_for_while_the_broker_is_away_is_queued_and_sent_by_the_sweeper(
+    client, staff, queue_de, settings, broker_away, monkeypatch, django_capture_on_commit_callbacks
+):  # fmt: skip
+    settings.ARGILLA_API_URL = "http://argilla.invalid"
+    client.force_login(staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _act(client, "argilla_push", queue_de)
+    assert response.status_code == 200 and "A push of 1 queue(s) to Argilla is queued." in response.content.decode()
+    queue_de.refresh_from_db()
+    assert queue_de.argilla_push_unsent_since is not None and queue_de.argilla_push_requested_by == staff
+    assert argilla_push_sweep() == 0  # within the grace, the send may still be under way
+
+    ReviewQueue.objects.filter(pk=queue_de.pk).update(argilla_push_unsent_since=timezone.now() - timedelta(minutes=3))
+    sent = []
+    monkeypatch.setattr(broker, "current_app", SimpleNamespace(send_task=lambda name, **kwargs: sent.append((name, kwargs))))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert argilla_push_sweep() == 1
+    assert [(name, kwargs["args"], kwargs["kwargs"]) for name, kwargs in sent] == [
+        (ARGILLA_PUSH_TASK, [queue_de.pk], {"user_id": staff.pk})
+    ]
+    assert ReviewQueue.objects.get(pk=queue_de.pk).argilla_push_unsent_since is None
+    assert argilla_push_sweep() == 0

@@ -17,11 +17,12 @@ class Snapshot(models.Model):
     """``name@version``: parameters in, shards + card + manifest out.
 
     Only services move the status (draft → building → ready | failed); a
-    ready snapshot is never rebuilt or changed, a new version is made.
+    ready snapshot is never rebuilt or changed, a new version is made. A
+    draft is queued for building, and pages say so.
     """
 
     class Status(models.TextChoices):
-        DRAFT = "draft", _("Draft")
+        DRAFT = "draft", _("Queued")
         BUILDING = "building", _("Building")
         READY = "ready", _("Ready")
         FAILED = "failed", _("Failed")
@@ -59,6 +60,22 @@ class Snapshot(models.Model):
     fertility = models.JSONField(default=dict, blank=True, help_text=_("Tokens per word per language, when a tokenizer was given."))
     progress = models.PositiveSmallIntegerField(default=0, help_text=_("0–100 while building."))
     failure = models.TextField(blank=True)
+    build_unsent_since = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text=_("When the build was queued, until its message reached the broker; the sweeper sends it again."),
+    )
+
+    # What it holds of data withdrawn since the build, counted from its shards
+    # when a withdrawal reaches it (services/withdrawals.py); pages read these.
+    withdrawn_records = models.BigIntegerField(default=0, editable=False)
+    withdrawn_rows = models.BigIntegerField(default=0, editable=False, help_text=_("Upsampled repeats included."))
+    withdrawn_tokens = models.BigIntegerField(default=0, editable=False)
+    withdrawn_total_rows = models.BigIntegerField(
+        default=0, editable=False, help_text=_("All rows of its shards when it holds withdrawn data: the base of the share.")
+    )
+    withdrawn_counted_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text=_("Empty: never counted; counted when first read.")
+    )
 
     # The last push to a private Hugging Face Hub dataset repository, run by the worker.
     hub_status = models.CharField(max_length=16, choices=HubStatus.choices, default=HubStatus.NONE)
@@ -71,6 +88,10 @@ class Snapshot(models.Model):
     hub_commit = models.CharField(max_length=64, blank=True, help_text=_("The Hub commit of this version, tagged v<version>."))
     hub_url = models.CharField(max_length=500, blank=True, help_text=_("The repository's URL, as the Hub gave it."))
     hub_error = models.TextField(blank=True, help_text=_("Why the last push failed: the file, and what the Hub answered."))
+    hub_unsent_since = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text=_("When the push was queued, until its message reached the broker; the sweeper sends it again."),
+    )
 
     class Meta:
         ordering = ["name", "-version"]
@@ -167,6 +188,13 @@ class Withdrawal(models.Model):
     reason = models.TextField(blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
     records_withdrawn = models.BigIntegerField(default=0)
+    snapshots = models.ManyToManyField(
+        Snapshot, blank=True, editable=False, related_name="+",
+        help_text=_("The ready snapshots found holding the withdrawn data when it was withdrawn."),
+    )
+    snapshots_found_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text=_("Empty: not looked for yet; looked for when first read.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True, help_text=_("When staff dealt with the snapshots holding it."))
 

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from occiportal.broker import send_on_commit
+from occiportal.broker import send_marked_on_commit
 from occiportal.locks import advisory_lock
 from training.models import Snapshot
 from training.services.snapshot_files import snapshot_files
@@ -99,8 +99,14 @@ def snapshot_hub_push_request(*, snapshot: Snapshot, repo_id: str, requested_by)
         _update(snapshot, hub_status=Hub.QUEUED, hub_repo=repo_id, hub_requested_by=requested_by,
                 hub_requested_at=timezone.now(), hub_started_at=None, hub_pushed_at=None, hub_commit="", hub_url="",
                 hub_error="")
-        send_on_commit(PUSH_TASK, args=[snapshot.pk])
+        snapshot_hub_push_send(snapshot=snapshot, now=snapshot.hub_requested_at)
     return snapshot
+
+
+def snapshot_hub_push_send(*, snapshot: Snapshot, now) -> None:
+    """Mark the push unsent since ``now`` and send it on commit; a broker away leaves the mark for the sweeper."""
+    _update(snapshot, hub_unsent_since=now)
+    send_marked_on_commit(PUSH_TASK, row=snapshot, field="hub_unsent_since", args=[snapshot.pk])
 
 
 def snapshot_hub_push(*, snapshot_id: int) -> Snapshot:

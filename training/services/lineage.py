@@ -13,7 +13,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from annotation.models import Record, Submission
 from annotation.selectors import written_pairs
@@ -125,6 +127,38 @@ class WithdrawnShare:
     @property
     def percent(self) -> float:
         return 100 * self.rows / self.total_rows if self.total_rows else 0.0
+
+
+def snapshot_withdrawn_share(snapshot: Snapshot) -> WithdrawnShare:
+    """What a ready snapshot holds of withdrawn data, as last counted (``snapshot_withdrawn_count``): no shard read.
+
+    A snapshot never counted (built before the counts were stored, or by
+    ``snapshot_build`` outside its task) is counted now, once.
+    """
+    if snapshot.status != Snapshot.Status.READY:
+        return WithdrawnShare()
+    if snapshot.withdrawn_counted_at is None:
+        return snapshot_withdrawn_count(snapshot_id=snapshot.pk)
+    return WithdrawnShare(records=snapshot.withdrawn_records, rows=snapshot.withdrawn_rows,
+                          tokens=snapshot.withdrawn_tokens, total_rows=snapshot.withdrawn_total_rows)
+
+
+def snapshot_withdrawn_count(*, snapshot_id: int) -> WithdrawnShare:
+    """Count what the snapshot holds of withdrawn data (``snapshot_withdrawn``, reading its shards) and store it.
+
+    Ready snapshots only. Under the row's lock, so two withdrawals reaching one snapshot at once
+    count it one after the other, the second seeing both.
+    """
+    with transaction.atomic():
+        snapshot = Snapshot.objects.select_for_update().get(pk=snapshot_id)
+        if snapshot.status != Snapshot.Status.READY:  # counted once ready: until then it may still take records
+            return WithdrawnShare()
+        held = snapshot_withdrawn(snapshot)
+        Snapshot.objects.filter(pk=snapshot_id).update(
+            withdrawn_records=held.records, withdrawn_rows=held.rows, withdrawn_tokens=held.tokens,
+            withdrawn_total_rows=held.total_rows, withdrawn_counted_at=timezone.now(),
+        )  # fmt: skip
+    return held
 
 
 def snapshots_maybe_withdrawn(snapshots: QuerySet[Snapshot]) -> QuerySet[Snapshot]:

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from occiportal.broker import unsent_resend
 from training.jobs.contract import (
     METRICS, Checkpoint, ContractError, Done, Error, Event, EventError, ItemScores, Progress, Start, event_from_dict,
 )  # fmt: skip
@@ -85,26 +86,9 @@ def _expired_swept(now) -> int:
 
 def _unsent_sent(now) -> int:
     # A committed attempt whose message never reached the broker (it was away,
-    # or the process died before sending): send the same attempt again. The
-    # grace keeps a sweeper from racing the send right after the commit. Only a
-    # process that dies between the send and clearing the mark sends twice.
-    cutoff = now - timedelta(seconds=settings.TRAINING["UNSENT_GRACE_SECONDS"])
-    sent = 0
-    for model in (TrainingRun, EvaluationRun):
-        for pk in model.objects.filter(status=JobStatus.QUEUED, unsent_since__lt=cutoff).values_list("pk", flat=True):
-            with transaction.atomic():
-                job = model.objects.select_for_update(skip_locked=True).filter(
-                    pk=pk, status=JobStatus.QUEUED, unsent_since__lt=cutoff
-                ).first()
-                if job is None:
-                    continue
-                log.warning("%s attempt %s was never sent (queued since %s); sending it again",
-                            job.job_id, job.attempt, job.unsent_since.isoformat(timespec="seconds"))  # fmt: skip
-                job.unsent_since = now  # a broker still away: tried again after another grace
-                job.save(update_fields=["unsent_since"])
-                job_send(job=job)
-                sent += 1
-    return sent
+    # or the process died before sending): send the same attempt again.
+    return sum(unsent_resend(model.objects.filter(status=JobStatus.QUEUED), field="unsent_since", now=now,
+                             send=lambda job: job_send(job=job)) for model in (TrainingRun, EvaluationRun))
 
 
 # -- applying one event ------------------------------------------------------------

@@ -31,7 +31,7 @@ from training.jobs.contract import (
 )
 from training.models import BaseModel, EvaluationRun, EvaluationSuite, Snapshot, TrainingRun
 
-from .lineage import WithdrawnShare, snapshot_withdrawn
+from .lineage import WithdrawnShare, snapshot_withdrawn_share
 from .run_fit import estimate_summary, training_run_estimate
 from .storage import job_output_uri, snapshot_location, snapshot_upload, store_connect, store_root
 
@@ -93,7 +93,7 @@ def training_run_create(
     _require_staff(created_by)
     if snapshot.status != Snapshot.Status.READY:
         raise ValidationError(f"snapshot {snapshot.label} is not ready")
-    held = snapshot_withdrawn(snapshot)
+    held = snapshot_withdrawn_share(snapshot)  # as counted at the last withdrawal reaching it
     withdrawn_reason = withdrawn_reason.strip() if held else ""
     if held and not withdrawn_reason:
         raise ValidationError(_withdrawn_refusal(snapshot, held), code="withdrawn")

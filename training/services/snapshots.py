@@ -1,4 +1,4 @@
-"""Define snapshots (parameters and licences checked, version numbered, build enqueued); grant downloads."""
+"""Define snapshots (parameters and licences checked, version numbered, build enqueued durably); grant downloads."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from django.utils import timezone
+
 from annotation.licenses import BY_SPDX
-from occiportal.broker import send_on_commit
+from occiportal.broker import send_marked_on_commit, unsent_resend
 from training.models import Snapshot
 from training.models.snapshots import SnapshotAccess
 from training.snapshots.estimate import snapshot_estimate
 from training.snapshots.params import ParameterError, normalise
 
+from .hub import snapshot_hub_push_send
 from .snapshot_build import SnapshotRefused, snapshot_license_check
 
 BUILD_TASK = "training.tasks.snapshot_build"
@@ -46,8 +49,25 @@ def snapshot_create(
     snapshot = _numbered(name=name, license=license, params=params, created_by=created_by, description=description,
                          override_reason=override_reason, conflicts=conflicts)
     if enqueue:
-        send_on_commit(BUILD_TASK, args=[snapshot.pk])
+        snapshot_build_send(snapshot=snapshot, now=timezone.now())
     return snapshot
+
+
+def snapshot_build_send(*, snapshot: Snapshot, now) -> None:
+    """Mark the build unsent since ``now`` and send it on commit; a broker away leaves the mark for the sweeper."""
+    snapshot.build_unsent_since = now
+    snapshot.save(update_fields=["build_unsent_since"])
+    send_marked_on_commit(BUILD_TASK, row=snapshot, field="build_unsent_since", args=[snapshot.pk])
+
+
+def snapshots_unsent_sweep(*, now=None) -> int:
+    """Send again the builds and Hub pushes whose message the broker never took; how many (beat, with the runs' sweep)."""
+    now = now or timezone.now()
+    builds = unsent_resend(Snapshot.objects.filter(status=Snapshot.Status.DRAFT), field="build_unsent_since", now=now,
+                           send=lambda snapshot: snapshot_build_send(snapshot=snapshot, now=now))
+    pushes = unsent_resend(Snapshot.objects.filter(hub_status=Snapshot.HubStatus.QUEUED), field="hub_unsent_since",
+                           now=now, send=lambda snapshot: snapshot_hub_push_send(snapshot=snapshot, now=now))
+    return builds + pushes
 
 
 def _numbered(*, name, license, params, created_by, description, override_reason, conflicts) -> Snapshot:

@@ -14,7 +14,9 @@ from annotation.services.originals import original_delete
 from annotation.services.record_text import record_files_prune
 from training.models import Snapshot, TrainingRun, Withdrawal
 
-from .lineage import credited_submissions, pairs_written_for, records_with_edits, snapshot_holds_any
+from .lineage import (
+    credited_submissions, pairs_written_for, records_with_edits, snapshot_holds_any, snapshot_withdrawn_count,
+)  # fmt: skip
 
 
 def withdrawal_create(*, user, submission: Submission, record: Record | None = None, reason: str = "") -> Withdrawal:
@@ -23,7 +25,7 @@ def withdrawal_create(*, user, submission: Submission, record: Record | None = N
 
 
 def withdrawal_get_or_create(
-    *, user, submission: Submission, record: Record | None = None, reason: str = "", prune: bool = True
+    *, user, submission: Submission, record: Record | None = None, reason: str = "", follow_up: bool = True
 ) -> tuple[Withdrawal, bool]:
     """Mark the records withdrawn and record who asked; later snapshots leave them out, and their edits.
 
@@ -40,8 +42,10 @@ def withdrawal_get_or_create(
     The caller has checked (access_submission) that ``user`` may act for the
     submission's partner. Raises ``ValidationError`` for a record of another
     submission, or while the submission's checks still run (ingest is still
-    storing its records). ``prune=False`` leaves the chunk files to the caller,
-    which withdraws several records in one transaction and prunes once after it.
+    storing its records). Once committed, the ready snapshots holding the data
+    are found and counted (``withdrawals_count``), so pages read figures, not shards.
+    ``follow_up=False`` leaves the chunk files and the counting to the caller,
+    which withdraws several records in one transaction and does both once after it.
     """
     if record is not None and record.submission_id != submission.pk:
         raise ValidationError("that record is not part of this submission")
@@ -70,8 +74,9 @@ def withdrawal_get_or_create(
         )
     if record is None:  # the partner took it all back: the original goes at once
         original_delete(submission_id=submission.pk, reason=Submission.OriginalDeleted.WITHDRAWN)
-    if prune:  # the text goes too, not just the flag: the chunk files are rewritten without it
+    if follow_up:  # the text goes too, not just the flag: the chunk files are rewritten without it
         record_files_prune(submission_id=submission.pk)
+        withdrawals_count(withdrawals=[withdrawal])
     submission.refresh_from_db(fields=["withdrawn_at", "withdrawn_by", "withdrawn_records", "withdrawn_tokens"])
     return withdrawal, True
 
@@ -87,10 +92,11 @@ def withdrawal_get_or_create_lines(
     """
     records = records_at_lines(submission, lines)
     with transaction.atomic():
-        made = [withdrawal_get_or_create(user=user, submission=submission, record=record, reason=reason, prune=False)
+        made = [withdrawal_get_or_create(user=user, submission=submission, record=record, reason=reason, follow_up=False)
                 for record in records]  # fmt: skip
     # Once, after the commit: each file rewritten at most once, and never for rows a rollback kept.
     record_files_prune(submission_id=submission.pk)
+    withdrawals_count(withdrawals=[withdrawal for withdrawal, created in made if created])
     return made
 
 
@@ -125,8 +131,48 @@ def snapshots_containing(withdrawal: Withdrawal) -> list[Snapshot]:
     return list(ready.filter(pk__in={s.pk for s in direct} | found))
 
 
+def withdrawals_count(*, withdrawals: list[Withdrawal]) -> None:
+    """Store on each withdrawal the ready snapshots holding its data, then count each of those snapshots once.
+
+    What a snapshot holds of withdrawn data changes only when a withdrawal
+    reaches it (snapshots are immutable), so this is the one place that reads
+    shards for it; pages read what it stored.
+    """
+    touched: set[int] = set()
+    for withdrawal in withdrawals:
+        touched |= {snapshot.pk for snapshot in _snapshots_found(withdrawal)}
+    for snapshot_id in sorted(touched):
+        snapshot_withdrawn_count(snapshot_id=snapshot_id)
+
+
+def snapshot_built_count(*, snapshot: Snapshot) -> None:
+    """Count a snapshot just built. A withdrawal made while it was building (its records already read)
+    did not find it among the ready ones: those since its creation look again, when it holds withdrawn data."""
+    if snapshot_withdrawn_count(snapshot_id=snapshot.pk):
+        for withdrawal in Withdrawal.objects.filter(created_at__gte=snapshot.created_at):
+            _snapshots_found(withdrawal)
+
+
+def withdrawal_snapshots(withdrawal: Withdrawal) -> list[Snapshot]:
+    """The ready snapshots holding the withdrawn data, newest first, as found when it was withdrawn: no shard read.
+
+    A withdrawal from before they were stored is looked for now, once.
+    """
+    if withdrawal.snapshots_found_at is None:
+        return _snapshots_found(withdrawal)
+    return list(withdrawal.snapshots.order_by("-created_at", "-version"))
+
+
+def _snapshots_found(withdrawal: Withdrawal) -> list[Snapshot]:
+    found = snapshots_containing(withdrawal)
+    withdrawal.snapshots.set(found)
+    withdrawal.snapshots_found_at = timezone.now()
+    withdrawal.save(update_fields=["snapshots_found_at"])
+    return found
+
+
 def withdrawal_exposure(withdrawal: Withdrawal) -> dict:
     """The ready snapshots that hold the withdrawn data, and the training runs made from them."""
-    snapshots = snapshots_containing(withdrawal)
+    snapshots = withdrawal_snapshots(withdrawal)
     runs = TrainingRun.objects.filter(snapshot__in=snapshots).select_related("snapshot", "base_model").order_by("-created_at")
     return {"snapshots": snapshots, "runs": list(runs)}

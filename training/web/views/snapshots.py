@@ -25,7 +25,7 @@ from training.access import (
     snapshots_viewable_by,
 )
 from training.services.hub import snapshot_hub_push_refusal, snapshot_hub_push_request, snapshot_hub_repo_default
-from training.services.lineage import snapshot_compare, snapshot_withdrawn
+from training.services.lineage import snapshot_compare, snapshot_withdrawn_share
 from training.services.snapshot_build import SnapshotRefused
 from training.services.snapshots import snapshot_create
 from training.services.withdrawals import withdrawal_exposure, withdrawal_get_or_create, withdrawal_get_or_create_lines
@@ -62,7 +62,7 @@ def snapshot_new(request):
                     name=data["name"], license=data["license"], parameters=form.parameters(), created_by=request.user,
                     description=data["description"], override_reason=data["override_reason"],
                 )
-                messages.success(request, _("Snapshot %(label)s is being built.") % {"label": snapshot.label})
+                messages.success(request, _("Snapshot %(label)s is queued for building.") % {"label": snapshot.label})
                 return redirect("snapshot_detail", snapshot.pk)
         except (ParameterError, ValidationError) as error:
             form.add_error(None, error.messages if isinstance(error, ValidationError) else str(error))
@@ -84,7 +84,7 @@ def _budget_refusal(shortfall: dict) -> str:
 def snapshot_detail(request, snapshot_id):
     snapshot = access_snapshot_for_viewing(request.user, snapshot_id)
     context = {"snapshot": snapshot, "lineage": snapshot_lineage_visible_to(request.user, snapshot),
-               "can_download": snapshot_downloadable(request.user, snapshot), "withdrawn": snapshot_withdrawn(snapshot)}
+               "can_download": snapshot_downloadable(request.user, snapshot), "withdrawn": snapshot_withdrawn_share(snapshot)}
     if request.user.is_staff:
         context["others"] = selectors.snapshots_list().filter(name=snapshot.name, status="ready").exclude(pk=snapshot.pk)
         context["runs"] = selectors.snapshot_runs(snapshot)
@@ -102,9 +102,6 @@ def snapshot_hub_push_view(request, snapshot_id):
     try:
         snapshot_hub_push_request(snapshot=snapshot, repo_id=repo_id, requested_by=request.user)
     except ValidationError as error:
-        if inline and form.cleaned_data["line"] and not form.cleaned_data["picked"]:
-            form.add_error("line", error)
-            return submission_detail_render(request, submission, withdraw_form=form, status=400)
         messages.error(request, " ".join(error.messages))
     else:
         messages.success(request, _("%(label)s is queued for %(repo)s.") % {"label": snapshot.label, "repo": repo_id})
