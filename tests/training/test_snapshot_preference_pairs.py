@@ -173,3 +173,24 @@ def test_a_written_pair_stays_though_it_is_a_near_duplicate_of_its_source(
     snapshot = build(languages=["de"], kinds=["preference"], splits={"train": 1.0})
 
     assert {p[1:] for p in pairs_of(snapshot)} == {("Das stimmt so.", "Keine Ahnung."), ("Das stimmt genau so.", "Das stimmt so.")}
+
+
+def test_pairs_sharing_a_prompt_all_enter_and_go_to_one_split(ingested, partner_a, german):
+    """Several answers to one long prompt are near-duplicates by their shingles, yet each pair is data,
+    and a prompt in both train and test would let the held-out preference accuracy see training prompts."""
+    prompts = [documents(1, "de", seed=20 + i, sentences=12)[0] + " Was meinst du dazu?" for i in range(8)]
+    answers = [("Das stimmt so.", "Keine Ahnung."), ("Ja, genau.", "Vielleicht."), ("Richtig.", "Weiß nicht.")]
+    lines = [{"prompt": prompt, "chosen": chosen, "rejected": rejected} for prompt in prompts for chosen, rejected in answers]
+    submission = ingested(lines, partner=partner_a, language=german, kind="preference")
+    assert submission.records.filter(near_duplicate_of__isnull=False).exists()  # what this test is about
+
+    snapshot = build(languages=["de"], kinds=["preference"], splits={"train": 0.5, "validation": 0.0, "test": 0.5})
+
+    rows = shard_rows(snapshot)
+    assert len(rows) == len(lines)
+    splits_of_prompt = {}
+    for f in sorted(Path(snapshot.uri).glob("de/*.parquet")):
+        for row in pq.read_table(f).to_pylist():
+            splits_of_prompt.setdefault(row["prompt"], set()).add(f.name.split("-")[0])
+    assert all(len(splits) == 1 for splits in splits_of_prompt.values()), splits_of_prompt
+    assert {s for splits in splits_of_prompt.values() for s in splits} == {"train", "test"}  # both splits used

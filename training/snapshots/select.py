@@ -11,6 +11,7 @@ rows themselves.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import json
@@ -88,13 +89,11 @@ def records_for(params: dict, language: str, kinds: list[str] | None = None) -> 
     if "preference" in kinds:
         written = dict(written_pairs().filter(language__code=language).order_by().values_list("id", "source"))
     qs = _filtered(params, language, kinds)
-    if params["reduce_near_duplicates"] and written:
-        # A written pair shares its source's prompt and best response: a near-duplicate by design. It is
-        # kept, and stands in for no other record.
-        written_ids = _id_in(qs.db, list(written))
-        qs = qs.exclude(_stood_in_for(_filtered(params, language, kinds).exclude(written_ids)) & ~written_ids)
-    elif params["reduce_near_duplicates"]:
-        qs = qs.exclude(_stood_in_for(_filtered(params, language, kinds)))
+    if params["reduce_near_duplicates"]:
+        # Preference pairs are not reduced: pairs that share a prompt (a written pair shares its source's
+        # prompt and best response too) are near-duplicates by design, and several pairs per prompt are
+        # what preference training wants. Exact copies never entered the portal.
+        qs = qs.exclude(_stood_in_for(_filtered(params, language, kinds)) & ~Q(kind="preference"))
     selection = _with_edits(qs, language)
     return _with_written_pairs(selection, written) if written else selection
 
@@ -236,6 +235,8 @@ def stream(selection: Selection, kinds: list[str], language: str | None = None) 
         del columns["line"]
         if selection.credit:
             _credit(columns, selection)
+        if "preference" in kinds:
+            _place_by_prompt(columns)
         yield columns
 
 
@@ -275,6 +276,25 @@ def _credit(columns: dict, selection: Selection) -> None:
         submissions[i] = selection.credit[int(ids[i])]
         hashes[i] = selection.placement[int(ids[i])]
     columns["submission_id"], columns["content_hash"] = pa.array(submissions), hashes
+
+
+def _place_by_prompt(columns: dict) -> None:
+    """Preference records placed by their prompt, not their content: every pair of a prompt goes to one split.
+
+    Pairs that share a prompt are separate records (a partner's several
+    answers to one question, a pair written in review); placed by content
+    they would spread over ``train`` and ``test``, and a held-out preference
+    accuracy would be measured on prompts the model was trained on.
+    """
+    kinds = columns["kind"].to_pylist()
+    if "preference" not in kinds:
+        return
+    hashes = columns["content_hash"].copy()
+    for i, (kind, prompt) in enumerate(zip(kinds, columns["prompt"])):
+        if kind == "preference":
+            canonical = json.dumps(prompt, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            hashes[i] = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest().encode()
+    columns["content_hash"] = hashes
 
 
 class _JSONText(Func):
