@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import operator
 import re
 import time
 from dataclasses import dataclass
+from functools import reduce
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
@@ -203,35 +205,68 @@ class RunWithdrawn:
 
 
 def runs_withdrawn(runs) -> dict[int, RunWithdrawn]:
-    """``{run id: RunWithdrawn}`` for those of ``runs`` whose snapshot holds withdrawn data; each snapshot read once.
+    """``{run id: RunWithdrawn}`` for those of ``runs`` whose snapshot holds withdrawn data.
 
     A run counts as retrained once a later version of its snapshot, free of
     withdrawn data, has given a succeeded run of the same base model and method.
+    However many runs: each snapshot is read once, and one query finds the
+    runs that may have retrained them.
     """
     runs = list(runs)
-    if not runs:
+    held = _WithdrawnShares()
+    shares = held.of([run.snapshot for run in runs])
+    marked = [run for run in runs if shares[run.snapshot_id]]
+    if not marked:
         return {}
-    maybe = set(snapshots_maybe_withdrawn(Snapshot.objects.filter(pk__in={run.snapshot_id for run in runs}))
-                .values_list("pk", flat=True))  # fmt: skip
-    held: dict[int, WithdrawnShare] = {}
-
-    def of(snapshot: Snapshot) -> WithdrawnShare:
-        if snapshot.pk not in held:
-            held[snapshot.pk] = snapshot_withdrawn(snapshot) if snapshot.pk in maybe else WithdrawnShare()
-        return held[snapshot.pk]
-
+    candidates = _retrainings(marked)
+    held.of([other.snapshot for other in candidates])
     return {
-        run.pk: RunWithdrawn(held=of(run.snapshot), published=run.published, retrained_by=_retrained_by(run, of))
-        for run in runs if of(run.snapshot)
-    }
+        run.pk: RunWithdrawn(held=held.share(run.snapshot_id), published=run.published,
+                             retrained_by=_retrained_by(run, candidates, held))
+        for run in marked
+    }  # fmt: skip
 
 
-def _retrained_by(run: TrainingRun, held_of) -> TrainingRun | None:
-    later = TrainingRun.objects.filter(
-        base_model=run.base_model_id, method=run.method, status=TrainingRun.Status.SUCCEEDED,
-        snapshot__name=run.snapshot.name, snapshot__version__gt=run.snapshot.version,
-    ).select_related("snapshot").order_by("created_at")  # fmt: skip
-    return next((other for other in later if not held_of(other.snapshot)), None)
+class _WithdrawnShares:
+    """What snapshots hold of withdrawn data, each read once; the shards only of those that may hold any."""
+
+    def __init__(self):
+        self.shares: dict[int, WithdrawnShare] = {}
+
+    def of(self, snapshots) -> dict[int, WithdrawnShare]:
+        new = {s.pk: s for s in snapshots if s.pk not in self.shares}
+        if new:
+            maybe = set(snapshots_maybe_withdrawn(Snapshot.objects.filter(pk__in=new)).values_list("pk", flat=True))
+            for pk, snapshot in new.items():
+                self.shares[pk] = snapshot_withdrawn(snapshot) if pk in maybe else WithdrawnShare()
+        return {s.pk: self.shares[s.pk] for s in snapshots}
+
+    def share(self, snapshot_id: int) -> WithdrawnShare:
+        return self.shares[snapshot_id]
+
+
+def _retrainings(marked: list[TrainingRun]) -> list[TrainingRun]:
+    """Succeeded runs, oldest first, of a marked run's base model and method on a later version of its snapshot."""
+    earliest: dict[tuple, int] = {}
+    for run in marked:
+        key = _retraining_key(run)
+        earliest[key] = min(run.snapshot.version, earliest.get(key, run.snapshot.version))
+    same = reduce(operator.or_, (Q(base_model=base, method=method, snapshot__name=name, snapshot__version__gt=version)
+                                 for (base, method, name), version in earliest.items()))  # fmt: skip
+    return list(TrainingRun.objects.filter(same, status=TrainingRun.Status.SUCCEEDED)
+                .select_related("snapshot").order_by("created_at"))  # fmt: skip
+
+
+def _retrained_by(run: TrainingRun, candidates: list[TrainingRun], held: _WithdrawnShares) -> TrainingRun | None:
+    return next((
+        other for other in candidates
+        if _retraining_key(other) == _retraining_key(run) and other.snapshot.version > run.snapshot.version
+        and not held.share(other.snapshot_id)
+    ), None)  # fmt: skip
+
+
+def _retraining_key(run: TrainingRun) -> tuple:
+    return run.base_model_id, run.method, run.snapshot.name
 
 
 def runs_with_partner_data(user, partner) -> QuerySet[TrainingRun]:
