@@ -14,7 +14,7 @@ from django.http import Http404
 
 from annotation.selectors import submissions_visible_to
 from occiportal.models import Partner
-from training.jobs.contract import METRICS
+from training.jobs.contract import METRICS, Heartbeat
 from training.models import BaseModel, EvaluationResult, EvaluationRun, RunEvent, Snapshot, TrainingRun
 from training.services.lineage import WithdrawnShare, snapshot_withdrawn, snapshots_maybe_withdrawn
 
@@ -84,6 +84,11 @@ def loss_points(run: TrainingRun) -> list[tuple[int, float]]:
     payloads = RunEvent.objects.filter(run=run, kind="progress").values_list("payload", flat=True)
     by_step = {p["step"]: p["loss"] for p in payloads if p.get("step") is not None and p.get("loss") is not None}
     return sorted(by_step.items())
+
+
+def run_events_latest(run: TrainingRun, limit: int = 8) -> list[RunEvent]:
+    """The run's latest events but heartbeats, newest first: what the staff's run page lists."""
+    return list(run.events.exclude(kind=Heartbeat.name).order_by("-attempt", "-seq")[:limit])
 
 
 # The loss chart's plot area inside its SVG viewBox: room on the left and below for the axis labels.
