@@ -29,6 +29,16 @@ def test_a_one_step_run_shows_a_dot_on_labelled_axes(client, staff):
     assert "data-loss-max>2.5000<" in page and "data-step-max>1<" in page
 
 
+def test_the_one_step_dot_keeps_svg_decimals_in_french(client, staff):
+    run = make_run()
+    RunEvent.objects.create(run=run, attempt=1, seq=0, kind="progress", payload={"step": 1, "loss": 2.5})
+    client.force_login(staff)
+    client.cookies["django_language"] = "fr"
+    page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert '<circle cx="370.0" cy="90.0"' in page  # SVG coordinates, not "370,0"
+    assert "data-loss-max>2,5000<" in page  # the labels people read are French
+
+
 def test_the_evaluation_table_names_task_suite_provenance_and_counts_items_and_documents_apart(client, staff):
     run = make_run()
     suite = EvaluationSuite.objects.create(name="belebele", path="/suites/belebele", provenance="machine-translated")
