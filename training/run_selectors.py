@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import operator
 import re
 import time
 from dataclasses import dataclass
+from functools import reduce
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
@@ -13,7 +15,7 @@ from django.utils.translation import gettext_lazy
 
 from annotation.selectors import submissions_visible_to
 from occiportal.models import Partner
-from training.jobs.contract import METRICS, REWARD_METRICS
+from training.jobs.contract import METRICS, REWARD_METRICS, Heartbeat
 from training.models import BaseModel, EvaluationResult, EvaluationRun, RunEvent, Snapshot, TrainingRun
 from training.services.lineage import WithdrawnShare, snapshot_withdrawn_share
 from training.services.result_deltas import result_deltas
@@ -99,6 +101,11 @@ def progress_metrics(run: TrainingRun) -> list[dict]:
     figures = run.progress_metrics or {}
     return [{"name": name, "label": PROGRESS_METRIC_LABELS[name], "value": figures[name]}
             for name in REWARD_METRICS if figures.get(name) is not None]  # fmt: skip
+
+
+def run_events_latest(run: TrainingRun, limit: int = 8) -> list[RunEvent]:
+    """The run's latest events but heartbeats, newest first: what the staff's run page lists."""
+    return list(run.events.exclude(kind=Heartbeat.name).order_by("-attempt", "-seq")[:limit])
 
 
 # The loss chart's plot area inside its SVG viewBox: room on the left and below for the axis labels.
@@ -257,29 +264,62 @@ def runs_withdrawn(runs) -> dict[int, RunWithdrawn]:
 
     A run counts as retrained once a later version of its snapshot, free of
     withdrawn data, has given a succeeded run of the same base model and method.
+    However many runs: each snapshot is read once, and one query finds the
+    runs that may have retrained them.
     """
     runs = list(runs)
-    if not runs:
+    held = _WithdrawnShares()
+    shares = held.of([run.snapshot for run in runs])
+    marked = [run for run in runs if shares[run.snapshot_id]]
+    if not marked:
         return {}
-    held: dict[int, WithdrawnShare] = {}
-
-    def of(snapshot: Snapshot) -> WithdrawnShare:
-        if snapshot.pk not in held:
-            held[snapshot.pk] = snapshot_withdrawn_share(snapshot)
-        return held[snapshot.pk]
-
+    candidates = _retrainings(marked)
+    held.of([other.snapshot for other in candidates])
     return {
-        run.pk: RunWithdrawn(held=of(run.snapshot), published=run.published, retrained_by=_retrained_by(run, of))
-        for run in runs if of(run.snapshot)
-    }
+        run.pk: RunWithdrawn(held=held.share(run.snapshot_id), published=run.published,
+                             retrained_by=_retrained_by(run, candidates, held))
+        for run in marked
+    }  # fmt: skip
 
 
-def _retrained_by(run: TrainingRun, held_of) -> TrainingRun | None:
-    later = TrainingRun.objects.filter(
-        base_model=run.base_model_id, method=run.method, status=TrainingRun.Status.SUCCEEDED,
-        snapshot__name=run.snapshot.name, snapshot__version__gt=run.snapshot.version,
-    ).select_related("snapshot").order_by("created_at")  # fmt: skip
-    return next((other for other in later if not held_of(other.snapshot)), None)
+class _WithdrawnShares:
+    """What snapshots hold of withdrawn data, as stored on them (``snapshot_withdrawn_share``), each asked once."""
+
+    def __init__(self):
+        self.shares: dict[int, WithdrawnShare] = {}
+
+    def of(self, snapshots) -> dict[int, WithdrawnShare]:
+        for snapshot in snapshots:
+            if snapshot.pk not in self.shares:
+                self.shares[snapshot.pk] = snapshot_withdrawn_share(snapshot)
+        return {s.pk: self.shares[s.pk] for s in snapshots}
+
+    def share(self, snapshot_id: int) -> WithdrawnShare:
+        return self.shares[snapshot_id]
+
+
+def _retrainings(marked: list[TrainingRun]) -> list[TrainingRun]:
+    """Succeeded runs, oldest first, of a marked run's base model and method on a later version of its snapshot."""
+    earliest: dict[tuple, int] = {}
+    for run in marked:
+        key = _retraining_key(run)
+        earliest[key] = min(run.snapshot.version, earliest.get(key, run.snapshot.version))
+    same = reduce(operator.or_, (Q(base_model=base, method=method, snapshot__name=name, snapshot__version__gt=version)
+                                 for (base, method, name), version in earliest.items()))  # fmt: skip
+    return list(TrainingRun.objects.filter(same, status=TrainingRun.Status.SUCCEEDED)
+                .select_related("snapshot").order_by("created_at"))  # fmt: skip
+
+
+def _retrained_by(run: TrainingRun, candidates: list[TrainingRun], held: _WithdrawnShares) -> TrainingRun | None:
+    return next((
+        other for other in candidates
+        if _retraining_key(other) == _retraining_key(run) and other.snapshot.version > run.snapshot.version
+        and not held.share(other.snapshot_id)
+    ), None)  # fmt: skip
+
+
+def _retraining_key(run: TrainingRun) -> tuple:
+    return run.base_model_id, run.method, run.snapshot.name
 
 
 def runs_with_partner_data(user, partner) -> QuerySet[TrainingRun]:

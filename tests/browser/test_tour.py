@@ -2,9 +2,9 @@
 
 Partner admin: invite a member, upload, see the lines behind a figure, withdraw.
 Annotator: review a queue. Language lead: adjudicate the disputes. Staff: build
-a snapshot, register a suite and a base model, start, watch, re-run and compare
-a run, publish it and withdraw it from publication. Drives Debian's Chromium through Playwright against the
-live server; ingest and the run's dispatch go through real Celery workers.
+a snapshot, register a suite and a base model, build the tiny model, start a run and watch it train, publish
+it, re-run, cancel and compare, and withdraw it from publication. Drives Debian's Chromium through Playwright
+against the live server; ingest, the tiny model and the run's training go through real Celery workers.
 """
 
 import json
@@ -22,7 +22,7 @@ from tests.annotation.conftest import bare_submission, make_lead, make_records
 from tests.annotation.texts import documents
 from tests.browser.conftest import CHROMIUM, refused_by_policy, screenshot
 from tests.training.conftest import corpus, ingested  # noqa: F401  (fixtures)
-from tests.conftest import PASSWORD, language, make_user
+from tests.conftest import PASSWORD, language, make_user, wait_for
 from training.models import Withdrawal
 
 pytestmark = [
@@ -159,21 +159,15 @@ def test_language_lead_tour_in_french(open_as, live_server, disputed_queue):
     assert ReviewDecision.objects.get(adjudicated_by__username="lena").outcome == "rejected"
 
 
-def test_staff_tour_in_french(open_as, live_server, celery_worker, corpus, settings, tmp_path):
-    """The run is started from its page and dispatched to the ``gpu`` queue; no GPU worker consumes it here.
-
-    Its training is covered end to end in tests/training/test_runs_end_to_end.py;
-    here the events a GPU worker sends are recorded as it would, and the page
-    shows them.
-    """
+def test_staff_tour_in_french(open_as, live_server, celery_worker, gpu_worker_session, corpus, settings, tmp_path):
+    """The run trains for real: the tiny model is built from its page, and the ``gpu`` worker (the Django-free
+    GPU app, tests/conftest.py) runs the job as a child process on the CPU while the open run page follows it."""
+    from celery.worker.state import active_requests
     from playwright.sync_api import expect
 
-    from occiportal.celery import app
-    from training.jobs.contract import Done, Progress, Start
     from training.models import BaseModel, EvaluationSuite, TrainingRun
-    from training.services.run_events import run_event_record
 
-    settings.DATA_DIR = tmp_path / "data"  # snapshots and suites, not left behind for the next test
+    settings.DATA_DIR = tmp_path / "data"  # snapshots, suites, models and checkpoints, not left behind for the next test
     make_user("sam", staff=True)
     suite_file = tmp_path / "fr.jsonl"
     suite_file.write_text(json.dumps({"question": "Le chat dort au", "choices": ["soleil", "fer"], "answer": 0}) + "\n")
@@ -203,23 +197,25 @@ def test_staff_tour_in_french(open_as, live_server, celery_worker, corpus, setti
     page.get_by_label("Révision (commit ou tag)").fill("abc123")
     page.get_by_role("button", name="Enregistrer").click()
     expect(page.get_by_role("status")).to_contain_text("Le modèle de base petit est enregistré.")
+    page.get_by_role("button", name="Créer le mini-modèle").click()
+    wait_for(lambda: BaseModel.objects.filter(name="tiny").exists(), timeout=120)  # built by the default worker
+    page.reload()
+    expect(page.locator("[data-base-model=tiny]")).to_be_visible()
 
     page.goto(live_server.url + reverse("run_new"))
     page.locator("#id_snapshot").select_option(label="tour@1")
-    page.locator("#id_base_model").select_option(label="petit")
+    page.locator("#id_base_model").select_option(label="tiny")
     page.locator("#id_max_steps").fill("2")
+    page.locator("#id_batch_size").fill("2")
+    page.locator("#id_seq_len").fill("32")
     page.get_by_role("button", name="Lancer l’entraînement").click()
     page.wait_for_url(re.compile(r"/runs/\d+/$"))
-    expect(page.locator(".page-head .badge")).to_have_text("En file d’attente")
     run = TrainingRun.objects.get()
-    app.control.purge()  # nothing here consumes the gpu queue; leave no job behind for other tests
-
-    for seq, event in enumerate([Start(attempt=1, kind="train", total_steps=2), Progress(attempt=1, step=1, loss=3.5),
-                                 Progress(attempt=1, step=2, loss=2.5), Done(attempt=1, steps=2, final_loss=2.5)]):
-        assert run_event_record(run_id=run.job_id, seq=seq, event=event.to_dict())
-    page.reload()
-    expect(page.locator(".page-head .badge")).to_have_text("Réussie")
-    expect(page.locator("[data-loss-max]")).to_have_text("3,5000")  # French decimals
+    # The page follows the run without a reload until the GPU worker's job has finished.
+    expect(page.locator(".page-head .badge")).to_have_text("Réussie", timeout=120_000)
+    expect(page.locator("[data-live=progress]")).to_contain_text("Étape 2 sur 2")
+    expect(page.locator("[data-loss-max]")).to_have_text(re.compile(r"^\d+,\d{4}$"))  # French decimals
+    expect(page.locator("[data-event]").first).to_contain_text("Terminée")
     screenshot(page, "tour-staff-run-fr")
     page.get_by_role("button", name="Publier").click()
     expect(page.locator("[data-unpublish]")).to_be_visible()
@@ -228,7 +224,10 @@ def test_staff_tour_in_french(open_as, live_server, celery_worker, corpus, setti
     page.wait_for_url(re.compile(r"/runs/\d+/$"))
     again = TrainingRun.objects.exclude(pk=run.pk).get()
     assert page.url.endswith(reverse("run_detail", args=[again.pk]))
-    app.control.purge()
+    # Not trained twice here: staff cancel the re-run from its page (the GPU worker stops or skips its job).
+    page.get_by_label("Arrêter l’exécution maintenant").check()
+    page.get_by_role("button", name="Annuler l’exécution").click()
+    expect(page.locator(".page-head .badge")).to_have_text("Annulée")
     page.get_by_label("Comparer avec l’exécution").fill(str(run.pk))
     page.get_by_role("button", name="Comparer", exact=True).click()
     page.wait_for_url(re.compile(r"/compare/"))
@@ -241,7 +240,10 @@ def test_staff_tour_in_french(open_as, live_server, celery_worker, corpus, setti
     expect(page.get_by_role("button", name="Publier")).to_be_visible()
 
     run.refresh_from_db()
+    assert run.status == "succeeded" and run.step == 2 and run.loss > 0 and run.checkpoint_path
     assert not run.published and again.created_by.username == "sam"
     assert again.hyperparameters["max_steps"] == run.hyperparameters["max_steps"] == 2
     assert again.snapshot_id == run.snapshot_id
     assert EvaluationSuite.objects.filter(name="quiz").exists() and BaseModel.objects.filter(name="petit").exists()
+    # The workers outlive the test: let the cancelled re-run's job end before the next test's data comes.
+    wait_for(lambda: not active_requests, timeout=60)

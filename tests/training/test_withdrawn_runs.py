@@ -6,7 +6,9 @@ from io import StringIO
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import Sum
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from annotation.models import Record
@@ -177,6 +179,38 @@ def test_a_retrained_run_loses_the_public_mark(client, held, staff):
     page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
     assert 'data-withdrawn="retrained"' in page and str(again) in page
     assert "badge-withdrawn" not in client.get(reverse("leaderboard")).content.decode()
+
+
+def test_a_later_version_that_holds_withdrawn_data_too_does_not_retrain(held, corpus, staff, member_b):
+    snapshot, run = held
+    again = make_run(user=staff, snapshot=build(snapshot.name))
+    TrainingRun.objects.filter(pk=again.pk).update(status="succeeded")
+    assert runs_withdrawn([run])[run.pk].state == "retrained"
+
+    # Beta withdraws a French record that the later version holds: it is no retraining now.
+    record = Record.objects.filter(submission=corpus["fr"], near_duplicate_of__isnull=True).order_by("pk").first()
+    withdrawal_create(user=member_b, submission=corpus["fr"], record=record)
+    state = runs_withdrawn([run])[run.pk]
+    assert state.retrained_by is None and state.state == "published"
+
+
+def test_the_leaderboard_asks_once_for_retrainings_however_many_runs_are_marked(client, held, staff):
+    snapshot, run = held
+    retrained = make_run(user=staff, snapshot=build(snapshot.name))
+    TrainingRun.objects.filter(pk=retrained.pk).update(status="succeeded")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            board = client.get(reverse("leaderboard")).content.decode()
+        # Every run listed, none marked: each was retrained on the clean version.
+        assert all(f">{run}</a>" in board for run in TrainingRun.objects.filter(published=True))
+        assert "badge-withdrawn" not in board
+        return len(captured)
+
+    one = queries()
+    for _ in range(3):
+        published(make_run(user=staff, snapshot=snapshot, withdrawn_reason="Reproducing the first."))
+    assert queries() == one
 
 
 def test_staff_unpublish_a_run_once_they_confirm(client, held, staff, member_a):

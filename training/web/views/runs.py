@@ -14,14 +14,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from training.web.run_forms import TrainingRunForm
 from training.run_selectors import (
     access_evaluation, access_partner_for_results, access_training_run, evaluation_table, is_staff, leaderboard,
-    leaderboard_cells, leaderboard_languages, loss_chart, loss_points, manifest_diff, partner_scores, progress_metrics, public_results,
-    run_lineage, run_summary_for, runs_visible_to, runs_with_partner_data, runs_withdrawn,
+    leaderboard_cells, leaderboard_languages, loss_chart, loss_points, manifest_diff, partner_scores, progress_metrics,
+    public_results, run_events_latest, run_lineage, run_summary_for, runs_visible_to, runs_with_partner_data,
+    runs_withdrawn,
 )  # fmt: skip
 from training.selectors import snapshots_withdrawn
 from training.services.run_fit import training_run_estimate
@@ -76,25 +78,41 @@ def run_queued_message(run) -> str:
 
 def run_detail(request, run_id):
     """Everyone who may see the run: model, snapshot, partners, scores, progress. Staff also: where its
-    files are, the log, failures and the job spec; partner members also their own partners' submissions."""
+    files are, the log, failures and the job spec; partner members also their own partners' submissions.
+
+    While the run is queued or running, static/js/run_live.js swaps in the live regions from ``run_status``."""
     run = access_training_run(request.user, run_id)
-    points = loss_points(run)
     staff = is_staff(request.user)
     return render(request, "runs/detail.html", {
-        "run": run,
-        "staff_view": staff,
-        "loss_points": points,
-        "loss_chart": loss_chart(points),
-        "progress_metrics": progress_metrics(run),
+        **_live_context(run, staff),
         "job_spec": json.dumps(run.manifest.get("job_spec", {}), indent=2, sort_keys=True) if staff else "",
-        "evaluation_rows": evaluation_table(run),
         "lineage": run_lineage(run, request.user),
         "withdrawn": runs_withdrawn([run]).get(run.pk),
     })  # fmt: skip
 
 
+# The run page's parts that change while a run goes: templates/runs/live/<name>.html, each in a [data-live] element.
+LIVE_REGIONS = ("badge", "progress", "state", "evaluation")
+LIVE_REGIONS_STAFF = ("actions", "events")
+
+
 def run_status(request, run_id):
-    return JsonResponse(run_summary_for(request.user, access_training_run(request.user, run_id)))
+    """The run's summary (``run_summary_for``), whether it has finished, and the run page's live regions as HTML."""
+    run = access_training_run(request.user, run_id)
+    staff = is_staff(request.user)
+    context = _live_context(run, staff)
+    names = LIVE_REGIONS + LIVE_REGIONS_STAFF if staff else LIVE_REGIONS
+    regions = {name: render_to_string(f"runs/live/{name}.html", context, request) for name in names}
+    return JsonResponse({**run_summary_for(request.user, run), "finished": not run.is_active, "regions": regions})
+
+
+def _live_context(run, staff: bool) -> dict:
+    points = loss_points(run)
+    return {
+        "run": run, "staff_view": staff, "loss_points": points, "loss_chart": loss_chart(points),
+        "evaluation_rows": evaluation_table(run), "events": run_events_latest(run) if staff else [],
+        "progress_metrics": progress_metrics(run),
+    }  # fmt: skip
 
 
 @require_POST
