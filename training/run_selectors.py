@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import reduce
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.db.models.fields.json import KeyTransform
 from django.http import Http404
 from django.utils.translation import gettext_lazy
 
@@ -82,9 +83,13 @@ def _without_locations(value):
 
 
 def loss_points(run: TrainingRun) -> list[tuple[int, float]]:
-    """(step, loss) from progress events, in step order; a resumed attempt's steps replace the earlier ones."""
-    payloads = RunEvent.objects.filter(run=run, kind="progress").values_list("payload", flat=True)
-    by_step = {p["step"]: p["loss"] for p in payloads if p.get("step") is not None and p.get("loss") is not None}
+    """(step, loss) from progress events, in step order; a resumed attempt's steps replace the earlier ones.
+
+    Only the two numbers leave the database, not the events' payloads: the run page asks every few seconds.
+    """
+    rows = (RunEvent.objects.filter(run=run, kind="progress").order_by("attempt", "seq")
+            .values_list(KeyTransform("step", "payload"), KeyTransform("loss", "payload")))  # fmt: skip
+    by_step = {step: loss for step, loss in rows if step is not None and loss is not None}
     return sorted(by_step.items())
 
 
@@ -126,7 +131,7 @@ def loss_chart(points: list[tuple[int, float]]) -> dict | None:
     sx = width / (s1 - s0) if s1 > s0 else 0
     sy = height / (high - low) if high > low else 0
     xy = [(left + ((s - s0) * sx if sx else width / 2), top + (height - (v - low) * sy if sy else height / 2))
-          for s, v in points]  # fmt: skip
+          for s, v in _thinned(points, width)]  # fmt: skip
     return {
         "points": " ".join(f"{x:.1f},{y:.1f}" for x, y in xy), "dot": xy[0] if len(xy) == 1 else None,
         "step_min": s0, "step_max": s1, "loss_min": low, "loss_max": high,
@@ -134,6 +139,24 @@ def loss_chart(points: list[tuple[int, float]]) -> dict | None:
         "middle_x": left + width // 2, "middle_y": top + height // 2,
         "view_width": left + width + 20, "view_height": top + height + CHART["bottom"],
     }  # fmt: skip
+
+
+def _thinned(points: list[tuple[int, float]], columns: int) -> list[tuple[int, float]]:
+    """At most two points per pixel column, its lowest and highest loss, in step order: a 100,000-step
+    run draws as many points as the chart has pixels, and a spike stays visible."""
+    if len(points) <= 2 * columns:
+        return points
+    s0, span = points[0][0], points[-1][0] - points[0][0]
+    extremes: dict[int, tuple[tuple[int, float], tuple[int, float]]] = {}
+    for point in points:
+        column = (point[0] - s0) * (columns - 1) // span
+        low, high = extremes.get(column, (point, point))
+        extremes[column] = (min(low, point, key=_loss), max(high, point, key=_loss))
+    return sorted({point for pair in extremes.values() for point in pair})
+
+
+def _loss(point: tuple[int, float]) -> float:
+    return point[1]
 
 
 def latest_results(*, training_run=None, base_model=None) -> dict[tuple[str, str], EvaluationResult]:

@@ -93,3 +93,13 @@ def test_status_json_gives_others_no_staff_regions(client, member_a):
     client.force_login(member_a)
     regions = client.get(reverse("run_status", args=[run.pk])).json()["regions"]
     assert set(regions) == {"badge", "progress", "state", "evaluation"}  # no forms, no events for others
+
+
+def test_a_long_run_draws_as_many_points_as_the_chart_has_pixels_and_keeps_its_spike():
+    points = [(step, 3.0 - step / 100_000) for step in range(1, 100_001)]
+    points[54_321] = (54_322, 9.0)  # one spike
+    chart = loss_chart(points)
+    drawn = [tuple(map(float, xy.split(","))) for xy in chart["points"].split()]
+    assert len(drawn) <= 2 * 600
+    assert min(y for _, y in drawn) == chart["top"]  # the spike is the highest loss: the top of the chart
+    assert chart["step_min"] == 1 and chart["step_max"] == 100_000 and chart["loss_max"] == 9.0
