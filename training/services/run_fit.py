@@ -104,8 +104,9 @@ def _model_shape(folder: Path) -> ModelShape | None:
 
 
 def _examples(snapshot: Snapshot, method: str, seq_len: int) -> int:
-    """Training examples the job will make: packed sequences of documents (cpt), or one per record (sft; dpo: a pair
-    per record, a ranking's other pairs left out)."""
+    """Training examples the job will make: packed sequences of documents (cpt), or one per row of the train split
+    (sft; dpo: snapshots write one row per pair, so a ranking counts all its pairs). Counts are per split, not per
+    kind: a snapshot mixing kinds overcounts for the method that reads one of them."""
     splits = [languages.get("train", {}) for languages in snapshot.counts.values()]
     if method == "cpt":
         return sum(split.get("tokens", 0) for split in splits) // seq_len
