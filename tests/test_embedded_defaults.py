@@ -23,4 +23,5 @@ def test_review_and_a_snapshot_build_run_on_sqlite(tmp_path):
     script = (ROOT / "tests" / "embedded" / "review_on_sqlite.py").read_text()
     review, snapshot = map(json.loads, _manage("shell", "-c", script, data_dir=tmp_path).strip().splitlines()[-2:])
     assert review == {"first": 1, "again": True, "decision": "accepted", "second": 2, "left": None}
-    assert snapshot == {"snapshot": "ready", "failure": "", "counts": {"de": {"train": {"records": 2, "tokens": 0}}}}
+    assert snapshot == {"snapshot": "ready", "failure": "", "counts": {"de": {"train": {"records": 5, "tokens": 24}}}}
+    # 2 instruction rows, a pair, a ranking of three as two pairs; the ranking's pairs are counted anew (24 tokens)

@@ -36,11 +36,24 @@ print(json.dumps({
     "second": second.record.line, "left": review_item_claim(queue=queue, annotator=annotator),
 }))
 
-# What review accepted goes into a snapshot, built on SQLite as well.
+# What review accepted goes into a snapshot, built on SQLite as well; preference records become TRL's pairs there too.
 from training.services.snapshot_build import snapshot_build  # noqa: E402
 from training.services.snapshots import snapshot_create  # noqa: E402
 
-snapshot = snapshot_create(name="embedded", license="CC0-1.0", parameters={"languages": ["de"], "kinds": ["instruction"]},
-                           enqueue=False)
+preferences = Submission.objects.create(
+    uuid=uuid.uuid4(), partner=partner, language=german, kind="preference", license="CC0-1.0", source="test",
+    consent=True, file="y.jsonl", original_name="y.jsonl", status="ready",
+)
+Record.objects.bulk_create([
+    Record(submission=preferences, line=1, language=german, kind="preference", status="accepted",
+           content={"prompt": "Wie spät?", "chosen": "Acht Uhr.", "rejected": "Egal."},
+           content_hash=hashlib.md5(b"pair").hexdigest()),
+    Record(submission=preferences, line=2, language=german, kind="preference", status="accepted",
+           content={"prompt": [{"role": "user", "content": "Zwei plus zwei?"}], "chosen": "Vier.",
+                    "rejected": ["Fünf.", "Drei."]},
+           content_hash=hashlib.md5(b"ranking").hexdigest()),
+])
+snapshot = snapshot_create(name="embedded", license="CC0-1.0",
+                           parameters={"languages": ["de"], "kinds": ["instruction", "preference"]}, enqueue=False)
 snapshot = snapshot_build(snapshot_id=snapshot.pk)
 print(json.dumps({"snapshot": snapshot.status, "failure": snapshot.failure, "counts": snapshot.counts}))
