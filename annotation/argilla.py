@@ -238,19 +238,25 @@ def dataset_ensure(connection: Connection, spec: DatasetSpec) -> "rg.Dataset":
     return dataset
 
 
-def records_push(connection: Connection, spec: DatasetSpec, items: Iterable[PushItem]) -> int:
-    """Create or update the queue's records in Argilla, a batch at a time; return how many were sent.
+def records_push(connection: Connection, spec: DatasetSpec, items: Iterable[PushItem]) -> tuple[int, int]:
+    """Create or update the queue's records in Argilla, a batch at a time; return how many were sent and kept back.
 
-    A preference record with more responses than the dataset shows is left out (it stays with the portal's reviewers).
+    A preference record with more responses than the dataset shows is kept back (it stays with the portal's reviewers).
     """
-    dataset, items, sent = dataset_ensure(connection, spec), iter(items), 0
+    dataset, items, sent, kept_back = dataset_ensure(connection, spec), iter(items), 0, 0
     if spec.kind == "preference":
         shown = len(dataset.settings.questions["ranking"].values)
-        items = (item for item in items if len(item.content["responses"]) <= shown)
+
+        def fits(item: PushItem) -> bool:
+            nonlocal kept_back
+            kept_back += len(item.content["responses"]) > shown
+            return len(item.content["responses"]) <= shown
+
+        items = filter(fits, items)
     while batch := [_record(item) for item in islice(items, PUSH_BATCH)]:
         dataset.records.log(batch, batch_size=len(batch))
         sent += len(batch)
-    return sent
+    return sent, kept_back
 
 
 def _record(item: PushItem) -> "rg.Record":

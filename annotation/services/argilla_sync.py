@@ -42,6 +42,7 @@ class SyncResult:
     """What one push or pull did: records sent and removed, and what became of each Argilla answer."""
 
     pushed: int = 0  # records sent to Argilla
+    kept_back: int = 0  # preference records with more responses than the dataset shows: left to the portal's reviewers
     pulled: int = 0  # submitted answers recorded as the portal user's answers
     skipped: int = 0  # discarded answers recorded as the portal user's skips
     removed: int = 0  # records no longer open on the portal, deleted from the dataset
@@ -80,7 +81,7 @@ def argilla_push(*, queue_id: int) -> SyncResult:
     records = _open_records(queue).select_related("submission__partner").order_by("pk")
     items = (_push_item(queue, record) for record in records.iterator(chunk_size=PUSH_CHUNK))
     spec = _spec(queue, responses=_responses_shown(queue) if queue.kind == "preference" else 2)
-    result.pushed = argilla.records_push(argilla_connection(), spec, items)
+    result.pushed, result.kept_back = argilla.records_push(argilla_connection(), spec, items)
     return result
 
 
@@ -241,5 +242,10 @@ def argilla_sync_log(*, queue_id: int, user_id: int, result: SyncResult) -> None
         "Argilla: %(pushed)d pushed, %(pulled)d pulled, %(skipped)d skipped, %(removed)d removed; "
         "%(known)d already known, %(unknown_user)d of unknown users, %(not_allowed)d not allowed, %(invalid)d invalid."
     ) % result.as_dict()
+    if result.kept_back:
+        message += " " + _(
+            "%(kept_back)d preference records have more responses than the Argilla dataset shows: "
+            "they stay with the portal's reviewers."
+        ) % result.as_dict()
     queue = ReviewQueue.objects.filter(pk=queue_id)
     LogEntry.objects.log_actions(user_id=user_id, queryset=queue, action_flag=CHANGE, change_message=message, single_object=True)

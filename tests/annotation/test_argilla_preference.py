@@ -143,4 +143,5 @@ def test_every_first_place_shared_is_a_tie(records):
 def test_a_record_with_more_responses_than_the_dataset_shows_stays_on_the_portal(pushed, queue, member_a, partner_a, german):
     line = {"prompt": GERMAN[8] + "?", "responses": [GERMAN[9], GERMAN[10], GERMAN[11], GERMAN[12]], "ranking": [0, 1, 2, 3]}
     ingest_now(submit(user=member_a, partner=partner_a, language=german, kind="preference", content=jsonl([line])))
-    assert argilla_push(queue_id=queue.pk).pushed == 2  # the dataset shows three
+    result = argilla_push(queue_id=queue.pk)
+    assert result.pushed == 2 and result.kept_back == 1  # the dataset shows three
