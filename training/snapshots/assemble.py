@@ -59,7 +59,7 @@ class Assembly:
         repeats = {"records": 0, "rows": 0, "max": 0}
         try:
             selection = select.records_for(params, language)
-            for batch in select.stream(selection, params["kinds"], language):
+            for batch in select.stream(selection, params["kinds"], language, clusters=bool(sizes)):
                 self._select(batch, selection.sources)
                 splits, copies = self._place(batch, language, sizes)
                 _count_repeats(splits, copies, repeats)
