@@ -9,11 +9,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import xxhash
+from django.db import connection, transaction
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
 
 from annotation.models import Record
 from training.models import Snapshot
 from training.services.snapshot_build import snapshot_build, snapshot_license_check
 from training.services.snapshots import snapshot_create
+from training.snapshots import select
 from training.snapshots.contamination import _WORD, WHITESPACE
 from training.snapshots.params import normalise
 from training.snapshots.read_ahead import read_ahead
@@ -136,3 +140,30 @@ def test_read_ahead_hands_over_every_item_then_the_error_and_closes_when_left():
     assert next(reader) == 0
     reader.close()
     assert closed == [True]
+
+
+@pytest.mark.django_db
+def test_a_language_with_a_large_share_streams_in_id_order_by_a_walk_and_leaves_sorting_on(
+    ingested, partner_a, partner_b, german, french
+):
+    de = ingested([{"text": t} for t in documents(30, "de", seed=8)], partner=partner_a, language=german)
+    ingested([{"text": t} for t in documents(3, "fr", seed=9)], partner=partner_b, language=french)
+    # Rows rewritten by an update move in the heap, so the table's order is no longer the ids'.
+    moved = list(Record.objects.filter(submission=de).order_by("id").values_list("id", flat=True)[:10])
+    Record.objects.filter(pk__in=moved).update(tokens=F("tokens") + 1)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE annotation_record")  # the table's size, which the share is taken of
+    params = normalise({"languages": ["de", "fr"]})
+
+    def streamed(language):
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            ids = [i for batch in select.stream(select.records_for(params, language), ["pretraining"], language)
+                   for i in batch["id"].to_pylist()]
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW enable_sort")
+                assert cursor.fetchone() == ("on",)
+        return ids, any("enable_sort = off" in q["sql"] for q in queries.captured_queries)
+
+    assert streamed("de") == (sorted(Record.objects.filter(submission=de).values_list("id", flat=True)), True)
+    ids, walked = streamed("fr")
+    assert ids == sorted(ids) and len(ids) == 3 and not walked  # 3 of 33: found by the index and sorted

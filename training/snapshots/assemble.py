@@ -59,7 +59,7 @@ class Assembly:
         repeats = {"records": 0, "rows": 0, "max": 0}
         try:
             selection = select.records_for(params, language)
-            for batch in select.stream(selection, params["kinds"], language):
+            for batch in select.stream(selection, params["kinds"], language, clusters=bool(sizes)):
                 self._select(batch, selection.sources)
                 splits, copies = self._place(batch, language, sizes)
                 _count_repeats(splits, copies, repeats)
@@ -140,6 +140,7 @@ class Assembly:
         table = None if pairs else table_for(columns, len(splits))
         submissions, tokens = batch["submission_id"].to_numpy(), batch["tokens"].to_numpy()
         plain = bool((copies == 1).all())
+        once = not len(copies) or copies.max() <= 1  # no repeats: a split's rows are a filter of the batch
         for k, split in enumerate(SPLITS):
             rows = picked[k]
             if not len(rows):
@@ -149,7 +150,7 @@ class Assembly:
                 writers[split] = ShardWriter(self.root, language, split, rows_per_shard=self.params["rows_per_shard"],
                                              row_group_rows=self.params["row_group_rows"])
             if not pairs:
-                writers[split].add(table if whole else table.take(pa.array(rows)))
+                writers[split].add(table if whole else _cut(table, rows, (splits == k) & (copies > 0), once))
                 self._tally(language, split, submissions[rows], tokens[rows])
                 continue
             # Preference records become one row per pair, so rows and counts are the pairs'.
@@ -225,6 +226,12 @@ def _count_repeats(splits: np.ndarray, copies: np.ndarray, repeats: dict) -> Non
     repeats["records"] += len(trained)
     repeats["rows"] += int(trained.sum())
     repeats["max"] = max(repeats["max"], int(trained.max()) if len(trained) else 0)
+
+
+def _cut(table: pa.Table, rows: np.ndarray, mask: np.ndarray, once: bool) -> pa.Table:
+    """The table's ``rows``; where none repeats, as the rows ``mask`` keeps (a filter copies runs of
+    rows at a time: a third faster than a take of every row)."""
+    return table.filter(pa.array(mask)) if once else table.take(pa.array(rows))
 
 
 def _picked(splits: np.ndarray, copies: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -87,7 +87,10 @@ class ChunkTexts:
         if not len(file_lines):
             return pa.nulls(len(lines), type=pa.string())
         at = np.minimum(np.searchsorted(file_lines, lines), len(file_lines) - 1)
-        return file_texts.take(pa.array(at, mask=file_lines[at] != lines))
+        missing = file_lines[at] != lines
+        if not missing.any() and at[-1] - at[0] == len(at) - 1:  # the usual run of consecutive lines: no copy
+            return file_texts.slice(int(at[0]), len(at))
+        return file_texts.take(pa.array(at, mask=missing))
 
     def _chunks_of(self, submission_id: int) -> tuple[np.ndarray, list[str]]:
         if submission_id not in self._chunks and self._all_read:
