@@ -322,6 +322,9 @@ def process_group():
     dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
     try:
         yield
+        # No rank leaves while another still talks to it: a rank that tears its group down first made
+        # a finished two-rank run exit 1 now and then on a loaded machine.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
