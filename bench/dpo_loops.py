@@ -46,7 +46,7 @@ def write_preferences(root: Path, docs: list[str], pairs: int, seed: int = 0) ->
         words = doc.split()
         prompts.append(" ".join(words[:12]) + "?")
         chosen.append(" ".join(words[12:40]))
-        rejected.append([" ".join(rng.sample(words[12:40], len(words[12:40])))])
+        rejected.append(" ".join(rng.sample(words[12:40], len(words[12:40]))))
     folder = root / "preferences" / "xx"
     folder.mkdir(parents=True)
     columns = {"kind": ["preference"] * pairs, "language": ["xx"] * pairs, "prompt": prompts, "chosen": chosen,
