@@ -74,3 +74,7 @@ def test_a_submission_takes_its_records_band_scheme_where_they_all_share_one():
 
     assert schemes == ["new", "", "", ""]  # mixed or unnamed schemes: records_reband re-bands the submission
     assert record_columns == 0
+
+
+def test_preference_records_marked_near_duplicates_before_are_unmarked_by_the_migration():
+    assert migrated("preference_marks.py") == {"preference": [0, 0], "instruction": [2, 2]}

@@ -4,14 +4,17 @@ First seen means the smallest ``(submission, line)``: within one submission
 the earliest line is the original, across submissions the lower id. A lower
 id that finishes after a higher one still becomes the original: the higher
 submission's copies are pointed at it (their submission's near-duplicate
-figure is left as counted at its finish). The index is read and written
-under its own lock, outside any database transaction; the database only
-sees the UPDATEs of ``Record.near_duplicate_of``, in batches.
+figure is left as counted at its finish). A preference record is never
+marked (docs/near-duplicates.md: pairs that share a prompt are the data),
+though it may be the original of another kind's record. The index is read
+and written under its own lock, outside any database transaction; the
+database only sees the UPDATEs of ``Record.near_duplicate_of``, in batches.
 """
 
 import numpy as np
 
-from annotation.models import Record
+from annotation.models import Record, Submission
+from annotation.models.submissions import Kind
 
 from .signatures import band_index, signature_parts, signatures_index, signatures_keys
 
@@ -61,6 +64,7 @@ def _mark(copies: np.ndarray, originals: np.ndarray, submission_id: int) -> None
     before this submission keeps its mark: that record was seen first.
     """
     copies, originals = _smallest_per(copies, originals)
+    copies, originals = _not_preference(copies, originals)
     ids = _record_ids(np.concatenate([copies, originals]))
     marks = {ids[c]: ids[o] for c, o in zip(copies.tolist(), originals.tolist()) if c in ids and o in ids}
     later = [ids[c] for c in copies[(copies >> np.uint64(32)) > np.uint64(submission_id)].tolist() if c in ids]
@@ -79,6 +83,14 @@ def _smallest_per(copies: np.ndarray, originals: np.ndarray) -> tuple[np.ndarray
     first = np.ones(len(copies), dtype=bool)
     first[1:] = copies[1:] != copies[:-1]
     return copies[first], originals[first]
+
+
+def _not_preference(copies: np.ndarray, originals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The copies that are not preference records (a submission holds records of its own kind only)."""
+    submissions = np.unique(copies >> np.uint64(32)).tolist()
+    preference = Submission.objects.filter(pk__in=submissions, kind=Kind.PREFERENCE).values_list("pk", flat=True)
+    kept = ~np.isin(copies >> np.uint64(32), np.fromiter(preference, dtype=np.uint64))
+    return copies[kept], originals[kept]
 
 
 def _record_ids(owners: np.ndarray) -> dict[int, int]:

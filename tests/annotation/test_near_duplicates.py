@@ -79,3 +79,26 @@ def test_the_index_rebuilt_from_the_signatures_gives_the_same_answers(submit_de)
     assert f"{len(keys)} key(s)" in out.getvalue()
     assert (band_index().first_owners(keys) == before).all()
     assert band_index().tags() == set(tags)
+
+
+PROMPT = documents(1, seed=21, sentences=12)[0] + " Was meinst du dazu?"  # long: it dominates every pair
+RANKINGS = [("Das stimmt so.", "Keine Ahnung."), ("Ja, genau.", "Vielleicht."), ("Richtig.", "Weiß nicht.")]
+
+
+def test_pairs_sharing_a_prompt_are_not_near_duplicates_of_each_other(submit_de):
+    lines = [{"prompt": PROMPT, "chosen": chosen, "rejected": rejected} for chosen, rejected in RANKINGS]
+    first = submit_de(jsonl(lines), kind="preference")
+    again = submit_de(jsonl([{"prompt": PROMPT, "chosen": "Stimmt genau.", "rejected": "Nein."}]), kind="preference")
+
+    assert (first.records_accepted, first.near_duplicates, again.near_duplicates) == (3, 0, 0)
+    assert _pairs(first, again) == set()
+
+
+def test_a_text_near_a_preference_pair_is_still_marked(submit_de):
+    pair = submit_de(jsonl([{"prompt": PROMPT, "chosen": "Das stimmt so.", "rejected": "Keine Ahnung."}]),
+                     kind="preference")
+    texts = submit_de(jsonl([{"text": PROMPT + " Das stimmt so."}, {"text": PROMPT + " Ja, genau."}]))
+
+    # The pair stays in the index (contamination looks it up) and is the first seen of the cluster.
+    assert texts.near_duplicates == 2
+    assert _pairs(pair, texts) == {((texts.pk, 1), (pair.pk, 1)), ((texts.pk, 2), (pair.pk, 1))}

@@ -1,10 +1,17 @@
 """The fit and time estimate on known figures (training/services/fit_estimate.py)."""
 
 import json
+import uuid
+from pathlib import Path
 
 import pytest
 
+from annotation.models import Submission
+from training.models import SnapshotSubmission
 from training.services.fit_estimate import Hardware, ModelShape, advice, estimate, steps_for
+from training.services.run_fit import training_run_estimate
+
+from .run_helpers import make_base_model, make_snapshot
 
 MISTRAL_7B = {  # mistralai/Mistral-7B-v0.1 config.json
     "hidden_size": 4096, "num_hidden_layers": 32, "vocab_size": 32000, "intermediate_size": 14336,
@@ -80,3 +87,36 @@ def test_dpo_counts_two_sequences_a_pair_and_the_references_forward_pass_but_no_
 def test_steps_count_global_batches_of_every_gpu():
     assert steps_for(1000, epochs=1, batch_size=4, grad_accum=2, gpus=1) == 125
     assert steps_for(1000, epochs=1, batch_size=4, grad_accum=2, gpus=2) == 63
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "examples", "sequences"), [("cpt", 10_000 // 32, 1), ("sft", 40, 1), ("dpo", 30, 2)])
+def test_a_snapshot_of_several_kinds_counts_only_the_train_rows_the_method_reads(
+    method, examples, sequences, partner_a, member_a, german
+):
+    """Evaluation items are never in train; a written pair is credited to its source's submission too."""
+    snapshot = make_snapshot()
+    snapshot.parameters = {"kinds": ["pretraining", "instruction", "preference", "evaluation"]}
+    snapshot.counts = {"de": {"train": {"records": 100 + 40 + 30, "tokens": 10_000 + 4_000 + 3_000},
+                              "test": {"records": 10 + 20, "tokens": 1_000 + 2_000}}}  # fmt: skip
+    snapshot.save()
+    for kind, records, tokens, splits in [
+        ("pretraining", 110, 11_000, {"train": 100, "test": 10}), ("instruction", 40, 4_000, {"train": 40}),
+        ("preference", 25 + 5, 3_000, {"train": 25 + 5}),  # 25 pairs of its own, 5 written pairs credited
+        ("preference", 5, 500, {"train": 5}),  # the 5 written pairs
+        ("evaluation", 20, 2_000, {"test": 20}),
+    ]:  # fmt: skip
+        submission = Submission.objects.create(
+            uuid=uuid.uuid4(), partner=partner_a, uploader=member_a, language=german, kind=kind, license="CC-BY-4.0",
+            source="s",
+            consent=True, original_name="a.jsonl", status=Submission.Status.READY,
+        )  # fmt: skip
+        SnapshotSubmission.objects.create(snapshot=snapshot, submission=submission, partner=partner_a, language="de",
+                                          license="CC-BY-4.0", records=records, tokens=tokens, splits=splits)  # fmt: skip
+    base = make_base_model("mistral-7b")
+    (Path(base.source) / "config.json").write_text(json.dumps(MISTRAL_7B))
+
+    result = training_run_estimate(snapshot=snapshot, base_model=base, method=method, finetuning="lora",
+                                   hyperparameters={"seq_len": 32, "batch_size": 1}, resources={})  # fmt: skip
+
+    assert result.tokens == examples * 32 * sequences

@@ -168,7 +168,7 @@ def test_a_written_pair_stays_though_it_is_a_near_duplicate_of_its_source(
     written = Record.objects.get(meta__source_record=original.pk)
     review({written.pk: lambda name: {"type": "best", "best": 0}}, ("uwe", "uta"))
     written.refresh_from_db()
-    assert written.near_duplicate_of_id == original.pk  # what this test is about
+    assert written.near_duplicate_of_id is None  # ingest marks no pair (docs/near-duplicates.md)
 
     snapshot = build(languages=["de"], kinds=["preference"], splits={"train": 1.0})
 
@@ -182,7 +182,9 @@ def test_pairs_sharing_a_prompt_all_enter_and_go_to_one_split(ingested, partner_
     answers = [("Das stimmt so.", "Keine Ahnung."), ("Ja, genau.", "Vielleicht."), ("Richtig.", "Weiß nicht.")]
     lines = [{"prompt": prompt, "chosen": chosen, "rejected": rejected} for prompt in prompts for chosen, rejected in answers]
     submission = ingested(lines, partner=partner_a, language=german, kind="preference")
-    assert submission.records.filter(near_duplicate_of__isnull=False).exists()  # what this test is about
+    # Ingest marks no pair; marked anyway, as before migration 0019, the pairs are still not reduced.
+    first = submission.records.get(line=1)
+    submission.records.exclude(pk=first.pk).update(near_duplicate_of=first)
 
     snapshot = build(languages=["de"], kinds=["preference"], splits={"train": 0.5, "validation": 0.0, "test": 0.5})
 

@@ -104,13 +104,41 @@ def _model_shape(folder: Path) -> ModelShape | None:
 
 
 def _examples(snapshot: Snapshot, method: str, seq_len: int) -> int:
-    """Training examples the job will make: packed sequences of documents (cpt), or one per row of the train split
-    (sft; dpo: snapshots write one row per pair, so a ranking counts all its pairs). Counts are per split, not per
-    kind: a snapshot mixing kinds overcounts for the method that reads one of them."""
+    """Training examples the job will make from the train split: packed sequences of documents (cpt), or one
+    per row (sft; dpo: snapshots write one row per pair, so a ranking counts all its pairs).
+
+    The job reads only its method's kinds (training/jobs/data.py). Evaluation items are never in train, so a
+    snapshot of the method's kinds and evaluation items is counted from its split figures, exactly. One that
+    mixes in other kinds is counted from its lineage (per submission, so per kind).
+    """
+    kinds = set(snapshot.parameters.get("kinds") or ()) - {"evaluation"}
+    if kinds <= METHOD_KINDS[method]:  # no kinds recorded: a snapshot of one kind, as before kinds were chosen
+        records, tokens = _train(snapshot)
+    elif method == "dpo":
+        # A written pair is tallied under its own submission and credited to its source's too (both licences
+        # apply): preference lineage counts it twice, so the pairs are what the other kinds leave of the split.
+        return _train(snapshot)[0] - _train_of(snapshot, kinds - {"preference"})[0]
+    else:
+        records, tokens = _train_of(snapshot, METHOD_KINDS[method])
+    return tokens // seq_len if method == "cpt" else records
+
+
+def _train(snapshot: Snapshot) -> tuple[int, int]:
+    """Rows and tokens of the snapshot's train split, all languages."""
     splits = [languages.get("train", {}) for languages in snapshot.counts.values()]
-    if method == "cpt":
-        return sum(split.get("tokens", 0) for split in splits) // seq_len
-    return sum(split.get("records", 0) for split in splits)
+    return sum(split.get("records", 0) for split in splits), sum(split.get("tokens", 0) for split in splits)
+
+
+def _train_of(snapshot: Snapshot, kinds: set[str]) -> tuple[int, int]:
+    """Train rows of the submissions of ``kinds``, and their tokens: lineage keeps tokens for all splits
+    together, so a submission's are shared out by its rows (an estimate)."""
+    records = tokens = 0
+    rows = snapshot.lineage.filter(submission__kind__in=kinds).values_list("records", "tokens", "splits")
+    for total, count, splits in rows:
+        train = splits.get("train", 0)
+        records += train
+        tokens += count * train // total if total else 0
+    return records, tokens
 
 
 def _does_not_fit(result: Estimate, finetuning: str, config: TrainConfig, shards: bool, hardware: Hardware) -> str:
