@@ -1,5 +1,6 @@
 """Actors, data factories and a real Celery worker for the tests."""
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -12,8 +13,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from occiportal.eu_languages import EU_LANGUAGES
 from occiportal.models import Language, Partner, PartnerMembership
+from training.jobs.contract import EVENTS_QUEUE, GPU_QUEUE
 
 PASSWORD = "correct-horse-battery-staple"
+# The GPU worker thread consumes this between tests: nothing is ever sent to it.
+GPU_PARKED_QUEUE = "gpu-parked"
 
 
 def make_user(username, *, staff=False, partner=None):
@@ -100,12 +104,14 @@ def celery_worker_session():
 
 @pytest.fixture(scope="session")
 def gpu_worker_session():
-    """A second worker thread, on the ``gpu`` queue: the GPU worker's own Django-free app, as in production.
+    """A second worker thread: the GPU worker's own Django-free app, as in production, parked on a queue nobody sends to.
 
     Session-scoped, like the ``default`` worker: stopping an embedded worker
-    sets a process-wide flag that stops every worker thread. It polls the
-    broker itself (no event loop): kombu's event loop is one per process and
-    the ``default`` worker already drives it.
+    sets a process-wide flag that stops every worker thread. So it must not
+    consume ``gpu`` for the whole session, or it would run the job of any
+    later test's run that should stay queued: it consumes ``gpu`` only while a
+    test holds ``gpu_worker``. It polls the broker itself (no event loop):
+    kombu's event loop is one per process and the ``default`` worker already drives it.
     """
     from celery.concurrency.thread import TaskPool
     from celery.contrib.testing.worker import TestWorkController, start_worker
@@ -131,13 +137,90 @@ def gpu_worker_session():
             self.executor = ThreadPoolExecutor(max_workers=self.limit, initializer=app.set_current)
 
     with start_worker(
-        app, pool=GpuAppPool, concurrency=1, perform_ping_check=False, queues=["gpu"], shutdown_timeout=30,
+        app, pool=GpuAppPool, concurrency=1, perform_ping_check=False, queues=[GPU_PARKED_QUEUE], shutdown_timeout=30,
         hostname="gpu@tests", WorkController=PollingWorker,
     ) as worker:  # fmt: skip
         # Starting a worker makes its app the current one; the portal's code sends through the portal's.
         portal_app.set_current()
         portal_app.set_default()
         yield worker
+
+
+@pytest.fixture
+def gpu_worker(celery_worker, gpu_worker_session):
+    """The GPU worker, consuming ``gpu`` for this test only; jobs earlier tests left there are dropped first."""
+    with gpu_queue_consumed(gpu_worker_session):
+        yield gpu_worker_session
+
+
+@contextmanager
+def gpu_queue_consumed(worker):
+    """``worker`` consumes ``gpu`` inside the block; after it, nothing it took is still running or waiting to run.
+
+    On the way out the ``gpu`` queue is emptied and both workers are waited
+    for, events on ``default`` included, so no job outlives the test that sent it.
+    """
+    queue_purge(GPU_QUEUE)
+    in_worker_thread(worker, lambda: worker.consumer.add_task_queue(GPU_QUEUE))
+    try:
+        yield worker
+    finally:
+        in_worker_thread(worker, lambda: worker.consumer.cancel_task_queue(GPU_QUEUE))
+        queue_purge(GPU_QUEUE)
+        wait_for(workers_idle, timeout=120)
+
+
+def in_worker_thread(worker, operation, timeout=30):
+    """Run ``operation`` in the worker's own thread, between two polls of the broker, and wait for it.
+
+    The consumer's broker channel is not thread-safe: a queue is added or
+    cancelled where the worker polls, as its remote-control commands do.
+    """
+    done, failed = threading.Event(), []
+
+    def run():
+        try:
+            operation()
+        except Exception as error:  # noqa: BLE001 - raised again in the test's thread
+            failed.append(error)
+        finally:
+            done.set()
+
+    worker.consumer.call_soon(run)
+    assert done.wait(timeout), f"the worker did not run {operation} within {timeout}s"
+    if failed:
+        raise failed[0]
+
+
+def queue_purge(name):
+    from occiportal.celery import app
+
+    with app.connection_for_write() as connection:
+        connection.default_channel.queue_purge(name)
+
+
+def queue_length(name):
+    """Messages waiting in a queue; the ones a worker took are not counted."""
+    from occiportal.celery import app
+
+    with app.connection_for_write() as connection:
+        return connection.default_channel.queue_declare(name).message_count
+
+
+def workers_idle():
+    """No task running or waiting in either worker thread, and none waiting on ``default``.
+
+    Asked twice, a moment apart: a message a worker has just taken becomes its request a moment later.
+    """
+    from celery.worker import state
+
+    def quiet():
+        return not state.active_requests and not state.reserved_requests and not queue_length(EVENTS_QUEUE)
+
+    if not quiet():
+        return False
+    time.sleep(0.2)
+    return quiet()
 
 
 @contextmanager
