@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def test_upload_review_snapshot_train_evaluate_publish(
-    celery_worker, gpu_worker_session, client, member_a, partner_a, german, staff, settings
+    gpu_worker, client, member_a, partner_a, german, staff, settings
 ):
     settings.TRAINING = {**settings.TRAINING, "EVALUATE_BASE_MODEL": False}
     # 1. A partner uploads; the worker ingests.

@@ -19,7 +19,7 @@ from django.urls import reverse
 
 import training.tasks  # noqa: F401
 from tests.conftest import wait_for
-from training import gpu_worker  # registers the gpu task before the workers start
+from training import gpu_worker as gpu_worker_module  # registers the gpu task before the workers start
 from training.models import BaseModel, EvaluationRun, RunEvent, TrainingRun
 from training.services.runs import evaluation_suite_create, training_run_publish
 
@@ -58,7 +58,7 @@ def kill_job(job_id: str) -> bool:
     return False
 
 
-def test_train_crash_resume_then_evaluate_on_the_cpu(celery_worker, gpu_worker_session, client, staff, settings, monkeypatch):
+def test_train_crash_resume_then_evaluate_on_the_cpu(gpu_worker, client, staff, settings, monkeypatch):
     settings.TRAINING = {**settings.TRAINING, "EVALUATE_BASE_MODEL": False}  # one evaluation job is enough here
     call_command("create_base_model", "tiny", "--tiny", *TINY, stdout=StringIO())
     base = BaseModel.objects.get(name="tiny")
@@ -69,7 +69,7 @@ def test_train_crash_resume_then_evaluate_on_the_cpu(celery_worker, gpu_worker_s
     # The job dies right after its first checkpoint, killed from the worker as it
     # reports it (no race with the training loop); it resumes from it as attempt 2.
     crashed = []
-    real_run_in_child = gpu_worker.run_in_child
+    real_run_in_child = gpu_worker_module.run_in_child
 
     def crash_once(spec, on_event, cancel_check):
         def watch(event):
@@ -79,7 +79,7 @@ def test_train_crash_resume_then_evaluate_on_the_cpu(celery_worker, gpu_worker_s
 
         return real_run_in_child(spec, watch, cancel_check)
 
-    monkeypatch.setattr(gpu_worker, "run_in_child", crash_once)
+    monkeypatch.setattr(gpu_worker_module, "run_in_child", crash_once)
     out = StringIO()
     call_command(
         "train", "--snapshot", snapshot.label, "--base-model", "tiny", "--method", "cpt", "--max-steps", str(STEPS),
