@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from tests.browser.conftest import CHROMIUM, screenshot, sign_in
-from tests.conftest import broker_unreachable, make_user
+from tests.conftest import make_user
 from tests.training.run_helpers import make_run
 from training.jobs.contract import Done, Progress, Start
 from training.services.run_events import run_event_record
@@ -30,8 +30,7 @@ def test_the_run_page_follows_a_running_run_without_reloading(page, live_server,
 
     settings.DATA_DIR = tmp_path / "data"
     make_user("sam", staff=True)
-    with broker_unreachable():  # no job for a gpu worker another test may have started: the events come from here
-        run = make_run()
+    run = make_run()  # its job waits on ``gpu``, consumed only within ``gpu_worker``: the events come from here
     record(run, 0, Start(attempt=1, kind="train", total_steps=4))
     sign_in(page, live_server.url, "sam")
     page.set_viewport_size({"width": 1280, "height": 500})
