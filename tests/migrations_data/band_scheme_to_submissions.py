@@ -5,12 +5,10 @@ import json
 import uuid
 
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
-before = [("annotation", "0015_preference_kind")]
-executor = MigrationExecutor(connection)
-executor.migrate(before)
-apps = executor.loader.project_state(before).apps
+from tests.migrations_data.history import migrate_back, migrate_forward
+
+apps = migrate_back([("annotation", "0015_preference_kind")])
 
 Partner = apps.get_model("occiportal", "Partner")
 Language = apps.get_model("occiportal", "Language")
@@ -35,8 +33,7 @@ def submission_with(*schemes):
 
 
 made = [submission_with("new", "new"), submission_with("old", "new"), submission_with("", ""), submission_with()]
-executor = MigrationExecutor(connection)
-executor.migrate(executor.loader.graph.leaf_nodes())
+migrate_forward()
 with connection.cursor() as cursor:
     cursor.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 'annotation_record' "
                    "AND column_name = 'band_scheme'")

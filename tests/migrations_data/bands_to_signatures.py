@@ -3,38 +3,25 @@ rows through annotation 0012, and print what the signature store and the band in
 
 import json
 import tempfile
-import uuid
 from pathlib import Path
 
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from annotation.dedup.index import band_keys, owner_keys
 from annotation.ingest.minhash import BAND_SCHEME
+from tests.migrations_data.history import migrate_back, migrate_forward, pretraining_submission
 
 folder = Path(tempfile.mkdtemp())
 settings.MEDIA_ROOT, settings.NEAR_DUPLICATE_INDEX_DIR = folder / "media", folder / "index"
 
-before = [("annotation", "0011_band_scheme")]
-executor = MigrationExecutor(connection)
-executor.migrate(before)
-apps = executor.loader.project_state(before).apps
+apps = migrate_back([("annotation", "0011_band_scheme")])
 
-User = apps.get_model("auth", "User")
-Partner = apps.get_model("occiportal", "Partner")
-Language = apps.get_model("occiportal", "Language")
-Submission = apps.get_model("annotation", "Submission")
 Record = apps.get_model("annotation", "Record")
 RecordBand = apps.get_model("annotation", "RecordBand")
 
-user = User.objects.create(username="anna")
-partner = Partner.objects.create(slug="alpha", name="Alpha")
-submission = Submission.objects.create(
-    uuid=uuid.uuid4(), partner=partner, uploader=user, language=Language.objects.get(code="de"),
-    kind="pretraining", license="CC-BY-4.0", source="s", consent=True, original_name="a.jsonl", status="ready",
-)
+submission = pretraining_submission(apps)
 bands = {1: list(range(10, 24)), 2: list(range(100, 114)), 3: list(range(200, 214))}
 for line, row in bands.items():
     record = Record.objects.create(
@@ -43,8 +30,7 @@ for line, row in bands.items():
     )
     RecordBand.objects.bulk_create([RecordBand(record=record, band=b, hash=h) for b, h in enumerate(row)])
 
-executor = MigrationExecutor(connection)
-executor.migrate(executor.loader.graph.leaf_nodes())
+migrate_forward()
 
 from annotation.dedup.signatures import signatures_decode  # noqa: E402
 from annotation.services.signatures import band_index  # noqa: E402

@@ -5,12 +5,10 @@ import json
 import uuid
 
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
-before = [("annotation", "0018_reviewqueue_argilla_push_unsent")]
-executor = MigrationExecutor(connection)
-executor.migrate(before)
-apps = executor.loader.project_state(before).apps
+from tests.migrations_data.history import migrate_back, migrate_forward
+
+apps = migrate_back([("annotation", "0018_reviewqueue_argilla_push_unsent")])
 
 Partner = apps.get_model("occiportal", "Partner")
 Language = apps.get_model("occiportal", "Language")
@@ -30,8 +28,7 @@ for n, kind in enumerate(["preference", "instruction"]):
                                       content={}, content_hash=f"{10 * n + line:032x}", near_duplicate_of=first)
     made[kind] = submission.pk
 
-executor = MigrationExecutor(connection)
-executor.migrate(executor.loader.graph.leaf_nodes())
+migrate_forward()
 with connection.cursor() as cursor:
     cursor.execute("SELECT submission_id, count(near_duplicate_of_id) FROM annotation_record GROUP BY submission_id")
     marks = dict(cursor.fetchall())

@@ -5,12 +5,10 @@ import json
 import uuid
 
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
-before = [("annotation", "0008_submission_failure_message"), ("occiportal", "0002_seed_eu_languages")]
-executor = MigrationExecutor(connection)
-executor.migrate(before)
-apps = executor.loader.project_state(before).apps
+from tests.migrations_data.history import migrate_back, migrate_forward
+
+apps = migrate_back([("annotation", "0008_submission_failure_message"), ("occiportal", "0002_seed_eu_languages")])
 
 Partner = apps.get_model("occiportal", "Partner")
 Language = apps.get_model("occiportal", "Language")
@@ -32,8 +30,7 @@ Record.objects.create(
     meta={"phone": "+49 40 5550123", "contacts": [{"iban": "DE89 3704 0044 0532 0130 00"}], "pages": 3},
 )
 
-executor = MigrationExecutor(connection)
-executor.migrate(executor.loader.graph.leaf_nodes())
+migrate_forward()
 with connection.cursor() as cursor:
     cursor.execute("SELECT r.external_id, r.origin, r.meta, r.pii_redactions, s.pii_redactions, s.errors, c.stats"
                    " FROM annotation_record r JOIN annotation_submission s ON s.id = r.submission_id"

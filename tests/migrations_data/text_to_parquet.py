@@ -5,33 +5,21 @@ and print what the rows, the chunk files and the command say."""
 import io
 import json
 import tempfile
-import uuid
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.migrations_data.history import migrate_back, migrate_forward, pretraining_submission
 
 settings.MEDIA_ROOT = tempfile.mkdtemp()  # before the storage is first used
 
-before = [("annotation", "0011_band_scheme"), ("training", "0005_snapshot_hub_push"), ("occiportal", "0002_seed_eu_languages")]
-executor = MigrationExecutor(connection)
-executor.migrate(before)
-apps = executor.loader.project_state(before).apps
+apps = migrate_back([("annotation", "0011_band_scheme"), ("training", "0005_snapshot_hub_push"),
+                     ("occiportal", "0002_seed_eu_languages")])
 
-User = apps.get_model("auth", "User")
-Partner = apps.get_model("occiportal", "Partner")
-Language = apps.get_model("occiportal", "Language")
-Submission = apps.get_model("annotation", "Submission")
 IngestChunk = apps.get_model("annotation", "IngestChunk")
 Record = apps.get_model("annotation", "Record")
 
-user = User.objects.create(username="anna")
-partner = Partner.objects.create(slug="alpha", name="Alpha")
-submission = Submission.objects.create(
-    uuid=uuid.uuid4(), partner=partner, uploader=user, language=Language.objects.get(code="de"),
-    kind="pretraining", license="CC-BY-4.0", source="s", consent=True, original_name="a.jsonl", status="ready",
-)
+submission = pretraining_submission(apps)
 for index, first_line in enumerate([1, 4]):
     IngestChunk.objects.create(submission=submission, index=index, path="a.jsonl", start=0, end=1,
                                first_line=first_line, status="done")
@@ -41,8 +29,7 @@ for line, status in enumerate(["pending", "accepted", "withdrawn", "pending", "r
                           content_hash=f"{line:032x}", status=status, tokens=10 * line,
                           quality={"words": 8 + line, "mean_word_length": 3.5, "stop_words": None})
 
-executor = MigrationExecutor(connection)
-executor.migrate(executor.loader.graph.leaf_nodes())
+migrate_forward()
 
 from annotation.corpus import record_files  # noqa: E402  (after the migrations: the models as they are now)
 from annotation.models import IngestChunk as Chunk, Record as Current  # noqa: E402
