@@ -45,6 +45,7 @@ class World:
     lead_role: LanguageRole
     invitation_partner: Invitation
     invitation_language: Invitation
+    invitation_mixed: Invitation  # names German and French: the German lead must not resend it
     snapshot: Snapshot
     other_snapshot: Snapshot
     run: TrainingRun
@@ -65,8 +66,8 @@ def _snapshot(name, submission) -> Snapshot:
     folder = Path(settings.DATA_DIR) / "snapshots" / name
     code = submission.language.code
     (folder / code).mkdir(parents=True)
-    rows = [{"record_id": r.pk, "submission_id": submission.pk, "language": code, "kind": r.kind, "text": str(r.content)}
-            for r in submission.records.all()]  # fmt: skip
+    rows = [{"record_id": r.pk, "submission_id": submission.pk, "language": code, "kind": r.kind,
+             "text": str(r.content), "tokens": 5} for r in submission.records.all()]  # fmt: skip
     shard = folder / code / "train-00000.parquet"
     pq.write_table(pa.Table.from_pylist(rows), shard)
     entry = {"path": f"{code}/train-00000.parquet", "rows": len(rows), "bytes": shard.stat().st_size,
@@ -129,6 +130,10 @@ def build_world(*, partner_a, partner_b, member_a, staff, german, french) -> Wor
         invitation_language=invitation_create(
             inviter=users["lead_fr"], email="traduction@beta.example", role="annotator", languages=[french],
             mail_language="fr", base_url=BASE_URL,
+        ),
+        invitation_mixed=invitation_create(
+            inviter=staff, email="both@beta.example", role="annotator", languages=[german, french], mail_language="en",
+            base_url=BASE_URL,
         ),
         snapshot=snapshot, other_snapshot=_snapshot("alpha-only", own),
         run=run, published_run=published_run,
