@@ -155,9 +155,10 @@ def withdrawals_follow_up(*, withdrawal_ids: list[int]) -> None:
     durable (queued with the commit, marked, swept, redone until
     ``text_pruned_at`` is set), it runs first, before any shard is read, and
     until it is done the withdrawal's page and API say the removal is
-    pending. Meanwhile the records are withdrawn already: no snapshot,
-    review or export takes them. The original upload, one file deleted
-    unread, still goes in the request (``withdrawal_get_or_create``).
+    pending. Meanwhile the records are withdrawn already, so no later
+    snapshot takes them; the wait is the queue's, seconds when a worker is
+    free. The original upload, one file deleted unread, still goes in the
+    request (``withdrawal_get_or_create``).
     """
     withdrawals = list(Withdrawal.objects.filter(pk__in=withdrawal_ids).order_by("pk"))
     unpruned: dict[int, list[int]] = {}
