@@ -7,7 +7,7 @@ and never sent. Submissions are swept by their status (``annotation.tasks.ingest
 everything else marks its row unsent (a ``*_unsent_since`` time, cleared once
 the broker took the message: ``send_marked_on_commit``) and its sweeper sends
 again the rows marked for longer than ``UNSENT_GRACE_SECONDS`` (``unsent_resend``):
-training jobs, snapshot builds and Hub pushes (``training.run_tasks.runs_sweep``),
+training jobs, snapshot builds, Hub pushes and withdrawals' follow-ups (``training.run_tasks.runs_sweep``),
 the admin's Argilla pushes (``annotation.argilla_tasks.argilla_push_sweep``).
 Tasks go by name, so no service imports a tasks module.
 """

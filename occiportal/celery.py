@@ -2,9 +2,10 @@
 
 Queues:
 - ``default``: portal work — ingest planning, ingest chunks, finalising
-  submissions, snapshot builds, Hub pushes, the Argilla push and pull,
-  recording job events, and the sweepers (ingest; runs, snapshot builds and
-  Hub pushes; Argilla pushes) that beat starts every minute. Idempotent tasks that take ids.
+  submissions, snapshot builds, Hub pushes, withdrawals' text removal and
+  counting, the Argilla push and pull,
+  recording job events, and the sweepers (ingest; runs, snapshot builds,
+  Hub pushes and withdrawals' follow-ups; Argilla pushes) that beat starts every minute. Idempotent tasks that take ids.
 - ``gpu``: training and evaluation jobs, served by the GPU worker's own
   Django-free app (training/gpu_worker.py), one job at a time (prefetch 1),
   each run as a child process. This app only sends to it, by task name.

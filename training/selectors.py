@@ -41,9 +41,11 @@ def withdrawals_visible_to(user):
 def submission_data_uses(submission) -> dict:
     """The ready snapshots holding ``submission``'s data and the runs (models) trained on them, newest first.
 
-    ``{"withdrawals": [{"withdrawal", "snapshots"}], "snapshots": [{"snapshot", "records", "withdrawn"}],
+    ``{"withdrawals": [{"withdrawal", "snapshots"}], "counting", "snapshots": [{"snapshot", "records", "withdrawn"}],
     "runs": [{"run", "withdrawn", "state"}]}``: ``withdrawn`` says whether it
-    holds what the partner withdrew of this submission; a run's ``state`` is
+    holds what the partner withdrew of this submission; a withdrawal's
+    ``snapshots`` is None while the worker counts them, and ``counting`` says
+    whether one is. A run's ``state`` is
     "retrained", "unpublished" or, while it is still public, "published"
     (marked wherever it shows), and for a run holding nothing withdrawn
     "public" or "private". The partner sees every run, published or not: it
@@ -52,13 +54,14 @@ def submission_data_uses(submission) -> dict:
     lineage = SnapshotSubmission.objects.filter(submission=submission, snapshot__status=Snapshot.Status.READY)
     records = dict(lineage.values_list("snapshot_id", "records"))
     withdrawals = list(submission.withdrawals.select_related("record")) if submission.withdrawn_records else []
-    exposure = {withdrawal.pk: withdrawal_snapshots(withdrawal) for withdrawal in withdrawals}
-    affected = {s.pk for found in exposure.values() for s in found}
+    exposure = {withdrawal.pk: withdrawal_snapshots(withdrawal) for withdrawal in withdrawals}  # None: counting
+    affected = {s.pk for found in exposure.values() for s in found or ()}
     snapshots = Snapshot.objects.filter(pk__in=set(records) | affected).order_by("-created_at", "-version")
     runs = list(TrainingRun.objects.filter(snapshot__in=snapshots).select_related("snapshot", "base_model"))
     marks = runs_withdrawn([run for run in runs if run.snapshot_id in affected])
     return {
         "withdrawals": [{"withdrawal": w, "snapshots": exposure[w.pk]} for w in reversed(withdrawals)],
+        "counting": any(found is None for found in exposure.values()),
         "snapshots": [{"snapshot": s, "records": records.get(s.pk), "withdrawn": s.pk in affected} for s in snapshots],
         "runs": [{"run": run, "withdrawn": marks.get(run.pk), "state": _run_state(run, marks.get(run.pk))}
                  for run in runs],

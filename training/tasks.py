@@ -1,6 +1,7 @@
 """Training's tasks: thin, idempotent, keyed by id; each calls one service.
 
-Snapshots are built and pushed to the Hub here; runs' events are recorded,
+Snapshots are built and pushed to the Hub here, withdrawals' text removed
+and the snapshots holding it counted; runs' events are recorded,
 quiet jobs swept, stop markers written and the tiny demo model built. Every
 task keeps the name it was first queued under (``name=``): a message sent
 before a module moved must still find its task. Services send by name
@@ -23,7 +24,9 @@ from training.services.runs import WRITE_MARKERS, job_markers_write
 from training.services.snapshot_build import snapshot_build as build
 from training.services.snapshots import BUILD_TASK, snapshots_unsent_sweep
 from training.services.storage import snapshot_upload
-from training.services.withdrawals import snapshot_built_count
+from training.services.withdrawals import (
+    FOLLOW_UP_SECONDS, FOLLOW_UP_TASK, snapshot_built_count, withdrawals_follow_up, withdrawals_follow_up_sweep,
+)  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,17 @@ def snapshot_hub_push(snapshot_id: int) -> None:
         log.warning("pushing snapshot %s to %s failed: %s", snapshot.label, snapshot.hub_repo, snapshot.hub_error)
 
 
+# -- withdrawals -----------------------------------------------------------------------------------
+
+# On the default queue, sent with the withdrawal's commit. Idempotent: each
+# step (the text removal, the counting) is marked on the withdrawal when done
+# and skipped once marked, so a redelivery redoes only what is missing and
+# acks_late is safe. Takes the ids of one request's withdrawals, counted together.
+@shared_task(name=FOLLOW_UP_TASK, acks_late=True, soft_time_limit=FOLLOW_UP_SECONDS, time_limit=FOLLOW_UP_SECONDS + 60)
+def withdrawal_follow_up(withdrawal_ids: list[int]) -> None:
+    withdrawals_follow_up(withdrawal_ids=withdrawal_ids)
+
+
 # -- runs ------------------------------------------------------------------------------------------
 
 # Idempotent on (job, attempt, seq): a redelivered message is recorded once.
@@ -66,11 +80,12 @@ def record_event(run_id: str, seq: int, event: dict) -> None:
     run_event_record(run_id=run_id, seq=seq, event=event)
 
 
-# Also sends again the snapshot builds and Hub pushes the broker never took:
-# one training sweeper on beat, under the name it was first scheduled by.
+# Also sends again the snapshot builds and Hub pushes the broker never took, and
+# the withdrawals' follow-ups never sent or never finished: one training
+# sweeper on beat, under the name it was first scheduled by.
 @shared_task(name=RUNS_SWEEP, time_limit=300)
 def runs_sweep() -> int:
-    return sweep() + snapshots_unsent_sweep()
+    return sweep() + snapshots_unsent_sweep() + withdrawals_follow_up_sweep()
 
 
 # A cancel or a new attempt whose marker the object store did not take: try

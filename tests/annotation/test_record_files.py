@@ -13,6 +13,7 @@ from annotation.services import ingest
 from annotation.services.ingest_chunk import process_chunk_records
 from annotation.services.review import queue_create, review_item_claim
 from annotation.text_selectors import record_text_read
+from tests.training.withdraw_helpers import follow_up
 from training.services.withdrawals import withdrawal_create
 
 from .ingest_helpers import jsonl, submit
@@ -73,8 +74,10 @@ def test_withdrawing_a_record_rewrites_its_chunk_file_without_it(submit_de, memb
     submission = submit_de(jsonl({"text": t} for t in docs))
     before = submission.chunks.get().records_file
 
+    withdrawal_create(user=member_a, submission=submission, record=Record.objects.get(submission=submission, line=2))
+    assert submission.chunks.get().records_file == before  # the request leaves the files to the worker
     with django_capture_on_commit_callbacks(execute=True):
-        withdrawal_create(user=member_a, submission=submission, record=Record.objects.get(submission=submission, line=2))
+        follow_up()
 
     after = submission.chunks.get().records_file
     assert after != before and not default_storage.exists(before)
@@ -85,8 +88,9 @@ def test_withdrawing_a_submission_deletes_its_chunk_files(submit_de, member_a, d
     submission = submit_de(jsonl({"text": t} for t in documents(5)))
     before = submission.chunks.get().records_file
 
+    withdrawal_create(user=member_a, submission=submission)
     with django_capture_on_commit_callbacks(execute=True):
-        withdrawal_create(user=member_a, submission=submission)
+        follow_up()
 
     assert submission.chunks.get().records_file == "" and not default_storage.exists(before)
 
@@ -99,8 +103,9 @@ def test_files_of_attempts_that_never_became_current_go_on_withdrawal_and_failur
 
     withdrawn = submit_de(jsonl({"text": t} for t in documents(5)))
     left = orphan(withdrawn)
+    withdrawal_create(user=member_a, submission=withdrawn)
     with django_capture_on_commit_callbacks(execute=True):
-        withdrawal_create(user=member_a, submission=withdrawn)
+        follow_up()
     assert not default_storage.exists(left)
 
     failed = submit(user=member_a, partner=withdrawn.partner, language=withdrawn.language,

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NAMES = {
     "training.tasks.snapshot_build",
     "training.tasks.snapshot_hub_push",
+    "training.tasks.withdrawal_follow_up",
     "training.run_tasks.record_event",
     "training.run_tasks.runs_sweep",
     "training.run_tasks.write_stop_markers",

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from annotation.models import Record
 from tests.conftest import make_user
+from tests.training.withdraw_helpers import follow_up
 from training.models import Snapshot, Withdrawal
 from training.services.snapshot_build import snapshot_build
 from training.services.snapshots import snapshot_create
@@ -107,8 +108,10 @@ def test_partner_withdraws_and_sees_which_snapshots_hold_it(client, member_a, me
     response = client.post(reverse("submission_withdraw", args=[corpus["de"].pk]), {"reason": "Rights ended."})
     assert response.status_code == 302 and response.url == reverse("withdrawals")
     assert Withdrawal.objects.get().records_withdrawn == 60
+    assert b"data-counting" in client.get(reverse("withdrawals")).content  # the worker has not counted yet
+    follow_up()
     page = client.get(reverse("withdrawals"))
-    assert page.status_code == 200 and snapshot.label.encode() in page.content
+    assert page.status_code == 200 and snapshot.label.encode() in page.content and b"data-counting" not in page.content
     assert page.content.count(b'id="withdraw-title"') == 1 and b"<form" not in page.content.split(b"</title>")[0]
     assert page.context["rows"][0][1]["runs"] == [run] and f"run {run.pk}".encode() in page.content
     login(client, staff)

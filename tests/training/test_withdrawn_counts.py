@@ -10,7 +10,7 @@ from annotation.models import Record
 from training.models import Snapshot, Withdrawal
 from training.services import lineage
 from training.services.lineage import snapshot_withdrawn
-from training.services.withdrawals import withdrawal_create
+from tests.training.withdraw_helpers import withdrawal_create_and_follow_up
 from training.tasks import snapshot_build as snapshot_build_task
 
 from .run_helpers import make_run
@@ -52,11 +52,11 @@ def test_a_withdrawal_stores_what_each_snapshot_holding_it_holds(corpus, member_
     first, second = build(), build()
     record = Record.objects.filter(submission=corpus["fr"], near_duplicate_of__isnull=True).order_by("pk").first()
 
-    single = withdrawal_create(user=member_b, submission=corpus["fr"], record=record)
+    single = withdrawal_create_and_follow_up(user=member_b, submission=corpus["fr"], record=record)
     assert stored(first) == stored(second) == live(first) and stored(first)[:3] == (1, 1, record.tokens)
     assert set(single.snapshots.all()) == {first, second}
 
-    whole = withdrawal_create(user=member_a, submission=corpus["de"])
+    whole = withdrawal_create_and_follow_up(user=member_a, submission=corpus["de"])
     assert stored(first) == live(first) and stored(first)[0] > 50  # the French record and the German submission
     assert set(whole.snapshots.all()) == {first, second}
     later = build()  # built after both: holds none of it, and no withdrawal lists it
@@ -66,7 +66,7 @@ def test_a_withdrawal_stores_what_each_snapshot_holding_it_holds(corpus, member_
 def test_pages_show_the_stored_figures_without_reading_a_shard(client, corpus, staff, member_a, no_shards):
     snapshot = build()
     run = published(make_run(user=staff, snapshot=snapshot))
-    withdrawal_create(user=member_a, submission=corpus["de"], reason="Rights ended.")
+    withdrawal_create_and_follow_up(user=member_a, submission=corpus["de"], reason="Rights ended.")
     records, _, tokens, _ = live(snapshot)
     no_shards(snapshot)
 
@@ -89,7 +89,7 @@ def test_pages_show_the_stored_figures_without_reading_a_shard(client, corpus, s
 def test_a_snapshot_building_while_data_is_withdrawn_is_counted_once_built(corpus, member_a, settings):
     snapshot = build()
     Snapshot.objects.filter(pk=snapshot.pk).update(status=Snapshot.Status.BUILDING)  # its records read already
-    withdrawal = withdrawal_create(user=member_a, submission=corpus["de"])
+    withdrawal = withdrawal_create_and_follow_up(user=member_a, submission=corpus["de"])
     assert not withdrawal.snapshots.exists()  # it was not ready yet
 
     Snapshot.objects.filter(pk=snapshot.pk).update(status=Snapshot.Status.READY)

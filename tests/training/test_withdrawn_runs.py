@@ -18,7 +18,7 @@ from training.run_selectors import runs_withdrawn
 from training.services.lineage import snapshot_withdrawn
 from training.services.snapshot_build import snapshot_build
 from training.services.snapshots import snapshot_create
-from training.services.withdrawals import withdrawal_create
+from tests.training.withdraw_helpers import withdrawal_create_and_follow_up
 
 from .run_helpers import make_base_model, make_run
 
@@ -45,7 +45,7 @@ def held(corpus, member_a, staff):
     """A snapshot of the corpus, a published run on it, then Alpha withdraws its German submission."""
     snapshot = build()
     run = published(make_run(user=staff, snapshot=snapshot))
-    withdrawal_create(user=member_a, submission=corpus["de"], reason="Rights ended.")
+    withdrawal_create_and_follow_up(user=member_a, submission=corpus["de"], reason="Rights ended.")
     return snapshot, run
 
 
@@ -60,7 +60,7 @@ def test_a_snapshot_counts_the_withdrawn_records_it_holds(corpus, member_b):
     snapshot = build()
     assert not snapshot_withdrawn(snapshot)
     fr_record = Record.objects.filter(submission=corpus["fr"], near_duplicate_of__isnull=True).order_by("pk").first()
-    withdrawal_create(user=member_b, submission=corpus["fr"], record=fr_record)
+    withdrawal_create_and_follow_up(user=member_b, submission=corpus["fr"], record=fr_record)
 
     held = snapshot_withdrawn(snapshot)
     assert (held.records, held.rows, held.tokens) == (1, 1, fr_record.tokens)
@@ -76,10 +76,10 @@ def test_a_snapshot_counts_withdrawn_edits_and_the_edits_of_withdrawn_records(co
     assert not snapshot_withdrawn(snapshot)
 
     # The edit itself withdrawn, by whoever wrote it: credited to the original's submission in the shards.
-    withdrawal_create(user=staff, submission=fixes[0].submission, record=fixes[0])
+    withdrawal_create_and_follow_up(user=staff, submission=fixes[0].submission, record=fixes[0])
     assert snapshot_withdrawn(snapshot).records == 1
     # The original withdrawn: its accepted edit, which the snapshot holds in its place, goes along.
-    withdrawal_create(user=member_b, submission=corpus["fr"], record=other)
+    withdrawal_create_and_follow_up(user=member_b, submission=corpus["fr"], record=other)
     assert snapshot_withdrawn(snapshot).records == 2
 
 
@@ -189,7 +189,7 @@ def test_a_later_version_that_holds_withdrawn_data_too_does_not_retrain(held, co
 
     # Beta withdraws a French record that the later version holds: it is no retraining now.
     record = Record.objects.filter(submission=corpus["fr"], near_duplicate_of__isnull=True).order_by("pk").first()
-    withdrawal_create(user=member_b, submission=corpus["fr"], record=record)
+    withdrawal_create_and_follow_up(user=member_b, submission=corpus["fr"], record=record)
     state = runs_withdrawn([run])[run.pk]
     assert state.retrained_by is None and state.state == "published"
 
@@ -269,7 +269,7 @@ def test_a_partner_without_withdrawals_sees_its_snapshots_and_models(client, hel
 def test_a_withdrawn_line_is_listed_with_the_snapshots_holding_it(client, held, corpus, member_b):
     snapshot, run = held
     record = Record.objects.filter(submission=corpus["fr"], near_duplicate_of__isnull=True).order_by("pk").first()
-    withdrawal_create(user=member_b, submission=corpus["fr"], record=record)
+    withdrawal_create_and_follow_up(user=member_b, submission=corpus["fr"], record=record)
     client.force_login(member_b)
     uses = uses_of(client, corpus["fr"])
     done = uses.split("data-withdrawals")[1].split("</table>")[0]
@@ -310,7 +310,7 @@ def test_the_leaderboard_reads_no_shards_of_clean_snapshots(client, corpus, staf
         published(make_run(user=staff, snapshot=build("clean")))
     # A withdrawn record of a submission these snapshots do not hold.
     other = make_submission(partner=corpus["fr"].partner, uploader=member_b, language=corpus["fr"].language)
-    withdrawal_create(user=member_b, submission=other, record=add_record(other, 1, "Une ligne."))
+    withdrawal_create_and_follow_up(user=member_b, submission=other, record=add_record(other, 1, "Une ligne."))
     with django_assert_max_num_queries(6):
         response = client.get(reverse("leaderboard"))
     assert len(response.context["rows"]) == 3 and not any(withdrawn for _, withdrawn, _ in response.context["rows"])

@@ -109,10 +109,18 @@ class WithdrawalRequestSerializer(serializers.Serializer):
 
 class WithdrawalSerializer(serializers.ModelSerializer):
     line = serializers.SerializerMethodField(help_text="The record's line; null for the whole submission.")
+    text_removed_at = serializers.DateTimeField(
+        source="text_pruned_at", read_only=True,
+        help_text="When the text left the portal's files; null while the removal is pending (a worker does it).",
+    )  # fmt: skip
+    snapshots_counted_at = serializers.DateTimeField(
+        source="snapshots_found_at", read_only=True,
+        help_text="When the snapshots holding it were found and counted; null while counting is pending.",
+    )  # fmt: skip
 
     class Meta:
         model = Withdrawal
-        fields = ["id", "line", "reason", "records_withdrawn", "created_at"]
+        fields = ["id", "line", "reason", "records_withdrawn", "created_at", "text_removed_at", "snapshots_counted_at"]
 
     def get_line(self, withdrawal) -> str | None:
         return withdrawal.record.shown_line if withdrawal.record_id else None

@@ -192,8 +192,24 @@ class Withdrawal(models.Model):
         Snapshot, blank=True, editable=False, related_name="+",
         help_text=_("The ready snapshots found holding the withdrawn data when it was withdrawn."),
     )
+    # The follow-up runs in a worker after the commit (services/withdrawals.py):
+    # the text leaves the chunk files, then the snapshots holding the data are
+    # found and counted. Each step marks its time; empty means still to do.
     snapshots_found_at = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text=_("Empty: not looked for yet; looked for when first read.")
+        null=True, blank=True, editable=False,
+        help_text=_("When the snapshots holding it were found and counted; empty: counting is pending."),
+    )
+    text_pruned_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text=_("When its text left the chunk files; empty: the removal is pending."),
+    )
+    follow_up_asked_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text=_("When the text removal and counting were last queued; the sweeper queues them again if unfinished."),
+    )
+    follow_up_unsent_since = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text=_("When the follow-up was queued, until its message reached the broker; the sweeper sends it again."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True, help_text=_("When staff dealt with the snapshots holding it."))

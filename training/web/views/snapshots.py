@@ -28,7 +28,9 @@ from training.services.hub import snapshot_hub_push_refusal, snapshot_hub_push_r
 from training.services.lineage import snapshot_compare, snapshot_withdrawn_share
 from training.services.snapshot_build import SnapshotRefused
 from training.services.snapshots import snapshot_create
-from training.services.withdrawals import withdrawal_exposure, withdrawal_get_or_create, withdrawal_get_or_create_lines
+from training.services.withdrawals import (
+    snapshot_withdrawals_pending, withdrawal_exposure, withdrawal_get_or_create, withdrawal_get_or_create_lines,
+)  # fmt: skip
 from training.services.snapshot_files import snapshot_file_response, snapshot_files
 from training.snapshots.estimate import snapshot_estimate
 from training.snapshots.mixture import BudgetRefused
@@ -84,7 +86,8 @@ def _budget_refusal(shortfall: dict) -> str:
 def snapshot_detail(request, snapshot_id):
     snapshot = access_snapshot_for_viewing(request.user, snapshot_id)
     context = {"snapshot": snapshot, "lineage": snapshot_lineage_visible_to(request.user, snapshot),
-               "can_download": snapshot_downloadable(request.user, snapshot), "withdrawn": snapshot_withdrawn_share(snapshot)}
+               "can_download": snapshot_downloadable(request.user, snapshot), "withdrawn": snapshot_withdrawn_share(snapshot),
+               "withdrawn_counting": snapshot.status == "ready" and snapshot_withdrawals_pending(snapshot)}
     if request.user.is_staff:
         context["others"] = selectors.snapshots_list().filter(name=snapshot.name, status="ready").exclude(pk=snapshot.pk)
         context["runs"] = selectors.snapshot_runs(snapshot)
