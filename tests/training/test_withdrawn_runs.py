@@ -15,10 +15,11 @@ from annotation.models import Record
 from tests.web.conftest import add_record, make_submission
 from training.models import EvaluationResult, EvaluationRun, EvaluationSuite, TrainingRun
 from training.run_selectors import runs_withdrawn
-from training.services.lineage import snapshot_withdrawn
+from training.services.lineage import snapshot_withdrawn, snapshot_withdrawn_count
 from training.services.snapshot_build import snapshot_build
 from training.services.snapshots import snapshot_create
 from tests.training.withdraw_helpers import withdrawal_create_and_follow_up
+from training.services.withdrawals import withdrawal_create
 
 from .run_helpers import make_base_model, make_run
 
@@ -107,6 +108,27 @@ def test_a_run_on_withdrawn_data_needs_a_reason_which_it_records(held, staff):
 
     run = make_run(user=staff, snapshot=snapshot, withdrawn_reason="  Reproducing a published result.  ")
     assert (run.withdrawn_override_reason, run.withdrawn_override_by) == ("Reproducing a published result.", staff)
+
+
+def test_a_run_waits_for_a_withdrawal_still_being_counted_or_gives_a_reason(corpus, member_a, staff):
+    """Between the withdrawal's request and its counting the snapshot's figures are behind: no silent run."""
+    snapshot = build()
+    snapshot_withdrawn_count(snapshot_id=snapshot.pk)  # counted as a ready snapshot is: nothing withdrawn yet
+    snapshot.refresh_from_db()
+    withdrawal_create(user=member_a, submission=corpus["de"], reason="Rights ended.")  # the worker has not counted yet
+    with pytest.raises(ValidationError) as refused:
+        make_run(user=staff, snapshot=snapshot)
+    assert "still being counted" in refused.value.messages[0] and snapshot.label in refused.value.messages[0]
+    run = make_run(user=staff, snapshot=snapshot, withdrawn_reason="Counted by hand.")
+    assert run.withdrawn_override_reason == "Counted by hand."
+
+
+def test_a_withdrawal_pending_elsewhere_does_not_hold_a_run_back(corpus, member_a, staff):
+    """Only a withdrawal that may reach the snapshot (a submission of its lineage) waits for its counting."""
+    snapshot = build()
+    later = make_submission(partner=corpus["de"].partner, uploader=member_a, language=corpus["de"].language)
+    withdrawal_create(user=member_a, submission=later, reason="Never in a snapshot.")  # not counted yet
+    assert make_run(user=staff, snapshot=snapshot).withdrawn_override_reason == ""
 
 
 def test_a_reason_is_not_recorded_for_a_clean_snapshot(corpus, staff):

@@ -32,6 +32,7 @@ from training.jobs.contract import (
 from training.models import BaseModel, EvaluationRun, EvaluationSuite, Snapshot, TrainingRun
 
 from .lineage import WithdrawnShare, snapshot_withdrawn_share
+from .withdrawals import snapshot_withdrawals_pending
 from .run_fit import estimate_summary, training_run_estimate
 from .storage import job_output_uri, snapshot_location, snapshot_upload, store_connect, store_root
 
@@ -94,9 +95,16 @@ def training_run_create(
     if snapshot.status != Snapshot.Status.READY:
         raise ValidationError(f"snapshot {snapshot.label} is not ready")
     held = snapshot_withdrawn_share(snapshot)  # as counted at the last withdrawal reaching it
-    withdrawn_reason = withdrawn_reason.strip() if held else ""
+    # A withdrawal still being counted may reach the snapshot: its figures are not known yet, so it asks for a reason too.
+    pending = snapshot_withdrawals_pending(snapshot)
+    withdrawn_reason = withdrawn_reason.strip() if held or pending else ""
     if held and not withdrawn_reason:
         raise ValidationError(_withdrawn_refusal(snapshot, held), code="withdrawn")
+    if pending and not withdrawn_reason:
+        raise ValidationError(_(
+            "A withdrawal of data that snapshot %(label)s may hold is still being counted. Wait a few minutes, "
+            "or give a reason to train on it anyway."
+        ) % {"label": snapshot.label}, code="withdrawn")
     hyperparameters, resources = dict(hyperparameters or {}), dict(resources or {})
     fit = training_run_estimate(snapshot=snapshot, base_model=base_model, method=method, finetuning=finetuning,
                                 hyperparameters=hyperparameters, resources=resources)  # fmt: skip
