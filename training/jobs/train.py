@@ -356,9 +356,21 @@ def all_ranks_sum(value):
     """``value`` (a number or a tensor) summed over the ranks; itself with one rank."""
     if not dist.is_initialized():
         return value
-    tensor = torch.as_tensor(value, dtype=torch.float64 if isinstance(value, int) else None).clone()
+    if isinstance(value, int):
+        # NCCL reduces CUDA tensors only: a number made into a CPU tensor there fails with
+        # "No backend type associated with device type cpu" at the first step of every multi-GPU run.
+        tensor = torch.tensor(value, dtype=torch.float64, device=collective_device())
+    else:
+        tensor = value.clone()
     dist.all_reduce(tensor)
     return int(tensor.item()) if isinstance(value, int) else tensor
+
+
+def collective_device() -> torch.device:
+    """Where a tensor must be for the default process group to reduce it: the rank's GPU under NCCL."""
+    if dist.get_backend() == dist.Backend.NCCL:
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def all_reduce_gradients(model) -> None:
