@@ -623,6 +623,7 @@ def save_checkpoint(
     """
     final_path = out / f"checkpoint-{step}"
     partial = out / f".checkpoint-{step}.partial"
+    cuda_rng = cuda_rng_states()  # every rank takes part
     if not fsdp and rank() != 0:
         return final_path
     if rank() == 0:
@@ -645,7 +646,7 @@ def save_checkpoint(
         "rng": {
             "python": random.getstate(),
             "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "cuda": cuda_rng,
         },
     }
     if reference is not None:
@@ -676,9 +677,32 @@ def load_trainer_state(path: Path, model, optimizer, scheduler, fsdp: bool) -> i
     scheduler.load_state_dict(state["scheduler"])
     random.setstate(state["rng"]["python"])
     torch.set_rng_state(state["rng"]["torch"])
-    if torch.cuda.is_available() and state["rng"]["cuda"]:
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    restore_cuda_rng(state["rng"]["cuda"])
     return int(state["step"])
+
+
+def cuda_rng_states() -> list[torch.Tensor]:
+    """Each rank's own GPU's random state, by rank ([] without CUDA); every rank must call it.
+
+    Only its own device: all devices' states (``get_rng_state_all``) would not
+    load on a host with fewer GPUs, and would give rank r the state that
+    rank 0 saw on device r, not rank r's.
+    """
+    if not torch.cuda.is_available():
+        return []
+    state = torch.cuda.get_rng_state()
+    if not dist.is_initialized():
+        return [state]
+    states = [None] * dist.get_world_size()
+    dist.all_gather_object(states, state)
+    return states
+
+
+def restore_cuda_rng(states: list[torch.Tensor]) -> None:
+    """This rank's state from :func:`cuda_rng_states`, into its own GPU; rank 0's when the world size changed."""
+    if not torch.cuda.is_available() or not states:
+        return
+    torch.cuda.set_rng_state(states[rank()] if len(states) == world_size() else states[0])
 
 
 def prune_checkpoints(out: Path, keep: int) -> None:
