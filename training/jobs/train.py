@@ -47,6 +47,7 @@ import random
 import shutil
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -82,6 +83,10 @@ CHECKPOINT = run_store.CHECKPOINT  # checkpoint-<step>, here and in the object s
 TRAINER_STATE = "trainer_state.pt"  # written last: its presence marks a complete checkpoint
 SHARDS = "shards"  # a sharded checkpoint's weights and optimizer state (torch.distributed.checkpoint)
 SUMMARY = "summary.json"
+# How long a collective may wait. The other ranks wait in a barrier while rank 0 alone fetches the
+# snapshot, restores a checkpoint from the object store, or saves and uploads a 7B model's weights and
+# optimizer state: NCCL's default of 10 minutes would have its watchdog abort a job doing just that.
+RANK_ZERO_WAIT = timedelta(minutes=90)
 METHOD_TITLES = {"cpt": "Continual pre-training", "sft": "Instruction tuning", "dpo": "Preference optimisation (DPO)"}
 
 
@@ -319,7 +324,7 @@ def process_group():
     if world_size() == 1:
         yield
         return
-    dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo", timeout=RANK_ZERO_WAIT)
     try:
         yield
         # No rank leaves while another still talks to it: a rank that tears its group down first made

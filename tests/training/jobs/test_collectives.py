@@ -43,3 +43,20 @@ def test_all_ranks_sum_of_a_token_count_under_nccl(one_rank_group):
     torch.cuda.set_device(0)
     one_rank_group("nccl")
     assert train.all_ranks_sum(41) == 41
+
+
+def test_the_ranks_wait_for_rank_zero_longer_than_nccls_ten_minutes(monkeypatch):
+    """Rank 0 alone fetches the snapshot, restores a checkpoint from the store and saves a 7B model while
+    the others sit in a barrier: past NCCL's default 10 minutes their watchdog would abort the job."""
+    from datetime import timedelta
+
+    started = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(train.dist, "init_process_group", lambda **kwargs: started.update(kwargs))
+    monkeypatch.setattr(train.dist, "barrier", lambda: None)
+    monkeypatch.setattr(train.dist, "destroy_process_group", lambda: None)
+
+    with train.process_group():
+        pass
+
+    assert started["timeout"] >= timedelta(minutes=60)
