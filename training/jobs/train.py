@@ -265,10 +265,9 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     gathered = gathered_state_dict(model) if fsdp else None  # every rank takes part
     if rank() != 0:
         return summary
+    final_uri = run_store.join_uri(spec.output_uri, "final") if spec.output_uri else None
+    summary["checkpoint"] = final_uri or str(out / "final")
     final = save_final(out, model, tokenizer, spec, snapshot_sha256, summary, gathered)
-    final_uri = run_store.join_uri(spec.output_uri, final.name) if spec.output_uri else None
-    summary["checkpoint"] = final_uri or str(final)
-    (final / SUMMARY).write_text(json.dumps(summary, indent=2))
     if final_uri:
         run_store.upload_folder(store, final, final_uri)
     emit(Done(**summary))
@@ -724,6 +723,8 @@ def save_final(
     """A plain transformers folder: LoRA is merged into the base weights.
 
     ``state_dict`` is a sharded model's, gathered by :func:`gathered_state_dict`.
+    The ``summary`` that marks the job done (:func:`finished_summary`) is
+    written before the folder is renamed, so ``final/`` never appears without it.
     """
     final = out / "final"
     partial = out / ".final.partial"
@@ -734,6 +735,7 @@ def save_final(
     model.save_pretrained(partial, state_dict=state_dict)
     tokenizer.save_pretrained(partial)
     write_metadata(partial, spec, snapshot_sha256, step=summary["steps"], summary=summary)
+    (partial / SUMMARY).write_text(json.dumps(summary, indent=2))
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
     return final
