@@ -116,6 +116,14 @@ class TrainConfig:
     # counts preference pairs, each two sequences (prompt + chosen, prompt + rejected).
     dpo_beta: float = 0.1
 
+    def __post_init__(self) -> None:
+        # Checked here, not on the GPU host after loading the model: the loop divides by these
+        # (save_every, log_every, batch_size), a heartbeat every 0 s floods stdout, and a
+        # grad_accum of 0 would run every step on no data and report success.
+        for name in ("batch_size", "grad_accum", "seq_len", "save_every", "log_every", "heartbeat_seconds"):
+            if getattr(self, name) <= 0:
+                raise SpecError(f"train.{name} must be more than 0")
+
 
 @dataclass
 class Resources:

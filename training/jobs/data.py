@@ -135,22 +135,23 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
 # -- instruction tuning: chat template, loss only on the assistant ---------------
 
 
-def encode_sft(tokenizer, messages: list[dict], seq_len: int) -> dict:
+def encode_sft(tokenizer, messages: list[dict], seq_len: int) -> dict | None:
     """Render a chat with the tokenizer's template; label only the assistant's tokens.
 
     The template marks assistant turns with ``{% generation %}``; everything
-    else (system, user, [INST] markers) gets label -100. Truncated to seq_len.
+    else (system, user, [INST] markers) gets label -100. Truncated to seq_len;
+    None when truncation leaves no assistant token to learn (a prompt longer
+    than seq_len), as DPO drops such a pair: one long row must not fail the run.
     """
     encoded = tokenizer.apply_chat_template(
         messages, return_dict=True, return_assistant_tokens_mask=True, tokenize=True
     )
+    if not any(encoded["assistant_masks"]):
+        raise ValueError("the chat template marks no assistant tokens: it needs a {% generation %} block")
     ids = list(encoded["input_ids"])[:seq_len]
     mask = list(encoded["assistant_masks"])[:seq_len]
     if not any(mask):
-        raise ValueError(
-            "the chat template marks no assistant tokens: it needs a {% generation %} block "
-            "(or the assistant turn was truncated away)"
-        )
+        return None
     labels = [token if keep else IGNORE_INDEX for token, keep in zip(ids, mask)]
     return {"input_ids": ids, "labels": labels}
 
@@ -246,7 +247,8 @@ def load_examples(tokenizer, snapshot_dir: str | Path, method: str, seq_len: int
         examples = [pair for pair in pairs if pair is not None]
     else:
         chats = (row_messages(row) for row in rows)
-        examples = [encode_sft(tokenizer, chat, seq_len) for chat in chats if chat]
+        encoded = (encode_sft(tokenizer, chat, seq_len) for chat in chats if chat)
+        examples = [example for example in encoded if example is not None]
     if not examples:
         raise SnapshotError(f"the snapshot holds no rows usable for {method}")
     return examples

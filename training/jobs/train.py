@@ -47,6 +47,7 @@ import random
 import shutil
 import time
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -82,6 +83,10 @@ CHECKPOINT = run_store.CHECKPOINT  # checkpoint-<step>, here and in the object s
 TRAINER_STATE = "trainer_state.pt"  # written last: its presence marks a complete checkpoint
 SHARDS = "shards"  # a sharded checkpoint's weights and optimizer state (torch.distributed.checkpoint)
 SUMMARY = "summary.json"
+# How long a collective may wait. The other ranks wait in a barrier while rank 0 alone fetches the
+# snapshot, restores a checkpoint from the object store, or saves and uploads a 7B model's weights and
+# optimizer state: NCCL's default of 10 minutes would have its watchdog abort a job doing just that.
+RANK_ZERO_WAIT = timedelta(minutes=90)
 METHOD_TITLES = {"cpt": "Continual pre-training", "sft": "Instruction tuning", "dpo": "Preference optimisation (DPO)"}
 
 
@@ -260,10 +265,9 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     gathered = gathered_state_dict(model) if fsdp else None  # every rank takes part
     if rank() != 0:
         return summary
+    final_uri = run_store.join_uri(spec.output_uri, "final") if spec.output_uri else None
+    summary["checkpoint"] = final_uri or str(out / "final")
     final = save_final(out, model, tokenizer, spec, snapshot_sha256, summary, gathered)
-    final_uri = run_store.join_uri(spec.output_uri, final.name) if spec.output_uri else None
-    summary["checkpoint"] = final_uri or str(final)
-    (final / SUMMARY).write_text(json.dumps(summary, indent=2))
     if final_uri:
         run_store.upload_folder(store, final, final_uri)
     emit(Done(**summary))
@@ -319,7 +323,7 @@ def process_group():
     if world_size() == 1:
         yield
         return
-    dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo", timeout=RANK_ZERO_WAIT)
     try:
         yield
         # No rank leaves while another still talks to it: a rank that tears its group down first made
@@ -356,9 +360,21 @@ def all_ranks_sum(value):
     """``value`` (a number or a tensor) summed over the ranks; itself with one rank."""
     if not dist.is_initialized():
         return value
-    tensor = torch.as_tensor(value, dtype=torch.float64 if isinstance(value, int) else None).clone()
+    if isinstance(value, int):
+        # NCCL reduces CUDA tensors only: a number made into a CPU tensor there fails with
+        # "No backend type associated with device type cpu" at the first step of every multi-GPU run.
+        tensor = torch.tensor(value, dtype=torch.float64, device=collective_device())
+    else:
+        tensor = value.clone()
     dist.all_reduce(tensor)
     return int(tensor.item()) if isinstance(value, int) else tensor
+
+
+def collective_device() -> torch.device:
+    """Where a tensor must be for the default process group to reduce it: the rank's GPU under NCCL."""
+    if dist.get_backend() == dist.Backend.NCCL:
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def all_reduce_gradients(model) -> None:
@@ -611,6 +627,7 @@ def save_checkpoint(
     """
     final_path = out / f"checkpoint-{step}"
     partial = out / f".checkpoint-{step}.partial"
+    cuda_rng = cuda_rng_states()  # every rank takes part
     if not fsdp and rank() != 0:
         return final_path
     if rank() == 0:
@@ -633,7 +650,7 @@ def save_checkpoint(
         "rng": {
             "python": random.getstate(),
             "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "cuda": cuda_rng,
         },
     }
     if reference is not None:
@@ -664,9 +681,32 @@ def load_trainer_state(path: Path, model, optimizer, scheduler, fsdp: bool) -> i
     scheduler.load_state_dict(state["scheduler"])
     random.setstate(state["rng"]["python"])
     torch.set_rng_state(state["rng"]["torch"])
-    if torch.cuda.is_available() and state["rng"]["cuda"]:
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    restore_cuda_rng(state["rng"]["cuda"])
     return int(state["step"])
+
+
+def cuda_rng_states() -> list[torch.Tensor]:
+    """Each rank's own GPU's random state, by rank ([] without CUDA); every rank must call it.
+
+    Only its own device: all devices' states (``get_rng_state_all``) would not
+    load on a host with fewer GPUs, and would give rank r the state that
+    rank 0 saw on device r, not rank r's.
+    """
+    if not torch.cuda.is_available():
+        return []
+    state = torch.cuda.get_rng_state()
+    if not dist.is_initialized():
+        return [state]
+    states = [None] * dist.get_world_size()
+    dist.all_gather_object(states, state)
+    return states
+
+
+def restore_cuda_rng(states: list[torch.Tensor]) -> None:
+    """This rank's state from :func:`cuda_rng_states`, into its own GPU; rank 0's when the world size changed."""
+    if not torch.cuda.is_available() or not states:
+        return
+    torch.cuda.set_rng_state(states[rank()] if len(states) == world_size() else states[0])
 
 
 def prune_checkpoints(out: Path, keep: int) -> None:
@@ -683,6 +723,8 @@ def save_final(
     """A plain transformers folder: LoRA is merged into the base weights.
 
     ``state_dict`` is a sharded model's, gathered by :func:`gathered_state_dict`.
+    The ``summary`` that marks the job done (:func:`finished_summary`) is
+    written before the folder is renamed, so ``final/`` never appears without it.
     """
     final = out / "final"
     partial = out / ".final.partial"
@@ -693,6 +735,7 @@ def save_final(
     model.save_pretrained(partial, state_dict=state_dict)
     tokenizer.save_pretrained(partial)
     write_metadata(partial, spec, snapshot_sha256, step=summary["steps"], summary=summary)
+    (partial / SUMMARY).write_text(json.dumps(summary, indent=2))
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
     return final

@@ -71,3 +71,24 @@ def test_batches_resume_at_the_same_micro_batch():
     first_run = [next(straight)["input_ids"].tolist() for _ in range(8)]
     resumed = batches.iterate(5)
     assert [next(resumed)["input_ids"].tolist() for _ in range(3)] == first_run[5:]
+
+
+def test_sft_skips_a_conversation_whose_answer_is_truncated_away(tokenizer, tmp_path):
+    """One over-long prompt in a real snapshot must not fail the whole run after the model is loaded."""
+    from tests.training.jobs.conftest import CHATS, write_snapshot
+
+    long_chat = [{"role": "user", "content": "Wie heißt die Hauptstadt? " * 40}, {"role": "assistant", "content": "Berlin."}]
+    empty = {"prompt": None, "response": None}
+    rows = [{**empty, "kind": "conversation", "language": "de", "messages": chat} for chat in [*CHATS, long_chat]]
+    folder, _ = write_snapshot(tmp_path / "snapshot", {"de": rows})
+
+    examples = load_examples(tokenizer, folder, "sft", seq_len=64)
+
+    assert len(examples) == len(CHATS)
+    assert encode_sft(tokenizer, long_chat, seq_len=64) is None
+
+
+def test_sft_still_fails_on_a_template_that_marks_no_assistant_tokens(tokenizer):
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    with pytest.raises(ValueError, match="generation"):
+        encode_sft(tokenizer, [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Ho"}], seq_len=64)

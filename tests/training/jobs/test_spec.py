@@ -128,3 +128,14 @@ def test_a_snapshot_in_the_store_is_pinned_and_outputs_are_named_plainly(tmp_pat
         spec_in(tmp_path, output_uri=str(tmp_path / "mirror"))
     with pytest.raises(SpecError, match="output_dir is the job's local folder"):
         spec_in(tmp_path, output_dir=f"{ROOT}/runs/1")
+
+
+@pytest.mark.parametrize("train", [
+    {"batch_size": 0}, {"grad_accum": 0}, {"seq_len": 0}, {"save_every": 0}, {"log_every": 0},
+    {"heartbeat_seconds": 0},
+])  # fmt: skip
+def test_counts_the_loop_divides_by_or_steps_with_must_be_positive(tmp_path, train):
+    """Else the job loads a 7B model and then divides by zero, floods heartbeats, or (grad_accum 0) trains nothing."""
+    name = next(iter(train))
+    with pytest.raises(SpecError, match=f"train.{name} must be more than 0"):
+        JobSpec.from_dict({**spec_in(tmp_path).to_dict(), "train": train})

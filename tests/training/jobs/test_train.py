@@ -92,3 +92,23 @@ def test_the_job_keeps_its_full_fine_tune_and_adamw_state_in_the_weights_dtype(t
     states = [state for group in optimizer.state.values() for state in group.values() if state.ndim]
     assert states and {state.dtype for state in states} == {torch.bfloat16}
     assert {p.dtype for p in model.parameters()} == {p.grad.dtype for p in model.parameters()} == {torch.bfloat16}
+
+
+def test_the_final_folder_appears_with_its_summary(tiny_model, cpt_snapshot, tmp_path, monkeypatch):
+    """A job killed right after final/ appears must not leave a final model without the summary that marks it
+    done: the next attempt would train its last steps again and overwrite it."""
+    from training.jobs import train
+
+    save_final = train.save_final
+    seen = []
+
+    def watched(*args, **kwargs):
+        final = save_final(*args, **kwargs)
+        seen.append((final / train.SUMMARY).is_file())
+        return final
+
+    monkeypatch.setattr(train, "save_final", watched)
+    summary = run_training(make_spec(tiny_model, cpt_snapshot, tmp_path / "run", max_steps=2), Recorder())
+
+    assert seen == [True]
+    assert json.loads((tmp_path / "run" / "final" / train.SUMMARY).read_text()) == summary
