@@ -53,7 +53,9 @@ def upcast_trainable(model) -> None:
             parameter.data = parameter.data.float()
 
 
-def autocast_context(device: torch.device, compute: torch.dtype, *, sharded: bool = False) -> Callable[[], ContextManager]:
+def autocast_context(
+    device: torch.device, compute: torch.dtype, *, sharded: bool = False
+) -> Callable[[], ContextManager]:
     """What a forward pass runs in: bf16 autocast over the fp32 weights, or nothing.
 
     Nothing in fp32, and nothing under FSDP, whose MixedPrecisionPolicy casts

@@ -6,13 +6,17 @@ Reads straight through, nanoGPT-style:
              manifest, pin the base model's revision, tokenise the
              snapshot's ``train`` split
 2. model   - base model (or the latest checkpoint: resume is the retry);
-             on CUDA the decoder is compiled and matmuls may use TF32
+             what is trained is kept in fp32 (master weights, and AdamW's
+             state with them), the forward and backward passes run in bf16
+             where the GPU has it (autocast; FSDP2's MixedPrecisionPolicy
+             when sharded); on CUDA the decoder is compiled and fp32 matmuls may use TF32
 3. loop    - AdamW, linear warmup then cosine, gradient accumulation,
              cross-entropy in chunks from the hidden states (DPO: the
              sigmoid preference loss against reference log-probabilities
              computed once before the first step, training/jobs/dpo.py),
              JSON-line events, a checkpoint every ``save_every`` steps
-4. final   - ``output_dir/final/``: a plain transformers model (LoRA merged)
+4. final   - ``output_dir/final/``: a plain transformers model (LoRA merged), in bf16
+             after a bf16 run
 
 Under ``torchrun`` (training/jobs/runner.py: ``resources.gpus_per_node`` ×
 ``nodes`` > 1) the same code runs as ranks 0..N-1, data-parallel: each rank
@@ -163,8 +167,9 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         torch._dynamo.config.suppress_errors = cfg.torch_compile == "auto"
         split_head(model)[0].compile()  # in place: parameter names, and so checkpoints, are unchanged
     # The chunked loss reads the head's weight outside a forward pass, where FSDP has not gathered it.
-    loss_of = make_loss(model, 0 if fsdp else cfg.loss_chunk_tokens, autocast)
-    logps_of = make_sequence_logps(model, *split_head(model), 0 if fsdp else cfg.loss_chunk_tokens, autocast) if dpo else None
+    chunk_tokens = 0 if fsdp else cfg.loss_chunk_tokens
+    loss_of = make_loss(model, chunk_tokens, autocast)
+    logps_of = make_sequence_logps(model, *split_head(model), chunk_tokens, autocast) if dpo else None
     # Before load_trainer_state (which loads a sharded checkpoint's weights): a new run scores the model as loaded.
     pad_id = tokenizer.pad_token_id
     reference = reference_logps(model, examples, logps_of, resume_from, spec, device, pad_id) if dpo else None

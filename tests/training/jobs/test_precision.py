@@ -4,6 +4,7 @@ On the CPU the job computes in fp32 unless ``bf16: true`` asks for bf16
 autocast; these tests ask, so that the CPU runs what a GPU with bf16 runs.
 """
 
+import dataclasses
 import json
 import math
 import shutil
@@ -13,11 +14,12 @@ import torch
 from safetensors.torch import load_file
 
 from tests.training.jobs.conftest import Recorder, make_spec
-from training.jobs.contract import TrainConfig
+from training.jobs.contract import Resources, TrainConfig
 from training.jobs.data import IGNORE_INDEX
 from training.jobs.dpo import make_sequence_logps
 from training.jobs.loading import autocast_context, load_causal_lm
-from training.jobs.train import TRAINER_STATE, load_model, make_loss, make_optimizer, run_training, split_head
+from training.jobs.runner import run_in_child
+from training.jobs.train import SHARDS, TRAINER_STATE, load_model, make_loss, make_optimizer, run_training, split_head
 
 CPU = torch.device("cpu")
 BF16 = autocast_context(CPU, torch.bfloat16)
@@ -148,3 +150,27 @@ def test_a_bf16_dpo_run_starts_at_log_2_with_its_reference_scored_in_the_same_pr
     events = Recorder()
     run_training(spec, events)
     assert events.of("progress")[0]["loss"] == pytest.approx(math.log(2), abs=2e-3)
+
+
+def test_two_fsdp_ranks_in_bf16_shard_fp32_master_weights_and_train_as_one_process(tiny_model, cpt_snapshot, tmp_path):
+    """MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32) over fp32 shards, on 2 gloo ranks."""
+    from torch.distributed.checkpoint import FileSystemReader
+
+    alone = Recorder()
+    run_training(make_spec(tiny_model, cpt_snapshot, tmp_path / "one", max_steps=4, batch_size=4, bf16=True), alone)
+    two = dataclasses.replace(
+        make_spec(tiny_model, cpt_snapshot, tmp_path / "two", max_steps=4, batch_size=2, save_every=2, bf16=True,
+                  sharding="fsdp"),
+        resources=Resources(gpus_per_node=2),
+    )  # fmt: skip
+    seen = []
+    result = run_in_child(two, seen.append, env={"OMP_NUM_THREADS": "1"})
+
+    assert result.ok, result.log_tail[-30:]
+    shards = FileSystemReader(str(tmp_path / "two" / "checkpoint-2" / SHARDS)).read_metadata().state_dict_metadata
+    assert {entry.properties.dtype for entry in shards.values() if hasattr(entry, "properties")} == {torch.float32}
+    assert dtypes(tmp_path / "two" / "final" / "model.safetensors") == {torch.bfloat16}
+    assert json.loads((tmp_path / "two" / "final" / "config.json").read_text())["dtype"] == "bfloat16"
+    # FSDP computes all in bf16, autocast keeps the residual stream in fp32: close, not equal.
+    losses = [e["loss"] for e in seen if e["event"] == "progress"]
+    assert losses == pytest.approx([e["loss"] for e in alone.of("progress")], rel=2e-2)
