@@ -24,19 +24,33 @@ def test_a_7b_mistral_has_7_24_billion_parameters(tmp_path):
     assert ModelShape.from_folder(tmp_path).parameters == 7_241_732_096
 
 
-def test_a_7b_full_fine_tune_holds_8_bytes_per_parameter_as_the_job_trains_it_in_bf16():
+def test_a_7b_full_fine_tune_holds_fp32_master_weights_gradients_and_moments_and_autocasts_a_bf16_copy():
+    """16 bytes per parameter as the job trains it (fp32 master weights), plus autocast's bf16 copy of each weight
+    in one process: a 7B full fine-tune does not fit one 80 GB GPU, in bf16 or not."""
     shape = ModelShape.from_config(MISTRAL_7B)
     bf16 = estimate(shape, finetuning="full", seq_len=2048, batch_size=1, steps=1)
     fp32 = estimate(shape, finetuning="full", seq_len=2048, batch_size=1, steps=1, bf16=False)
-    assert bf16.state_gb == pytest.approx(57.9, abs=0.1) and bf16.fits  # weights, gradients, AdamW moments in bf16
+    assert bf16.state_gb == pytest.approx(7.24 * 18, abs=0.1) and not bf16.fits
     assert fp32.state_gb == pytest.approx(115.9, abs=0.1) and not fp32.fits
+    assert fp32.activations_gb == pytest.approx(2 * bf16.activations_gb)  # fp32 activations are twice bf16's
 
 
-def test_sharding_over_eight_gpus_divides_the_state_of_a_fp32_full_fine_tune():
+@pytest.mark.parametrize("bf16", [True, False])
+def test_sharding_over_eight_gpus_divides_the_16_bytes_per_parameter_of_a_full_fine_tune(bf16):
+    """FSDP's MixedPrecisionPolicy gathers the bf16 weights a unit at a time: no bf16 copy of them all."""
     shape = ModelShape.from_config(MISTRAL_7B)
     result = estimate(shape, finetuning="full", seq_len=2048, batch_size=1, steps=1, gpus=8, sharded=True,
-                      gradient_checkpointing=True, bf16=False)  # fmt: skip
+                      gradient_checkpointing=True, bf16=bf16)  # fmt: skip
     assert result.state_gb == pytest.approx(115.9 / 8, abs=0.1) and result.fits
+
+
+def test_a_lora_runs_frozen_base_is_2_bytes_a_parameter_in_bf16_and_4_in_fp32():
+    shape = ModelShape.from_config(MISTRAL_7B)
+    bf16 = estimate(shape, finetuning="lora", seq_len=2048, batch_size=1, steps=1)
+    fp32 = estimate(shape, finetuning="lora", seq_len=2048, batch_size=1, steps=1, bf16=False)
+    adapter_gb = 16 * bf16.trainable_parameters / 1e9
+    assert bf16.state_gb == pytest.approx(2 * 7.2417 + adapter_gb, abs=0.01)
+    assert fp32.state_gb == pytest.approx(4 * 7.2417 + adapter_gb, abs=0.01)
 
 
 def test_a_replica_that_does_not_fit_is_advised_to_shard_and_a_sharded_one_lora():

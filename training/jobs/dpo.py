@@ -10,7 +10,7 @@ The reference's log-probabilities are computed once, in one pass over the
 examples before the first step (:func:`attach_reference_logps`), and stored
 with every checkpoint. Nothing of the reference stays in memory while
 training, neither a second copy of a full fine-tune's weights (14 GB for a
-7B model in bf16, to be sharded like the policy under FSDP) nor a forward pass
+7B model even in bf16, to be sharded like the policy under FSDP) nor a forward pass
 per step: the pass costs what the per-step reference forwards would over one
 epoch, and less over several. With LoRA the reference is the same model with
 its adapter disabled (``disable_adapter``), so it is never copied either.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from contextlib import nullcontext
+from typing import Callable, ContextManager
 
 import torch
 import torch.distributed as dist
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from torch.distributed.fsdp import FSDPModule
 
 from training.jobs.data import IGNORE_INDEX, collate_pairs
+from training.jobs.loading import matmul_dtype
 
 REFERENCE_LOGPS = "reference_logps.pt"  # in each checkpoint: [examples, 2] (chosen, rejected)
 
@@ -60,20 +62,23 @@ def reward_means(sums: torch.Tensor) -> dict[str, float]:
 # -- sequence log-probabilities ------------------------------------------------------------
 
 
-def make_sequence_logps(model, decoder, head, chunk_tokens: int):
+def make_sequence_logps(model, decoder, head, chunk_tokens: int, autocast: Callable[[], ContextManager] = nullcontext):
     """``logps(input_ids, labels)``: each row's summed log-probability of its labelled tokens (-100 skipped).
 
     With ``chunk_tokens`` and a plain head, from the decoder's hidden states a
     chunk at a time (:class:`ChunkedTokenLogps`); else from the full logits.
+    The forward pass runs in ``autocast``, the reference's as the policy's, so
+    that the two agree before the first step.
     """
 
     def logps(input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         targets = F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:]
-        if chunk_tokens and head is not None:
-            hidden = decoder(input_ids=input_ids).last_hidden_state
-            per_token = ChunkedTokenLogps.apply(hidden.flatten(0, 1), head.weight, targets.flatten(), chunk_tokens)
-            return per_token.view(targets.shape).sum(dim=1)
-        logits = model(input_ids=input_ids).logits.float()
+        with autocast():
+            if chunk_tokens and head is not None:
+                hidden = decoder(input_ids=input_ids).last_hidden_state
+                per_token = ChunkedTokenLogps.apply(hidden.flatten(0, 1), head.weight, targets.flatten(), chunk_tokens)
+                return per_token.view(targets.shape).sum(dim=1)
+            logits = model(input_ids=input_ids).logits.float()
         keep = targets != IGNORE_INDEX
         per_token = logits.log_softmax(dim=-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         return (per_token * keep).sum(dim=1)
@@ -88,39 +93,49 @@ class ChunkedTokenLogps(torch.autograd.Function):
     its own factor, known only after every sequence's sum: so backward
     recomputes each chunk's logits (one more matmul of the head) instead of
     keeping gradients from forward. Never [tokens, vocab] whole.
+
+    Its matmuls run in the dtype of forward's (bf16 under autocast, over an
+    fp32 weight; training/jobs/loading.py's ``matmul_dtype``), in backward
+    too, which runs outside the autocast region.
     """
 
     @staticmethod
     def forward(ctx, hidden, weight, targets, chunk_tokens: int):
+        dtype = matmul_dtype(hidden)
         out = torch.zeros(hidden.shape[0], dtype=torch.float32, device=hidden.device)
-        for start in range(0, hidden.shape[0], chunk_tokens):
-            rows = slice(start, start + chunk_tokens)
-            target = targets[rows]
-            logits = (hidden[rows] @ weight.T).float()
-            picked = logits.gather(1, target.clamp(min=0).unsqueeze(1)).squeeze(1) - logits.logsumexp(dim=1)
-            out[rows] = picked * (target != IGNORE_INDEX)
-        ctx.chunk_tokens = chunk_tokens
+        with torch.autocast(hidden.device.type, enabled=False):
+            matrix = weight.to(dtype)
+            for start in range(0, hidden.shape[0], chunk_tokens):
+                rows = slice(start, start + chunk_tokens)
+                target = targets[rows]
+                logits = (hidden[rows].to(dtype) @ matrix.T).float()
+                picked = logits.gather(1, target.clamp(min=0).unsqueeze(1)).squeeze(1) - logits.logsumexp(dim=1)
+                out[rows] = picked * (target != IGNORE_INDEX)
+        ctx.chunk_tokens, ctx.dtype = chunk_tokens, dtype
         ctx.save_for_backward(hidden, weight, targets)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         hidden, weight, targets = ctx.saved_tensors
+        dtype = ctx.dtype
         grad_hidden = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
         grad_weight = torch.zeros_like(weight, dtype=torch.float32) if ctx.needs_input_grad[1] else None
-        for start in range(0, hidden.shape[0], ctx.chunk_tokens):
-            rows = slice(start, start + ctx.chunk_tokens)
-            chunk, target = hidden[rows], targets[rows]
-            scale = (grad_out[rows] * (target != IGNORE_INDEX)).unsqueeze(1)
-            # d log p(target) / d logits = one_hot - softmax, times the upstream gradient of the row.
-            logits = (chunk @ weight.T).float()
-            grad = logits.softmax(dim=1).neg_()
-            grad.scatter_add_(1, target.clamp(min=0).unsqueeze(1), torch.ones_like(scale))
-            grad = (grad * scale).to(hidden.dtype)
-            if grad_hidden is not None:
-                grad_hidden[rows] = grad @ weight
-            if grad_weight is not None:
-                grad_weight += grad.T @ chunk
+        with torch.autocast(hidden.device.type, enabled=False):
+            matrix = weight.to(dtype)
+            for start in range(0, hidden.shape[0], ctx.chunk_tokens):
+                rows = slice(start, start + ctx.chunk_tokens)
+                chunk, target = hidden[rows].to(dtype), targets[rows]
+                scale = (grad_out[rows] * (target != IGNORE_INDEX)).unsqueeze(1)
+                # d log p(target) / d logits = one_hot - softmax, times the upstream gradient of the row.
+                logits = (chunk @ matrix.T).float()
+                grad = logits.softmax(dim=1).neg_()
+                grad.scatter_add_(1, target.clamp(min=0).unsqueeze(1), torch.ones_like(scale))
+                grad = (grad * scale).to(dtype)
+                if grad_hidden is not None:
+                    grad_hidden[rows] = grad @ matrix
+                if grad_weight is not None:
+                    grad_weight += grad.T @ chunk
         return grad_hidden, grad_weight.to(weight.dtype) if grad_weight is not None else None, None, None
 
 

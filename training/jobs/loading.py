@@ -5,9 +5,12 @@ Both jobs import this; neither imports the other.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Callable, ContextManager
 
 import torch
 from transformers import AutoModelForCausalLM
@@ -16,7 +19,11 @@ from training.jobs.contract import is_local_model
 
 
 def pick_device(bf16: bool | str = "auto") -> tuple[torch.device, torch.dtype]:
-    """CUDA in bf16 where the card supports it (litgpt's "bf16-true"); else CPU in fp32."""
+    """The device and the dtype its matmuls run in: bf16 on CUDA where the card supports it; else CPU in fp32.
+
+    Evaluation loads its model in that dtype. Training keeps what it trains in
+    fp32 and computes in this dtype (:func:`weights_dtype`, :func:`autocast_context`).
+    """
     if torch.cuda.is_available():
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per rank under torchrun
         torch.cuda.set_device(device)
@@ -25,6 +32,48 @@ def pick_device(bf16: bool | str = "auto") -> tuple[torch.device, torch.dtype]:
         device = torch.device("cpu")
         use_bf16 = bf16 is True
     return device, torch.bfloat16 if use_bf16 else torch.float32
+
+
+def weights_dtype(finetuning: str, compute: torch.dtype) -> torch.dtype:
+    """The dtype training loads a model's weights in.
+
+    A full fine-tune keeps fp32 master weights whatever it computes in: an
+    AdamW update at a 7B's learning rates (1e-5..3e-4) is mostly below half a
+    bf16 ulp of the weight it changes (8 bits of mantissa: 0.4 % of it), and
+    would round away. A LoRA run's base is frozen, so it stays in the compute
+    dtype (half the memory); its adapter is upcast to fp32 (:func:`upcast_trainable`).
+    """
+    return torch.float32 if finetuning == "full" else compute
+
+
+def upcast_trainable(model) -> None:
+    """The trainable parameters (a LoRA adapter) in fp32, in place, as the optimizer's master weights."""
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.dtype != torch.float32:
+            parameter.data = parameter.data.float()
+
+
+def autocast_context(
+    device: torch.device, compute: torch.dtype, *, sharded: bool = False
+) -> Callable[[], ContextManager]:
+    """What a forward pass runs in: bf16 autocast over the fp32 weights, or nothing.
+
+    Nothing in fp32, and nothing under FSDP, whose MixedPrecisionPolicy casts
+    the gathered weights to bf16 itself (training/jobs/train.py's ``shard_model``).
+    """
+    if compute == torch.float32 or sharded:
+        return nullcontext
+    return functools.partial(torch.autocast, device.type, dtype=compute)
+
+
+def matmul_dtype(tensor: torch.Tensor) -> torch.dtype:
+    """The dtype a matmul of ``tensor`` runs in here: autocast's inside an autocast region, else its own.
+
+    For the job's own autograd functions, which cast explicitly and so compute
+    the same in forward and in a backward that runs outside the region.
+    """
+    kind = tensor.device.type
+    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else tensor.dtype
 
 
 def attention_implementation(device: torch.device) -> str:

@@ -6,13 +6,17 @@ Reads straight through, nanoGPT-style:
              manifest, pin the base model's revision, tokenise the
              snapshot's ``train`` split
 2. model   - base model (or the latest checkpoint: resume is the retry);
-             on CUDA the decoder is compiled and matmuls may use TF32
+             what is trained is kept in fp32 (master weights, and AdamW's
+             state with them), the forward and backward passes run in bf16
+             where the GPU has it (autocast; FSDP2's MixedPrecisionPolicy
+             when sharded); on CUDA the decoder is compiled and fp32 matmuls may use TF32
 3. loop    - AdamW, linear warmup then cosine, gradient accumulation,
              cross-entropy in chunks from the hidden states (DPO: the
              sigmoid preference loss against reference log-probabilities
              computed once before the first step, training/jobs/dpo.py),
              JSON-line events, a checkpoint every ``save_every`` steps
-4. final   - ``output_dir/final/``: a plain transformers model (LoRA merged)
+4. final   - ``output_dir/final/``: a plain transformers model (LoRA merged), in bf16
+             after a bf16 run
 
 Under ``torchrun`` (training/jobs/runner.py: ``resources.gpus_per_node`` ×
 ``nodes`` > 1) the same code runs as ranks 0..N-1, data-parallel: each rank
@@ -46,9 +50,10 @@ import os
 import random
 import shutil
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable, ContextManager
 
 import torch
 import torch.distributed as dist
@@ -60,7 +65,7 @@ from torch.distributed.checkpoint.state_dict import (
     get_state_dict,
     set_state_dict,
 )
-from torch.distributed.fsdp import fully_shard
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 from transformers import AutoTokenizer
 
 from training import run_store
@@ -76,7 +81,15 @@ from training.jobs.dpo import (
     set_reference_logps,
 )
 from training.jobs.events import Emit, EventWriter, heartbeat
-from training.jobs.loading import check_model_reference, load_causal_lm, pick_device
+from training.jobs.loading import (
+    autocast_context,
+    check_model_reference,
+    load_causal_lm,
+    matmul_dtype,
+    pick_device,
+    upcast_trainable,
+    weights_dtype,
+)
 from training.jobs.revision import hub_revision, resolve_revision
 
 CHECKPOINT = run_store.CHECKPOINT  # checkpoint-<step>, here and in the object store
@@ -116,7 +129,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         emit(Done(**summary, already_done=True))
         return summary
 
-    device, dtype = pick_device(cfg.bf16)
+    device, dtype = pick_device(cfg.bf16)  # dtype: what the matmuls run in; what is trained stays fp32
     enable_tf32(device)
     seed_everything(cfg.seed)
 
@@ -146,15 +159,17 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     model = load_model(spec, resume_from, device, dtype)
     fsdp = sharded(cfg.sharding, finetuning=spec.finetuning, gpus=world_size())
     if fsdp:
-        shard_model(model)
+        shard_model(model, dtype)
+    autocast = autocast_context(device, dtype, sharded=fsdp)
     compiled = compile_wanted(cfg.torch_compile, device)
     if compiled:
         # Asked for by default ("auto"), a graph that fails to compile runs eagerly instead of failing the job.
         torch._dynamo.config.suppress_errors = cfg.torch_compile == "auto"
         split_head(model)[0].compile()  # in place: parameter names, and so checkpoints, are unchanged
     # The chunked loss reads the head's weight outside a forward pass, where FSDP has not gathered it.
-    loss_of = make_loss(model, 0 if fsdp else cfg.loss_chunk_tokens)
-    logps_of = make_sequence_logps(model, *split_head(model), 0 if fsdp else cfg.loss_chunk_tokens) if dpo else None
+    chunk_tokens = 0 if fsdp else cfg.loss_chunk_tokens
+    loss_of = make_loss(model, chunk_tokens, autocast)
+    logps_of = make_sequence_logps(model, *split_head(model), chunk_tokens, autocast) if dpo else None
     # Before load_trainer_state (which loads a sharded checkpoint's weights): a new run scores the model as loaded.
     pad_id = tokenizer.pad_token_id
     reference = reference_logps(model, examples, logps_of, resume_from, spec, device, pad_id) if dpo else None
@@ -267,7 +282,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
         return summary
     final_uri = run_store.join_uri(spec.output_uri, "final") if spec.output_uri else None
     summary["checkpoint"] = final_uri or str(out / "final")
-    final = save_final(out, model, tokenizer, spec, snapshot_sha256, summary, gathered)
+    final = save_final(out, model, tokenizer, spec, snapshot_sha256, summary, gathered, dtype=dtype)
     if final_uri:
         run_store.upload_folder(store, final, final_uri)
     emit(Done(**summary))
@@ -391,16 +406,21 @@ def all_reduce_gradients(model) -> None:
             dist.all_reduce(parameter.grad)
 
 
-def shard_model(model) -> None:
+def shard_model(model, compute: torch.dtype = torch.float32) -> None:
     """FSDP2, in place: each decoder layer is a unit, the root the rest (embeddings, final norm, head).
 
+    The shards are the fp32 master weights, and AdamW's moments with them; a
+    unit's weights are gathered in ``compute`` (bf16 on the GPU) for its
+    forward and backward, and the gradients reduce-scattered in fp32.
     Gradients are summed over the ranks, not averaged: each rank's loss is
     already divided by the target count of all ranks, as for
     :func:`all_reduce_gradients`.
     """
+    mixed = compute != torch.float32
+    policy = MixedPrecisionPolicy(param_dtype=compute, reduce_dtype=torch.float32) if mixed else MixedPrecisionPolicy()
     units = [*model.get_decoder().layers, model]
     for unit in units:
-        fully_shard(unit)
+        fully_shard(unit, mp_policy=policy)
     for unit in units:
         unit.set_gradient_divide_factor(1.0)
         unit.set_force_sum_reduction_for_comms(True)  # a plain SUM: gloo has no pre-multiplied sum
@@ -442,15 +462,21 @@ def seed_everything(seed: int) -> None:
 
 
 def load_model(spec: JobSpec, resume_from: Path | None, device: torch.device, dtype: torch.dtype):
-    """The base model, or a full fine-tune's checkpoint, optionally wrapped in LoRA."""
+    """The base model, or a full fine-tune's checkpoint, optionally wrapped in LoRA.
+
+    ``dtype`` is the compute dtype; what is trained is loaded in fp32
+    (training/jobs/loading.py's ``weights_dtype``), a LoRA run's frozen base in ``dtype``.
+    """
     check_model_reference(spec.base_model)
     # A sharded checkpoint holds no model folder: its weights are loaded after sharding, with the optimizer's.
     full_resume = resume_from is not None and spec.finetuning == "full" and not (resume_from / SHARDS).is_dir()
     source = str(resume_from) if full_resume else spec.base_model
-    model = load_causal_lm(source, hub_revision(source, spec.base_model_revision), device=device, dtype=dtype)
+    pin = hub_revision(source, spec.base_model_revision)
+    model = load_causal_lm(source, pin, device=device, dtype=weights_dtype(spec.finetuning, dtype))
     model.config.use_cache = False  # the KV cache is for generation only
     if spec.finetuning == "lora":
         model = wrap_lora(model, spec.train, resume_from)
+        upcast_trainable(model)  # PEFT does so already for a bf16 base; the optimizer relies on it
     if spec.train.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if spec.finetuning == "lora":
@@ -501,23 +527,25 @@ def make_scheduler(optimizer, cfg: TrainConfig, total_steps: int) -> torch.optim
 # -- the loss -------------------------------------------------------------------------
 
 
-def make_loss(model, chunk_tokens: int):
+def make_loss(model, chunk_tokens: int, autocast: Callable[[], ContextManager] = nullcontext):
     """``loss(input_ids, labels)``: summed next-token cross-entropy in fp32; label -100 is skipped.
 
     The labels are shifted (padded with -100 at the end) rather than the
     logits sliced, which would copy the largest tensor of the step. With
     ``chunk_tokens`` the loss is taken from the decoder's hidden states a chunk
     at a time (:class:`ChunkedCrossEntropy`); with 0, from the full logits.
+    The forward pass runs in ``autocast`` (:func:`~training.jobs.loading.autocast_context`).
     """
     decoder, head = split_head(model)
 
     def loss(input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         targets = F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:].flatten()
-        if chunk_tokens and head is not None:
-            hidden = decoder(input_ids=input_ids).last_hidden_state
-            return chunked_cross_entropy(hidden.flatten(0, 1), head.weight, targets, chunk_tokens)
-        logits = model(input_ids=input_ids).logits
-        return F.cross_entropy(logits.flatten(0, 1).float(), targets, ignore_index=IGNORE_INDEX, reduction="sum")
+        with autocast():
+            if chunk_tokens and head is not None:
+                hidden = decoder(input_ids=input_ids).last_hidden_state
+                return chunked_cross_entropy(hidden.flatten(0, 1), head.weight, targets, chunk_tokens)
+            logits = model(input_ids=input_ids).logits
+            return F.cross_entropy(logits.flatten(0, 1).float(), targets, ignore_index=IGNORE_INDEX, reduction="sum")
 
     return loss
 
@@ -538,35 +566,40 @@ def split_head(model) -> tuple[torch.nn.Module, torch.nn.Linear | None]:
 class ChunkedCrossEntropy(torch.autograd.Function):
     """Summed cross-entropy of ``hidden @ weight.T`` against ``targets`` (-100 skipped), chunk by chunk.
 
-    Each chunk's logits are made in the hidden states' dtype and upcast to
-    fp32, as ``F.cross_entropy(logits.float())`` would see them; their loss and
-    their gradient (softmax minus one-hot) are taken at once and the logits
-    dropped. What backward needs, the gradients of the hidden states and of the
-    weight, is kept instead: [tokens, hidden] and [vocab, hidden], never
-    [tokens, vocab]. The matmuls are those of the full-logits loss.
+    Each chunk's logits are made in the matmul dtype (bf16 under autocast,
+    where the weight is an fp32 master; else the hidden states' dtype) and
+    upcast to fp32, as ``F.cross_entropy(logits.float())`` would see them; their
+    loss and their gradient (softmax minus one-hot) are taken at once and the
+    logits dropped. What backward needs, the gradients of the hidden states
+    and of the weight, is kept instead: [tokens, hidden] and [vocab, hidden],
+    never [tokens, vocab]. The matmuls are those of the full-logits loss.
     """
 
     @staticmethod
     def forward(ctx, hidden, weight, targets, chunk_tokens: int):
+        dtype = matmul_dtype(hidden)
         loss = torch.zeros((), dtype=torch.float32, device=hidden.device)
         grad_hidden = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
         grad_weight = torch.zeros_like(weight, dtype=torch.float32) if ctx.needs_input_grad[1] else None
-        for start in range(0, hidden.shape[0], chunk_tokens):
-            rows = slice(start, start + chunk_tokens)
-            chunk, target = hidden[rows], targets[rows]
-            keep = (target != IGNORE_INDEX).unsqueeze(1)
-            target = target.clamp(min=0).unsqueeze(1)
-            logits = (chunk @ weight.T).float()
-            logsumexp = logits.logsumexp(dim=1, keepdim=True)
-            loss += ((logsumexp - logits.gather(1, target)) * keep).sum()
-            # d loss / d logits = softmax - one_hot, in place: the logits are done with. Skipped
-            # rows are zeroed on the [chunk, hidden] side of the matmuls, not over the vocabulary.
-            grad = logits.sub_(logsumexp).exp_()
-            grad = grad.scatter_add_(1, target, torch.full_like(target, -1, dtype=grad.dtype)).to(hidden.dtype)
-            if grad_hidden is not None:
-                grad_hidden[rows] = (grad @ weight) * keep
-            if grad_weight is not None:
-                grad_weight += grad.T @ (chunk * keep)
+        # Cast here, once, rather than by autocast per matmul; no-ops outside autocast.
+        with torch.autocast(hidden.device.type, enabled=False):
+            matrix = weight.to(dtype)
+            for start in range(0, hidden.shape[0], chunk_tokens):
+                rows = slice(start, start + chunk_tokens)
+                chunk, target = hidden[rows].to(dtype), targets[rows]
+                keep = (target != IGNORE_INDEX).unsqueeze(1)
+                target = target.clamp(min=0).unsqueeze(1)
+                logits = (chunk @ matrix.T).float()
+                logsumexp = logits.logsumexp(dim=1, keepdim=True)
+                loss += ((logsumexp - logits.gather(1, target)) * keep).sum()
+                # d loss / d logits = softmax - one_hot, in place: the logits are done with. Skipped
+                # rows are zeroed on the [chunk, hidden] side of the matmuls, not over the vocabulary.
+                grad = logits.sub_(logsumexp).exp_()
+                grad = grad.scatter_add_(1, target, torch.full_like(target, -1, dtype=grad.dtype)).to(dtype)
+                if grad_hidden is not None:
+                    grad_hidden[rows] = (grad @ matrix) * keep
+                if grad_weight is not None:
+                    grad_weight += grad.T @ (chunk * keep)
         ctx.weight_dtype = weight.dtype
         ctx.save_for_backward(grad_hidden, grad_weight)
         return loss
@@ -718,13 +751,17 @@ def prune_checkpoints(out: Path, keep: int) -> None:
 
 
 def save_final(
-    out: Path, model, tokenizer, spec: JobSpec, snapshot_sha256, summary: dict, state_dict: dict | None = None
-) -> Path:
-    """A plain transformers folder: LoRA is merged into the base weights.
+    out: Path, model, tokenizer, spec: JobSpec, snapshot_sha256, summary: dict, state_dict: dict | None = None,
+    *, dtype: torch.dtype = torch.float32,
+) -> Path:  # fmt: skip
+    """A plain transformers folder in the compute ``dtype``: LoRA is merged into the base weights.
 
-    ``state_dict`` is a sharded model's, gathered by :func:`gathered_state_dict`.
-    The ``summary`` that marks the job done (:func:`finished_summary`) is
-    written before the folder is renamed, so ``final/`` never appears without it.
+    Trained with fp32 master weights and bf16 matmuls, the model is saved in
+    bf16: half the size, what it computed in, and what users of a 7B expect;
+    the card says so. ``state_dict`` is a sharded model's, gathered by
+    :func:`gathered_state_dict`. The ``summary`` that marks the job done
+    (:func:`finished_summary`) is written before the folder is renamed, so
+    ``final/`` never appears without it.
     """
     final = out / "final"
     partial = out / ".final.partial"
@@ -732,9 +769,17 @@ def save_final(
     if spec.finetuning == "lora":
         model = model.merge_and_unload()
     model.config.use_cache = True
+    if state_dict is None:
+        model = model.to(dtype)
+    else:
+        for name, tensor in state_dict.items():  # one tensor at a time, so the fp32 copy is freed as it goes
+            state_dict[name] = tensor.to(dtype) if tensor.is_floating_point() else tensor
     model.save_pretrained(partial, state_dict=state_dict)
+    if state_dict is not None:  # save_pretrained wrote the sharded (fp32) model's dtype
+        model.config.dtype = dtype
+        model.config.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
-    write_metadata(partial, spec, snapshot_sha256, step=summary["steps"], summary=summary)
+    write_metadata(partial, spec, snapshot_sha256, step=summary["steps"], summary=summary, saved_dtype=dtype)
     (partial / SUMMARY).write_text(json.dumps(summary, indent=2))
     shutil.rmtree(final, ignore_errors=True)
     partial.rename(final)
@@ -749,16 +794,25 @@ def write_metadata(
     step: int,
     summary: dict | None = None,
     library: str = "transformers",
+    saved_dtype: torch.dtype = torch.float32,
 ) -> None:
     """The spec (with its TrainConfig) as JSON and a model card naming the data's partners."""
     (folder / "job.json").write_text(spec.to_json())
-    (folder / "README.md").write_text(model_card(spec, snapshot_sha256, step=step, summary=summary, library=library))
+    card = model_card(spec, snapshot_sha256, step=step, summary=summary, library=library, saved_dtype=saved_dtype)
+    (folder / "README.md").write_text(card)
 
 
 def model_card(
-    spec: JobSpec, snapshot_sha256, *, step: int, summary: dict | None = None, library: str = "transformers"
-) -> str:
+    spec: JobSpec, snapshot_sha256, *, step: int, summary: dict | None = None, library: str = "transformers",
+    saved_dtype: torch.dtype = torch.float32,
+) -> str:  # fmt: skip
     cfg = spec.train
+    trained = "the LoRA adapter" if spec.finetuning == "lora" else "the weights"
+    precision = (
+        f"Weights saved in {str(saved_dtype).removeprefix('torch.')}; during training {trained} and the AdamW "
+        f"state were kept in float32 (master weights), forward and backward passes ran in the compute dtype "
+        f"(bfloat16 on GPUs that support it; `bf16` below)."
+    )
     partners = "\n".join(f"- {name}" for name in spec.partners) or "- (none recorded)"
     languages = ", ".join(spec.languages) if spec.languages else "all languages in the snapshot"
     hyper = "\n".join(f"| {key} | {value} |" for key, value in sorted(vars(cfg).items()))
@@ -787,6 +841,8 @@ Partners whose contributions are in this snapshot:
 {partners}
 
 ## Training
+
+{precision}
 
 | hyper-parameter | value |
 |---|---|

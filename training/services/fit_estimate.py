@@ -7,17 +7,20 @@ for planning, not promises:
 - parameters from the model's ``config.json`` (a Llama/Mistral-shaped decoder:
   grouped-query attention, a gated MLP, untied or tied embeddings);
 - memory per GPU = weights + gradients + AdamW state + activations. A full
-  fine-tune runs as training/jobs/train.py does: AdamW straight on the bf16
-  weights (no fp32 master copy), so weights, gradients and the two moments
-  are all bf16: 8 bytes per parameter (16 in fp32, with ``bf16=False``).
-  With ``sharded`` (FSDP, see training/jobs/contract.py's ``sharded``), those are divided over every
-  GPU of the run; with data parallelism each GPU holds them all. LoRA trains
-  about 1 % of the parameters in fp32 (PEFT upcasts the adapter), the frozen
-  base costs 2 bytes each;
-- activations per layer ~ 34 · tokens · hidden bytes (Korthikanti et al. 2022,
-  with a fused attention kernel that keeps no score matrix); with gradient
-  checkpointing only each layer's input (2 · tokens · hidden) plus one layer's
-  worth while it is recomputed;
+  fine-tune runs as training/jobs/train.py does: fp32 master weights, fp32
+  gradients and fp32 AdamW moments, 16 bytes per parameter, whatever the
+  matmuls run in (a bf16 weight would lose most AdamW updates; see
+  docs/runs.md). With ``sharded`` (FSDP, see training/jobs/contract.py's
+  ``sharded``) those are divided over every GPU of the run, and each unit's
+  weights are gathered in bf16 only while it runs (within the overhead). With
+  one process per GPU each GPU holds them all, and bf16 autocast adds a bf16
+  copy of every weight, made in forward and kept for backward: 18 bytes. LoRA
+  trains about 1 % of the parameters, in fp32; the frozen base costs 2 bytes
+  each in bf16 (4 with ``bf16=False``);
+- activations per layer ~ 34 · tokens · hidden bytes in bf16 (Korthikanti et
+  al. 2022, with a fused attention kernel that keeps no score matrix; twice
+  that in fp32); with gradient checkpointing only each layer's input
+  (2 · tokens · hidden) plus one layer's worth while it is recomputed;
 - time = 6 · N · tokens / (GPUs · peak FLOP/s · MFU), the usual dense-transformer count;
 - DPO (``method="dpo"``): each example is a pair, two sequences, so a batch
   of ``batch_size`` pairs has twice the activations and tokens of as many
@@ -35,11 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GB = 1e9
-FULL_BYTES_PER_PARAMETER = 8  # bf16 weights 2 + bf16 gradients 2 + bf16 AdamW moments 4
-FP32_BYTES_PER_PARAMETER = 16  # fp32 weights 4 + gradients 4 + AdamW moments 8
-FROZEN_BYTES_PER_PARAMETER = 2  # bf16 weights under a LoRA adapter
-LORA_BYTES_PER_PARAMETER = FP32_BYTES_PER_PARAMETER  # the fp32 adapter
-ACTIVATION_BYTES_PER_TOKEN_HIDDEN = 34
+MASTER_BYTES_PER_PARAMETER = 16  # what is trained: fp32 weights 4 + fp32 gradients 4 + fp32 AdamW moments 8
+AUTOCAST_COPY_BYTES_PER_PARAMETER = 2  # one process in bf16: autocast's bf16 copy of each weight, kept for backward
+FROZEN_BYTES_PER_PARAMETER = 2  # bf16 weights under a LoRA adapter (fp32: twice that)
+LORA_BYTES_PER_PARAMETER = MASTER_BYTES_PER_PARAMETER  # the fp32 adapter
+ACTIVATION_BYTES_PER_TOKEN_HIDDEN = 34  # in bf16 (fp32: twice that)
 CHECKPOINTED_BYTES_PER_TOKEN_HIDDEN = 2
 OVERHEAD_BYTES = 2 * GB  # CUDA context, allocator fragmentation, communication buffers
 
@@ -104,7 +107,7 @@ class Hardware:
 class Estimate:
     parameters: int
     trainable_parameters: int
-    state_gb: float  # weights, gradients and optimizer state on one GPU
+    state_gb: float  # weights (and autocast's bf16 copies), gradients and optimizer state on one GPU
     activations_gb: float
     memory_gb: float  # per GPU, overhead included
     fits: bool
@@ -125,17 +128,18 @@ def estimate(
     n = shape.parameters
     if finetuning == "lora":
         trainable = shape.lora_parameters(lora_r)
-        state = n * FROZEN_BYTES_PER_PARAMETER + trainable * LORA_BYTES_PER_PARAMETER
+        state = n * FROZEN_BYTES_PER_PARAMETER * (1 if bf16 else 2) + trainable * LORA_BYTES_PER_PARAMETER
+    elif sharded:  # FSDP's MixedPrecisionPolicy gathers bf16 weights a unit at a time: no copy of them all
+        trainable, state = n, n * MASTER_BYTES_PER_PARAMETER / gpus
     else:
-        trainable, state = n, n * (FULL_BYTES_PER_PARAMETER if bf16 else FP32_BYTES_PER_PARAMETER)
-    if sharded:
-        state /= gpus
+        trainable, state = n, n * (MASTER_BYTES_PER_PARAMETER + (AUTOCAST_COPY_BYTES_PER_PARAMETER if bf16 else 0))
     tokens_per_gpu = seq_len * batch_size * (2 if method == "dpo" else 1)
+    activation_bytes = ACTIVATION_BYTES_PER_TOKEN_HIDDEN * (1 if bf16 else 2)
     if gradient_checkpointing:
-        per_layer = CHECKPOINTED_BYTES_PER_TOKEN_HIDDEN * tokens_per_gpu * shape.hidden_size
-        activations = per_layer * shape.num_layers + ACTIVATION_BYTES_PER_TOKEN_HIDDEN * tokens_per_gpu * shape.hidden_size
+        per_layer = CHECKPOINTED_BYTES_PER_TOKEN_HIDDEN * (1 if bf16 else 2) * tokens_per_gpu * shape.hidden_size
+        activations = per_layer * shape.num_layers + activation_bytes * tokens_per_gpu * shape.hidden_size
     else:
-        activations = ACTIVATION_BYTES_PER_TOKEN_HIDDEN * tokens_per_gpu * shape.hidden_size * shape.num_layers
+        activations = activation_bytes * tokens_per_gpu * shape.hidden_size * shape.num_layers
     memory = state + activations + OVERHEAD_BYTES
     tokens = steps * grad_accum * tokens_per_gpu * gpus
     flops = 6 * n * tokens * (4 / 3 if gradient_checkpointing else 1)  # recomputing the forward pass costs a third more

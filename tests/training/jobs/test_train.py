@@ -6,9 +6,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from tests.training.jobs.conftest import Recorder, make_spec
-from training.jobs.contract import TrainConfig
-from training.jobs.loading import load_causal_lm
-from training.jobs.train import make_optimizer, run_training
+from training.jobs.train import run_training
 
 
 def test_cpt_logs_a_decreasing_loss_and_changes_the_weights(tiny_model, cpt_snapshot, tmp_path):
@@ -81,17 +79,6 @@ def test_heartbeats_come_while_the_job_is_busy():
     with heartbeat(events, every_seconds=0.02):
         time.sleep(0.15)
     assert len(events.of("heartbeat")) >= 2
-
-
-def test_the_job_keeps_its_full_fine_tune_and_adamw_state_in_the_weights_dtype(tiny_model):
-    """What training/services/fit_estimate.py's 8 bytes per parameter assume: no fp32 master copy, moments in bf16."""
-    model = load_causal_lm(str(tiny_model), {}, device=torch.device("cpu"), dtype=torch.bfloat16)
-    optimizer = make_optimizer(model, TrainConfig(), torch.device("cpu"))
-    model(input_ids=torch.tensor([[1, 2, 3]]), labels=torch.tensor([[1, 2, 3]])).loss.backward()
-    optimizer.step()
-    states = [state for group in optimizer.state.values() for state in group.values() if state.ndim]
-    assert states and {state.dtype for state in states} == {torch.bfloat16}
-    assert {p.dtype for p in model.parameters()} == {p.grad.dtype for p in model.parameters()} == {torch.bfloat16}
 
 
 def test_the_final_folder_appears_with_its_summary(tiny_model, cpt_snapshot, tmp_path, monkeypatch):
