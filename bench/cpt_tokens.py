@@ -132,8 +132,11 @@ def main() -> None:
     report = {"tokens": (old or cache or {}).get("tokens"), "shards": shards, "seq_len": SEQ_LEN}
     for name, figures in (("pack_cpt", old), ("cache", cache), ("cache_reused", reuse)):
         if figures:
-            report[name] = {"tokens_per_second": round(figures["tokens"] / figures["seconds"]),
-                            "seconds": round(figures["seconds"], 3), "peak_rss_growth_mib": round(figures["rss_growth_mib"], 1)}  # fmt: skip
+            report[name] = {
+                "tokens_per_second": round(figures["tokens"] / figures["seconds"]),
+                "seconds": round(figures["seconds"], 3),
+                "peak_rss_growth_mib": round(figures["rss_growth_mib"], 1),
+            }
     if old and cache and reuse:
         errors.check(old["sha256"] == cache["sha256"] == reuse["sha256"], "the cache's blocks differ from pack_cpt's")
         errors.check(old["tokens"] == cache["tokens"], "the cache holds another number of tokens than pack_cpt's stream")

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from training.jobs.token_cache import PackedBlocks, token_cache_build, token_cache_open
+from training.jobs.token_cache import PackedBlocks, token_cache_build, token_cache_open, token_dtype
 
 IGNORE_INDEX = -100  # label value that cross-entropy skips
 MANIFEST = "manifest.json"
@@ -280,7 +280,8 @@ def cpt_blocks(tokenizer, snapshot_dir, files, seq_len, cache_dir, rank, world_s
         tokenizer, files, cache_dir, snapshot_id=snapshot_id, shard_sha256=shard_sha256, rank=rank,
         world_size=world_size, barrier=barrier,
     )  # fmt: skip
-    blocks = PackedBlocks(token_cache_open(paths), seq_len, tokenizer.pad_token_id, IGNORE_INDEX)
+    arrays = token_cache_open(paths, token_dtype(tokenizer))
+    blocks = PackedBlocks(arrays, seq_len, tokenizer.pad_token_id, IGNORE_INDEX)
     if temporary:  # the maps stay readable after the files are removed
         weakref.finalize(blocks, shutil.rmtree, cache_dir, True)
     return blocks

@@ -108,7 +108,6 @@ def _valid(target: Path, expected: dict) -> bool:
 
 def _tokenize_file(tokenizer, source: Path, target: Path, sidecar: dict) -> None:
     """One shard's ``text`` column, documents in order, each followed by EOS, written atomically."""
-    target.with_suffix(".json").unlink(missing_ok=True)  # a stale sidecar must not vouch for the new file
     dtype, eos = np.dtype(sidecar["dtype"]), tokenizer.eos_token_id
     tokens = 0
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")  # two hosts may make the same file
@@ -142,14 +141,12 @@ def _write_atomically(path: Path, text: str) -> None:
     partial.rename(path)
 
 
-def token_cache_open(paths: Sequence[Path]) -> list[np.ndarray]:
-    """The token files, memory-mapped read-only (an empty file as an empty array: mmap refuses length 0)."""
-    arrays = []
-    for path in paths:
-        dtype = np.dtype(json.loads(path.with_suffix(".json").read_text())["dtype"])
-        size = path.stat().st_size
-        arrays.append(np.memmap(path, dtype=dtype, mode="r") if size else np.empty(0, dtype))
-    return arrays
+def token_cache_open(paths: Sequence[Path], dtype: np.dtype) -> list[np.ndarray]:
+    """The token files, memory-mapped read-only (an empty file as an empty array: mmap refuses length 0).
+
+    A file that another rank replaces meanwhile (the same tokens) stays mapped as it was.
+    """
+    return [np.memmap(path, dtype=dtype, mode="r") if path.stat().st_size else np.empty(0, dtype) for path in paths]
 
 
 class PackedBlocks:

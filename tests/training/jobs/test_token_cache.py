@@ -16,7 +16,7 @@ from transformers import AutoTokenizer
 from tests.training.jobs.conftest import GERMAN, PORTUGUESE
 from training.jobs import token_cache
 from training.jobs.data import IGNORE_INDEX, Batches, iter_rows, load_examples, pack_cpt, snapshot_files
-from training.jobs.token_cache import PackedBlocks, token_cache_open
+from training.jobs.token_cache import PackedBlocks
 
 
 @pytest.fixture
@@ -90,7 +90,8 @@ def test_one_block_of_the_whole_stream_and_one_padded_past_it(tokenizer, shards_
     for seq_len in (tokens, tokens + 3):
         blocks = load_examples(tokenizer, shards_snapshot, "cpt", seq_len=seq_len, cache_dir=tmp_path / "cache")
         assert len(blocks) == 1 and [blocks[0]] == old_blocks(tokenizer, shards_snapshot, seq_len)
-    assert blocks[0]["input_ids"][-3:] == [tokenizer.pad_token_id] * 3 and blocks[0]["labels"][-4:] == [tokenizer.eos_token_id] + [IGNORE_INDEX] * 3
+    assert blocks[0]["input_ids"][-3:] == [tokenizer.pad_token_id] * 3
+    assert blocks[0]["labels"][-4:] == [tokenizer.eos_token_id] + [IGNORE_INDEX] * 3
 
 
 def test_a_resumed_attempt_reuses_the_files_without_tokenising(tokenizer, shards_snapshot, tmp_path, monkeypatch):
@@ -167,8 +168,12 @@ def _rank(rank, port, model, snapshot, cache, results):
     dist.init_process_group("gloo", rank=rank, world_size=2)
     made = []
     original = token_cache._tokenize_file
-    token_cache._tokenize_file = lambda tok, source, *rest: (made.append(source.name and f"{source.parent.name}/{source.name}"),
-                                                             original(tok, source, *rest))  # fmt: skip
+
+    def tokenize_file(tokenizer, source, *rest):
+        made.append(f"{source.parent.name}/{source.name}")
+        original(tokenizer, source, *rest)
+
+    token_cache._tokenize_file = tokenize_file
     blocks = load_examples(AutoTokenizer.from_pretrained(model), snapshot, "cpt", 7, cache_dir=cache,
                            rank=train.rank(), world_size=train.world_size(), barrier=train.barrier)  # fmt: skip
     (results / f"{rank}.json").write_text(json.dumps({"made": made, "blocks": [blocks[i] for i in range(len(blocks))]}))
