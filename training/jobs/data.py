@@ -19,13 +19,19 @@ shard never has to fit in memory as Python objects all at once.
 from __future__ import annotations
 
 import hashlib
-import random
+import json
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
+import numpy as np
 import pyarrow.parquet as pq
 import torch
+
+from training.jobs.token_cache import PackedBlocks, token_cache_build, token_cache_open, token_dtype
 
 IGNORE_INDEX = -100  # label value that cross-entropy skips
 MANIFEST = "manifest.json"
@@ -234,24 +240,51 @@ def collate_pairs(examples: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
 # -- the examples the training loop sees ---------------------------------------
 
 
-def load_examples(tokenizer, snapshot_dir: str | Path, method: str, seq_len: int, languages=None) -> list[dict]:
+def load_examples(
+    tokenizer, snapshot_dir: str | Path, method: str, seq_len: int, languages=None, *,
+    cache_dir: str | Path | None = None, rank: int = 0, world_size: int = 1, barrier: Callable[[], None] = lambda: None,
+) -> Sequence[dict]:  # fmt: skip
     """All training examples of a snapshot's ``train`` split, tokenised for ``method``.
 
-    DPO takes the split's preference rows, one example per (chosen, rejected) pair.
+    CPT: :class:`PackedBlocks` over the token cache in ``cache_dir`` (a
+    temporary folder, removed with the blocks, when None), made by the
+    ``world_size`` ranks together (:func:`token_cache_build`, which calls
+    ``barrier``). DPO takes the split's preference rows, one example per
+    (chosen, rejected) pair; SFT and DPO data are small and stay in lists.
     """
-    rows = iter_rows(snapshot_files(snapshot_dir, "train", languages))
+    files = snapshot_files(snapshot_dir, "train", languages)
     if method == "cpt":
-        examples = pack_cpt(tokenizer, (row.get("text") for row in rows), seq_len)
+        examples = cpt_blocks(tokenizer, snapshot_dir, files, seq_len, cache_dir, rank, world_size, barrier)
     elif method == "dpo":
-        pairs = (encode_pair(tokenizer, *pair, seq_len) for row in rows for pair in row_pairs(row))
+        pairs = (encode_pair(tokenizer, *pair, seq_len) for row in iter_rows(files) for pair in row_pairs(row))
         examples = [pair for pair in pairs if pair is not None]
     else:
-        chats = (row_messages(row) for row in rows)
+        chats = (row_messages(row) for row in iter_rows(files))
         encoded = (encode_sft(tokenizer, chat, seq_len) for chat in chats if chat)
         examples = [example for example in encoded if example is not None]
-    if not examples:
+    if not len(examples):
         raise SnapshotError(f"the snapshot holds no rows usable for {method}")
     return examples
+
+
+def cpt_blocks(tokenizer, snapshot_dir, files, seq_len, cache_dir, rank, world_size, barrier) -> PackedBlocks:
+    """The snapshot's token cache, cut into ``seq_len`` blocks as :func:`pack_cpt` cuts its stream."""
+    temporary = cache_dir is None
+    cache_dir = Path(tempfile.mkdtemp(prefix="occiportal-tokens-")) if temporary else Path(cache_dir)
+    manifest = Path(snapshot_dir) / MANIFEST
+    shards = json.loads(manifest.read_text()).get("shards", []) if manifest.is_file() else []
+    shard_sha256 = {Path(snapshot_dir) / shard["path"]: shard["sha256"] for shard in shards if shard.get("sha256")}
+    # The manifest's checksum names a snapshot wherever it was fetched to; without one, its folder does.
+    snapshot_id = verify_snapshot(snapshot_dir, None) or str(Path(snapshot_dir).resolve())
+    paths = token_cache_build(
+        tokenizer, files, cache_dir, snapshot_id=snapshot_id, shard_sha256=shard_sha256, rank=rank,
+        world_size=world_size, barrier=barrier,
+    )  # fmt: skip
+    arrays = token_cache_open(paths, token_dtype(tokenizer))
+    blocks = PackedBlocks(arrays, seq_len, tokenizer.pad_token_id, IGNORE_INDEX)
+    if temporary:  # the maps stay readable after the files are removed
+        weakref.finalize(blocks, shutil.rmtree, cache_dir, True)
+    return blocks
 
 
 @dataclass
@@ -263,9 +296,11 @@ class Batches:
     parallelism a micro-batch holds ``batch_size`` sequences for each of
     ``world_size`` ranks and this rank collates its own share: together the
     ranks see what one process with ``batch_size * world_size`` would.
+    The order is a numpy array (int32 below 2^31 examples), not a list of
+    Python ints: 4 bytes per example of a CPT snapshot's millions of blocks.
     """
 
-    examples: list[dict]
+    examples: Sequence[dict]
     batch_size: int  # per rank
     seed: int
     pad_id: int
@@ -277,18 +312,24 @@ class Batches:
     def per_epoch(self) -> int:
         return max(1, len(self.examples) // (self.batch_size * self.world_size))
 
+    def order(self, epoch: int) -> np.ndarray:
+        """Epoch ``epoch``'s permutation of the example indices."""
+        count = len(self.examples)
+        order = np.arange(count, dtype=np.int32 if count < 2**31 else np.int64)
+        np.random.default_rng(self.seed + epoch).shuffle(order)
+        return order
+
     def iterate(self, start: int = 0) -> Iterator[dict]:
         """This rank's share of the micro-batches from global micro-batch index ``start`` on, forever."""
         width = self.batch_size * self.world_size
         mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
         epoch, offset = divmod(start, self.per_epoch)
         while True:
-            order = list(range(len(self.examples)))
-            random.Random(self.seed + epoch).shuffle(order)
+            order = self.order(epoch)
             for index in range(offset, self.per_epoch):
                 chosen = order[index * width : (index + 1) * width]
                 if len(chosen) < width:  # fewer examples than one batch
-                    chosen = (order * width)[:width]
+                    chosen = np.resize(order, width)
                 yield (collate_pairs if self.pairs else collate)([self.examples[i] for i in chosen[mine]], self.pad_id)
             epoch, offset = epoch + 1, 0
 

@@ -96,6 +96,7 @@ CHECKPOINT = run_store.CHECKPOINT  # checkpoint-<step>, here and in the object s
 TRAINER_STATE = "trainer_state.pt"  # written last: its presence marks a complete checkpoint
 SHARDS = "shards"  # a sharded checkpoint's weights and optimizer state (torch.distributed.checkpoint)
 SUMMARY = "summary.json"
+TOKEN_CACHE = "token-cache"  # CPT's tokenised snapshot (training/jobs/token_cache.py), reused by a resumed attempt
 # How long a collective may wait. The other ranks wait in a barrier while rank 0 alone fetches the
 # snapshot, restores a checkpoint from the object store, or saves and uploads a 7B model's weights and
 # optimizer state: NCCL's default of 10 minutes would have its watchdog abort a job doing just that.
@@ -150,7 +151,10 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    examples = load_examples(tokenizer, snapshot_dir, spec.method, cfg.seq_len, spec.languages)
+    examples = load_examples(
+        tokenizer, snapshot_dir, spec.method, cfg.seq_len, spec.languages, cache_dir=out / TOKEN_CACHE, rank=rank(),
+        world_size=world_size(), barrier=barrier,
+    )  # fmt: skip
     dpo = spec.method == "dpo"
     batches = Batches(examples, cfg.batch_size, cfg.seed, tokenizer.pad_token_id, rank(), world_size(), pairs=dpo)
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * batches.per_epoch / cfg.grad_accum))
@@ -283,6 +287,7 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     final_uri = run_store.join_uri(spec.output_uri, "final") if spec.output_uri else None
     summary["checkpoint"] = final_uri or str(out / "final")
     final = save_final(out, model, tokenizer, spec, snapshot_sha256, summary, gathered, dtype=dtype)
+    shutil.rmtree(out / TOKEN_CACHE, ignore_errors=True)  # a finished job is never resumed: free the disk
     if final_uri:
         run_store.upload_folder(store, final, final_uri)
     emit(Done(**summary))
