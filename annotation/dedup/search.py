@@ -35,6 +35,7 @@ _SAMPLE = 64  # pages checked for residency before a prefetch
 _RESIDENT = 0.9  # the share of the sample in memory above which no prefetch is asked for
 _PAGE = mmap.PAGESIZE
 _AROUND = max(_PAGE, 1 << 16)  # the kernel's fault_around_bytes
+_DENSE = 8  # one wanted page in this many or more: the whole span is read (_prefetch)
 _REQUEST = (128 << 10) // _PAGE  # pages asked for per call: what the kernel reads ahead at most, by default
 PREFETCH = True  # off: every page is read when the search first touches it (benchmarks compare both)
 
@@ -146,8 +147,13 @@ class MappedRun:
         last = (offset + ends[wanted] * 8 - 1) // _PAGE
         if _resident_share(array, first) >= _RESIDENT:
             return
-        # Ranges arrive in file order; adjacent or overlapping ones are asked for together.
-        begins = np.flatnonzero(np.concatenate([[True], first[1:] > np.maximum.accumulate(last)[:-1] + 1]))
+        # Ranges arrive in file order; adjacent or overlapping ones are asked for together. Where
+        # they are dense (one in ``_DENSE`` pages or more) the whole span is: fewer, larger reads
+        # (a 10 M run, 40 % of its pages wanted: 0.66 s cold instead of 1.16 s). Sparse, pages read
+        # for nothing between them cost more than the requests saved (measured at 100 M).
+        span = int(last.max()) - int(first[0]) + 1
+        gap = span if len(first) * _DENSE >= span else 0
+        begins = np.flatnonzero(np.concatenate([[True], first[1:] > np.maximum.accumulate(last)[:-1] + 1 + gap]))
         ends_at = np.concatenate([begins[1:], [len(first)]]) - 1
         fd = os.open(self.folder / f"{name}.npy", os.O_RDONLY)
         try:
