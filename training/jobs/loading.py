@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, ContextManager
 
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM
 
 from training.jobs.contract import is_local_model
 
@@ -92,6 +92,21 @@ def load_causal_lm(source: str, pin: dict, *, device: torch.device, dtype: torch
         use_safetensors=True,
         trust_remote_code=False,
     )
+
+
+def empty_causal_lm(source: str, pin: dict, *, device: torch.device, dtype: torch.dtype, config=None):
+    """The model :func:`load_causal_lm` loads, built on the meta device: shapes and dtypes, no storage, no weights read.
+
+    For the ranks of a sharded run that do not load the weights
+    (training/jobs/train.py's ``load_sharded_model``). ``config``: the loaded
+    model's, where this rank has one; else only ``config.json`` is read.
+    """
+    if config is None:
+        config = AutoConfig.from_pretrained(source, **pin, trust_remote_code=False)
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(
+            config, dtype=dtype, attn_implementation=attention_implementation(device), trust_remote_code=False
+        )
 
 
 def check_model_reference(reference: str) -> None:

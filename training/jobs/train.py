@@ -63,6 +63,7 @@ from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
     get_model_state_dict,
     get_state_dict,
+    set_model_state_dict,
     set_state_dict,
 )
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
@@ -84,6 +85,7 @@ from training.jobs.events import Emit, EventWriter, heartbeat
 from training.jobs.loading import (
     autocast_context,
     check_model_reference,
+    empty_causal_lm,
     load_causal_lm,
     matmul_dtype,
     pick_device,
@@ -160,10 +162,8 @@ def _train(spec: JobSpec, emit: Emit) -> dict:
     total_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * batches.per_epoch / cfg.grad_accum))
 
     # -- 2. model, optimizer, schedule; resume from the latest checkpoint -------
-    model = load_model(spec, resume_from, device, dtype)
     fsdp = sharded(cfg.sharding, finetuning=spec.finetuning, gpus=world_size())
-    if fsdp:
-        shard_model(model, dtype)
+    model = load_model(spec, resume_from, device, dtype, fsdp=fsdp)  # sharded already when fsdp
     autocast = autocast_context(device, dtype, sharded=fsdp)
     compiled = compile_wanted(cfg.torch_compile, device)
     if compiled:
@@ -466,18 +466,25 @@ def seed_everything(seed: int) -> None:
 # -- model, optimizer, schedule --------------------------------------------------
 
 
-def load_model(spec: JobSpec, resume_from: Path | None, device: torch.device, dtype: torch.dtype):
-    """The base model, or a full fine-tune's checkpoint, optionally wrapped in LoRA.
+def load_model(
+    spec: JobSpec, resume_from: Path | None, device: torch.device, dtype: torch.dtype, *, fsdp: bool = False
+):
+    """The base model, or a full fine-tune's checkpoint, optionally wrapped in LoRA; with ``fsdp``, sharded.
 
     ``dtype`` is the compute dtype; what is trained is loaded in fp32
     (training/jobs/loading.py's ``weights_dtype``), a LoRA run's frozen base in ``dtype``.
+    Sharded (a full fine-tune only: contract.py's ``sharded``), rank 0 alone reads the
+    weights and the other ranks build the model on the meta device (:func:`load_sharded_model`).
     """
     check_model_reference(spec.base_model)
     # A sharded checkpoint holds no model folder: its weights are loaded after sharding, with the optimizer's.
     full_resume = resume_from is not None and spec.finetuning == "full" and not (resume_from / SHARDS).is_dir()
     source = str(resume_from) if full_resume else spec.base_model
     pin = hub_revision(source, spec.base_model_revision)
-    model = load_causal_lm(source, pin, device=device, dtype=weights_dtype(spec.finetuning, dtype))
+    weights = weights_dtype(spec.finetuning, dtype)
+    if fsdp:
+        return load_sharded_model(source, pin, device, weights, dtype, spec.train.gradient_checkpointing)
+    model = load_causal_lm(source, pin, device=device, dtype=weights)
     model.config.use_cache = False  # the KV cache is for generation only
     if spec.finetuning == "lora":
         model = wrap_lora(model, spec.train, resume_from)
@@ -487,6 +494,40 @@ def load_model(spec: JobSpec, resume_from: Path | None, device: torch.device, dt
         if spec.finetuning == "lora":
             model.enable_input_require_grads()
     return model.to(device)
+
+
+def load_sharded_model(
+    source: str, pin: dict, device: torch.device, weights: torch.dtype, compute: torch.dtype,
+    gradient_checkpointing: bool,
+):  # fmt: skip
+    """A full fine-tune's model, sharded, its weights read once per job rather than once per rank.
+
+    Loaded on every rank, a 7B in fp32 would take 8 × 29 GB of a node's host
+    memory and 29 GB of each GPU before sharding. Instead rank 0 loads it on
+    the CPU; every rank builds it on the meta device, shards it
+    (:func:`shard_model`) and allocates its own shards, which rank 0 then fills
+    by broadcast (as torchtitan and torchtune do).
+    """
+    loaded = load_causal_lm(source, pin, device=device, dtype=weights) if rank() == 0 else None
+    config = loaded.config if loaded is not None else None
+    model = empty_causal_lm(source, pin, device=device, dtype=weights, config=config)
+    if loaded is not None:
+        model.generation_config = loaded.generation_config  # rank 0 saves the final model with it
+    model.config.use_cache = False  # the KV cache is for generation only
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    shard_model(model, compute)
+    model.to_empty(device=device)
+    # Buffers no state dict holds (the rotary embedding's inv_freq) were computed on the meta device: rank 0's are real.
+    loaded_buffers = dict(loaded.named_buffers()) if loaded is not None else {}
+    for name, buffer in model.named_buffers():
+        if loaded is not None:
+            buffer.copy_(loaded_buffers[name])
+        dist.broadcast(buffer, src=0)
+    full_state = loaded.state_dict() if loaded is not None else {}
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+    set_model_state_dict(model, full_state, options=options)
+    return model
 
 
 def wrap_lora(model, cfg: TrainConfig, resume_from: Path | None):
