@@ -135,3 +135,14 @@ def test_a_preference_suite_is_accepted_and_a_pair_without_a_rejected_answer_is_
             "name": "bad", "provenance": "native", "files": SimpleUploadedFile("de.jsonl", jsonl(bad)),
         })  # fmt: skip
         assert answer.status_code == 400 and '{"prompt", "chosen", "rejected"}' in answer.content.decode().replace("&quot;", '"')
+
+
+def test_a_multiple_choice_item_with_an_empty_choice_is_refused_with_its_line(client, staff, german):
+    """acc_norm divides each choice's score by its length: an empty choice is no answer to score."""
+    client.force_login(staff)
+    empty = {"question": "Welche Farbe hat der Himmel?", "choices": ["blau", "  "], "answer": 0}
+    answer = client.post(reverse("suite_list"), {
+        "name": "empty", "provenance": "native", "files": SimpleUploadedFile("de.jsonl", jsonl(ITEM, empty)),
+    })  # fmt: skip
+    assert answer.status_code == 400 and "line 2" in answer.content.decode()
+    assert not EvaluationSuite.objects.filter(name="empty").exists()

@@ -262,7 +262,8 @@ def score_multiple_choice(scorer: Scorer, items: list[dict]) -> dict:
     for item in items:
         scores = lls[cursor : cursor + len(item["choices"])]
         cursor += len(item["choices"])
-        lengths = [float(len(choice)) for choice in item["choices"]]
+        # A suite from elsewhere may hold an empty choice: lm-eval would divide by zero; it counts one character.
+        lengths = [float(max(1, len(choice))) for choice in item["choices"]]
         acc.append(1.0 if _argmax(scores) == item["answer"] else 0.0)
         acc_norm.append(1.0 if _argmax([s / n for s, n in zip(scores, lengths)]) == item["answer"] else 0.0)
     return {

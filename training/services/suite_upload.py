@@ -122,7 +122,8 @@ def _is_item(line: str) -> bool:
         return _is_pair(item)
     choices, answer = item.get("choices"), item.get("answer")
     return (isinstance(item.get("question"), str) and isinstance(choices, list) and len(choices) >= 2
-            and all(isinstance(c, str) for c in choices) and type(answer) is int and 0 <= answer < len(choices))
+            and all(isinstance(c, str) and c.strip() for c in choices)  # acc_norm divides by a choice's length
+            and type(answer) is int and 0 <= answer < len(choices))
 
 
 def _is_pair(item: dict) -> bool:

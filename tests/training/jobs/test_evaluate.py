@@ -67,6 +67,13 @@ def test_multiple_choice_matches_a_hand_computation(model_and_tokenizer):
     assert got["n_mc"] == 3
 
 
+def test_an_empty_choice_counts_one_character_instead_of_failing_the_evaluation(model_and_tokenizer):
+    model, tokenizer = model_and_tokenizer
+    scorer = Scorer(model, tokenizer, max_length=256, batch_size=2)
+    got = score_multiple_choice(scorer, [{"question": "Welche Farbe hat der Himmel?", "choices": ["blau", ""], "answer": 0}])
+    assert got["n_mc"] == 1 and got["acc_norm"] in (0.0, 1.0)
+
+
 def test_rolling_windows_follow_lm_eval():
     tokens = list(range(10, 21))  # 11 tokens, window 4
     windows = [make_disjoint_window(w) for w in get_rolling_token_windows(tokens, 0, 4, 1)]
