@@ -69,16 +69,29 @@ def unsent_resend(rows: models.QuerySet, *, field: str, send: Callable[[models.M
     """
     now = now or timezone.now()
     stale = rows.filter(**{f"{field}__lt": now - timedelta(seconds=settings.UNSENT_GRACE_SECONDS)})
-    sent = 0
-    for pk in stale.values_list("pk", flat=True):
+
+    def again(row: models.Model) -> None:
+        log.warning("%s %s: %s was never sent (marked since %s); sending it again",
+                    row._meta.label, row.pk, field, getattr(row, field).isoformat(timespec="seconds"))  # fmt: skip
+        setattr(row, field, now)
+        row.save(update_fields=[field])
+        send(row)
+
+    return each_locked(stale, again)
+
+
+def each_locked(rows: models.QuerySet, act: Callable[[models.Model], None]) -> int:
+    """Call ``act(row)`` for each of ``rows``, each in its own transaction under its row's lock; how many.
+
+    The lock is taken with SKIP LOCKED and the row read again under it, so two
+    sweepers at once act on a row once, and a row that no longer matches is skipped.
+    """
+    done = 0
+    for pk in rows.values_list("pk", flat=True):
         with transaction.atomic():
-            row = stale.select_for_update(skip_locked=True).filter(pk=pk).first()
+            row = rows.select_for_update(skip_locked=True).filter(pk=pk).first()
             if row is None:
                 continue
-            log.warning("%s %s: %s was never sent (marked since %s); sending it again",
-                        row._meta.label, row.pk, field, getattr(row, field).isoformat(timespec="seconds"))  # fmt: skip
-            setattr(row, field, now)
-            row.save(update_fields=[field])
-            send(row)
-            sent += 1
-    return sent
+            act(row)
+            done += 1
+    return done

@@ -25,7 +25,7 @@ from annotation.models import Record, Submission
 from annotation.selectors import records_at_lines
 from annotation.services.originals import original_delete
 from annotation.services.record_text import record_files_prune
-from occiportal.broker import send_on_commit
+from occiportal.broker import each_locked, send_on_commit
 from training.models import Snapshot, SnapshotSubmission, TrainingRun, Withdrawal
 
 from .lineage import (
@@ -177,8 +177,8 @@ def withdrawals_follow_up_sweep(*, now=None) -> int:
     Unsent: marked for longer than ``UNSENT_GRACE_SECONDS``. Unfinished: not
     pruned or not counted, and last queued longer ago than the task may run
     (its worker died, or it hit the limit), or never queued (withdrawn before
-    the follow-up moved to the worker). Each row is taken with SKIP LOCKED and
-    checked again under the lock, so two sweepers at once queue it once.
+    the follow-up moved to the worker). Each is taken as ``each_locked`` takes it (SKIP LOCKED,
+    checked again under the lock), so two sweepers at once queue it once.
     """
     now = now or timezone.now()
     grace = timedelta(seconds=settings.UNSENT_GRACE_SECONDS)
@@ -187,17 +187,13 @@ def withdrawals_follow_up_sweep(*, now=None) -> int:
         Q(follow_up_asked_at__isnull=True) | Q(follow_up_asked_at__lt=now - grace - timedelta(seconds=FOLLOW_UP_SECONDS))
     )  # fmt: skip
     stale = Withdrawal.objects.filter(unsent | unfinished)
-    sent = 0
-    for pk in stale.values_list("pk", flat=True):
-        with transaction.atomic():
-            withdrawal = stale.select_for_update(skip_locked=True).filter(pk=pk).first()
-            if withdrawal is None:
-                continue
-            log.warning("withdrawal %s: its follow-up was not sent or did not finish (queued at %s); queueing it again",
-                        withdrawal.pk, withdrawal.follow_up_asked_at)  # fmt: skip
-            withdrawals_follow_up_send(withdrawals=[withdrawal], now=now)
-            sent += 1
-    return sent
+
+    def again(withdrawal: Withdrawal) -> None:
+        log.warning("withdrawal %s: its follow-up was not sent or did not finish (queued at %s); queueing it again",
+                    withdrawal.pk, withdrawal.follow_up_asked_at)  # fmt: skip
+        withdrawals_follow_up_send(withdrawals=[withdrawal], now=now)
+
+    return each_locked(stale, again)
 
 
 def _covering(submission: Submission, record: Record | None) -> Withdrawal | None:
