@@ -103,6 +103,10 @@ def row_messages(row: dict) -> list[dict] | None:
 def pack_cpt(tokenizer, texts: Iterable[str], seq_len: int, chunk: int = 1024) -> list[dict]:
     """Concatenate documents with EOS between them and cut into ``seq_len`` blocks.
 
+    Every token a Python int: the job reads CPT from the token cache instead
+    (:func:`cpt_blocks`); this stays as the definition the cache is tested
+    and benchmarked against (bench/cpt_tokens.py).
+
     Nothing is thrown away: the last, partial block is padded and its padding
     is masked out of the loss. Labels equal inputs; the model shifts them.
     """
